@@ -1,0 +1,55 @@
+import { Command, Option } from 'commander';
+import { detectMachine } from '../../server/machine.ts';
+import { deriveSettings, formatMemory, renderConf } from '../../server/tuning.ts';
+import { bold, dim, jsonOption, printJson, reportError, say } from '../output.ts';
+import { bytesArg, intArg } from '../options.ts';
+
+interface ConfigFlags {
+  explain?: boolean;
+  json?: boolean;
+  format: 'table' | 'conf';
+  memory?: number;
+  cpus?: number;
+  maxConnections?: number;
+  storage: 'ssd' | 'hdd';
+}
+
+export function configCommand(): Command {
+  return new Command('config')
+    .description('show the server settings derived from this machine (what `up` writes to jeex-tuning.conf)')
+    .option('--explain', 'say why each value was chosen')
+    .addOption(new Option('--format <format>', 'table, or conf for a postgresql.conf fragment').choices(['table', 'conf']).default('table'))
+    .option('--memory <size>', 'tune for this much memory instead of this machine, e.g. 8GiB', bytesArg)
+    .option('--cpus <n>', 'tune for this many CPUs', intArg(1, 1024))
+    .option('--max-connections <n>', 'override the derived max_connections', intArg(10, 10000))
+    .addOption(new Option('--storage <kind>', 'disk kind').choices(['ssd', 'hdd']).default('ssd'))
+    .addOption(jsonOption())
+    .action((flags: ConfigFlags) => {
+      try {
+        const detected = detectMachine();
+        const machine = {
+          memoryBytes: flags.memory ?? detected.memoryBytes,
+          cpus: flags.cpus ?? detected.cpus,
+          storage: flags.storage,
+        };
+        const settings = deriveSettings(machine, flags.maxConnections ? { maxConnections: flags.maxConnections } : {});
+        const source = `${formatMemory(machine.memoryBytes)} memory (${flags.memory ? '--memory' : detected.source.memory}), ${machine.cpus} CPUs (${flags.cpus ? '--cpus' : detected.source.cpus}), ${machine.storage}`;
+        if (flags.json) {
+          printJson({ ok: true, machine: { ...machine, source }, settings });
+          return;
+        }
+        if (flags.format === 'conf') {
+          process.stdout.write(renderConf(settings, ['jeex-tuning.conf, written by `jeex-db config --format conf`.', `Derived for: ${source}.`]));
+          return;
+        }
+        say(`${bold('derived for')} ${source}`);
+        const width = Math.max(...settings.map((s) => s.name.length));
+        for (const setting of settings) {
+          say(`  ${setting.name.padEnd(width)}  ${setting.value}`);
+          if (flags.explain) say(dim(`  ${' '.repeat(width)}  ${setting.reason}`));
+        }
+      } catch (error) {
+        reportError(error, Boolean(flags.json));
+      }
+    });
+}

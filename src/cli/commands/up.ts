@@ -1,0 +1,121 @@
+import { Command, Option } from 'commander';
+import { JeexDbError } from '../../db/errors.ts';
+import { maskUrl } from '../../db/url.ts';
+import { DEFAULT_DATA_DIR } from '../../local/layout.ts';
+import { DEFAULT_OS_USER } from '../../server/os-user.ts';
+import { DEFAULT_PORT, down, up, whenServerExits, type UpResult } from '../../server/up.ts';
+import { EXIT, bold, dim, green, jsonOption, note, printJson, progressReporter, reportError, say } from '../output.ts';
+import { bytesArg, intArg } from '../options.ts';
+
+interface UpFlags {
+  dataDir: string;
+  port?: number;
+  detach?: boolean;
+  json?: boolean;
+  startTimeout: number;
+  memory?: number;
+  cpus?: number;
+  maxConnections?: number;
+  locale?: string;
+  osUser: string;
+}
+
+export function upCommand(): Command {
+  return new Command('up')
+    .description('start a migrated PostgreSQL 18 (local cluster, or DATABASE_URL) and print its URLs')
+    .option('--data-dir <dir>', 'where the local cluster lives', DEFAULT_DATA_DIR)
+    .option('--port <n>', `port of the local cluster (default: the last one used, else ${DEFAULT_PORT})`, intArg(1, 65535))
+    .option('--detach', 'return once the database is ready and leave it running (stop it with `jeex-db down`)')
+    .addOption(jsonOption())
+    .option('--start-timeout <seconds>', 'how long to wait for the server to accept queries', intArg(1, 3600), 60)
+    .option('--memory <size>', 'memory to tune for, e.g. 2GiB (default: this machine or its cgroup limit)', bytesArg)
+    .option('--cpus <n>', 'CPUs to tune for (default: this machine)', intArg(1, 1024))
+    .option('--max-connections <n>', 'override the derived max_connections', intArg(10, 10000))
+    .option('--locale <name>', 'libc locale of a new cluster, e.g. en_US.UTF-8 (default: built-in C.UTF-8)')
+    .addOption(new Option('--os-user <name>', 'OS user to run PostgreSQL as when started as root').default(DEFAULT_OS_USER))
+    .action(async (flags: UpFlags) => {
+      const json = Boolean(flags.json);
+      let interrupted = false;
+      const onSignal = () => {
+        interrupted = true;
+        note('interrupted: stopping once the current step ends');
+      };
+      process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
+      let result: UpResult;
+      try {
+        result = await up({
+          dataDir: flags.dataDir,
+          startTimeoutSeconds: flags.startTimeout,
+          osUser: flags.osUser,
+          onProgress: progressReporter(json),
+          ...(process.env.DATABASE_URL ? { databaseUrl: process.env.DATABASE_URL } : {}),
+          ...(flags.port !== undefined ? { port: flags.port } : {}),
+          ...(flags.memory !== undefined ? { memoryBytes: flags.memory } : {}),
+          ...(flags.cpus !== undefined ? { cpus: flags.cpus } : {}),
+          ...(flags.maxConnections !== undefined ? { maxConnections: flags.maxConnections } : {}),
+          ...(flags.locale !== undefined ? { locale: flags.locale } : {}),
+        });
+      } catch (error) {
+        reportError(error, json);
+        return;
+      } finally {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+      }
+      if (interrupted) {
+        if (result.status === 'started') await down({ dataDir: flags.dataDir, osUser: flags.osUser });
+        process.exitCode = EXIT.INTERRUPTED;
+        return;
+      }
+      const foreground = !flags.detach && result.status === 'started';
+      if (json) printJson({ ok: true, ...result, foreground });
+      else printHuman(result, foreground);
+      if (foreground && result.pid !== undefined) await runInForeground(result.pid, flags, json);
+    });
+}
+
+function printHuman(result: UpResult, foreground: boolean): void {
+  const where = result.mode === 'embedded' ? `${result.host}:${result.port}` : 'DATABASE_URL';
+  const verb = result.status === 'already-running' ? 'already running' : 'ready';
+  say(`${green('✔')} PostgreSQL ${result.serverVersion} ${verb} on ${where} ${dim(`(${(result.durationMs / 1000).toFixed(1)}s)`)}`);
+  say(`  ${bold('app')}        ${maskUrl(result.urls.app)}`);
+  if (result.urls.migrator) say(`  ${bold('migrator')}   ${maskUrl(result.urls.migrator)}`);
+  if (result.urls.superuser) say(`  ${bold('superuser')}  ${maskUrl(result.urls.superuser)}`);
+  if (result.secretsFile) say(dim(`  passwords in ${result.secretsFile}; a full URL: jeex-db url app`));
+  const applied = result.migrations.applied;
+  say(
+    `  migrations  ${applied.length > 0 ? `applied ${applied.join(', ')}` : 'up to date'} ${dim(`(${result.migrations.total} in all)`)}`,
+  );
+  if (result.dataDir) say(`  data        ${result.dataDir} ${dim(`(log: ${result.serverLog})`)}`);
+  if (foreground) note(dim('running in the foreground: Ctrl-C stops PostgreSQL (or start with --detach)'));
+  else if (result.mode === 'embedded') note(dim('left running: stop it with `jeex-db down`'));
+}
+
+/** Keep PostgreSQL up until Ctrl-C / SIGTERM, then stop it cleanly; report if it dies on its own. */
+async function runInForeground(pid: number, flags: UpFlags, json: boolean): Promise<void> {
+  const stop = new AbortController();
+  const signalled = new Promise<NodeJS.Signals>((resolve) => {
+    process.once('SIGINT', () => resolve('SIGINT'));
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+    process.once('SIGHUP', () => resolve('SIGHUP'));
+  });
+  const outcome = await Promise.race([signalled, whenServerExits(pid, stop.signal).then(() => 'exited' as const)]);
+  stop.abort();
+  if (outcome === 'exited') {
+    reportError(
+      new JeexDbError('SERVER_STOPPED', `PostgreSQL (pid ${pid}) stopped on its own`, {
+        hint: `Read the end of ${flags.dataDir}/log/server.log, then run \`jeex-db up\` again.`,
+      }),
+      json,
+    );
+    return;
+  }
+  note(dim(`${outcome}: stopping PostgreSQL`));
+  try {
+    await down({ dataDir: flags.dataDir, osUser: flags.osUser });
+    note(dim('stopped'));
+  } catch (error) {
+    reportError(error, json);
+  }
+}

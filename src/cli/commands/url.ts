@@ -1,0 +1,27 @@
+import { Argument, Command } from 'commander';
+import { JeexDbError } from '../../db/errors.ts';
+import { DEFAULT_DATA_DIR, localLayout } from '../../local/layout.ts';
+import { localUrl, type LocalRole } from '../../local/state.ts';
+import { jsonOption, printJson, reportError, say } from '../output.ts';
+
+export function urlCommand(): Command {
+  return new Command('url')
+    .description('print the full URL (with password) of a local role, e.g. psql "$(jeex-db url superuser)"')
+    .addArgument(new Argument('[role]', 'which role').choices(['app', 'migrator', 'superuser']).default('app'))
+    .option('--data-dir <dir>', 'where the local cluster lives', DEFAULT_DATA_DIR)
+    .addOption(jsonOption())
+    .action((role: LocalRole, flags: { dataDir: string; json?: boolean }) => {
+      try {
+        const url = localUrl(localLayout(flags.dataDir), role);
+        if (!url) {
+          throw new JeexDbError('CONNECTION_FAILED', `no local cluster in ${localLayout(flags.dataDir).root}`, {
+            hint: 'Start one with `jeex-db up`, or pass --data-dir.',
+          });
+        }
+        if (flags.json) printJson({ ok: true, role, url });
+        else say(url);
+      } catch (error) {
+        reportError(error, Boolean(flags.json));
+      }
+    });
+}

@@ -1,0 +1,34 @@
+#!/usr/bin/env node
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError } from 'commander';
+import { configCommand } from './commands/config.ts';
+import { downCommand } from './commands/down.ts';
+import { upCommand } from './commands/up.ts';
+import { urlCommand } from './commands/url.ts';
+import { EXIT } from './exit-codes.ts';
+
+const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+
+const program = new Command('jeex-db')
+  .description('PostgreSQL 18 for JEEX Idea: local cluster, migrations and operations')
+  .version(pkg.version)
+  .showHelpAfterError()
+  .exitOverride()
+  .addCommand(upCommand())
+  .addCommand(downCommand())
+  .addCommand(configCommand())
+  .addCommand(urlCommand());
+
+for (const command of program.commands) command.exitOverride();
+
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  if (error instanceof CommanderError) {
+    // --help and --version exit 0; anything else commander rejects is a usage error.
+    process.exitCode = error.exitCode === 0 ? EXIT.OK : EXIT.USAGE;
+  } else {
+    process.stderr.write(`unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.exitCode = EXIT.FAILURE;
+  }
+}

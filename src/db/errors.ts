@@ -1,0 +1,106 @@
+/**
+ * Every error this package raises is a `JeexDbError` with a stable `code` (listed in the
+ * README under "Error codes"). Scripts switch on `code`; people read `message`, which says
+ * what happened and what to do next.
+ */
+export const errorCodes = [
+  // Data: raised by queries, translated from PostgreSQL.
+  'UNIQUE_VIOLATION',
+  'FOREIGN_KEY_VIOLATION',
+  'CHECK_VIOLATION',
+  'NOT_NULL_VIOLATION',
+  'INTEGRITY_VIOLATION',
+  'INVALID_INPUT',
+  'VERSION_CONFLICT',
+  'NOT_FOUND',
+  'SERIALIZATION_FAILURE',
+  'DEADLOCK',
+  'LOCK_TIMEOUT',
+  'STATEMENT_TIMEOUT',
+  'INSUFFICIENT_PRIVILEGE',
+  'SCHEMA_MISSING',
+  'TOO_MANY_CONNECTIONS',
+  'AUTHENTICATION_FAILED',
+  'CONNECTION_FAILED',
+  'UNSUPPORTED_SERVER',
+  'QUERY_FAILED',
+  // Configuration.
+  'INVALID_CONFIG',
+  // The local cluster (`jeex-db up` / `down`).
+  'PORT_IN_USE',
+  'DATA_DIR_NOT_WRITABLE',
+  'DATA_DIR_VERSION_MISMATCH',
+  'INITDB_FAILED',
+  'SERVER_START_FAILED',
+  'SERVER_START_TIMEOUT',
+  'SERVER_STOPPED',
+  'BINARIES_MISSING',
+  'OS_USER_MISSING',
+  'MIGRATION_FAILED',
+] as const;
+
+export type ErrorCode = (typeof errorCodes)[number];
+
+export interface JeexDbErrorOptions {
+  cause?: unknown;
+  /** What to do next, when the message itself cannot say it in one sentence. */
+  hint?: string;
+  /** SQLSTATE of the PostgreSQL error this was translated from. */
+  sqlState?: string;
+  constraint?: string;
+  table?: string;
+  columns?: string[];
+  /** PostgreSQL's DETAIL. It can hold row values (personal data), so it is not enumerable. */
+  detail?: string;
+  /** Lines of the server log that explain a lifecycle failure. */
+  logExcerpt?: string[];
+  /** Anything else a script may need (e.g. the port, the data directory). */
+  context?: Record<string, unknown>;
+}
+
+export class JeexDbError extends Error {
+  override readonly name = 'JeexDbError';
+  readonly code: ErrorCode;
+  readonly hint?: string;
+  readonly sqlState?: string;
+  readonly constraint?: string;
+  readonly table?: string;
+  readonly columns?: string[];
+  declare readonly detail?: string;
+  readonly logExcerpt?: string[];
+  readonly context?: Record<string, unknown>;
+
+  constructor(code: ErrorCode, message: string, options: JeexDbErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    if (options.hint !== undefined) this.hint = options.hint;
+    if (options.sqlState !== undefined) this.sqlState = options.sqlState;
+    if (options.constraint !== undefined) this.constraint = options.constraint;
+    if (options.table !== undefined) this.table = options.table;
+    if (options.columns !== undefined) this.columns = options.columns;
+    if (options.logExcerpt !== undefined) this.logExcerpt = options.logExcerpt;
+    if (options.context !== undefined) this.context = options.context;
+    Object.defineProperty(this, 'detail', { value: options.detail, enumerable: false });
+    // The cause may carry query parameters; keep it out of JSON.stringify and util.inspect.
+    if (options.cause !== undefined) Object.defineProperty(this, 'cause', { enumerable: false });
+  }
+
+  /** The fields a script may rely on, for `--json` output and structured logs. */
+  toJSON(): Record<string, unknown> {
+    return {
+      code: this.code,
+      message: this.message,
+      ...(this.hint && { hint: this.hint }),
+      ...(this.sqlState && { sqlState: this.sqlState }),
+      ...(this.constraint && { constraint: this.constraint }),
+      ...(this.table && { table: this.table }),
+      ...(this.columns && { columns: this.columns }),
+      ...(this.logExcerpt && { logExcerpt: this.logExcerpt }),
+      ...(this.context && { context: this.context }),
+    };
+  }
+}
+
+export function isJeexDbError(error: unknown, code?: ErrorCode): error is JeexDbError {
+  return error instanceof JeexDbError && (code === undefined || error.code === code);
+}

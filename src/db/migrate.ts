@@ -1,0 +1,63 @@
+import { readFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { drizzle } from 'drizzle-orm/postgres-js';
+import { migrate } from 'drizzle-orm/postgres-js/migrator';
+import postgres from 'postgres';
+import { JeexDbError } from './errors.ts';
+import { translateDbError } from './translate-error.ts';
+
+/** The package's generated migrations (from src/db or dist/db alike). */
+export const migrationsFolder = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'drizzle');
+
+interface Journal {
+  entries: { idx: number; when: number; tag: string }[];
+}
+
+export interface MigrateResult {
+  /** Tags of the migrations this run applied, in order. */
+  applied: string[];
+  /** Every migration in the journal. */
+  total: number;
+}
+
+/** Advisory-lock key for "someone is migrating this database" ('JEEXMIGR'). */
+const MIGRATION_LOCK_KEY = 0x4a4545584d494752n;
+
+/**
+ * Apply the pending migrations of `drizzle/` with drizzle-orm's migrator, under an advisory
+ * lock so two `up`s at once apply each migration once. (The full runner — one transaction per
+ * migration, checksums, rollbacks — is src/migrate, issue #3.)
+ */
+export async function applyMigrations(url: string, folder: string = migrationsFolder): Promise<MigrateResult> {
+  const journal = JSON.parse(await readFile(join(folder, 'meta', '_journal.json'), 'utf8')) as Journal;
+  const sql = postgres(url, { max: 1, onnotice: () => {}, connection: { application_name: 'jeex-db migrate' } });
+  try {
+    await sql`SELECT pg_advisory_lock(${MIGRATION_LOCK_KEY.toString()}::bigint)`;
+    const before = await appliedCount(sql);
+    try {
+      await migrate(drizzle(sql), { migrationsFolder: folder });
+    } catch (error) {
+      const cause = translateDbError(error);
+      const pending = journal.entries.slice(before).map((entry) => entry.tag);
+      throw new JeexDbError('MIGRATION_FAILED', `applying ${pending.join(', ')} failed, all of them were rolled back: ${cause.message}`, {
+        hint: 'Fix the migration (or the database state it conflicts with) and run again; the database is as it was before.',
+        context: { pending },
+        ...(cause.sqlState ? { sqlState: cause.sqlState } : {}),
+        cause,
+      });
+    }
+    const after = await appliedCount(sql);
+    return { applied: journal.entries.slice(before, after).map((entry) => entry.tag), total: journal.entries.length };
+  } finally {
+    await sql.end({ timeout: 5 });
+  }
+}
+
+async function appliedCount(sql: postgres.Sql): Promise<number> {
+  const [table] = await sql<{ exists: boolean }[]>`
+    SELECT to_regclass('drizzle.__drizzle_migrations') IS NOT NULL AS exists`;
+  if (!table?.exists) return 0;
+  const [row] = await sql<{ n: number }[]>`SELECT count(*)::int AS n FROM drizzle.__drizzle_migrations`;
+  return row?.n ?? 0;
+}

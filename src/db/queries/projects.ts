@@ -1,0 +1,68 @@
+import { and, desc, eq, isNull, lt, or, sql, type SQL } from 'drizzle-orm';
+import { projects } from '../../schema/projects.ts';
+import type { NewProject, Project, ProjectStatus } from '../../schema/types.ts';
+import { insertProjectSchema } from '../../schema/validation.ts';
+import type { Database } from '../create-db.ts';
+import { one, run, validate } from './run.ts';
+
+export async function createProject(db: Database, input: NewProject): Promise<Project> {
+  const values = validate(insertProjectSchema, input, 'project');
+  return run(async () => one(await db.insert(projects).values(values).returning(), 'the new project'));
+}
+
+/** A project by id; soft-deleted projects only when `includeDeleted`. */
+export async function getProject(db: Database, id: string, options: { includeDeleted?: boolean } = {}): Promise<Project | undefined> {
+  const live = options.includeDeleted ? undefined : isNull(projects.deletedAt);
+  return run(async () => (await db.select().from(projects).where(and(eq(projects.id, id), live)))[0]);
+}
+
+export interface ListProjectsOptions {
+  status?: ProjectStatus;
+  limit?: number;
+  /** Keyset pagination: pass the last project of the previous page. */
+  after?: Pick<Project, 'id' | 'updatedAt'>;
+}
+
+/**
+ * A user's projects, newest `updated_at` first, soft-deleted ones left out.
+ * Served by `projects_created_by_status_updated_at_idx`.
+ */
+export async function listUserProjects(db: Database, userId: string, options: ListProjectsOptions = {}): Promise<Project[]> {
+  const conditions: (SQL | undefined)[] = [eq(projects.createdBy, userId), isNull(projects.deletedAt)];
+  if (options.status) conditions.push(eq(projects.status, options.status));
+  if (options.after) {
+    const { updatedAt, id } = options.after;
+    conditions.push(or(lt(projects.updatedAt, updatedAt), and(eq(projects.updatedAt, updatedAt), lt(projects.id, id))));
+  }
+  return run(() =>
+    db
+      .select()
+      .from(projects)
+      .where(and(...conditions))
+      .orderBy(desc(projects.updatedAt), desc(projects.id))
+      .limit(options.limit ?? 50),
+  );
+}
+
+export type ProjectChanges = Partial<Pick<NewProject, 'name' | 'status' | 'currentStep' | 'language' | 'metadata'>>;
+
+/** Change a live project; `updated_at` is set by the database. */
+export async function updateProject(db: Database, id: string, changes: ProjectChanges): Promise<Project> {
+  const values = validate(insertProjectSchema.pick({ name: true, status: true, currentStep: true, language: true, metadata: true }).partial(), changes, 'project changes');
+  return run(async () =>
+    one(
+      await db.update(projects).set(values).where(and(eq(projects.id, id), isNull(projects.deletedAt))).returning(),
+      `live project ${id}`,
+    ),
+  );
+}
+
+/** Soft delete: the project disappears from reads but keeps its rows until purged. */
+export async function softDeleteProject(db: Database, id: string): Promise<Project> {
+  return run(async () =>
+    one(
+      await db.update(projects).set({ deletedAt: sql`now()` }).where(and(eq(projects.id, id), isNull(projects.deletedAt))).returning(),
+      `live project ${id}`,
+    ),
+  );
+}

@@ -1,0 +1,183 @@
+import { constraints } from '../schema/constraints.ts';
+import { JeexDbError, type ErrorCode } from './errors.ts';
+
+/** The fields of a PostgreSQL error as postgres.js exposes them. */
+interface PgErrorFields {
+  code: string;
+  message: string;
+  detail?: string;
+  hint?: string;
+  constraint_name?: string;
+  table_name?: string;
+  column_name?: string;
+}
+
+const connectionErrnos = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EHOSTUNREACH', 'EPIPE', 'EAI_AGAIN']);
+
+function isPgError(value: unknown): value is PgErrorFields {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    typeof (value as { code?: unknown }).code === 'string' &&
+    /^[0-9A-Z]{5}$/.test((value as { code: string }).code) &&
+    typeof (value as { severity?: unknown }).severity === 'string'
+  );
+}
+
+/** Drizzle wraps driver errors (and puts the parameters in its message): find the driver's. */
+function rootCause(error: unknown): unknown {
+  let current = error;
+  for (let depth = 0; depth < 5; depth++) {
+    if (isPgError(current) || current instanceof JeexDbError) return current;
+    const cause = (current as { cause?: unknown } | null)?.cause;
+    if (cause === undefined) return current;
+    current = cause;
+  }
+  return current;
+}
+
+const bySqlState: Record<string, { code: ErrorCode; what: string; next: string }> = {
+  '23502': { code: 'NOT_NULL_VIOLATION', what: 'a required value is missing', next: 'Provide a value for it.' },
+  '40001': {
+    code: 'SERIALIZATION_FAILURE',
+    what: 'the transaction conflicted with a concurrent one',
+    next: 'Retry the whole transaction.',
+  },
+  '40P01': { code: 'DEADLOCK', what: 'the transaction was chosen as a deadlock victim', next: 'Retry the whole transaction.' },
+  '55P03': {
+    code: 'LOCK_TIMEOUT',
+    what: 'a lock could not be taken within lock_timeout',
+    next: 'Retry later, or find the blocking session in pg_stat_activity.',
+  },
+  '57014': {
+    code: 'STATEMENT_TIMEOUT',
+    what: 'the statement was cancelled (statement_timeout or a cancel request)',
+    next: 'Make the query cheaper or raise statement_timeout for this role.',
+  },
+  '42501': {
+    code: 'INSUFFICIENT_PRIVILEGE',
+    what: 'the role lacks a privilege for this statement',
+    next: 'Connect with the role meant for this work (see the README, "Roles").',
+  },
+  '42P01': {
+    code: 'SCHEMA_MISSING',
+    what: 'a table does not exist',
+    next: 'Apply the migrations: `npx jeex-db up` (local) or run them against DATABASE_URL.',
+  },
+  '53300': {
+    code: 'TOO_MANY_CONNECTIONS',
+    what: 'the server has no free connection slots',
+    next: 'Lower the pool size (JEEX_DB_POOL_MAX) or put PgBouncer in front.',
+  },
+  '28P01': {
+    code: 'AUTHENTICATION_FAILED',
+    what: 'password authentication failed',
+    next: 'Check the user and password in DATABASE_URL (or PGUSER/PGPASSWORD).',
+  },
+  '28000': {
+    code: 'AUTHENTICATION_FAILED',
+    what: 'the server refused this connection (pg_hba.conf)',
+    next: 'Check pg_hba.conf and the user, database and host you connect with.',
+  },
+  '3D000': { code: 'CONNECTION_FAILED', what: 'the database does not exist', next: 'Create it, or fix the database name in the URL.' },
+};
+
+function fromConstraint(pg: PgErrorFields, code: ErrorCode): JeexDbError {
+  const name = pg.constraint_name ?? 'unknown_constraint';
+  const info = constraints[name];
+  const parentDelete = code === 'FOREIGN_KEY_VIOLATION' && pg.message.startsWith('update or delete on table');
+  const sentence = (parentDelete ? info?.onParentDelete : info?.message) ?? pg.message;
+  const fallbackHint =
+    code === 'FOREIGN_KEY_VIOLATION' && parentDelete ? 'Delete or reassign the rows that reference it first.' : undefined;
+  const hint = info?.hint ?? pg.hint ?? fallbackHint;
+  const columns = info?.columns ?? (pg.column_name ? [pg.column_name] : undefined);
+  return new JeexDbError(code, `${name}: ${sentence}`, {
+    sqlState: pg.code,
+    constraint: name,
+    ...(info?.table ?? pg.table_name ? { table: info?.table ?? pg.table_name } : {}),
+    ...(columns ? { columns } : {}),
+    ...(hint ? { hint } : {}),
+    ...(pg.detail ? { detail: pg.detail } : {}),
+    cause: pg,
+  });
+}
+
+/**
+ * Turn anything a query can throw into a `JeexDbError`. PostgreSQL's constraint errors get the
+ * constraint, table, columns and a sentence from the schema's catalog:
+ * `users_email_unique: a user with this email already exists`.
+ *
+ * @example
+ * try { await createUser(db, input) } catch (e) { throw translateDbError(e) }
+ */
+export function translateDbError(error: unknown): JeexDbError {
+  const root = rootCause(error);
+  if (root instanceof JeexDbError) return root;
+
+  if (isPgError(root)) {
+    switch (root.code) {
+      case '23505':
+        return fromConstraint(root, 'UNIQUE_VIOLATION');
+      case '23503':
+        return fromConstraint(root, 'FOREIGN_KEY_VIOLATION');
+      case '23514':
+        return fromConstraint(root, 'CHECK_VIOLATION');
+      case '23000':
+        return fromConstraint(root, 'INTEGRITY_VIOLATION');
+      case '23502': {
+        const column = root.column_name ?? 'a column';
+        const table = root.table_name ?? 'the table';
+        return new JeexDbError('NOT_NULL_VIOLATION', `${table}.${column} is required but was null`, {
+          sqlState: root.code,
+          ...(root.table_name ? { table: root.table_name } : {}),
+          ...(root.column_name ? { columns: [root.column_name] } : {}),
+          hint: `Provide a value for ${column}.`,
+          cause: root,
+        });
+      }
+    }
+    const known = bySqlState[root.code];
+    if (known) {
+      return new JeexDbError(known.code, `${known.what}: ${root.message}. ${known.next}`, {
+        sqlState: root.code,
+        hint: known.next,
+        ...(root.table_name ? { table: root.table_name } : {}),
+        ...(root.detail ? { detail: root.detail } : {}),
+        cause: root,
+      });
+    }
+    if (root.code.startsWith('22')) {
+      return new JeexDbError('INVALID_INPUT', `invalid value: ${root.message}`, {
+        sqlState: root.code,
+        hint: 'Check the value against the column type (see the validation schemas).',
+        cause: root,
+      });
+    }
+    if (root.code.startsWith('08') || root.code.startsWith('57P')) {
+      return new JeexDbError('CONNECTION_FAILED', `the connection to PostgreSQL failed: ${root.message}`, {
+        sqlState: root.code,
+        hint: 'Retry; if it persists, check that the server is up (`jeex-db up`).',
+        cause: root,
+      });
+    }
+    return new JeexDbError('QUERY_FAILED', `${root.message} (SQLSTATE ${root.code})`, {
+      sqlState: root.code,
+      ...(root.hint ? { hint: root.hint } : {}),
+      ...(root.detail ? { detail: root.detail } : {}),
+      cause: root,
+    });
+  }
+
+  const errno = (root as { code?: unknown } | null)?.code;
+  if (typeof errno === 'string' && (connectionErrnos.has(errno) || errno.startsWith('CONNECT_') || errno === 'CONNECTION_CLOSED' || errno === 'CONNECTION_ENDED' || errno === 'CONNECTION_DESTROYED')) {
+    const address = (root as { address?: string; port?: number }).address;
+    const port = (root as { port?: number }).port;
+    const where = address ? ` at ${address}${port ? `:${port}` : ''}` : '';
+    return new JeexDbError('CONNECTION_FAILED', `cannot reach PostgreSQL${where} (${errno})`, {
+      hint: 'Start it with `jeex-db up`, or check DATABASE_URL.',
+      cause: root,
+    });
+  }
+  const message = root instanceof Error ? root.message : String(root);
+  return new JeexDbError('QUERY_FAILED', message, { cause: root });
+}

@@ -1,0 +1,22 @@
+/**
+ * jeex-db: the PostgreSQL foundation of JEEX Idea.
+ *
+ * @example
+ * import { createDb, createUser, appendDocumentVersion } from 'jeex-db';
+ * const { db, close } = createDb(); // DATABASE_URL, or the local cluster of `jeex-db up`
+ */
+export * from './schema/index.ts';
+export { createDb, type Database, type JeexDb } from './db/create-db.ts';
+export { resolveDbConfig, type DbConfig, type DbConfigInput } from './db/config.ts';
+export { JeexDbError, errorCodes, isJeexDbError, type ErrorCode } from './db/errors.ts';
+export { translateDbError } from './db/translate-error.ts';
+export { uuidv7, isUuidv7, uuidv7Timestamp } from './db/uuid.ts';
+export { maskUrl } from './db/url.ts';
+export { applyMigrations, migrationsFolder, type MigrateResult } from './db/migrate.ts';
+export * from './db/queries/users.ts';
+export * from './db/queries/projects.ts';
+export * from './db/queries/document-versions.ts';
+export * from './db/queries/agent-executions.ts';
+export * from './db/queries/exports.ts';
+export { up, down, DEFAULT_PORT, type UpOptions, type UpResult, type DownResult } from './server/up.ts';
+export { deriveSettings, type Machine, type Setting } from './server/tuning.ts';

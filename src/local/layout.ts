@@ -1,0 +1,35 @@
+import { join, resolve } from 'node:path';
+
+/**
+ * Where `jeex-db up` keeps a local cluster. Everything lives under one directory
+ * (default `.jeex-db/` in the working directory):
+ *
+ *   state.json    ports, database and role names (no secrets)
+ *   secrets.json  generated passwords, mode 0600
+ *   pgdata/       the PostgreSQL data directory
+ *   log/          server.log
+ *
+ * This module imports nothing of ours, so `drizzle.config.ts` can load it through drizzle-kit.
+ */
+export const DEFAULT_DATA_DIR = '.jeex-db';
+
+export interface LocalLayout {
+  root: string;
+  stateFile: string;
+  secretsFile: string;
+  pgdata: string;
+  logDir: string;
+  serverLog: string;
+}
+
+export function localLayout(dataDir: string = DEFAULT_DATA_DIR, cwd: string = process.cwd()): LocalLayout {
+  const root = resolve(cwd, dataDir);
+  return {
+    root,
+    stateFile: join(root, 'state.json'),
+    secretsFile: join(root, 'secrets.json'),
+    pgdata: join(root, 'pgdata'),
+    logDir: join(root, 'log'),
+    serverLog: join(root, 'log', 'server.log'),
+  };
+}

@@ -1,0 +1,63 @@
+import { readFileSync } from 'node:fs';
+import type { LocalLayout } from './layout.ts';
+
+/** Non-secret facts about a local cluster, written by `jeex-db up` to `state.json`. */
+export interface LocalState {
+  version: 1;
+  pgMajor: number;
+  host: string;
+  port: number;
+  database: string;
+  roles: { superuser: string; migrator: string; app: string };
+}
+
+export interface RoleSecret {
+  user: string;
+  password: string;
+}
+
+/** Generated passwords, written to `secrets.json` with mode 0600. */
+export interface LocalSecrets {
+  version: 1;
+  superuser: RoleSecret;
+  migrator: RoleSecret;
+  app: RoleSecret;
+}
+
+export type LocalRole = keyof LocalState['roles'];
+
+function readJson<T>(file: string): T | undefined {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as T;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+}
+
+export function readLocalState(layout: LocalLayout): LocalState | undefined {
+  return readJson<LocalState>(layout.stateFile);
+}
+
+export function readLocalSecrets(layout: LocalLayout): LocalSecrets | undefined {
+  return readJson<LocalSecrets>(layout.secretsFile);
+}
+
+/** A postgres:// URL for one role of the local cluster, or undefined when there is none yet. */
+export function localUrl(layout: LocalLayout, role: LocalRole, database?: string): string | undefined {
+  const state = readLocalState(layout);
+  const secrets = readLocalSecrets(layout);
+  if (!state || !secrets) return undefined;
+  return buildUrl({
+    user: secrets[role].user,
+    password: secrets[role].password,
+    host: state.host,
+    port: state.port,
+    database: database ?? (role === 'superuser' ? 'postgres' : state.database),
+  });
+}
+
+export function buildUrl(parts: { user: string; password: string; host: string; port: number; database: string }): string {
+  const auth = `${encodeURIComponent(parts.user)}:${encodeURIComponent(parts.password)}`;
+  return `postgres://${auth}@${parts.host}:${parts.port}/${encodeURIComponent(parts.database)}`;
+}

@@ -1,0 +1,260 @@
+import postgres from 'postgres';
+import { bootstrapDatabase } from '../db/bootstrap.ts';
+import { JeexDbError } from '../db/errors.ts';
+import { applyMigrations, type MigrateResult } from '../db/migrate.ts';
+import { translateDbError } from '../db/translate-error.ts';
+import { localLayout, type LocalLayout } from '../local/layout.ts';
+import { buildUrl, readLocalState, type LocalSecrets } from '../local/state.ts';
+import { findBinaries, type PgBinaries } from './binaries.ts';
+import { writeServerConfig } from './configure.ts';
+import { checkClusterVersion, prepareDataDir } from './data-dir.ts';
+import type { RunAs } from './exec.ts';
+import { initCluster } from './initdb.ts';
+import { LOCAL_DATABASE, LOCAL_ROLES, loadOrCreateSecrets, writeLocalState } from './local-files.ts';
+import { detectMachine } from './machine.ts';
+import { serverOsUser } from './os-user.ts';
+import { serverStatus, startServer, startTimeout, stopServer } from './pg-ctl.ts';
+import { isPortFree, portInUse } from './port.ts';
+import { waitUntilReady } from './ready.ts';
+import { readLogSince, relevantLines, logOffset } from './server-log.ts';
+import { deriveSettings, formatMemory, type Setting } from './tuning.ts';
+
+/** The port a local cluster listens on unless told otherwise (5432 is often taken). */
+export const DEFAULT_PORT = 5418;
+export const LOCAL_HOST = '127.0.0.1';
+export const MIN_SERVER_VERSION_NUM = 180000;
+
+export interface UpOptions {
+  /** Default `.jeex-db` in `cwd`. */
+  dataDir?: string;
+  cwd?: string;
+  /** Default: the port this data directory used last, else 5418. */
+  port?: number;
+  /** Seconds to wait for the server to accept queries. Default 60. */
+  startTimeoutSeconds?: number;
+  /** Override the machine's memory / CPUs for the derived settings (e.g. a shared dev box). */
+  memoryBytes?: number;
+  cpus?: number;
+  maxConnections?: number;
+  /** A libc locale for a new cluster; default the built-in C.UTF-8. */
+  locale?: string;
+  /** OS user the server runs as when we are root. Default `postgres`. */
+  osUser?: string;
+  /** Use this server instead of a local cluster: only migrations are applied. */
+  databaseUrl?: string;
+  onProgress?: (message: string) => void;
+}
+
+export interface UpResult {
+  mode: 'embedded' | 'external';
+  /** `started`: this call started the server; `already-running`: it was up; `external`: DATABASE_URL. */
+  status: 'started' | 'already-running' | 'external';
+  /** A new cluster was created (initdb ran). */
+  created: boolean;
+  urls: { app: string; migrator?: string; superuser?: string };
+  serverVersion: string;
+  migrations: MigrateResult;
+  durationMs: number;
+  dataDir?: string;
+  pgdata?: string;
+  serverLog?: string;
+  secretsFile?: string;
+  host?: string;
+  port?: number;
+  ports?: { postgres: number };
+  pid?: number;
+  settings?: Setting[];
+}
+
+/**
+ * Bring up a migrated PostgreSQL 18: with `databaseUrl`, migrate that server; otherwise create
+ * (first time) and start the local cluster in the data directory, create the roles and the
+ * database, apply the migrations. The server keeps running after this returns; stop it with
+ * `down()`.
+ *
+ * @example
+ * const result = await up({ dataDir: '.jeex-db' });
+ * console.log(result.urls.app);
+ */
+export async function up(options: UpOptions = {}): Promise<UpResult> {
+  return options.databaseUrl ? upExternal(options.databaseUrl, options) : upEmbedded(options);
+}
+
+async function upExternal(url: string, options: UpOptions): Promise<UpResult> {
+  const started = Date.now();
+  const progress = options.onProgress ?? (() => {});
+  progress('connecting to DATABASE_URL');
+  const sql = postgres(url, { max: 1, connect_timeout: options.startTimeoutSeconds ?? 10, onnotice: () => {} });
+  let version: { version: string; num: number };
+  try {
+    const [row] = await sql<{ version: string; num: string }[]>`
+      SELECT current_setting('server_version') AS version, current_setting('server_version_num') AS num`;
+    version = { version: row?.version ?? '', num: Number(row?.num) };
+  } catch (error) {
+    throw translateDbError(error);
+  } finally {
+    await sql.end({ timeout: 2 });
+  }
+  if (version.num < MIN_SERVER_VERSION_NUM) {
+    throw new JeexDbError('UNSUPPORTED_SERVER', `the server at DATABASE_URL runs PostgreSQL ${version.version}; jeex-db needs 18 or newer`, {
+      hint: 'The schema uses PostgreSQL 18 features (uuidv7()). Point DATABASE_URL at a PostgreSQL 18 server, or unset it to use the local one.',
+    });
+  }
+  progress('applying migrations');
+  const migrations = await applyMigrations(url);
+  return {
+    mode: 'external',
+    status: 'external',
+    created: false,
+    urls: { app: url },
+    serverVersion: version.version,
+    migrations,
+    durationMs: Date.now() - started,
+  };
+}
+
+async function upEmbedded(options: UpOptions): Promise<UpResult> {
+  const started = Date.now();
+  const timeoutSeconds = options.startTimeoutSeconds ?? 60;
+  const deadline = started + timeoutSeconds * 1000;
+  const progress = options.onProgress ?? (() => {});
+  const layout = localLayout(options.dataDir, options.cwd);
+
+  const bin = await findBinaries();
+  const as = await serverOsUser(options.osUser);
+  await prepareDataDir(layout, as);
+  const cluster = await checkClusterVersion(layout.pgdata, bin.major);
+  const secrets = await loadOrCreateSecrets(layout, cluster === 'existing');
+  const previous = readLocalState(layout);
+
+  const status = await serverStatus(bin, layout, as);
+  let port = options.port ?? previous?.port ?? DEFAULT_PORT;
+  if (status.running && previous) port = previous.port;
+
+  let settings: Setting[] | undefined;
+  let startedHere = false;
+  if (!status.running) {
+    if (cluster === 'new') {
+      progress(`creating a PostgreSQL ${bin.version} cluster in ${layout.pgdata}`);
+      await initCluster(bin, layout, { superuser: secrets.superuser.user, password: secrets.superuser.password, ...(options.locale ? { locale: options.locale } : {}) }, as);
+    }
+    const machine = detectMachine();
+    const memoryBytes = options.memoryBytes ?? machine.memoryBytes;
+    const cpus = options.cpus ?? machine.cpus;
+    settings = deriveSettings({ memoryBytes, cpus, storage: machine.storage }, options.maxConnections ? { maxConnections: options.maxConnections } : {});
+    await writeServerConfig(layout, { host: LOCAL_HOST, port, tuning: settings, machine: `${formatMemory(memoryBytes)} memory, ${cpus} CPUs` }, as);
+    if (!(await isPortFree(port, LOCAL_HOST))) throw portInUse(port, LOCAL_HOST);
+    progress(`starting PostgreSQL on ${LOCAL_HOST}:${port}`);
+    await startServer(bin, layout, { timeoutSeconds: Math.max(1, (deadline - Date.now()) / 1000), host: LOCAL_HOST, port }, as);
+    startedHere = true;
+  } else {
+    progress(`PostgreSQL is already running on ${LOCAL_HOST}:${port} (pid ${status.pid ?? '?'})`);
+  }
+
+  try {
+    await writeLocalState(layout, {
+      version: 1,
+      pgMajor: bin.major,
+      host: LOCAL_HOST,
+      port,
+      database: LOCAL_DATABASE,
+      roles: { ...LOCAL_ROLES },
+    });
+    const urls = localUrls(secrets, port);
+    const offset = await logOffset(layout.serverLog);
+    const ready = await waitUntilReady(urls.superuser, deadline).catch(async (error: unknown) => {
+      if (error instanceof JeexDbError && error.code === 'SERVER_START_TIMEOUT') {
+        throw startTimeout(timeoutSeconds, layout, relevantLines(await readLogSince(layout.serverLog, offset)));
+      }
+      throw error;
+    });
+
+    progress('creating roles and the application database');
+    const admin = postgres(urls.superuser, { max: 1, onnotice: () => {} });
+    try {
+      await bootstrapDatabase(admin, (database) => postgres(urlFor(secrets.superuser, port, database), { max: 1, onnotice: () => {} }), {
+        database: LOCAL_DATABASE,
+        migrator: secrets.migrator,
+        app: secrets.app,
+      });
+    } catch (error) {
+      throw translateDbError(error);
+    } finally {
+      await admin.end({ timeout: 2 });
+    }
+
+    progress('applying migrations');
+    const migrations = await applyMigrations(urls.migrator);
+    const after = await serverStatus(bin, layout, as);
+    return {
+      mode: 'embedded',
+      status: startedHere ? 'started' : 'already-running',
+      created: cluster === 'new',
+      urls,
+      serverVersion: ready.version,
+      migrations,
+      durationMs: Date.now() - started,
+      dataDir: layout.root,
+      pgdata: layout.pgdata,
+      serverLog: layout.serverLog,
+      secretsFile: layout.secretsFile,
+      host: LOCAL_HOST,
+      port,
+      ports: { postgres: port },
+      ...(after.pid ? { pid: after.pid } : {}),
+      ...(settings ? { settings } : {}),
+    };
+  } catch (error) {
+    // A failed `up` leaves things as they were: stop what this call started.
+    if (startedHere) await stopServer(bin, layout, as, 'fast').catch(() => undefined);
+    throw error;
+  }
+}
+
+function urlFor(role: { user: string; password: string }, port: number, database: string): string {
+  return buildUrl({ user: role.user, password: role.password, host: LOCAL_HOST, port, database });
+}
+
+function localUrls(secrets: LocalSecrets, port: number): { app: string; migrator: string; superuser: string } {
+  return {
+    app: urlFor(secrets.app, port, LOCAL_DATABASE),
+    migrator: urlFor(secrets.migrator, port, LOCAL_DATABASE),
+    superuser: urlFor(secrets.superuser, port, 'postgres'),
+  };
+}
+
+export interface DownResult {
+  dataDir: string;
+  /** The server was running and is now stopped. */
+  stopped: boolean;
+}
+
+/** Stop the local cluster of a data directory (a no-op when it is not running). */
+export async function down(options: { dataDir?: string; cwd?: string; osUser?: string } = {}): Promise<DownResult> {
+  const layout = localLayout(options.dataDir, options.cwd);
+  const bin = await findBinaries();
+  const as = await serverOsUser(options.osUser);
+  const status = await serverStatus(bin, layout, as);
+  if (!status.running) return { dataDir: layout.root, stopped: false };
+  return { dataDir: layout.root, stopped: await stopServer(bin, layout, as, 'fast') };
+}
+
+/** Resolve when the postmaster `pid` is gone (polling, since it is not our child). */
+export function whenServerExits(pid: number, signal?: AbortSignal, intervalMs = 500): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setInterval(() => {
+      try {
+        process.kill(pid, 0);
+      } catch {
+        clearInterval(timer);
+        resolve();
+      }
+    }, intervalMs);
+    signal?.addEventListener('abort', () => {
+      clearInterval(timer);
+      resolve();
+    });
+  });
+}
+
+export type { LocalLayout, PgBinaries, RunAs };
