@@ -1,0 +1,90 @@
+import { randomBytes } from 'node:crypto';
+import postgres, { type Sql } from 'postgres';
+import { afterAll, beforeAll, inject } from 'vitest';
+import { grantAppPrivileges } from '../../src/db/bootstrap.ts';
+import { createDb, type JeexDb } from '../../src/db/create-db.ts';
+import { withDatabase } from './urls.ts';
+
+export interface TestDatabase {
+  name: string;
+  /** Superuser on this database. */
+  adminUrl: string;
+  /** The schema owner (runs migrations). */
+  migratorUrl: string;
+  /** The application role: row access only. What the code under test uses. */
+  appUrl: string;
+  drop(): Promise<void>;
+}
+
+function admin(): Sql {
+  return postgres(inject('testServer').adminUrl, { max: 1, onnotice: () => {} });
+}
+
+/**
+ * A fresh database for one test file: a copy of the migrated template, or an empty one
+ * (`{ empty: true }`) for tests that run migrations themselves.
+ */
+export async function createTestDatabase(options: { empty?: boolean } = {}): Promise<TestDatabase> {
+  const server = inject('testServer');
+  const name = `jeex_t_${process.pid}_${randomBytes(4).toString('hex')}`;
+  const sql = admin();
+  try {
+    const template = options.empty ? 'template0' : server.templateDatabase;
+    await sql.unsafe(`CREATE DATABASE ${name} TEMPLATE ${template} OWNER ${server.migrator.user}`);
+    await sql.unsafe(`GRANT CONNECT, TEMPORARY ON DATABASE ${name} TO ${server.app.user}`);
+  } finally {
+    await sql.end();
+  }
+  const adminUrl = withDatabase(server.adminUrl, name);
+  if (options.empty) {
+    const inDb = postgres(adminUrl, { max: 1, onnotice: () => {} });
+    try {
+      await grantAppPrivileges(inDb, server.migrator.user, server.app.user);
+    } finally {
+      await inDb.end();
+    }
+  }
+  return {
+    name,
+    adminUrl,
+    migratorUrl: withDatabase(server.adminUrl, name, server.migrator),
+    appUrl: withDatabase(server.adminUrl, name, server.app),
+    drop: async () => {
+      const dropper = admin();
+      try {
+        await dropper.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      } finally {
+        await dropper.end();
+      }
+    },
+  };
+}
+
+export interface UsedTestDatabase extends TestDatabase {
+  /** The package's client, connected as the application role. */
+  client: JeexDb;
+  /** A superuser connection to the same database, for setup and inspection. */
+  admin: Sql;
+}
+
+/**
+ * Give the calling test file its own migrated database, connected as the application role.
+ *
+ * @example
+ * const t = useTestDatabase();
+ * it('...', async () => { await createUser(t.client.db, { ... }) });
+ */
+export function useTestDatabase(): UsedTestDatabase {
+  const handle = {} as UsedTestDatabase;
+  beforeAll(async () => {
+    Object.assign(handle, await createTestDatabase());
+    handle.client = createDb({ url: handle.appUrl, max: 4 }, {});
+    handle.admin = postgres(handle.adminUrl, { max: 2, onnotice: () => {} });
+  });
+  afterAll(async () => {
+    await handle.client?.close();
+    await handle.admin?.end();
+    await handle.drop?.();
+  });
+  return handle;
+}

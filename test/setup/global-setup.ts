@@ -1,0 +1,97 @@
+import { randomBytes } from 'node:crypto';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import postgres from 'postgres';
+import type { TestProject } from 'vitest/node';
+
+// eslint-disable-next-line @typescript-eslint/consistent-type-imports -- loaded lazily: only with JEEX_TEST_PG=testcontainers
+type TestcontainersPostgres = typeof import('@testcontainers/postgresql');
+import { bootstrapDatabase } from '../../src/db/bootstrap.ts';
+import { applyMigrations } from '../../src/db/migrate.ts';
+import { freePort } from '../../src/server/port.ts';
+import { down, up } from '../../src/server/up.ts';
+import { withDatabase } from '../helpers/urls.ts';
+import type { TestServer } from './provided.ts';
+
+const TEMPLATE = 'jeex_test_template';
+
+/** Start (or find) one PostgreSQL 18 for the whole run and prepare a migrated template database. */
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const started = Date.now();
+  const { adminUrl, source, teardown } = await obtainServer();
+  const migrator = { user: 'jeex_test_migrator', password: randomBytes(24).toString('base64url') };
+  const app = { user: 'jeex_test_app', password: randomBytes(24).toString('base64url') };
+
+  const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
+  try {
+    const [{ num } = { num: '0' }] = await admin<{ num: string }[]>`SELECT current_setting('server_version_num') AS num`;
+    if (Number(num) < 180000) throw new Error(`the test server runs PostgreSQL ${num}; the tests need 18 (${source})`);
+    // A template from an earlier, interrupted run would be stale: rebuild it.
+    await admin.unsafe(`DROP DATABASE IF EXISTS ${TEMPLATE} WITH (FORCE)`);
+    await bootstrapDatabase(admin, (database) => postgres(withDatabase(adminUrl, database), { max: 1, onnotice: () => {} }), {
+      database: TEMPLATE,
+      migrator,
+      app,
+    });
+  } finally {
+    await admin.end();
+  }
+  await applyMigrations(withDatabase(adminUrl, TEMPLATE, migrator));
+
+  const server: TestServer = { source, adminUrl, templateDatabase: TEMPLATE, migrator, app };
+  project.provide('testServer', server);
+  process.stderr.write(`[test] PostgreSQL 18 from ${source} ready in ${Date.now() - started} ms\n`);
+  return teardown;
+}
+
+async function obtainServer(): Promise<{ adminUrl: string; source: string; teardown: () => Promise<void> }> {
+  if (process.env.TEST_DATABASE_URL) {
+    return { adminUrl: process.env.TEST_DATABASE_URL, source: 'TEST_DATABASE_URL', teardown: async () => {} };
+  }
+  if (process.env.JEEX_TEST_PG === 'testcontainers') {
+    const container = await startContainer();
+    if (container) return container;
+  }
+  return startEmbedded();
+}
+
+async function startEmbedded(): Promise<{ adminUrl: string; source: string; teardown: () => Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), 'jeex-test-pg-'));
+  await chmod(dir, 0o755); // the server's OS user must reach it when the tests run as root
+  const result = await up({ dataDir: dir, port: await freePort(), memoryBytes: 1024 ** 3, startTimeoutSeconds: 60 });
+  const adminUrl = result.urls.superuser;
+  if (!adminUrl) throw new Error('the embedded cluster did not report a superuser URL');
+  return {
+    adminUrl,
+    source: `embedded (${dir})`,
+    teardown: async () => {
+      await down({ dataDir: dir });
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** postgres:18 through Testcontainers, when a Docker engine answers; otherwise undefined and a message. */
+async function startContainer(): Promise<{ adminUrl: string; source: string; teardown: () => Promise<void> } | undefined> {
+  const strict = process.env.JEEX_TEST_STRICT === '1';
+  let module: TestcontainersPostgres;
+  try {
+    module = await import('@testcontainers/postgresql');
+    const { getContainerRuntimeClient } = await import('testcontainers');
+    await getContainerRuntimeClient();
+  } catch (error) {
+    const message = `JEEX_TEST_PG=testcontainers, but no Docker engine is reachable (${(error as Error).message.split('\n')[0]}); skipping the testcontainers path and using the embedded PostgreSQL 18`;
+    if (strict) throw new Error(message);
+    process.stderr.write(`[test] ${message}\n`);
+    return undefined;
+  }
+  const container = await new module.PostgreSqlContainer('postgres:18').start();
+  return {
+    adminUrl: container.getConnectionUri(),
+    source: 'testcontainers postgres:18',
+    teardown: async () => {
+      await container.stop();
+    },
+  };
+}
