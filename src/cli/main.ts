@@ -6,6 +6,7 @@ import { downCommand } from './commands/down.ts';
 import { upCommand } from './commands/up.ts';
 import { urlCommand } from './commands/url.ts';
 import { EXIT } from './exit-codes.ts';
+import { printJson, usageError } from './output.ts';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -27,6 +28,11 @@ try {
   if (error instanceof CommanderError) {
     // --help and --version exit 0; anything else commander rejects is a usage error.
     process.exitCode = error.exitCode === 0 ? EXIT.OK : EXIT.USAGE;
+    // Commander has written the message to stderr; a script that asked for --json still gets
+    // its one document on stdout.
+    if (error.exitCode !== 0 && process.argv.includes('--json')) {
+      printJson({ ok: false, error: usageError(error.message.replace(/^error: /, '')).toJSON(), exitCode: EXIT.USAGE });
+    }
   } else {
     process.stderr.write(`unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
     process.exitCode = EXIT.FAILURE;

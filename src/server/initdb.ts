@@ -14,6 +14,19 @@ export interface InitdbOptions {
 }
 
 /**
+ * How every jeex-db cluster is initialised (also POSTGRES_INITDB_ARGS in ops/compose.yaml):
+ * SCRAM authentication, UTF-8, data checksums, English server messages, and the built-in
+ * C.UTF-8 locale provider (stable sort order, independent of the OS's libc) unless a libc
+ * locale is asked for.
+ */
+export function initdbClusterArgs(locale?: string): string[] {
+  const localeArgs = locale
+    ? ['--locale-provider=libc', `--locale=${locale}`]
+    : ['--locale-provider=builtin', '--builtin-locale=C.UTF-8', '--locale=C'];
+  return ['--auth=scram-sha-256', '--encoding=UTF8', '--data-checksums', '--lc-messages=C', ...localeArgs];
+}
+
+/**
  * Create a new cluster: UTF-8, data checksums, SCRAM authentication, the superuser's password
  * from a file that only the server's user can read and that is removed right after.
  */
@@ -22,20 +35,13 @@ export async function initCluster(bin: PgBinaries, layout: LocalLayout, options:
   await writeFile(pwfile, `${options.password}\n`, { mode: 0o600 });
   try {
     if (as) await chown(pwfile, as.uid, as.gid);
-    const localeArgs = options.locale
-      ? ['--locale-provider=libc', `--locale=${options.locale}`]
-      : ['--locale-provider=builtin', '--builtin-locale=C.UTF-8', '--locale=C'];
     const result = await exec(
       bin.initdb,
       [
         `--pgdata=${layout.pgdata}`,
         `--username=${options.superuser}`,
         `--pwfile=${pwfile}`,
-        '--auth=scram-sha-256',
-        '--encoding=UTF8',
-        '--data-checksums',
-        '--lc-messages=C',
-        ...localeArgs,
+        ...initdbClusterArgs(options.locale),
       ],
       { as, cwd: layout.pgdata },
     );

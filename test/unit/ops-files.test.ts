@@ -1,0 +1,84 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { opsDir } from '../../src/server/configure.ts';
+import { initdbClusterArgs } from '../../src/server/initdb.ts';
+import { deriveSettings } from '../../src/server/tuning.ts';
+
+const read = (name: string) => readFileSync(join(opsDir, name), 'utf8');
+
+/** name -> value of every active line of a postgresql.conf (comments and includes left out). */
+function confSettings(text: string): Map<string, string> {
+  const settings = new Map<string, string>();
+  for (const raw of text.split('\n')) {
+    const line = raw.replace(/#.*$/, '').trim();
+    if (!line) continue;
+    const match = /^([a-z_.]+)\s*=\s*(.+)$/.exec(line);
+    if (!match) throw new Error(`not a setting: ${raw}`);
+    settings.set(match[1] ?? '', (match[2] ?? '').replace(/^'(.*)'$/, '$1'));
+  }
+  return settings;
+}
+
+interface Compose {
+  services: Record<string, { image: string; command: string[]; volumes: string[]; environment: Record<string, string>; ports: string[] }>;
+}
+
+describe('ops/', () => {
+  const conf = confSettings(read('postgresql.conf'));
+
+  it('postgresql.conf sets SCRAM, pg_stat_statements and includes the derived and local files last', () => {
+    expect(conf.get('password_encryption')).toBe('scram-sha-256');
+    expect(conf.get('shared_preload_libraries')).toContain('pg_stat_statements');
+    const includes = [...read('postgresql.conf').matchAll(/^include_if_exists = '([^']+)'/gm)].map((m) => m[1]);
+    expect(includes).toEqual(['jeex-tuning.conf', 'jeex-local.conf', 'postgresql.local.conf']);
+  });
+
+  it('postgresql.conf documents every derived setting and leaves their values to jeex-tuning.conf', () => {
+    const text = read('postgresql.conf');
+    for (const { name } of deriveSettings({ memoryBytes: 4 * 2 ** 30, cpus: 2, storage: 'ssd' })) {
+      expect(conf.has(name), `${name} must only be set in jeex-tuning.conf`).toBe(false);
+      expect(text, `${name} is not documented in ops/postgresql.conf`).toContain(name);
+    }
+  });
+
+  it('jeex-tuning.conf is what `jeex-db config` derives for its stated 4 GiB / 2 CPU host', () => {
+    const committed = confSettings(read('jeex-tuning.conf'));
+    const derived = deriveSettings({ memoryBytes: 4 * 2 ** 30, cpus: 2, storage: 'ssd' });
+    expect(Object.fromEntries(committed)).toEqual(Object.fromEntries(derived.map((s) => [s.name, s.value])));
+  });
+
+  it('pg_hba.conf accepts only scram-sha-256 and ends by rejecting everyone else', () => {
+    const rules = read('pg_hba.conf')
+      .split('\n')
+      .map((l) => l.replace(/#.*$/, '').trim())
+      .filter(Boolean)
+      .map((l) => l.split(/\s+/));
+    const methods = new Set(rules.map((r) => r.at(-1)));
+    expect([...methods].sort()).toEqual(['reject', 'scram-sha-256']);
+    expect(rules.at(-1)).toEqual(['host', 'all', 'all', '::/0', 'reject']);
+  });
+
+  it('compose.yaml runs postgres:18 with the same files and initdb options as a local cluster', () => {
+    const compose = parse(read('compose.yaml')) as Compose;
+    const pg = compose.services.postgres;
+    expect(pg?.image).toMatch(/^postgres:18(\.|$|-)/);
+    // PostgreSQL 18 images: the volume belongs at /var/lib/postgresql, not .../data.
+    expect(pg?.volumes).toContain('pgdata:/var/lib/postgresql');
+    const mounts = new Map(
+      (pg?.volumes ?? []).filter((v) => v.startsWith('./')).map((v) => [v.split(':')[1], v.split(':')[0]?.slice(2)] as const),
+    );
+    for (const [target, source] of mounts) {
+      expect(existsSync(join(opsDir, source ?? '')), `${source} is mounted but missing from ops/`).toBe(true);
+      expect(target).toMatch(/^\/etc\/postgresql\//);
+    }
+    expect(pg?.command).toContain('config_file=/etc/postgresql/postgresql.conf');
+    expect(pg?.command).toContain('hba_file=/etc/postgresql/pg_hba.conf');
+    expect([...mounts.keys()]).toEqual(
+      expect.arrayContaining(['/etc/postgresql/postgresql.conf', '/etc/postgresql/pg_hba.conf', '/etc/postgresql/jeex-tuning.conf']),
+    );
+    expect(pg?.environment.POSTGRES_INITDB_ARGS).toBe(initdbClusterArgs().join(' '));
+    expect(pg?.ports.every((p) => p.startsWith('127.0.0.1:'))).toBe(true);
+  });
+});

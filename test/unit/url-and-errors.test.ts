@@ -1,0 +1,45 @@
+import { describe, expect, it } from 'vitest';
+import { JeexDbError } from '../../src/db/errors.ts';
+import { translateDbError } from '../../src/db/translate-error.ts';
+import { maskSecrets, maskUrl } from '../../src/db/url.ts';
+
+describe('maskUrl / maskSecrets', () => {
+  it('hides the password and keeps the rest', () => {
+    expect(maskUrl('postgres://app:s3cret@127.0.0.1:5418/jeex')).toBe('postgres://app:***@127.0.0.1:5418/jeex');
+    expect(maskUrl('postgres://app@host/db')).toBe('postgres://app@host/db');
+    expect(maskSecrets('failed for postgresql://u:pw@h/d and token abcd1234', ['abcd1234'])).toBe('failed for postgresql://u:***@h/d and token ***');
+  });
+});
+
+describe('JeexDbError', () => {
+  it('keeps DETAIL (which may hold personal data) and the cause out of JSON', () => {
+    const error = new JeexDbError('UNIQUE_VIOLATION', 'users_email_unique: a user with this email already exists', {
+      detail: 'Key (lower(email))=(ada@example.com) already exists.',
+      cause: { parameters: ['ada@example.com'] },
+      constraint: 'users_email_unique',
+    });
+    expect(error.detail).toContain('ada@example.com');
+    expect(JSON.stringify(error)).not.toContain('ada@example.com');
+    expect(Object.keys(error)).not.toContain('detail');
+    expect(error.toJSON()).toMatchObject({ code: 'UNIQUE_VIOLATION', constraint: 'users_email_unique' });
+  });
+
+  it('translates socket errors into CONNECTION_FAILED with a next step', () => {
+    const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED', address: '127.0.0.1', port: 1 });
+    const translated = translateDbError(refused);
+    expect(translated.code).toBe('CONNECTION_FAILED');
+    expect(translated.message).toBe('cannot reach PostgreSQL at 127.0.0.1:1 (ECONNREFUSED)');
+    expect(translated.hint).toMatch(/jeex-db up|DATABASE_URL/);
+  });
+
+  it('finds the driver error under wrappers and passes JeexDbErrors through', () => {
+    const pg = { code: '23514', severity: 'ERROR', message: 'new row violates check constraint', constraint_name: 'projects_current_step_range', table_name: 'projects' };
+    const wrapped = new Error('Failed query: insert ... params: secret', { cause: pg });
+    const translated = translateDbError(wrapped);
+    expect(translated).toMatchObject({ code: 'CHECK_VIOLATION', constraint: 'projects_current_step_range', table: 'projects', columns: ['current_step'] });
+    expect(translated.message).toBe("projects_current_step_range: current_step must be between 1 and 4 (the wizard's four steps)");
+    expect(translated.message).not.toContain('secret');
+    const own = new JeexDbError('VERSION_CONFLICT', 'x');
+    expect(translateDbError(own)).toBe(own);
+  });
+});
