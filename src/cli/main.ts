@@ -10,6 +10,14 @@ import { printJson, usageError } from './output.ts';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
+// `jeex-db config | head`: a closed pipe is the reader's choice, not an error.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw error;
+  });
+}
+
 const program = new Command('jeex-db')
   .description('PostgreSQL 18 for JEEX Idea: local cluster, migrations and operations')
   .version(pkg.version)

@@ -39,6 +39,11 @@ export function formatMemory(bytes: number): string {
   return `${kb}kB`;
 }
 
+/** Memory for people: `23.5 GiB`, `512 MiB`. */
+export function humanBytes(bytes: number): string {
+  return bytes >= GiB ? `${+(bytes / GiB).toFixed(1)} GiB` : `${Math.round(bytes / MiB)} MiB`;
+}
+
 /** Round down to whole MiB (values stay readable in postgresql.conf). */
 const mib = (bytes: number) => Math.floor(bytes / MiB) * MiB;
 
@@ -73,7 +78,7 @@ export function deriveSettings(machine: Machine, options: TuningOptions = {}): S
     {
       name: 'shared_buffers',
       value: formatMemory(sharedBuffers),
-      reason: `25% of ${formatMemory(memory)}: PostgreSQL's own cache; the OS page cache holds the rest`,
+      reason: `25% of ${humanBytes(memory)}: PostgreSQL's own cache; the OS page cache holds the rest`,
     },
     {
       name: 'effective_cache_size',

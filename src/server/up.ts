@@ -17,7 +17,7 @@ import { serverStatus, startServer, startTimeout, stopServer } from './pg-ctl.ts
 import { isPortFree, portInUse } from './port.ts';
 import { waitUntilReady } from './ready.ts';
 import { readLogSince, relevantLines, logOffset } from './server-log.ts';
-import { deriveSettings, formatMemory, type Setting } from './tuning.ts';
+import { deriveSettings, humanBytes, type Setting } from './tuning.ts';
 
 /** The port a local cluster listens on unless told otherwise (5432 is often taken). */
 export const DEFAULT_PORT = 5418;
@@ -142,7 +142,7 @@ async function upEmbedded(options: UpOptions): Promise<UpResult> {
     const memoryBytes = options.memoryBytes ?? machine.memoryBytes;
     const cpus = options.cpus ?? machine.cpus;
     settings = deriveSettings({ memoryBytes, cpus, storage: machine.storage }, options.maxConnections ? { maxConnections: options.maxConnections } : {});
-    await writeServerConfig(layout, { host: LOCAL_HOST, port, tuning: settings, machine: `${formatMemory(memoryBytes)} memory, ${cpus} CPUs` }, as);
+    await writeServerConfig(layout, { host: LOCAL_HOST, port, tuning: settings, machine: `${humanBytes(memoryBytes)} memory, ${cpus} CPUs` }, as);
     if (!(await isPortFree(port, LOCAL_HOST))) throw portInUse(port, LOCAL_HOST);
     progress(`starting PostgreSQL on ${LOCAL_HOST}:${port}`);
     await startServer(bin, layout, { timeoutSeconds: Math.max(1, (deadline - Date.now()) / 1000), host: LOCAL_HOST, port }, as);

@@ -1,6 +1,6 @@
 import { Command, Option } from 'commander';
 import { detectMachine } from '../../server/machine.ts';
-import { deriveSettings, formatMemory, renderConf } from '../../server/tuning.ts';
+import { deriveSettings, humanBytes, renderConf } from '../../server/tuning.ts';
 import { bold, dim, jsonOption, printJson, reportError, say } from '../output.ts';
 import { bytesArg, intArg } from '../options.ts';
 
@@ -33,7 +33,7 @@ export function configCommand(): Command {
           storage: flags.storage,
         };
         const settings = deriveSettings(machine, flags.maxConnections ? { maxConnections: flags.maxConnections } : {});
-        const source = `${formatMemory(machine.memoryBytes)} memory (${flags.memory ? '--memory' : detected.source.memory}), ${machine.cpus} CPUs (${flags.cpus ? '--cpus' : detected.source.cpus}), ${machine.storage}`;
+        const source = `${humanBytes(machine.memoryBytes)} memory (${flags.memory ? '--memory' : detected.source.memory}), ${machine.cpus} CPUs (${flags.cpus ? '--cpus' : detected.source.cpus}), ${machine.storage}`;
         if (flags.json) {
           printJson({ ok: true, machine: { ...machine, source }, settings });
           return;
