@@ -21,14 +21,14 @@ for (const stream of [process.stdout, process.stderr]) {
 const program = new Command('jeex-db')
   .description('PostgreSQL 18 for JEEX Idea: local cluster, migrations and operations')
   .version(pkg.version)
-  .showHelpAfterError()
+  .showHelpAfterError('(add --help for usage)')
   .exitOverride()
   .addCommand(upCommand())
   .addCommand(downCommand())
   .addCommand(configCommand())
   .addCommand(urlCommand());
 
-for (const command of program.commands) command.exitOverride();
+for (const command of program.commands) command.exitOverride().showHelpAfterError('(add --help for usage)');
 
 try {
   await program.parseAsync(process.argv);

@@ -1,3 +1,5 @@
+import { inspect } from 'node:util';
+
 /**
  * Every error this package raises is a `JeexDbError` with a stable `code` (listed in the
  * README under "Error codes"). Scripts switch on `code`; people read `message`, which says
@@ -81,8 +83,17 @@ export class JeexDbError extends Error {
     if (options.logExcerpt !== undefined) this.logExcerpt = options.logExcerpt;
     if (options.context !== undefined) this.context = options.context;
     Object.defineProperty(this, 'detail', { value: options.detail, enumerable: false });
-    // The cause may carry query parameters; keep it out of JSON.stringify and util.inspect.
+    // The cause may carry query parameters and DETAIL; keep it out of JSON.stringify.
     if (options.cause !== undefined) Object.defineProperty(this, 'cause', { enumerable: false });
+  }
+
+  /**
+   * What console.log / util.inspect / loggers show: the stack and the safe fields. Node would
+   * otherwise print `[cause]` in full, with PostgreSQL's DETAIL (row values) and parameters.
+   */
+  [inspect.custom](): string {
+    const { message: _message, ...fields } = this.toJSON();
+    return `${this.stack ?? `${this.name}: ${this.message}`} ${inspect(fields)}`;
   }
 
   /** The fields a script may rely on, for `--json` output and structured logs. */

@@ -34,12 +34,14 @@ export async function applyMigrations(url: string, folder: string = migrationsFo
   const sql = postgres(url, { max: 1, onnotice: () => {}, connection: { application_name: 'jeex-db migrate' } });
   try {
     await sql`SELECT pg_advisory_lock(${MIGRATION_LOCK_KEY.toString()}::bigint)`;
-    const before = await appliedCount(sql);
+    // drizzle-orm's migrator applies every journal entry newer than the last one recorded.
+    const pendingAfter = (last: number) => journal.entries.filter((entry) => entry.when > last).map((entry) => entry.tag);
+    const before = await lastApplied(sql);
+    const pending = pendingAfter(before);
     try {
       await migrate(drizzle(sql), { migrationsFolder: folder });
     } catch (error) {
       const cause = translateDbError(error);
-      const pending = journal.entries.slice(before).map((entry) => entry.tag);
       throw new JeexDbError('MIGRATION_FAILED', `applying ${pending.join(', ')} failed, all of them were rolled back: ${cause.message}`, {
         hint: 'Fix the migration (or the database state it conflicts with) and run again; the database is as it was before.',
         context: { pending },
@@ -47,17 +49,19 @@ export async function applyMigrations(url: string, folder: string = migrationsFo
         cause,
       });
     }
-    const after = await appliedCount(sql);
-    return { applied: journal.entries.slice(before, after).map((entry) => entry.tag), total: journal.entries.length };
+    const after = await lastApplied(sql);
+    const applied = pending.filter((tag) => !pendingAfter(after).includes(tag));
+    return { applied, total: journal.entries.length };
   } finally {
     await sql.end({ timeout: 5 });
   }
 }
 
-async function appliedCount(sql: postgres.Sql): Promise<number> {
+/** `created_at` (the journal's `when`) of the newest recorded migration; 0 when none. */
+async function lastApplied(sql: postgres.Sql): Promise<number> {
   const [table] = await sql<{ exists: boolean }[]>`
     SELECT to_regclass('drizzle.__drizzle_migrations') IS NOT NULL AS exists`;
   if (!table?.exists) return 0;
-  const [row] = await sql<{ n: number }[]>`SELECT count(*)::int AS n FROM drizzle.__drizzle_migrations`;
-  return row?.n ?? 0;
+  const [row] = await sql<{ last: string | null }[]>`SELECT max(created_at)::text AS last FROM drizzle.__drizzle_migrations`;
+  return Number(row?.last ?? 0);
 }

@@ -90,7 +90,9 @@ function fromConstraint(pg: PgErrorFields, code: ErrorCode): JeexDbError {
   const fallbackHint =
     code === 'FOREIGN_KEY_VIOLATION' && parentDelete ? 'Delete or reassign the rows that reference it first.' : undefined;
   const hint = info?.hint ?? pg.hint ?? fallbackHint;
-  const columns = info?.columns ?? (pg.column_name ? [pg.column_name] : undefined);
+  // A catalog entry with no columns (the append-only trigger) defers to the column the server
+  // reported, so the caller learns which column it may not change.
+  const columns = info?.columns.length ? info.columns : pg.column_name ? [pg.column_name] : info?.columns;
   return new JeexDbError(code, `${name}: ${sentence}`, {
     sqlState: pg.code,
     constraint: name,

@@ -12,8 +12,12 @@ export const id = () =>
     .default(sql`uuidv7()`)
     .$defaultFn(() => uuidv7());
 
-/** `created_at` / `updated_at`; `updated_at` is kept current by a trigger (migration 0001). */
+/**
+ * `created_at` / `updated_at`; `updated_at` is kept current by a trigger (migration 0001).
+ * Every timestamp has millisecond precision, what a JS Date holds, so a value read by a service
+ * compares equal to the stored one (keyset pagination, optimistic checks on updated_at).
+ */
 export const timestamps = {
-  createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
-  updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+  createdAt: timestamp('created_at', { withTimezone: true, precision: 3 }).notNull().defaultNow(),
+  updatedAt: timestamp('updated_at', { withTimezone: true, precision: 3 }).notNull().defaultNow(),
 };

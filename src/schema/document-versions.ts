@@ -23,8 +23,10 @@ export const documentVersions = pgTable(
     metadata: jsonb('metadata').$type<Record<string, unknown>>().notNull().default({}),
     readabilityScore: real('readability_score'),
     grammarScore: real('grammar_score'),
-    // NO ACTION: deleting a user who wrote versions in someone else's project is refused, so
-    // that project's history survives; versions in the user's own projects go with them.
+    // NO ACTION, DEFERRABLE INITIALLY DEFERRED (migration 0002; Drizzle cannot declare it):
+    // deleting a user who wrote versions in someone else's project is refused, so that project's
+    // history survives; versions in the user's own projects go with them. Deferred, because the
+    // check must run after the cascade users -> projects -> versions, not before it.
     createdBy: uuid('created_by')
       .notNull()
       .references(() => users.id, { onDelete: 'no action' }),

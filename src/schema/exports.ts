@@ -16,13 +16,14 @@ export const exports = pgTable(
     status: exportStatus('status').notNull().default('pending'),
     filePath: text('file_path'),
     manifest: jsonb('manifest').$type<Record<string, unknown>>().notNull().default({}),
-    expiresAt: timestamp('expires_at', { withTimezone: true })
+    expiresAt: timestamp('expires_at', { withTimezone: true, precision: 3 })
       .notNull()
       .default(sql`now() + interval '24 hours'`),
     downloadCount: integer('download_count').notNull().default(0),
-    completedAt: timestamp('completed_at', { withTimezone: true }),
-    // NO ACTION, as for document versions: an export made in another user's project keeps
-    // its author; exports of the user's own projects go with those projects.
+    completedAt: timestamp('completed_at', { withTimezone: true, precision: 3 }),
+    // NO ACTION, DEFERRABLE INITIALLY DEFERRED, as for document versions (migration 0002): an
+    // export made in another user's project keeps its author; exports of the user's own
+    // projects go with those projects.
     createdBy: uuid('created_by')
       .notNull()
       .references(() => users.id, { onDelete: 'no action' }),

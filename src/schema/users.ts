@@ -9,7 +9,7 @@ export const users = pgTable(
     email: text('email').notNull(),
     name: text('name').notNull(),
     profileData: jsonb('profile_data').$type<Record<string, unknown>>().notNull().default({}),
-    lastLoginAt: timestamp('last_login_at', { withTimezone: true }),
+    lastLoginAt: timestamp('last_login_at', { withTimezone: true, precision: 3 }),
     ...timestamps,
   },
   (t) => [

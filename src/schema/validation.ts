@@ -11,7 +11,8 @@ import { users } from './users.ts';
 // Lengths count characters (code points), as PostgreSQL's char_length does.
 const chars = (min: number, max: number) => (s: z.ZodString) =>
   s.refine((v) => [...v].length >= min && [...v].length <= max, `must be ${min} to ${max} characters long`);
-const jsonObject = z.record(z.string(), z.unknown());
+// A function, not a schema: drizzle-zod then keeps columns with a default optional.
+const jsonObject = () => z.record(z.string(), z.unknown());
 const score = (s: z.ZodNumber) => s.min(0).max(100);
 const serverManaged = { createdAt: true, updatedAt: true } as const;
 // Callers may choose the id (to know it before the insert); it must then be a UUIDv7.

@@ -21,8 +21,11 @@ const fixHint = (path: string) =>
  * OS user (pgdata, log) can work in it. Fails with DATA_DIR_NOT_WRITABLE naming the path.
  */
 export async function prepareDataDir(layout: LocalLayout, as: RunAs | undefined): Promise<void> {
+  // Check first, so a refused directory leaves nothing behind.
+  if (as) await checkReachable(await nearestExisting(dirname(layout.root)), as);
   try {
-    await mkdir(layout.root, { recursive: true, mode: 0o700 });
+    // When the server runs as another user, it must pass through every directory we create.
+    await mkdir(layout.root, { recursive: true, mode: as ? 0o711 : 0o700 });
     const info = await stat(layout.root);
     if (!info.isDirectory()) throw notWritable(layout.root, 'exists and is not a directory', fixHint(layout.root));
     const probe = join(layout.root, `.write-test-${process.pid}`);
@@ -37,7 +40,6 @@ export async function prepareDataDir(layout: LocalLayout, as: RunAs | undefined)
   if (as) {
     // The server's user must be able to pass through our directory into its own ones.
     await chmod(layout.root, 0o711);
-    await checkReachable(dirname(layout.root), as);
   }
   for (const dir of [layout.pgdata, layout.logDir]) {
     await mkdir(dir, { recursive: true, mode: 0o700 });
@@ -75,6 +77,17 @@ export async function checkReachable(path: string, as: RunAs): Promise<void> {
         `PostgreSQL runs as OS user ${as.name} (it refuses root), and ${as.name} cannot enter ${dir} (mode ${octal}, owner uid ${info.uid})`,
         `Let it through with \`chmod o+x ${dir}\`, or choose a data directory ${as.name} can reach with --data-dir.`,
       );
+    }
+  }
+}
+
+async function nearestExisting(path: string): Promise<string> {
+  for (let current = path; ; current = dirname(current)) {
+    try {
+      await stat(current);
+      return current;
+    } catch {
+      if (dirname(current) === current) return current;
     }
   }
 }

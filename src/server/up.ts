@@ -133,6 +133,8 @@ async function upEmbedded(options: UpOptions): Promise<UpResult> {
 
   let settings: Setting[] | undefined;
   let startedHere = false;
+  // Everything this start writes to the server log, for the error if the server never answers.
+  const offset = await logOffset(layout.serverLog);
   if (!status.running) {
     if (cluster === 'new') {
       progress(`creating a PostgreSQL ${bin.version} cluster in ${layout.pgdata}`);
@@ -161,7 +163,6 @@ async function upEmbedded(options: UpOptions): Promise<UpResult> {
       roles: { ...LOCAL_ROLES },
     });
     const urls = localUrls(secrets, port);
-    const offset = await logOffset(layout.serverLog);
     const ready = await waitUntilReady(urls.superuser, deadline).catch(async (error: unknown) => {
       if (error instanceof JeexDbError && error.code === 'SERVER_START_TIMEOUT') {
         throw startTimeout(timeoutSeconds, layout, relevantLines(await readLogSince(layout.serverLog, offset)));
@@ -245,7 +246,9 @@ export function whenServerExits(pid: number, signal?: AbortSignal, intervalMs = 
     const timer = setInterval(() => {
       try {
         process.kill(pid, 0);
-      } catch {
+      } catch (error) {
+        // EPERM: alive, but owned by another user; only ESRCH means it is gone.
+        if ((error as NodeJS.ErrnoException).code !== 'ESRCH') return;
         clearInterval(timer);
         resolve();
       }

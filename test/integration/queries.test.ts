@@ -54,7 +54,7 @@ const uniqueEmail = (prefix = 'user') => `${prefix}.${process.pid}.${++counter}.
 describe('query functions against PostgreSQL 18 as the application role', () => {
   const t = useTestDatabase();
 
-  const newUser = (name = 'Test User') => createUser(t.client.db, { email: uniqueEmail(), name });
+  const newUser = (name = 'Test User') => createUser(t.client.db, { profileData: {}, email: uniqueEmail(), name });
   const serverNow = async (): Promise<Date> => {
     const [row] = await t.admin<{ now: Date }[]>`SELECT clock_timestamp() AS now`;
     return row!.now;
@@ -66,10 +66,11 @@ describe('query functions against PostgreSQL 18 as the application role', () => 
     return row!.n;
   };
 
+
   describe('users', () => {
     it('creates a user with a UUIDv7 id and defaults, and finds it by email ignoring case', async () => {
       const email = `Ada.Lovelace.${randomUUID().slice(0, 8)}@Example.COM`;
-      const ada = await createUser(t.client.db, { email, name: 'Ada Lovelace' });
+      const ada = await createUser(t.client.db, { profileData: {}, email, name: 'Ada Lovelace' });
       expect(isUuidv7(ada.id)).toBe(true);
       expect(ada).toMatchObject({ email, name: 'Ada Lovelace', profileData: {}, lastLoginAt: null });
       expect(ada.createdAt).toBeInstanceOf(Date);
@@ -82,8 +83,8 @@ describe('query functions against PostgreSQL 18 as the application role', () => 
 
     it('refuses a second user whose email differs only in case (UNIQUE_VIOLATION)', async () => {
       const email = uniqueEmail('Grace');
-      await createUser(t.client.db, { email, name: 'Grace' });
-      const error = await rejection(createUser(t.client.db, { email: email.toUpperCase(), name: 'Grace again' }));
+      await createUser(t.client.db, { profileData: {}, email, name: 'Grace' });
+      const error = await rejection(createUser(t.client.db, { profileData: {}, email: email.toUpperCase(), name: 'Grace again' }));
       expect(error.code).toBe('UNIQUE_VIOLATION');
       expect(error.constraint).toBe('users_email_unique');
       const [row] = await t.admin<{ n: number }[]>`SELECT count(*)::int AS n FROM users WHERE lower(email) = lower(${email})`;
@@ -106,10 +107,10 @@ describe('query functions against PostgreSQL 18 as the application role', () => 
 
     it('deleteUser removes the user with their projects, versions, executions and exports', async () => {
       const user = await newUser();
-      const project = await createProject(t.client.db, { name: 'Doomed', createdBy: user.id });
-      await appendDocumentVersion(t.client.db, { projectId: project.id, documentType: 'about', content: '# About', createdBy: user.id });
+      const project = await createProject(t.client.db, { metadata: {}, name: 'Doomed', createdBy: user.id });
+      await appendDocumentVersion(t.client.db, { metadata: {}, projectId: project.id, documentType: 'about', content: '# About', createdBy: user.id });
       await startAgentExecution(t.client.db, { projectId: project.id, agentType: 'product_manager', correlationId: uuidv7() });
-      await createExport(t.client.db, { projectId: project.id, format: 'pdf', createdBy: user.id });
+      await createExport(t.client.db, { manifest: {}, projectId: project.id, format: 'pdf', createdBy: user.id });
 
       await deleteUser(t.client.db, user.id);
 
@@ -126,8 +127,8 @@ describe('query functions against PostgreSQL 18 as the application role', () => 
     it('deleteUser is refused while the user authored a version in another user\'s project', async () => {
       const owner = await newUser('Owner');
       const guest = await newUser('Guest');
-      const project = await createProject(t.client.db, { name: 'Shared', createdBy: owner.id });
-      await appendDocumentVersion(t.client.db, { projectId: project.id, documentType: 'specs', content: 'x', createdBy: guest.id });
+      const project = await createProject(t.client.db, { metadata: {}, name: 'Shared', createdBy: owner.id });
+      await appendDocumentVersion(t.client.db, { metadata: {}, projectId: project.id, documentType: 'specs', content: 'x', createdBy: guest.id });
 
       const error = await rejection(deleteUser(t.client.db, guest.id));
       expect(error.code).toBe('FOREIGN_KEY_VIOLATION');
@@ -140,7 +141,7 @@ describe('query functions against PostgreSQL 18 as the application role', () => 
   describe('projects', () => {
     it('creates a project with the documented defaults', async () => {
       const user = await newUser();
-      const project = await createProject(t.client.db, { name: 'Idea', createdBy: user.id });
+      const project = await createProject(t.client.db, { metadata: {}, name: 'Idea', createdBy: user.id });
       expect(isUuidv7(project.id)).toBe(true);
       expect(project).toMatchObject({
         name: 'Idea',
@@ -157,11 +158,11 @@ describe('query functions against PostgreSQL 18 as the application role', () => 
     it('lists a user\'s projects newest updated_at first, filtered by status, without soft-deleted or other users\' ones', async () => {
       const user = await newUser();
       const other = await newUser();
-      const a = await createProject(t.client.db, { name: 'A', createdBy: user.id });
-      const b = await createProject(t.client.db, { name: 'B', createdBy: user.id, status: 'in_progress' });
-      const c = await createProject(t.client.db, { name: 'C', createdBy: user.id, status: 'in_progress' });
-      const d = await createProject(t.client.db, { name: 'D', createdBy: user.id });
-      await createProject(t.client.db, { name: 'Not mine', createdBy: other.id, status: 'in_progress' });
+      const a = await createProject(t.client.db, { metadata: {}, name: 'A', createdBy: user.id });
+      const b = await createProject(t.client.db, { metadata: {}, name: 'B', createdBy: user.id, status: 'in_progress' });
+      const c = await createProject(t.client.db, { metadata: {}, name: 'C', createdBy: user.id, status: 'in_progress' });
+      const d = await createProject(t.client.db, { metadata: {}, name: 'D', createdBy: user.id });
+      await createProject(t.client.db, { metadata: {}, name: 'Not mine', createdBy: other.id, status: 'in_progress' });
       // Touching A makes it the most recently updated; D is soft-deleted.
       await updateProject(t.client.db, a.id, { currentStep: 2 });
       await softDeleteProject(t.client.db, d.id);
@@ -180,7 +181,7 @@ describe('query functions against PostgreSQL 18 as the application role', () => 
 
     it('pages with `after` through every project exactly once, also when updated_at ties or differs below a millisecond', async () => {
       const user = await newUser();
-      for (let i = 0; i < 8; i++) await createProject(t.client.db, { name: `sequential ${i}`, createdBy: user.id });
+      for (let i = 0; i < 8; i++) await createProject(t.client.db, { metadata: {}, name: `sequential ${i}`, createdBy: user.id });
       // Rows written in one statement share updated_at exactly; others differ by microseconds only.
       await t.admin`
         INSERT INTO projects (name, created_by, updated_at)
@@ -210,7 +211,7 @@ describe('query functions against PostgreSQL 18 as the application role', () => 
 
     it('updateProject changes a live project and bumps updated_at; soft-deleted ones are NOT_FOUND', async () => {
       const user = await newUser();
-      const project = await createProject(t.client.db, { name: 'Before', createdBy: user.id });
+      const project = await createProject(t.client.db, { metadata: {}, name: 'Before', createdBy: user.id });
       const updated = await updateProject(t.client.db, project.id, {
         name: 'After',
         status: 'in_progress',
@@ -232,7 +233,7 @@ describe('query functions against PostgreSQL 18 as the application role', () => 
 
     it('softDeleteProject hides the project but keeps the row; a second soft delete is NOT_FOUND', async () => {
       const user = await newUser();
-      const project = await createProject(t.client.db, { name: 'Soft', createdBy: user.id });
+      const project = await createProject(t.client.db, { metadata: {}, name: 'Soft', createdBy: user.id });
       await softDeleteProject(t.client.db, project.id);
 
       expect(await getProject(t.client.db, project.id)).toBeUndefined();
@@ -248,9 +249,9 @@ describe('query functions against PostgreSQL 18 as the application role', () => 
   describe('document versions', () => {
     it('numbers versions 1, 2, 3 per type; latest documents come one per type in wizard order; history is newest first', async () => {
       const user = await newUser();
-      const project = await createProject(t.client.db, { name: 'Docs', createdBy: user.id });
+      const project = await createProject(t.client.db, { metadata: {}, name: 'Docs', createdBy: user.id });
       const append = (documentType: 'about' | 'specs' | 'architecture' | 'plan', content: string) =>
-        appendDocumentVersion(t.client.db, { projectId: project.id, documentType, content, createdBy: user.id });
+        appendDocumentVersion(t.client.db, { metadata: {}, projectId: project.id, documentType, content, createdBy: user.id });
 
       // Written in an order different from the enum's, so the sort is not insertion order.
       expect((await append('plan', 'plan v1')).version).toBe(1);
@@ -279,16 +280,16 @@ describe('query functions against PostgreSQL 18 as the application role', () => 
       ]);
       expect((await getDocumentHistory(t.client.db, project.id, 'specs', { limit: 2 })).map((d) => d.version)).toEqual([3, 2]);
 
-      const empty = await createProject(t.client.db, { name: 'Empty', createdBy: user.id });
+      const empty = await createProject(t.client.db, { metadata: {}, name: 'Empty', createdBy: user.id });
       expect(await getLatestDocuments(t.client.db, empty.id)).toEqual([]);
       expect(await getDocumentHistory(t.client.db, empty.id, 'about')).toEqual([]);
     });
 
     it('keeps a large markdown document intact', async () => {
       const user = await newUser();
-      const project = await createProject(t.client.db, { name: 'Big', createdBy: user.id });
+      const project = await createProject(t.client.db, { metadata: {}, name: 'Big', createdBy: user.id });
       const content = `# Specs\n\n${'Ünïcode ✓ line of markdown text.\n'.repeat(12_000)}`; // ~400 KB
-      const saved = await appendDocumentVersion(t.client.db, { projectId: project.id, documentType: 'specs', content, createdBy: user.id });
+      const saved = await appendDocumentVersion(t.client.db, { metadata: {}, projectId: project.id, documentType: 'specs', content, createdBy: user.id });
       const [latest] = await getLatestDocuments(t.client.db, project.id);
       expect(latest?.id).toBe(saved.id);
       expect(latest?.content).toBe(content);
@@ -296,8 +297,8 @@ describe('query functions against PostgreSQL 18 as the application role', () => 
 
     it('scoreDocumentVersion records scores; out-of-range scores are INVALID_INPUT; an unknown id is NOT_FOUND', async () => {
       const user = await newUser();
-      const project = await createProject(t.client.db, { name: 'Scored', createdBy: user.id });
-      const version = await appendDocumentVersion(t.client.db, { projectId: project.id, documentType: 'about', content: 'x', createdBy: user.id });
+      const project = await createProject(t.client.db, { metadata: {}, name: 'Scored', createdBy: user.id });
+      const version = await appendDocumentVersion(t.client.db, { metadata: {}, projectId: project.id, documentType: 'about', content: 'x', createdBy: user.id });
       expect(version.readabilityScore).toBeNull();
 
       const scored = await scoreDocumentVersion(t.client.db, version.id, { readabilityScore: 72.5, grammarScore: 90 });
@@ -317,7 +318,7 @@ describe('query functions against PostgreSQL 18 as the application role', () => 
       const user = await newUser();
       const projectId = uuidv7();
       const error = await rejection(
-        appendDocumentVersion(t.client.db, { projectId, documentType: 'about', content: 'x', createdBy: user.id }),
+        appendDocumentVersion(t.client.db, { metadata: {}, projectId, documentType: 'about', content: 'x', createdBy: user.id }),
       );
       expect(error.code).toBe('FOREIGN_KEY_VIOLATION');
       expect(await count('document_versions', 'project_id', projectId)).toBe(0);
@@ -327,7 +328,7 @@ describe('query functions against PostgreSQL 18 as the application role', () => 
   describe('agent executions', () => {
     const setup = async () => {
       const user = await newUser();
-      const project = await createProject(t.client.db, { name: 'Agents', createdBy: user.id });
+      const project = await createProject(t.client.db, { metadata: {}, name: 'Agents', createdBy: user.id });
       return { user, project };
     };
 
@@ -432,7 +433,7 @@ describe('query functions against PostgreSQL 18 as the application role', () => 
   describe('exports', () => {
     const setup = async () => {
       const user = await newUser();
-      const project = await createProject(t.client.db, { name: 'Exports', createdBy: user.id });
+      const project = await createProject(t.client.db, { metadata: {}, name: 'Exports', createdBy: user.id });
       return { user, project };
     };
 
@@ -459,7 +460,7 @@ describe('query functions against PostgreSQL 18 as the application role', () => 
 
     it('counts 50 concurrent downloads exactly', async () => {
       const { user, project } = await setup();
-      const exp = await createExport(t.client.db, { projectId: project.id, format: 'pdf', createdBy: user.id });
+      const exp = await createExport(t.client.db, { manifest: {}, projectId: project.id, format: 'pdf', createdBy: user.id });
       await completeExport(t.client.db, exp.id, '/exports/idea.pdf');
 
       const pool = createDb({ url: t.appUrl, max: 10 }, {});
@@ -476,10 +477,10 @@ describe('query functions against PostgreSQL 18 as the application role', () => 
     it('lists a project\'s exports newest first', async () => {
       const { user, project } = await setup();
       const { project: other } = await setup();
-      const first = await createExport(t.client.db, { projectId: project.id, format: 'pdf', createdBy: user.id });
+      const first = await createExport(t.client.db, { manifest: {}, projectId: project.id, format: 'pdf', createdBy: user.id });
       await sleep(2);
-      const second = await createExport(t.client.db, { projectId: project.id, format: 'markdown_zip', createdBy: user.id });
-      await createExport(t.client.db, { projectId: other.id, format: 'pdf', createdBy: user.id });
+      const second = await createExport(t.client.db, { manifest: {}, projectId: project.id, format: 'markdown_zip', createdBy: user.id });
+      await createExport(t.client.db, { manifest: {}, projectId: other.id, format: 'pdf', createdBy: user.id });
 
       expect((await listProjectExports(t.client.db, project.id)).map((e) => e.id)).toEqual([second.id, first.id]);
       expect((await listProjectExports(t.client.db, project.id, 1)).map((e) => e.id)).toEqual([second.id]);
@@ -489,7 +490,7 @@ describe('query functions against PostgreSQL 18 as the application role', () => 
       const { user, project } = await setup();
       const past = (ms: number) => new Date(Date.now() - ms);
       const make = async (expiresAt: Date, complete: boolean) => {
-        const e = await createExport(t.client.db, { projectId: project.id, format: 'pdf', createdBy: user.id, expiresAt });
+        const e = await createExport(t.client.db, { manifest: {}, projectId: project.id, format: 'pdf', createdBy: user.id, expiresAt });
         if (complete) await completeExport(t.client.db, e.id, `/exports/${e.id}.pdf`);
         return e.id;
       };
@@ -516,12 +517,36 @@ describe('query functions against PostgreSQL 18 as the application role', () => 
     });
   });
 
+  // The tests above pass the jsonb columns explicitly; these check that their defaults
+  // (`{}`) apply when a caller leaves them out, as the data model documents.
+  describe('jsonb columns with a default may be left out', () => {
+    it('users.profile_data defaults to {}', async () => {
+      const user = await createUser(t.client.db, { email: uniqueEmail('defaults'), name: 'Defaults' });
+      expect(user.profileData).toEqual({});
+    });
+
+    it('projects.metadata, document_versions.metadata and exports.manifest default to {}', async () => {
+      const owner = await newUser();
+      const project = await createProject(t.client.db, { name: 'Defaults', createdBy: owner.id });
+      expect(project.metadata).toEqual({});
+      const version = await appendDocumentVersion(t.client.db, {
+        projectId: project.id,
+        documentType: 'about',
+        content: 'x',
+        createdBy: owner.id,
+      });
+      expect(version.metadata).toEqual({});
+      const exp = await createExport(t.client.db, { projectId: project.id, format: 'pdf', createdBy: owner.id });
+      expect(exp.manifest).toEqual({});
+    });
+  });
+
   describe('validation before any SQL', () => {
     let owner: User;
     const ownerOf = async () => (owner ??= await newUser('Validator'));
 
     it('rejects a malformed email, naming the field, and writes no user', async () => {
-      const error = await rejection(createUser(t.client.db, { email: 'not-an-email', name: 'Bad' }));
+      const error = await rejection(createUser(t.client.db, { profileData: {}, email: 'not-an-email', name: 'Bad' }));
       expect(error.code).toBe('INVALID_INPUT');
       expect(error.columns).toEqual(['email']);
       expect(error.message).toMatch(/email/);
@@ -530,7 +555,7 @@ describe('query functions against PostgreSQL 18 as the application role', () => 
 
     it('rejects an empty name, naming the field, and writes no user', async () => {
       const email = uniqueEmail('noname');
-      const error = await rejection(createUser(t.client.db, { email, name: '' }));
+      const error = await rejection(createUser(t.client.db, { profileData: {}, email, name: '' }));
       expect(error.code).toBe('INVALID_INPUT');
       expect(error.columns).toEqual(['name']);
       expect(error.message).toMatch(/name/);
@@ -539,14 +564,14 @@ describe('query functions against PostgreSQL 18 as the application role', () => 
 
     it('rejects a caller-chosen id that is a UUIDv4, naming the field', async () => {
       const id = randomUUID();
-      const error = await rejection(createUser(t.client.db, { id, email: uniqueEmail(), name: 'V4' }));
+      const error = await rejection(createUser(t.client.db, { profileData: {}, id, email: uniqueEmail(), name: 'V4' }));
       expect(error.code).toBe('INVALID_INPUT');
       expect(error.columns).toEqual(['id']);
       expect(error.message).toMatch(/UUIDv7/);
       expect(await count('users', 'id', id)).toBe(0);
 
       const user = await ownerOf();
-      const projectError = await rejection(createProject(t.client.db, { id, name: 'V4', createdBy: user.id }));
+      const projectError = await rejection(createProject(t.client.db, { metadata: {}, id, name: 'V4', createdBy: user.id }));
       expect(projectError.columns).toEqual(['id']);
       expect(await count('projects', 'id', id)).toBe(0);
     });
@@ -554,7 +579,7 @@ describe('query functions against PostgreSQL 18 as the application role', () => 
     it('rejects language "english" and current_step 9 together, listing both fields, and writes no project', async () => {
       const user = await newUser();
       const error = await rejection(
-        createProject(t.client.db, { name: 'Bad project', createdBy: user.id, language: 'english', currentStep: 9 }),
+        createProject(t.client.db, { metadata: {}, name: 'Bad project', createdBy: user.id, language: 'english', currentStep: 9 }),
       );
       expect(error.code).toBe('INVALID_INPUT');
       expect(error.columns?.toSorted()).toEqual(['currentStep', 'language']);
@@ -563,14 +588,14 @@ describe('query functions against PostgreSQL 18 as the application role', () => 
       const [row] = await t.admin<{ n: number }[]>`SELECT count(*)::int AS n FROM projects WHERE name = 'Bad project'`;
       expect(row?.n).toBe(0);
 
-      const emptyName = await rejection(createProject(t.client.db, { name: '', createdBy: user.id }));
+      const emptyName = await rejection(createProject(t.client.db, { metadata: {}, name: '', createdBy: user.id }));
       expect(emptyName.columns).toEqual(['name']);
       expect(await count('projects', 'created_by', user.id)).toBe(0);
     });
 
     it('rejects bad changes to an existing project and leaves it unchanged', async () => {
       const user = await newUser();
-      const project = await createProject(t.client.db, { name: 'Stable', createdBy: user.id });
+      const project = await createProject(t.client.db, { metadata: {}, name: 'Stable', createdBy: user.id });
       const error = await rejection(updateProject(t.client.db, project.id, { currentStep: 9, language: 'english' }));
       expect(error.code).toBe('INVALID_INPUT');
       expect(error.columns?.toSorted()).toEqual(['currentStep', 'language']);
@@ -581,7 +606,7 @@ describe('query functions against PostgreSQL 18 as the application role', () => 
 
     it('rejects a bad agent type and a non-UUID correlation id, and writes no execution', async () => {
       const user = await ownerOf();
-      const project = await createProject(t.client.db, { name: 'Validated agents', createdBy: user.id });
+      const project = await createProject(t.client.db, { metadata: {}, name: 'Validated agents', createdBy: user.id });
       const error = await rejection(
         startAgentExecution(t.client.db, { projectId: project.id, agentType: 'Product Manager', correlationId: 'abc' }),
       );
@@ -592,9 +617,10 @@ describe('query functions against PostgreSQL 18 as the application role', () => 
 
     it('rejects an empty-type document version and a bad export format, writing nothing', async () => {
       const user = await ownerOf();
-      const project = await createProject(t.client.db, { name: 'Validated docs', createdBy: user.id });
+      const project = await createProject(t.client.db, { metadata: {}, name: 'Validated docs', createdBy: user.id });
       const docError = await rejection(
         appendDocumentVersion(t.client.db, {
+          metadata: {},
           projectId: project.id,
           documentType: 'readme' as 'about',
           content: 'x',
@@ -606,7 +632,7 @@ describe('query functions against PostgreSQL 18 as the application role', () => 
       expect(await count('document_versions', 'project_id', project.id)).toBe(0);
 
       const exportError = await rejection(
-        createExport(t.client.db, { projectId: project.id, format: 'docx' as 'pdf', createdBy: user.id }),
+        createExport(t.client.db, { manifest: {}, projectId: project.id, format: 'docx' as 'pdf', createdBy: user.id }),
       );
       expect(exportError.code).toBe('INVALID_INPUT');
       expect(exportError.columns).toEqual(['format']);

@@ -43,3 +43,16 @@ describe('JeexDbError', () => {
     expect(translateDbError(own)).toBe(own);
   });
 });
+
+describe('JeexDbError under util.inspect (console.log, loggers)', () => {
+  it('shows code and constraint but neither the cause nor DETAIL', async () => {
+    const { inspect } = await import('node:util');
+    const pg = { code: '23505', severity: 'ERROR', message: 'duplicate key', detail: 'Key (lower(email))=(ada@example.com) already exists.', constraint_name: 'users_email_unique', table_name: 'users', parameters: ['ada@example.com'] };
+    const translated = translateDbError(new Error('Failed query: params: ada@example.com', { cause: pg }));
+    const shown = inspect(translated, { depth: 10 });
+    expect(shown).toContain('users_email_unique: a user with this email already exists');
+    expect(shown).toContain("code: 'UNIQUE_VIOLATION'");
+    expect(shown).not.toContain('ada@example.com');
+    expect(translated.detail).toContain('ada@example.com');
+  });
+});

@@ -57,22 +57,35 @@ export function upCommand(): Command {
           ...(flags.locale !== undefined ? { locale: flags.locale } : {}),
         });
       } catch (error) {
-        reportError(error, json);
-        return;
-      } finally {
         process.off('SIGINT', onSignal);
         process.off('SIGTERM', onSignal);
+        reportError(error, json);
+        return;
       }
+      const foreground = !flags.detach && result.status === 'started' && result.pid !== undefined;
+      // Listen for the foreground's stop signals before dropping onSignal and printing "ready":
+      // with no listener in between, a Ctrl-C (or a supervisor's SIGTERM) right after the ready
+      // line would kill us by default and leave PostgreSQL running.
+      const signalled = foreground && !interrupted ? nextStopSignal() : undefined;
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
       if (interrupted) {
         if (result.status === 'started') await down({ dataDir: flags.dataDir, osUser: flags.osUser });
         process.exitCode = EXIT.INTERRUPTED;
         return;
       }
-      const foreground = !flags.detach && result.status === 'started';
       if (json) printJson({ ok: true, ...result, foreground });
       else printHuman(result, foreground);
-      if (foreground && result.pid !== undefined) await runInForeground(result.pid, flags, json);
+      if (signalled && result.pid !== undefined) await runInForeground(result.pid, signalled, flags, json);
     });
+}
+
+function nextStopSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    process.once('SIGINT', () => resolve('SIGINT'));
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+    process.once('SIGHUP', () => resolve('SIGHUP'));
+  });
 }
 
 function printHuman(result: UpResult, foreground: boolean): void {
@@ -93,13 +106,8 @@ function printHuman(result: UpResult, foreground: boolean): void {
 }
 
 /** Keep PostgreSQL up until Ctrl-C / SIGTERM, then stop it cleanly; report if it dies on its own. */
-async function runInForeground(pid: number, flags: UpFlags, json: boolean): Promise<void> {
+async function runInForeground(pid: number, signalled: Promise<NodeJS.Signals>, flags: UpFlags, json: boolean): Promise<void> {
   const stop = new AbortController();
-  const signalled = new Promise<NodeJS.Signals>((resolve) => {
-    process.once('SIGINT', () => resolve('SIGINT'));
-    process.once('SIGTERM', () => resolve('SIGTERM'));
-    process.once('SIGHUP', () => resolve('SIGHUP'));
-  });
   const outcome = await Promise.race([signalled, whenServerExits(pid, stop.signal).then(() => 'exited' as const)]);
   stop.abort();
   if (outcome === 'exited') {

@@ -32,6 +32,8 @@ export async function listUserProjects(db: Database, userId: string, options: Li
   if (options.status) conditions.push(eq(projects.status, options.status));
   if (options.after) {
     const { updatedAt, id } = options.after;
+    // Timestamps have millisecond precision (src/schema/columns.ts), so the Date a caller got
+    // from the previous page compares equal to the stored value; ties are broken by id.
     conditions.push(or(lt(projects.updatedAt, updatedAt), and(eq(projects.updatedAt, updatedAt), lt(projects.id, id))));
   }
   return run(() =>
