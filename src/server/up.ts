@@ -130,6 +130,14 @@ async function upEmbedded(options: UpOptions): Promise<UpResult> {
   const status = await serverStatus(bin, layout, as);
   let port = options.port ?? previous?.port ?? DEFAULT_PORT;
   if (status.running && previous) port = previous.port;
+  else if (options.port === undefined && !previous && !(await isPortFree(port, LOCAL_HOST))) {
+    // A new cluster with no port asked for: take the next free one (another project's cluster
+    // often holds 5418) and remember it. An asked-for or remembered port is never changed.
+    const free = await firstFreePort(DEFAULT_PORT + 1, DEFAULT_PORT + 20);
+    if (free === undefined) throw portInUse(port, LOCAL_HOST);
+    progress(`port ${port} is taken; this cluster uses ${free} (remembered in state.json)`);
+    port = free;
+  }
 
   let settings: Setting[] | undefined;
   let startedHere = false;
@@ -210,6 +218,11 @@ async function upEmbedded(options: UpOptions): Promise<UpResult> {
     if (startedHere) await stopServer(bin, layout, as, 'fast').catch(() => undefined);
     throw error;
   }
+}
+
+async function firstFreePort(from: number, to: number): Promise<number | undefined> {
+  for (let port = from; port <= to; port++) if (await isPortFree(port, LOCAL_HOST)) return port;
+  return undefined;
 }
 
 function urlFor(role: { user: string; password: string }, port: number, database: string): string {

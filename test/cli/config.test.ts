@@ -1,39 +1,15 @@
-import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { run, runCli, type RunResult } from '../helpers/cli.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findBinaries } from '../../src/server/binaries.ts';
 import { deriveSettings, renderConf } from '../../src/server/tuning.ts';
 
 // `jeex-db config` needs no database: it shows what `up` would write to jeex-tuning.conf.
 
-const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 const EIGHT_GIB = ['--memory', '8GiB', '--cpus', '4'];
 const expected = deriveSettings({ memoryBytes: 8 * 2 ** 30, cpus: 4, storage: 'ssd' });
-
-interface RunResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function run(file: string, args: string[]): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    const env = { ...process.env };
-    delete env.DATABASE_URL;
-    const child = spawn(file, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
-const runCli = (args: string[]) => run(process.execPath, [CLI, ...args]);
 
 function expectOk(result: RunResult): void {
   expect(result.code, `stdout:\n${result.stdout}\nstderr:\n${result.stderr}`).toBe(0);

@@ -1,42 +1,24 @@
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { chmod, mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../src/server/port.ts';
+import { ROOT, localEnv, reachableTempDir, run, runCli } from '../helpers/cli.ts';
 
 // drizzle.config.ts finds the local cluster `jeex-db up` started (JEEX_DB_DATA_DIR), so
 // `npx drizzle-kit migrate` works with no DATABASE_URL.
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const CLI = join(ROOT, 'dist', 'cli', 'main.js');
 const JOURNAL = join(ROOT, 'drizzle', 'meta', '_journal.json');
 const MIGRATIONS = (JSON.parse(readFileSync(JOURNAL, 'utf8')) as { entries: unknown[] }).entries.length;
 const TIMEOUT = 60_000;
 
-interface RunResult {
-  code: number | null;
-  output: string;
+/** drizzle-kit's messages go to both streams; the tests read them together. */
+async function drizzleMigrate(dataDir: string): Promise<{ code: number | null; output: string }> {
+  const result = await run('npx', ['drizzle-kit', 'migrate'], { env: localEnv({ JEEX_DB_DATA_DIR: dataDir }) });
+  return { code: result.code, output: result.stdout + result.stderr };
 }
-
-function run(file: string, args: string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<RunResult> {
-  const env = { ...process.env };
-  delete env.DATABASE_URL;
-  delete env.JEEX_DB_DATA_DIR;
-  return new Promise((resolve, reject) => {
-    const child = spawn(file, args, { cwd: ROOT, env: { ...env, ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, output }));
-  });
-}
-
-const drizzleMigrate = (dataDir: string) => run('npx', ['drizzle-kit', 'migrate'], { JEEX_DB_DATA_DIR: dataDir });
+const output = (result: { stdout: string; stderr: string }) => result.stdout + result.stderr;
 
 describe('drizzle.config.ts and the local cluster', () => {
   let root: string;
@@ -44,19 +26,15 @@ describe('drizzle.config.ts and the local cluster', () => {
   let migratorUrl: string;
 
   beforeAll(async () => {
-    root = await mkdtemp(join(tmpdir(), 'jeex-cli-drizzle-'));
-    await chmod(root, 0o755);
+    root = await reachableTempDir('jeex-cli-drizzle-');
     dataDir = join(root, 'db');
-    const result = await run(process.execPath, [
-      CLI, 'up', '--data-dir', dataDir, '--port', String(await freePort()), '--detach', '--json', '--memory', '512MiB', '--cpus', '2',
-    ]);
-    if (result.code !== 0) throw new Error(`setup: up failed (${result.code}):\n${result.output}`);
-    const url = await run(process.execPath, [CLI, 'url', 'migrator', '--data-dir', dataDir]);
-    migratorUrl = url.output.trim();
+    const result = await runCli(['up', '--data-dir', dataDir, '--port', String(await freePort()), '--detach', '--json', '--memory', '512MiB', '--cpus', '2']);
+    if (result.code !== 0) throw new Error(`setup: up failed (${result.code}):\n${output(result)}`);
+    migratorUrl = (await runCli(['url', 'migrator', '--data-dir', dataDir])).stdout.trim();
   }, TIMEOUT);
 
   afterAll(async () => {
-    if (dataDir) await run(process.execPath, [CLI, 'down', '--data-dir', dataDir]);
+    if (dataDir) await runCli(['down', '--data-dir', dataDir]);
     if (root) await rm(root, { recursive: true, force: true });
   }, TIMEOUT);
 
@@ -75,8 +53,8 @@ describe('drizzle.config.ts and the local cluster', () => {
   });
 
   it('fails once that cluster is down (it really connects there)', { timeout: TIMEOUT }, async () => {
-    const down = await run(process.execPath, [CLI, 'down', '--data-dir', dataDir]);
-    expect(down.code, down.output).toBe(0);
+    const down = await runCli(['down', '--data-dir', dataDir]);
+    expect(down.code, output(down)).toBe(0);
     const result = await drizzleMigrate(dataDir);
     expect(result.code, result.output).not.toBe(0);
     expect(result.output).not.toContain('migrations applied successfully');

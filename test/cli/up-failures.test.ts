@@ -1,28 +1,20 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { chmod, chown, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { connect, createServer, type Server } from 'node:net';
+import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import postgres from 'postgres';
+import { listening, localEnv, reachableTempDir, runCli, type RunResult } from '../helpers/cli.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../src/server/port.ts';
 
 // Every way `up` fails has its own exit code, names the cause and says what to do; with --json
 // stdout is still exactly one JSON document.
 
-const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 const SMALL = ['--memory', '512MiB', '--cpus', '2'];
 const CLUSTER_TIMEOUT = 60_000;
 const isRoot = process.getuid?.() === 0;
-
-interface CliResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-  ms: number;
-}
 
 interface FailureJson {
   ok: false;
@@ -30,31 +22,11 @@ interface FailureJson {
   error: { code: string; message: string; hint?: string; logExcerpt?: string[]; context?: Record<string, unknown> };
 }
 
-function localEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
-  const env = { ...process.env };
-  delete env.DATABASE_URL;
-  delete env.JEEX_DB_DATA_DIR;
-  return { ...env, ...extra };
-}
-
-function runCli(args: string[], env: NodeJS.ProcessEnv = localEnv()): Promise<CliResult> {
-  const started = Date.now();
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr, ms: Date.now() - started }));
-  });
-}
-
 /**
  * Assert the shape every failure shares: the exit code, one JSON document on stdout with the
  * error code and a hint, and on stderr `error [CODE] message` followed by a `fix:` line.
  */
-function expectFailure(result: CliResult, exitCode: number, code: string): FailureJson['error'] {
+function expectFailure(result: RunResult, exitCode: number, code: string): FailureJson['error'] {
   const context = `exit ${result.code}\nstdout:\n${result.stdout}\nstderr:\n${result.stderr}`;
   expect(result.code, context).toBe(exitCode);
   let doc: FailureJson;
@@ -69,24 +41,6 @@ function expectFailure(result: CliResult, exitCode: number, code: string): Failu
   expect(result.stderr, context).toContain(`error [${code}] `);
   expect(result.stderr, context).toMatch(/^fix: .+/m);
   return doc.error;
-}
-
-function listening(port: number, host = '127.0.0.1'): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ host, port });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
-}
-
-/** A temp directory the server's OS user can enter (mkdtemp makes it 0700, owned by us). */
-async function reachableTempDir(prefix: string): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), prefix));
-  await chmod(dir, 0o755);
-  return dir;
 }
 
 describe('jeex-db up failures', () => {
@@ -284,7 +238,7 @@ describe('jeex-db up failures', () => {
 });
 
 /** Commander rejects the arguments before any command runs; the JSON has the message and a hint. */
-function expectJsonUsage(result: CliResult): FailureJson['error'] {
+function expectJsonUsage(result: RunResult): FailureJson['error'] {
   const context = `exit ${result.code}\nstdout:\n${result.stdout}\nstderr:\n${result.stderr}`;
   expect(result.code, context).toBe(2);
   const doc = JSON.parse(result.stdout) as FailureJson;

@@ -2,18 +2,17 @@ import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { chmod, mkdtemp, rm, stat } from 'node:fs/promises';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import postgres from 'postgres';
+import { CLI, expectExit, listening, localEnv, parseJson, runCli } from '../helpers/cli.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../src/server/port.ts';
 import { deriveSettings } from '../../src/server/tuning.ts';
 
 // End-to-end: the built binary, a real PostgreSQL 18 cluster in a temp directory, a free port.
 
-const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 const JOURNAL = fileURLToPath(new URL('../../drizzle/meta/_journal.json', import.meta.url));
 const MIGRATIONS = (JSON.parse(readFileSync(JOURNAL, 'utf8')) as { entries: { tag: string }[] }).entries.map((e) => e.tag);
 // Chosen so that shared_buffers (192MB) and max_connections (150) differ from PostgreSQL's
@@ -22,32 +21,6 @@ const MEMORY = '768MiB';
 const CPUS = 6;
 const TUNING = ['--memory', MEMORY, '--cpus', String(CPUS)];
 const CLUSTER_TIMEOUT = 60_000;
-
-interface CliResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** The environment of a user with no DATABASE_URL: `up` must use the local cluster. */
-function localEnv(): NodeJS.ProcessEnv {
-  const env = { ...process.env };
-  delete env.DATABASE_URL;
-  delete env.JEEX_DB_DATA_DIR;
-  return env;
-}
-
-function runCli(args: string[], env: NodeJS.ProcessEnv = localEnv()): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 interface UpJson {
   ok: boolean;
@@ -60,33 +33,6 @@ interface UpJson {
   migrations: { applied: string[]; total: number };
   settings?: { name: string; value: string; reason: string }[];
   foreground: boolean;
-}
-
-/** stdout of a --json run must be exactly one JSON document (JSON.parse rejects two). */
-function parseJson<T>(result: CliResult): T {
-  try {
-    return JSON.parse(result.stdout) as T;
-  } catch {
-    throw new Error(`stdout is not one JSON document (exit ${result.code}):\n${result.stdout}\nstderr:\n${result.stderr}`);
-  }
-}
-
-function expectExit(result: CliResult, code: number): void {
-  if (result.code !== code) {
-    throw new Error(`expected exit ${code}, got ${result.code}\nstdout:\n${result.stdout}\nstderr:\n${result.stderr}`);
-  }
-}
-
-/** Resolve whether something accepts TCP connections on 127.0.0.1:port. */
-function listening(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ host: '127.0.0.1', port });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
 }
 
 async function withSql<T>(url: string, fn: (sql: postgres.Sql) => Promise<T>): Promise<T> {
