@@ -5,6 +5,7 @@ import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import postgres from 'postgres';
+import { skipOrFail } from '../helpers/skip.ts';
 import { listening, localEnv, reachableTempDir, runCli, type RunResult } from '../helpers/cli.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../src/server/port.ts';
@@ -195,18 +196,18 @@ describe('jeex-db up failures', () => {
     // This machine has a PostgreSQL 15 on 5432 (user postgres, trust auth). Anything else there
     // (nothing, another version, a password) and the case cannot be shown: skip, never migrate it.
     const url = 'postgres://postgres@127.0.0.1:5432/postgres';
-    if (!(await listening(5432))) ctx.skip('nothing listens on 127.0.0.1:5432; the PostgreSQL < 18 case needs one there');
+    if (!(await listening(5432))) skipOrFail(ctx, 'nothing listens on 127.0.0.1:5432; the PostgreSQL < 18 case needs one there');
     const sql = postgres(url, { max: 1, connect_timeout: 5, onnotice: () => {} });
     let versionNum = 0;
     try {
       const [row] = await sql<{ num: string }[]>`SELECT current_setting('server_version_num') AS num`;
       versionNum = Number(row?.num);
     } catch (error) {
-      ctx.skip(`cannot log in to 127.0.0.1:5432 as postgres without a password (${(error as Error).message})`);
+      skipOrFail(ctx, `cannot log in to 127.0.0.1:5432 as postgres without a password (${(error as Error).message})`);
     } finally {
       await sql.end({ timeout: 2 });
     }
-    if (versionNum >= 180000) ctx.skip(`127.0.0.1:5432 runs PostgreSQL ${versionNum}, not an older major`);
+    if (versionNum >= 180000) skipOrFail(ctx, `127.0.0.1:5432 runs PostgreSQL ${versionNum}, not an older major`);
 
     const result = await runCli(['up', '--json'], localEnv({ DATABASE_URL: url }));
     const error = expectFailure(result, 17, 'UNSUPPORTED_SERVER');
