@@ -1,10 +1,10 @@
 import type { Sql } from 'postgres';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { ErrorCode, JeexDbError } from '../../src/db/errors.ts';
-import { translateDbError } from '../../src/db/translate-error.ts';
 import { uuidv7 } from '../../src/db/uuid.ts';
 import { constraints } from '../../src/schema/constraints.ts';
 import { useTestDatabase } from '../helpers/test-db.ts';
+import { refusal } from '../helpers/rejections.ts';
 
 // Every data rule of data-model.md, broken with raw SQL as the application role: the database
 // refuses the bad row, the translator names the rule, and the matching good row goes in (so
@@ -306,16 +306,6 @@ async function insertRow(sql: Sql, table: TableName, row: Row): Promise<string> 
 async function updateRow(sql: Sql, table: TableName, id: string, patch: Row): Promise<void> {
   const rows = await sql<{ id: string }[]>`UPDATE ${sql(table)} SET ${sql(patch)} WHERE id = ${id} RETURNING id`;
   expect(rows).toHaveLength(1);
-}
-
-/** Run a statement that must be refused, and translate what it threw. */
-async function refusal(statement: Promise<unknown>): Promise<JeexDbError> {
-  try {
-    await statement;
-  } catch (error) {
-    return translateDbError(error);
-  }
-  throw new Error('the statement succeeded, but the database should have refused it');
 }
 
 const resolve = (patch: Patch, f: Fixture): Row => (typeof patch === 'function' ? patch(f) : patch);

@@ -9,17 +9,7 @@ import { translateDbError } from '../../src/db/translate-error.ts';
 import { uuidv7 } from '../../src/db/uuid.ts';
 import { freePort } from '../../src/server/port.ts';
 import { useTestDatabase } from '../helpers/test-db.ts';
-
-/** The JeexDbError a promise rejects with (fails the test if it resolves or throws something else). */
-async function rejection(promise: Promise<unknown>): Promise<JeexDbError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).toBeInstanceOf(JeexDbError);
-    return error as JeexDbError;
-  }
-  throw new Error('expected the call to be rejected, but it resolved');
-}
+import { rejection } from '../helpers/rejections.ts';
 
 /** Open a client, run `use` with it, close it. */
 async function withClient<T>(client: JeexDb, use: (client: JeexDb) => Promise<T>): Promise<T> {

@@ -1,10 +1,9 @@
 import type { Sql } from 'postgres';
 import { describe, expect, it } from 'vitest';
-import type { JeexDbError } from '../../src/db/errors.ts';
 import { deleteUser } from '../../src/db/queries/users.ts';
-import { translateDbError } from '../../src/db/translate-error.ts';
 import { constraints } from '../../src/schema/constraints.ts';
 import { useTestDatabase } from '../helpers/test-db.ts';
+import { refusal } from '../helpers/rejections.ts';
 
 // The ON DELETE rules of data-model.md, exercised with plain SQL as the application role:
 // a project takes its versions, executions and exports with it; a user takes their projects
@@ -46,16 +45,6 @@ async function exportOf(sql: Sql, projectId: string, author: string): Promise<st
   const [row] = await sql<{ id: string }[]>`
     INSERT INTO exports (project_id, format, created_by) VALUES (${projectId}, 'markdown_zip', ${author}) RETURNING id`;
   return row!.id;
-}
-
-/** Run a statement that must be refused, and translate what it threw. */
-async function refusal(statement: Promise<unknown>): Promise<JeexDbError> {
-  try {
-    await statement;
-  } catch (error) {
-    return translateDbError(error);
-  }
-  throw new Error('the statement succeeded, but the database should have refused it');
 }
 
 describe('REQ-002: ON DELETE rules', () => {

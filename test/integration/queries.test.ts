@@ -2,7 +2,6 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { createDb } from '../../src/db/create-db.ts';
-import { JeexDbError } from '../../src/db/errors.ts';
 import {
   listExecutionsByCorrelation,
   listExecutionsByStatus,
@@ -36,17 +35,7 @@ import { createUser, deleteUser, findUserByEmail, getUser, recordLogin } from '.
 import { isUuidv7, uuidv7 } from '../../src/db/uuid.ts';
 import type { Project, User } from '../../src/schema/types.ts';
 import { useTestDatabase } from '../helpers/test-db.ts';
-
-/** The JeexDbError a promise rejects with (fails the test if it resolves or throws something else). */
-async function rejection(promise: Promise<unknown>): Promise<JeexDbError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).toBeInstanceOf(JeexDbError);
-    return error as JeexDbError;
-  }
-  throw new Error('expected the call to be rejected, but it resolved');
-}
+import { rejection } from '../helpers/rejections.ts';
 
 let counter = 0;
 const uniqueEmail = (prefix = 'user') => `${prefix}.${process.pid}.${++counter}.${randomUUID().slice(0, 8)}@example.com`;
