@@ -12,7 +12,20 @@ export { JeexDbError, errorCodes, isJeexDbError, type ErrorCode } from './db/err
 export { translateDbError } from './db/translate-error.ts';
 export { uuidv7, isUuidv7, uuidv7Timestamp } from './db/uuid.ts';
 export { maskUrl } from './db/url.ts';
-export { applyMigrations, migrationsFolder, type MigrateResult } from './db/migrate.ts';
+export {
+  migrate,
+  rollback,
+  status,
+  assertUpToDate,
+  markApplied,
+  defaultMigrationsDir,
+  type MigrateOptions,
+  type MigrateResult,
+  type RollbackOptions,
+  type RollbackResult,
+  type StatusResult,
+  type MigrationStatus,
+} from './migrate/runner.ts';
 export * from './db/queries/users.ts';
 export * from './db/queries/projects.ts';
 export * from './db/queries/document-versions.ts';

@@ -55,6 +55,8 @@ export async function bootstrapDatabase(
  */
 export async function grantAppPrivileges(sql: Sql, migrator: string, app: string): Promise<void> {
   await sql.unsafe('CREATE EXTENSION IF NOT EXISTS pg_stat_statements');
+  // The migration runner marks "just before migration X" for point-in-time recovery.
+  await sql.unsafe(`GRANT EXECUTE ON FUNCTION pg_create_restore_point(text) TO ${ident(migrator)}`);
   await sql.unsafe(`GRANT USAGE ON SCHEMA public TO ${ident(app)}`);
   await sql.unsafe(
     `ALTER DEFAULT PRIVILEGES FOR ROLE ${ident(migrator)} IN SCHEMA public GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO ${ident(app)}`,

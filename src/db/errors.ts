@@ -39,6 +39,20 @@ export const errorCodes = [
   'BINARIES_MISSING',
   'OS_USER_MISSING',
   'MIGRATION_FAILED',
+  // The migration runner (`jeex-db migrate`, `status`, `rollback`, `check`).
+  'MIGRATIONS_PENDING',
+  'MIGRATION_CHECKSUM_MISMATCH',
+  'MIGRATION_MISSING',
+  'MIGRATION_OUT_OF_ORDER',
+  'MIGRATION_COLLISION',
+  'MIGRATION_FILE_MISSING',
+  'MIGRATION_NOT_IN_JOURNAL',
+  'MIGRATION_LOCKED',
+  'MIGRATION_MIXED_TRANSACTION',
+  'MIGRATION_INVALID_DIRECTIVE',
+  'MIGRATION_LINT',
+  'MIGRATION_NO_DOWN',
+  'SCHEMA_DRIFT',
 ] as const;
 
 export type ErrorCode = (typeof errorCodes)[number];

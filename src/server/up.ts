@@ -1,7 +1,7 @@
 import postgres from 'postgres';
 import { bootstrapDatabase } from '../db/bootstrap.ts';
 import { JeexDbError } from '../db/errors.ts';
-import { applyMigrations, type MigrateResult } from '../db/migrate.ts';
+import { migrate } from '../migrate/runner.ts';
 import { translateDbError } from '../db/translate-error.ts';
 import { localLayout, type LocalLayout } from '../local/layout.ts';
 import { buildUrl, readLocalState, type LocalSecrets } from '../local/state.ts';
@@ -23,6 +23,14 @@ import { deriveSettings, humanBytes, type Setting } from './tuning.ts';
 export const DEFAULT_PORT = 5418;
 export const LOCAL_HOST = '127.0.0.1';
 export const MIN_SERVER_VERSION_NUM = 180000;
+
+export interface UpMigrations {
+  applied: string[];
+  adopted: string[];
+  total: number;
+  restorePoint?: string;
+  warnings: string[];
+}
 
 export interface UpOptions {
   /** Default `.jeex-db` in `cwd`. */
@@ -53,7 +61,8 @@ export interface UpResult {
   created: boolean;
   urls: { app: string; migrator?: string; superuser?: string };
   serverVersion: string;
-  migrations: MigrateResult;
+  /** What the migration runner did: migrations applied now, adopted from drizzle-kit, and all there are. */
+  migrations: UpMigrations;
   durationMs: number;
   dataDir?: string;
   pgdata?: string;
@@ -101,7 +110,7 @@ async function upExternal(url: string, options: UpOptions): Promise<UpResult> {
     });
   }
   progress('applying migrations');
-  const migrations = await applyMigrations(url);
+  const migrations = await migrateUrl(url, progress);
   return {
     mode: 'external',
     status: 'external',
@@ -193,7 +202,7 @@ async function upEmbedded(options: UpOptions): Promise<UpResult> {
     }
 
     progress('applying migrations');
-    const migrations = await applyMigrations(urls.migrator);
+    const migrations = await migrateUrl(urls.migrator, progress);
     const after = await serverStatus(bin, layout, as);
     return {
       mode: 'embedded',
@@ -223,6 +232,23 @@ async function upEmbedded(options: UpOptions): Promise<UpResult> {
 async function firstFreePort(from: number, to: number): Promise<number | undefined> {
   for (let port = from; port <= to; port++) if (await isPortFree(port, LOCAL_HOST)) return port;
   return undefined;
+}
+
+/** Apply the package's migrations with the runner, on a client of its own (two connections). */
+async function migrateUrl(url: string, progress: (message: string) => void): Promise<UpMigrations> {
+  const sql = postgres(url, { max: 2, onnotice: () => {}, connection: { application_name: 'jeex-db up' } });
+  try {
+    const result = await migrate(sql, { onProgress: progress });
+    return {
+      applied: result.applied.map((step) => step.name),
+      adopted: result.adopted,
+      total: result.total,
+      warnings: result.warnings,
+      ...(result.restorePoint ? { restorePoint: result.restorePoint } : {}),
+    };
+  } finally {
+    await sql.end({ timeout: 5 });
+  }
 }
 
 function urlFor(role: { user: string; password: string }, port: number, database: string): string {

@@ -8,7 +8,7 @@ import type { TestProject } from 'vitest/node';
 // eslint-disable-next-line @typescript-eslint/consistent-type-imports -- loaded lazily: only with JEEX_TEST_PG=testcontainers
 type TestcontainersPostgres = typeof import('@testcontainers/postgresql');
 import { bootstrapDatabase } from '../../src/db/bootstrap.ts';
-import { applyMigrations } from '../../src/db/migrate.ts';
+import { migrate } from '../../src/migrate/runner.ts';
 import { freePort } from '../../src/server/port.ts';
 import { down, up } from '../../src/server/up.ts';
 import { withDatabase } from '../helpers/urls.ts';
@@ -37,7 +37,12 @@ export default async function setup(project: TestProject): Promise<() => Promise
   } finally {
     await admin.end();
   }
-  await applyMigrations(withDatabase(adminUrl, TEMPLATE, migrator));
+  const migratorSql = postgres(withDatabase(adminUrl, TEMPLATE, migrator), { max: 2, onnotice: () => {} });
+  try {
+    await migrate(migratorSql);
+  } finally {
+    await migratorSql.end();
+  }
 
   const server: TestServer = { source, adminUrl, templateDatabase: TEMPLATE, migrator, app };
   project.provide('testServer', server);

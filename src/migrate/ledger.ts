@@ -1,0 +1,154 @@
+import type { Sql, TransactionSql } from 'postgres';
+
+type Db = Sql | TransactionSql;
+
+/**
+ * Our record of every migration attempt, in the database it migrates (schema jeex_migrations).
+ * A migration's state is its newest row: up/applied (applied), up/running (interrupted while
+ * running statements outside a transaction), up/failed (not applied), down/rolled_back (not
+ * applied), down/failed (still applied).
+ */
+export const LEDGER = 'jeex_migrations.ledger';
+
+export interface LedgerRow {
+  id: number;
+  name: string;
+  sha256: string;
+  direction: 'up' | 'down';
+  status: 'running' | 'applied' | 'failed' | 'rolled_back';
+  startedAt: Date;
+  finishedAt: Date | null;
+  durationMs: number | null;
+  appliedBy: string;
+  applicationName: string | null;
+  clientHost: string | null;
+  restorePoint: string | null;
+  note: string | null;
+}
+
+export type MigrationState = 'applied' | 'not-applied' | 'interrupted';
+
+export interface LedgerEntry {
+  state: MigrationState;
+  /** The newest row for the migration. */
+  last: LedgerRow;
+  /** The hash of the file when it was last applied. */
+  appliedSha256?: string;
+  appliedAt?: Date;
+}
+
+/** Create the ledger (and drizzle-orm's table, so the two stay in step) if they do not exist. */
+export async function ensureLedger(sql: Db): Promise<void> {
+  await sql.unsafe(`
+    CREATE SCHEMA IF NOT EXISTS jeex_migrations;
+    CREATE TABLE IF NOT EXISTS ${LEDGER} (
+      id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+      name text NOT NULL,
+      sha256 text NOT NULL,
+      direction text NOT NULL CHECK (direction IN ('up', 'down')),
+      status text NOT NULL CHECK (status IN ('running', 'applied', 'failed', 'rolled_back')),
+      started_at timestamptz NOT NULL,
+      finished_at timestamptz,
+      duration_ms integer,
+      applied_by text NOT NULL DEFAULT current_user,
+      application_name text DEFAULT current_setting('application_name'),
+      client_host text DEFAULT coalesce(host(inet_client_addr()), 'local socket'),
+      restore_point text,
+      error jsonb,
+      note text
+    );
+    CREATE INDEX IF NOT EXISTS ledger_name_id_idx ON ${LEDGER} (name, id DESC);
+    CREATE SCHEMA IF NOT EXISTS drizzle;
+    CREATE TABLE IF NOT EXISTS drizzle.__drizzle_migrations (id SERIAL PRIMARY KEY, hash text NOT NULL, created_at bigint);
+  `).simple();
+}
+
+/** Whether the ledger exists yet (read-only callers must not create it). */
+export async function ledgerExists(sql: Db): Promise<{ ledger: boolean; drizzle: boolean }> {
+  const [row] = await sql<{ ledger: boolean; drizzle: boolean }[]>`
+    SELECT to_regclass('jeex_migrations.ledger') IS NOT NULL AS ledger,
+           to_regclass('drizzle.__drizzle_migrations') IS NOT NULL AS drizzle`;
+  return row ?? { ledger: false, drizzle: false };
+}
+
+/** Each migration's state, from its newest ledger row. */
+export async function readLedger(sql: Db): Promise<Map<string, LedgerEntry>> {
+  const rows = await sql<LedgerRow[]>`
+    SELECT id::int, name, sha256, direction, status, started_at AS "startedAt", finished_at AS "finishedAt",
+           duration_ms AS "durationMs", applied_by AS "appliedBy", application_name AS "applicationName",
+           client_host AS "clientHost", restore_point AS "restorePoint", note
+    FROM jeex_migrations.ledger ORDER BY id`;
+  const entries = new Map<string, LedgerEntry>();
+  for (const row of rows) {
+    const previous = entries.get(row.name);
+    const state: MigrationState =
+      row.direction === 'up'
+        ? row.status === 'applied'
+          ? 'applied'
+          : row.status === 'running'
+            ? 'interrupted'
+            : 'not-applied'
+        : row.status === 'rolled_back'
+          ? 'not-applied'
+          : (previous?.state ?? 'applied');
+    const entry: LedgerEntry = { state, last: row };
+    if (row.direction === 'up' && row.status === 'applied') {
+      entry.appliedSha256 = row.sha256;
+      entry.appliedAt = row.finishedAt ?? row.startedAt;
+    } else if (state === 'applied' && previous?.appliedSha256) {
+      entry.appliedSha256 = previous.appliedSha256;
+      if (previous.appliedAt) entry.appliedAt = previous.appliedAt;
+    }
+    entries.set(row.name, entry);
+  }
+  return entries;
+}
+
+/** drizzle-orm's own records: hash and the journal `when` of each applied migration. */
+export async function readDrizzleTable(sql: Db): Promise<{ hash: string; createdAt: number }[]> {
+  const rows = await sql<{ hash: string; created_at: string | null }[]>`SELECT hash, created_at::text FROM drizzle.__drizzle_migrations ORDER BY id`;
+  return rows.map((row) => ({ hash: row.hash, createdAt: Number(row.created_at ?? 0) }));
+}
+
+export interface NewLedgerRow {
+  name: string;
+  sha256: string;
+  direction: 'up' | 'down';
+  status: LedgerRow['status'];
+  startedAt: Date;
+  finishedAt?: Date | null;
+  restorePoint?: string | null;
+  error?: Record<string, unknown> | null;
+  note?: string | null;
+}
+
+export async function insertLedgerRow(sql: Db, row: NewLedgerRow): Promise<number> {
+  const finished = row.finishedAt ?? null;
+  const [inserted] = await sql<{ id: number }[]>`
+    INSERT INTO jeex_migrations.ledger (name, sha256, direction, status, started_at, finished_at, duration_ms, restore_point, error, note)
+    VALUES (${row.name}, ${row.sha256}, ${row.direction}, ${row.status}, ${row.startedAt}, ${finished},
+            ${finished ? finished.getTime() - row.startedAt.getTime() : null}, ${row.restorePoint ?? null},
+            ${row.error ? sql.json(row.error as never) : null}, ${row.note ?? null})
+    RETURNING id::int`;
+  return inserted?.id ?? 0;
+}
+
+export async function finishLedgerRow(sql: Db, id: number, status: LedgerRow['status'], startedAt: Date, error?: Record<string, unknown>): Promise<void> {
+  const finished = new Date();
+  await sql`
+    UPDATE jeex_migrations.ledger
+    SET status = ${status}, finished_at = ${finished}, duration_ms = ${finished.getTime() - startedAt.getTime()},
+        error = ${error ? sql.json(error as never) : null}
+    WHERE id = ${id}`;
+}
+
+/** Record in drizzle-orm's table too, so `drizzle-kit migrate` agrees with us. */
+export async function recordInDrizzle(sql: Db, hash: string, when: number): Promise<void> {
+  await sql`
+    INSERT INTO drizzle.__drizzle_migrations (hash, created_at)
+    SELECT ${hash}, ${when} WHERE NOT EXISTS (SELECT 1 FROM drizzle.__drizzle_migrations WHERE created_at = ${when})`;
+}
+
+export async function forgetInDrizzle(sql: Db, when: number): Promise<void> {
+  await sql`DELETE FROM drizzle.__drizzle_migrations WHERE created_at = ${when}`;
+}

@@ -1,0 +1,350 @@
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Sql } from 'postgres';
+import { JeexDbError } from '../db/errors.ts';
+import { translateDbError } from '../db/translate-error.ts';
+import { runAllInOneTransaction, runInTransaction, runOutsideTransaction, type StepResult } from './apply.ts';
+import type { Timeouts } from './execute.ts';
+import { insertLedgerRow, ledgerExists, readDrizzleTable, readLedger, recordInDrizzle, type LedgerEntry } from './ledger.ts';
+import { throwProblems, type Problem } from './problems.ts';
+import { openSession, type MigrationSession } from './session.ts';
+import { loadMigrations, type Migration, type MigrationSource } from './source.ts';
+import { compareWithDatabase, type MigrationStatus, type Snapshot } from './status.ts';
+
+/** The package's own migrations (drizzle-kit's output), from src/migrate or dist/migrate alike. */
+export const defaultMigrationsDir = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'drizzle');
+
+export const DEFAULT_TIMEOUTS: Timeouts = { lockTimeoutMs: 5_000, statementTimeoutMs: 15 * 60_000, retries: 3, backoffMs: 500 };
+/** How long a runner waits for another one to finish (replicas deploying together). */
+export const DEFAULT_LOCK_WAIT_MS = 5 * 60_000;
+
+export interface RunnerOptions {
+  /** drizzle-kit's output folder. Default: this package's `drizzle/`. */
+  migrationsDir?: string;
+  /** Wait this long for the migration lock; 0 fails at once naming the holder. */
+  lockWaitMs?: number;
+  /** lock_timeout for migration statements (a file's `-- jeex:lock-timeout` wins). */
+  ddlLockTimeoutMs?: number;
+  /** statement_timeout for migration statements (a file's `-- jeex:statement-timeout` wins). */
+  statementTimeoutMs?: number;
+  /** Lock timeouts retried per migration (with backoff) before it fails. */
+  retries?: number;
+  /** Create a named restore point before changing anything (default true; skipped with a warning when not permitted). */
+  restorePoint?: boolean;
+  onProgress?: (message: string) => void;
+}
+
+export interface MigrateOptions extends RunnerOptions {
+  /** Stop after this migration (inclusive). */
+  to?: string;
+  /** All pending migrations in one transaction: all or nothing. */
+  singleTransaction?: boolean;
+  /** Apply pending migrations older than the newest applied one (merged from another branch). */
+  allowOutOfOrder?: boolean;
+}
+
+export interface MigrateResult {
+  applied: StepResult[];
+  /** Migrations found applied by `drizzle-kit migrate` and recorded in our ledger without running. */
+  adopted: string[];
+  restorePoint?: string;
+  warnings: string[];
+  /** Nothing was pending. */
+  upToDate: boolean;
+  /** Migrations in the folder. */
+  total: number;
+}
+
+function timeouts(options: RunnerOptions): Timeouts {
+  return {
+    ...DEFAULT_TIMEOUTS,
+    ...(options.ddlLockTimeoutMs !== undefined ? { lockTimeoutMs: options.ddlLockTimeoutMs } : {}),
+    ...(options.statementTimeoutMs !== undefined ? { statementTimeoutMs: options.statementTimeoutMs } : {}),
+    ...(options.retries !== undefined ? { retries: options.retries } : {}),
+  };
+}
+
+/** Problems with how pending migrations would run (before anything runs). */
+function runProblems(pending: Migration[], options: MigrateOptions, direction: 'up' | 'down'): Problem[] {
+  const problems: Problem[] = [];
+  for (const migration of pending) {
+    const script = direction === 'up' ? migration.up : migration.down;
+    if (!script) continue;
+    if (script.mode === 'mixed') {
+      const outside = script.statements.filter((_, i) => script.classifications[i]?.nonTransactional);
+      const first = outside[0];
+      const reason = first ? script.classifications[first.index]?.reason : undefined;
+      problems.push({
+        code: 'MIGRATION_MIXED_TRANSACTION',
+        migration: migration.tag,
+        message: `${script.displayPath} mixes statements that must run outside a transaction (line ${first?.line ?? '?'}: ${reason ?? ''}) with ones that run inside one`,
+        hint:
+          `Move the ${outside.length} statement(s) that must run outside a transaction into a migration of their own ` +
+          '(`npx drizzle-kit generate --custom --name <name>`, then cut and paste them there), so a failure never leaves half a transaction applied.',
+      });
+    }
+    if (options.singleTransaction && script.mode === 'none') {
+      problems.push({
+        code: 'MIGRATION_MIXED_TRANSACTION',
+        migration: migration.tag,
+        message: `--single-transaction, but ${script.displayPath} must run outside a transaction (${script.classifications[0]?.reason ?? ''})`,
+        hint: 'Run without --single-transaction, or apply up to the migration before it first (--to).',
+      });
+    }
+  }
+  return problems;
+}
+
+async function createRestorePoint(session: MigrationSession, label: string, warnings: string[]): Promise<string | undefined> {
+  const name = `jeex-db ${label}`.slice(0, 63);
+  try {
+    await session.work`SELECT pg_create_restore_point(${name})`;
+    return name;
+  } catch (error) {
+    const reason = translateDbError(error);
+    warnings.push(
+      `no restore point "${name}": ${reason.message.split('.')[0]} (the role needs EXECUTE on pg_create_restore_point and wal_level replica; \`jeex-db up\` grants it to the migrator)`,
+    );
+    return undefined;
+  }
+}
+
+/** Record migrations that `drizzle-kit migrate` applied, and put missing drizzle rows back. */
+async function reconcile(session: MigrationSession, source: MigrationSource, snapshot: Snapshot, ledger: Map<string, LedgerEntry>): Promise<string[]> {
+  const adopted: string[] = [];
+  for (const status of snapshot.statuses.filter((s) => s.adopt && s.state === 'applied')) {
+    await insertLedgerRow(session.work, {
+      name: status.name,
+      sha256: status.appliedSha256 ?? '',
+      direction: 'up',
+      status: 'applied',
+      startedAt: new Date(),
+      finishedAt: new Date(),
+      note: 'adopted: applied by drizzle-kit migrate',
+    });
+    adopted.push(status.name);
+  }
+  for (const migration of source.migrations) {
+    if (ledger.get(migration.tag)?.state === 'applied') await recordInDrizzle(session.work, migration.up.sha256, migration.when);
+  }
+  return adopted;
+}
+
+async function inspect(sql: Sql, source: MigrationSource, options: { allowOutOfOrder?: boolean }): Promise<{ snapshot: Snapshot; ledger: Map<string, LedgerEntry> }> {
+  const exists = await ledgerExists(sql);
+  const ledger = exists.ledger ? await readLedger(sql) : new Map<string, LedgerEntry>();
+  const drizzleRows = exists.drizzle ? await readDrizzleTable(sql) : [];
+  return { snapshot: compareWithDatabase(source, ledger, drizzleRows, options), ledger };
+}
+
+function selectUpTo(pending: Migration[], to: string | undefined, source: MigrationSource): Migration[] {
+  if (!to) return pending;
+  if (!source.migrations.some((m) => m.tag === to)) {
+    throw new JeexDbError('INVALID_CONFIG', `--to ${to}: there is no such migration`, {
+      hint: `Known migrations: ${source.migrations.map((m) => m.tag).join(', ')}.`,
+    });
+  }
+  const limit = source.migrations.find((m) => m.tag === to)?.idx ?? Number.POSITIVE_INFINITY;
+  return pending.filter((m) => m.idx <= limit);
+}
+
+/**
+ * Apply pending migrations: under the migration lock, one transaction each (or all in one with
+ * `singleTransaction`), statements that cannot run in a transaction one by one outside it, every
+ * statement with lock_timeout and statement_timeout, recorded in the ledger and in drizzle-orm's
+ * table. Everything is validated before anything runs.
+ *
+ * @example
+ * const sql = postgres(url, { max: 2 });
+ * const result = await migrate(sql, { migrationsDir: 'drizzle' });
+ */
+export async function migrate(sql: Sql, options: MigrateOptions = {}): Promise<MigrateResult> {
+  const progress = options.onProgress ?? (() => {});
+  const source = await loadMigrations(options.migrationsDir ?? defaultMigrationsDir);
+  const session = await openSession(sql, options.lockWaitMs ?? DEFAULT_LOCK_WAIT_MS, progress);
+  try {
+    const { snapshot, ledger } = await inspect(session.work, source, options);
+    const pending = selectUpTo(snapshot.pending, options.to, source);
+    throwProblems([...snapshot.problems, ...runProblems(pending, options, 'up')]);
+    const adopted = await reconcile(session, source, snapshot, ledger);
+    const warnings: string[] = [];
+    if (adopted.length > 0) progress(`adopted ${adopted.length} migration(s) applied by drizzle-kit migrate`);
+    if (pending.length === 0) return { applied: [], adopted, warnings, upToDate: true, total: source.migrations.length };
+
+    const restorePoint = options.restorePoint === false ? undefined : await createRestorePoint(session, `before ${pending[0]?.tag ?? ''}`, warnings);
+    const context = { session, timeouts: timeouts(options), progress, ...(restorePoint ? { restorePoint } : {}) };
+    const applied: StepResult[] = [];
+    if (options.singleTransaction) {
+      progress(`applying ${pending.map((m) => m.tag).join(', ')} in one transaction`);
+      applied.push(...(await runAllInOneTransaction(pending, 'up', { ...context, resuming: false })));
+    } else {
+      for (const migration of pending) {
+        const state = snapshot.statuses.find((s) => s.name === migration.tag)?.state;
+        progress(`applying ${migration.tag}${migration.up.mode === 'none' ? ' (outside a transaction)' : ''}${state === 'interrupted' ? ' (resuming an interrupted run)' : ''}`);
+        const resuming = state === 'interrupted' || state === 'failed';
+        const step = migration.up.mode === 'none' ? await runOutsideTransaction(migration, 'up', { ...context, resuming }) : await runInTransaction(migration, 'up', { ...context, resuming });
+        progress(`applied ${migration.tag} in ${step.durationMs} ms`);
+        applied.push(step);
+      }
+    }
+    return { applied, adopted, warnings, upToDate: false, total: source.migrations.length, ...(restorePoint ? { restorePoint } : {}) };
+  } finally {
+    await session.close();
+  }
+}
+
+export interface RollbackOptions extends RunnerOptions {
+  /** Roll back this many of the most recently applied migrations (default 1). */
+  steps?: number;
+  /** Roll back everything applied after this migration (it stays applied). */
+  to?: string;
+}
+
+export interface RollbackResult {
+  rolledBack: StepResult[];
+  restorePoint?: string;
+  warnings: string[];
+}
+
+/**
+ * Undo the most recent migrations with their reviewed `.down.sql` files, newest first, under the
+ * same lock, transactions, timeouts and ledger as `migrate`.
+ */
+export async function rollback(sql: Sql, options: RollbackOptions = {}): Promise<RollbackResult> {
+  const progress = options.onProgress ?? (() => {});
+  const source = await loadMigrations(options.migrationsDir ?? defaultMigrationsDir);
+  const session = await openSession(sql, options.lockWaitMs ?? DEFAULT_LOCK_WAIT_MS, progress);
+  try {
+    const { snapshot } = await inspect(session.work, source, { allowOutOfOrder: true });
+    throwProblems(snapshot.problems.filter((p) => p.code !== 'MIGRATION_OUT_OF_ORDER'));
+    const applied = source.migrations.filter((m) => snapshot.statuses.find((s) => s.name === m.tag)?.state === 'applied').reverse();
+    let targets: Migration[];
+    if (options.to) {
+      const keep = applied.find((m) => m.tag === options.to);
+      if (!keep) {
+        throw new JeexDbError('INVALID_CONFIG', `--to ${options.to}: it is not an applied migration`, {
+          hint: `Applied: ${applied.map((m) => m.tag).join(', ') || 'none'}.`,
+        });
+      }
+      targets = applied.filter((m) => m.idx > keep.idx);
+    } else targets = applied.slice(0, options.steps ?? 1);
+    if (targets.length === 0) return { rolledBack: [], warnings: [] };
+    for (const migration of targets) {
+      if (!migration.down) {
+        throw new JeexDbError('MIGRATION_NO_DOWN', `${migration.tag} has no down migration (${migration.up.displayPath.replace(/\.sql$/, '.down.sql')})`, {
+          hint: `Draft one with \`jeex-db migrate generate-down ${migration.tag}\`, review it, delete its "-- jeex:draft" line and commit it. Nothing was rolled back.`,
+        });
+      }
+      if (migration.down.draft) {
+        throw new JeexDbError('MIGRATION_NO_DOWN', `${migration.down.displayPath} is an unreviewed draft`, {
+          hint: 'Read it (irreversible steps are marked WARNING), fix what needs fixing, delete its "-- jeex:draft" line and commit it. Nothing was rolled back.',
+        });
+      }
+    }
+    throwProblems(runProblems(targets, {}, 'down'));
+    const warnings: string[] = [];
+    const restorePoint = options.restorePoint === false ? undefined : await createRestorePoint(session, `before rollback of ${targets[0]?.tag ?? ''}`, warnings);
+    const rolledBack: StepResult[] = [];
+    for (const migration of targets) {
+      progress(`rolling back ${migration.tag}`);
+      const context = { session, timeouts: timeouts(options), progress, resuming: false, ...(restorePoint ? { restorePoint } : {}) };
+      rolledBack.push(migration.down?.mode === 'none' ? await runOutsideTransaction(migration, 'down', context) : await runInTransaction(migration, 'down', context));
+    }
+    return { rolledBack, warnings, ...(restorePoint ? { restorePoint } : {}) };
+  } finally {
+    await session.close();
+  }
+}
+
+export interface StatusResult {
+  migrations: MigrationStatus[];
+  pending: string[];
+  problems: Problem[];
+  upToDate: boolean;
+}
+
+/** Applied / pending / changed / missing / failed per migration. Read-only: no lock, creates nothing. */
+export async function status(sql: Sql, options: { migrationsDir?: string; allowOutOfOrder?: boolean } = {}): Promise<StatusResult> {
+  const source = await loadMigrations(options.migrationsDir ?? defaultMigrationsDir);
+  const { snapshot } = await inspect(sql, source, options);
+  return {
+    migrations: snapshot.statuses,
+    pending: snapshot.pending.map((m) => m.tag),
+    problems: snapshot.problems,
+    upToDate: snapshot.pending.length === 0 && snapshot.problems.length === 0,
+  };
+}
+
+/**
+ * For a service's startup: throw unless every migration is applied and nothing is wrong.
+ *
+ * @example
+ * await assertUpToDate(sql); // throws JeexDbError MIGRATIONS_PENDING, MIGRATION_CHECKSUM_MISMATCH, ...
+ */
+export async function assertUpToDate(sql: Sql, options: { migrationsDir?: string } = {}): Promise<void> {
+  const result = await status(sql, options);
+  throwProblems(result.problems);
+  if (result.pending.length > 0) {
+    throw new JeexDbError('MIGRATIONS_PENDING', `the database is missing ${result.pending.length} migration(s): ${result.pending.join(', ')}`, {
+      hint: 'Apply them with `jeex-db migrate` (or `jeex-db up` locally) before starting the service.',
+      context: { pending: result.pending },
+    });
+  }
+}
+
+/**
+ * Record migrations as applied without running them: `names`, or with `upTo` every migration up
+ * to it (a baseline for a database whose schema was made another way). For an applied migration
+ * whose file changed, record the new checksum (the edit was accepted as harmless).
+ */
+export async function markApplied(sql: Sql, selection: { names?: string[]; upTo?: string }, options: RunnerOptions = {}): Promise<{ marked: string[]; unchanged: string[] }> {
+  const progress = options.onProgress ?? (() => {});
+  const source = await loadMigrations(options.migrationsDir ?? defaultMigrationsDir);
+  const session = await openSession(sql, options.lockWaitMs ?? DEFAULT_LOCK_WAIT_MS, progress);
+  try {
+    const { snapshot } = await inspect(session.work, source, { allowOutOfOrder: true });
+    throwProblems(source.problems);
+    let chosen: Migration[];
+    if (selection.names) {
+      chosen = selection.names.map((name) => {
+        const migration = source.migrations.find((m) => m.tag === name);
+        if (!migration) throw new JeexDbError('INVALID_CONFIG', `no migration named ${name}`, { hint: `Known: ${source.migrations.map((m) => m.tag).join(', ')}.` });
+        return migration;
+      });
+    } else chosen = selectUpTo(source.migrations, selection.upTo, source);
+    const marked: string[] = [];
+    const unchanged: string[] = [];
+    await session.work.unsafe('BEGIN');
+    try {
+      for (const migration of chosen) {
+        const state = snapshot.statuses.find((s) => s.name === migration.tag)?.state;
+        if (state === 'applied') {
+          unchanged.push(migration.tag);
+          continue;
+        }
+        await insertLedgerRow(session.work, {
+          name: migration.tag,
+          sha256: migration.up.sha256,
+          direction: 'up',
+          status: 'applied',
+          startedAt: new Date(),
+          finishedAt: new Date(),
+          note: state === 'changed' ? 'checksum accepted by mark-applied (file edited after it was applied)' : 'marked applied without running',
+        });
+        await recordInDrizzle(session.work, migration.up.sha256, migration.when);
+        if (state === 'changed') await session.work`UPDATE drizzle.__drizzle_migrations SET hash = ${migration.up.sha256} WHERE created_at = ${migration.when}`;
+        marked.push(migration.tag);
+      }
+      await session.work.unsafe('COMMIT');
+    } catch (error) {
+      await session.work.unsafe('ROLLBACK').catch(() => undefined);
+      throw translateDbError(error);
+    }
+    return { marked, unchanged };
+  } finally {
+    await session.close();
+  }
+}
+
+export { loadMigrations };
+export type { MigrationStatus, Problem, StepResult };
