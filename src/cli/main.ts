@@ -5,6 +5,10 @@ import { configCommand } from './commands/config.ts';
 import { downCommand } from './commands/down.ts';
 import { upCommand } from './commands/up.ts';
 import { urlCommand } from './commands/url.ts';
+import { migrateCommand } from './commands/migrate.ts';
+import { statusCommand } from './commands/status.ts';
+import { rollbackCommand } from './commands/rollback.ts';
+import { baselineCommand, markAppliedCommand } from './commands/adopt.ts';
 import { EXIT } from './exit-codes.ts';
 import { printJson, usageError } from './output.ts';
 
@@ -26,7 +30,12 @@ const program = new Command('jeex-db')
   .addCommand(upCommand())
   .addCommand(downCommand())
   .addCommand(configCommand())
-  .addCommand(urlCommand());
+  .addCommand(urlCommand())
+  .addCommand(migrateCommand())
+  .addCommand(statusCommand())
+  .addCommand(rollbackCommand())
+  .addCommand(baselineCommand())
+  .addCommand(markAppliedCommand());
 
 for (const command of program.commands) command.exitOverride().showHelpAfterError('(add --help for usage)');
 

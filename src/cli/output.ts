@@ -46,6 +46,8 @@ export function reportError(error: unknown, json: boolean): void {
   if (json) printJson({ ok: false, error: failure.toJSON(), exitCode: process.exitCode });
   note(`${red('error')} ${dim(`[${failure.code}]`)} ${maskSecrets(failure.message)}`);
   if (failure.hint && !failure.message.includes(failure.hint)) note(`${bold('fix:')} ${maskSecrets(failure.hint)}`);
+  const excerpt = failure.context?.excerpt;
+  if (typeof excerpt === 'string') note(dim(excerpt));
   if (failure.logExcerpt?.length) {
     note(dim('server log:'));
     for (const line of failure.logExcerpt) note(dim(`  ${maskSecrets(line)}`));

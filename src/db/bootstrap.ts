@@ -33,6 +33,9 @@ export async function bootstrapDatabase(
       `${verb} ROLE ${ident(role.user)} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD '${scramVerifier(role.password)}'`,
     );
   }
+  // The migration runner names the sessions that block it (their state and query), which
+  // pg_stat_activity shows another role only with pg_read_all_stats.
+  await admin.unsafe(`GRANT pg_read_all_stats TO ${ident(options.migrator.user)}`);
   const [db] = await admin`SELECT 1 FROM pg_database WHERE datname = ${options.database}`;
   if (!db) {
     await admin.unsafe(`CREATE DATABASE ${ident(options.database)} OWNER ${ident(options.migrator.user)} ENCODING 'UTF8'`);

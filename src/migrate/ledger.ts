@@ -73,13 +73,18 @@ export async function ledgerExists(sql: Db): Promise<{ ledger: boolean; drizzle:
 
 /** Each migration's state, from its newest ledger row. */
 export async function readLedger(sql: Db): Promise<Map<string, LedgerEntry>> {
-  const rows = await sql<LedgerRow[]>`
-    SELECT id::int, name, sha256, direction, status, started_at AS "startedAt", finished_at AS "finishedAt",
+  // Timestamps are read as epoch milliseconds and written as ISO text: a client that Drizzle
+  // has wrapped parses and serialises dates differently, and the runner must work with it.
+  const rows = await sql<(Omit<LedgerRow, 'startedAt' | 'finishedAt'> & { startedAtMs: number; finishedAtMs: number | null })[]>`
+    SELECT id::int, name, sha256, direction, status,
+           (extract(epoch FROM started_at) * 1000)::float8 AS "startedAtMs",
+           (extract(epoch FROM finished_at) * 1000)::float8 AS "finishedAtMs",
            duration_ms AS "durationMs", applied_by AS "appliedBy", application_name AS "applicationName",
            client_host AS "clientHost", restore_point AS "restorePoint", note
     FROM jeex_migrations.ledger ORDER BY id`;
   const entries = new Map<string, LedgerEntry>();
-  for (const row of rows) {
+  for (const { startedAtMs, finishedAtMs, ...fields } of rows) {
+    const row: LedgerRow = { ...fields, startedAt: new Date(startedAtMs), finishedAt: finishedAtMs === null ? null : new Date(finishedAtMs) };
     const previous = entries.get(row.name);
     const state: MigrationState =
       row.direction === 'up'
@@ -126,7 +131,7 @@ export async function insertLedgerRow(sql: Db, row: NewLedgerRow): Promise<numbe
   const finished = row.finishedAt ?? null;
   const [inserted] = await sql<{ id: number }[]>`
     INSERT INTO jeex_migrations.ledger (name, sha256, direction, status, started_at, finished_at, duration_ms, restore_point, error, note)
-    VALUES (${row.name}, ${row.sha256}, ${row.direction}, ${row.status}, ${row.startedAt}, ${finished},
+    VALUES (${row.name}, ${row.sha256}, ${row.direction}, ${row.status}, ${row.startedAt.toISOString()}::timestamptz, ${finished?.toISOString() ?? null}::timestamptz,
             ${finished ? finished.getTime() - row.startedAt.getTime() : null}, ${row.restorePoint ?? null},
             ${row.error ? sql.json(row.error as never) : null}, ${row.note ?? null})
     RETURNING id::int`;
@@ -137,7 +142,7 @@ export async function finishLedgerRow(sql: Db, id: number, status: LedgerRow['st
   const finished = new Date();
   await sql`
     UPDATE jeex_migrations.ledger
-    SET status = ${status}, finished_at = ${finished}, duration_ms = ${finished.getTime() - startedAt.getTime()},
+    SET status = ${status}, finished_at = ${finished.toISOString()}::timestamptz, duration_ms = ${finished.getTime() - startedAt.getTime()},
         error = ${error ? sql.json(error as never) : null}
     WHERE id = ${id}`;
 }

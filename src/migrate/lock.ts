@@ -9,7 +9,8 @@ export interface LockHolder {
   applicationName: string;
   user: string;
   clientAddr: string | null;
-  since: Date | null;
+  /** ISO time the holder connected; null when pg_stat_activity hides it from us. */
+  since: string | null;
   state: string | null;
 }
 
@@ -21,7 +22,7 @@ export async function lockHolder(sql: ReservedSql): Promise<LockHolder | undefin
   const low = Number(MIGRATION_LOCK_KEY & 0xffffffffn);
   const [row] = await sql<LockHolder[]>`
     SELECT a.pid, coalesce(a.application_name, '') AS "applicationName", coalesce(a.usename, '') AS "user",
-           host(a.client_addr) AS "clientAddr", a.backend_start AS since, a.state
+           host(a.client_addr) AS "clientAddr", to_char(a.backend_start AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS since, a.state
     FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
     WHERE l.locktype = 'advisory' AND l.granted AND l.classid = ${high}::oid AND l.objid = ${low}::oid AND l.objsubid = 1
       AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
@@ -45,7 +46,7 @@ export async function acquireMigrationLock(sql: ReservedSql, timeoutMs: number):
   }
   const holder = await lockHolder(sql);
   const who = holder
-    ? `pid ${holder.pid} (application_name "${holder.applicationName}", user ${holder.user}${holder.clientAddr ? ` from ${holder.clientAddr}` : ''}, connected since ${holder.since?.toISOString() ?? '?'})`
+    ? `pid ${holder.pid} (application_name "${holder.applicationName}", user ${holder.user}${holder.clientAddr ? ` from ${holder.clientAddr}` : ''}${holder.since ? `, connected since ${holder.since}` : ''})`
     : 'another session (it let go just now)';
   throw new JeexDbError('MIGRATION_LOCKED', `another migration runner holds the migration lock: ${who}`, {
     hint: holder

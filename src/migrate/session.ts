@@ -4,6 +4,15 @@ import { translateDbError } from '../db/translate-error.ts';
 import { ensureLedger } from './ledger.ts';
 import { acquireMigrationLock, releaseMigrationLock } from './lock.ts';
 
+/**
+ * Make the server notice within a second when this process dies (SIGKILL, a lost network): it
+ * then cancels the running statement, rolls the migration's transaction back and frees the
+ * lock, instead of finishing a long statement for a client that is gone.
+ */
+async function watchClient(sql: ReservedSql): Promise<void> {
+  await sql`SELECT set_config('client_connection_check_interval', '1000', false)`;
+}
+
 /** Two reserved connections: one holds the advisory lock (and watches), one does the work. */
 export interface MigrationSession {
   lock: ReservedSql;
@@ -30,6 +39,7 @@ export async function openSession(sql: Sql, lockWaitMs: number, progress: (messa
   try {
     lock = await sql.reserve();
     await lock`SELECT set_config('application_name', current_setting('application_name') || ' (migration lock)', false)`;
+    await watchClient(lock);
     const started = Date.now();
     const waitNote = setTimeout(() => progress('waiting for the migration lock (another runner is migrating)'), 500);
     try {
@@ -40,6 +50,7 @@ export async function openSession(sql: Sql, lockWaitMs: number, progress: (messa
     locked = true;
     if (Date.now() - started > 500) progress(`got the migration lock after ${((Date.now() - started) / 1000).toFixed(1)}s`);
     work = await sql.reserve();
+    await watchClient(work);
     const [row] = await work<{ pid: number }[]>`SELECT pg_backend_pid() AS pid`;
     await ensureLedger(work);
     const [lockConn, workConn] = [lock, work];

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { readFile, readdir } from 'node:fs/promises';
-import { basename, join, relative } from 'node:path';
+import { join, relative } from 'node:path';
 import { JeexDbError } from '../db/errors.ts';
 import { classifyStatement, type Classification } from './classify.ts';
 import { parseDirectives, type Directives } from './directives.ts';
@@ -54,7 +54,7 @@ export function script(file: string, text: string, breakpoints = true): Migratio
   const mode = outside === 0 ? 'transaction' : outside === statements.length ? 'none' : 'mixed';
   return {
     file,
-    displayPath: relative(process.cwd(), file) || basename(file),
+    displayPath: displayPath(file),
     text,
     sha256: sha256(text),
     statements,
@@ -62,6 +62,12 @@ export function script(file: string, text: string, breakpoints = true): Migratio
     mode,
     directives: parseDirectives(text),
   };
+}
+
+/** Relative to the working directory when inside it (drizzle/0003_x.sql), else absolute. */
+function displayPath(file: string): string {
+  const rel = relative(process.cwd(), file);
+  return rel && !rel.startsWith('..') ? rel : file;
 }
 
 async function readIfExists(file: string): Promise<string | undefined> {

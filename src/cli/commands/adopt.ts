@@ -1,0 +1,47 @@
+import { Command } from 'commander';
+import { markApplied } from '../../migrate/runner.ts';
+import { green, printJson, reportError, say } from '../output.ts';
+import { runnerOptions, withMigrationClient, withRunnerOptions, type RunnerFlags } from '../migration-flags.ts';
+
+function report(result: { marked: string[]; unchanged: string[] }, json: boolean): void {
+  if (json) {
+    printJson({ ok: true, ...result });
+    return;
+  }
+  for (const name of result.marked) say(`${green('✔')} recorded ${name} as applied (not run)`);
+  if (result.unchanged.length > 0) say(`already applied: ${result.unchanged.join(', ')}`);
+}
+
+/** `baseline`: adopt a database whose schema was made another way. */
+export function baselineCommand(): Command {
+  return withRunnerOptions(
+    new Command('baseline')
+      .description('record every migration (or up to --to) as applied without running it: adopt an existing database')
+      .option('--to <name>', 'the last migration the database already has'),
+  ).action(async (flags: RunnerFlags & { to?: string }) => {
+    try {
+      const result = await withMigrationClient(flags, 'baseline', (sql, target) =>
+        markApplied(sql, flags.to ? { upTo: flags.to } : {}, runnerOptions(flags, target.migrationsDir)),
+      );
+      report(result, Boolean(flags.json));
+    } catch (error) {
+      reportError(error, Boolean(flags.json));
+    }
+  });
+}
+
+/** `mark-applied NAME...`: record migrations as applied, or accept an edited file's new checksum. */
+export function markAppliedCommand(): Command {
+  return withRunnerOptions(
+    new Command('mark-applied')
+      .description("record migrations as applied without running them (or accept an applied file's new checksum)")
+      .argument('<names...>', 'migration names, e.g. 0003_add_scores'),
+  ).action(async (names: string[], flags: RunnerFlags) => {
+    try {
+      const result = await withMigrationClient(flags, 'mark-applied', (sql, target) => markApplied(sql, { names }, runnerOptions(flags, target.migrationsDir)));
+      report(result, Boolean(flags.json));
+    } catch (error) {
+      reportError(error, Boolean(flags.json));
+    }
+  });
+}

@@ -1,0 +1,84 @@
+import { existsSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { JeexDbError } from '../db/errors.ts';
+import { localLayout } from '../local/layout.ts';
+import { localUrl } from '../local/state.ts';
+import { defaultMigrationsDir } from './runner.ts';
+
+export interface TargetInput {
+  url?: string;
+  migrationsDir?: string;
+  /** drizzle.config.ts to read `out` and `dbCredentials.url` from; default ./drizzle.config.ts when present. */
+  config?: string;
+}
+
+export interface MigrationTarget {
+  url?: string;
+  urlSource?: '--url' | 'DATABASE_URL' | 'drizzle.config.ts' | 'local cluster';
+  migrationsDir: string;
+  dirSource: '--migrations-dir' | 'drizzle.config.ts' | 'package';
+}
+
+interface DrizzleConfig {
+  out?: string;
+  dbCredentials?: { url?: string };
+}
+
+/** Load drizzle.config.ts the way drizzle-kit does (through tsx), when tsx is installed. */
+async function loadDrizzleConfig(file: string): Promise<DrizzleConfig> {
+  let tsImport: (specifier: string, parent: string) => Promise<unknown>;
+  try {
+    ({ tsImport } = (await import('tsx/esm/api')) as { tsImport: typeof tsImport });
+  } catch (error) {
+    throw new JeexDbError('INVALID_CONFIG', `${file} is TypeScript, and tsx (which reads it) is not installed`, {
+      hint: 'Install tsx (`npm i -D tsx`), or pass --url and --migrations-dir instead.',
+      cause: error,
+    });
+  }
+  try {
+    const module = (await tsImport(pathToFileURL(file).href, import.meta.url)) as { default?: DrizzleConfig | { default?: DrizzleConfig } };
+    // tsx may wrap a CommonJS-transpiled default export once more.
+    const config = module.default;
+    const unwrapped = config && 'default' in config ? config.default : (config as DrizzleConfig | undefined);
+    return unwrapped ?? {};
+  } catch (error) {
+    throw new JeexDbError('INVALID_CONFIG', `cannot load ${file}: ${(error as Error).message}`, {
+      hint: 'Fix the file, or pass --url and --migrations-dir instead.',
+      cause: error,
+    });
+  }
+}
+
+/**
+ * Where the migrations are and which database to migrate: flags, then DATABASE_URL, then
+ * drizzle.config.ts (`dbCredentials.url`, `out`), then the local cluster of `jeex-db up`, and for
+ * the folder the package's own `drizzle/`.
+ */
+export async function resolveMigrationTarget(input: TargetInput, env: NodeJS.ProcessEnv = process.env): Promise<MigrationTarget> {
+  const configFile = input.config ? resolve(input.config) : resolve('drizzle.config.ts');
+  if (input.config && !existsSync(configFile)) {
+    throw new JeexDbError('INVALID_CONFIG', `--config ${input.config}: no such file`, { hint: 'Pass the path of your drizzle.config.ts.' });
+  }
+  const needsConfig = (!input.url && !env.DATABASE_URL) || !input.migrationsDir;
+  const config = needsConfig && existsSync(configFile) ? await loadDrizzleConfig(configFile) : {};
+
+  const target: MigrationTarget = { migrationsDir: defaultMigrationsDir, dirSource: 'package' };
+  if (input.migrationsDir) [target.migrationsDir, target.dirSource] = [resolve(input.migrationsDir), '--migrations-dir'];
+  else if (config.out) [target.migrationsDir, target.dirSource] = [resolve(dirname(configFile), config.out), 'drizzle.config.ts'];
+
+  const local = localUrl(localLayout(env.JEEX_DB_DATA_DIR), 'migrator');
+  if (input.url) [target.url, target.urlSource] = [input.url, '--url'];
+  else if (env.DATABASE_URL) [target.url, target.urlSource] = [env.DATABASE_URL, 'DATABASE_URL'];
+  else if (config.dbCredentials?.url) [target.url, target.urlSource] = [config.dbCredentials.url, 'drizzle.config.ts'];
+  else if (local) [target.url, target.urlSource] = [local, 'local cluster'];
+  return target;
+}
+
+/** The URL, or an error saying how to give one. */
+export function requireUrl(target: MigrationTarget): string {
+  if (target.url) return target.url;
+  throw new JeexDbError('INVALID_CONFIG', 'no database to migrate: no --url, no DATABASE_URL, no dbCredentials.url in drizzle.config.ts, and no local cluster', {
+    hint: 'Pass --url postgres://..., set DATABASE_URL, or start the local cluster with `jeex-db up`.',
+  });
+}

@@ -1,0 +1,288 @@
+import { appendFile, rm } from 'node:fs/promises';
+import postgres, { type Sql } from 'postgres';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { isJeexDbError, type JeexDbError } from '../../src/db/errors.ts';
+import { MIGRATION_LOCK_KEY } from '../../src/migrate/lock.ts';
+import { assertUpToDate, markApplied, migrate, status } from '../../src/migrate/runner.ts';
+import { ScratchMigrations } from '../helpers/migrations.ts';
+import { createTestDatabase, type TestDatabase } from '../helpers/test-db.ts';
+
+/** The JeexDbError a runner call rejects with. */
+async function failure(promise: Promise<unknown>): Promise<JeexDbError> {
+  try {
+    await promise;
+  } catch (error) {
+    if (isJeexDbError(error)) return error;
+    throw error;
+  }
+  throw new Error('expected the runner to fail, but it succeeded');
+}
+
+interface Fixture {
+  db: TestDatabase;
+  migrations: ScratchMigrations;
+  /** A two-connection client as the migrator role (what `jeex-db migrate` uses). */
+  sql: Sql;
+  /** Superuser on the same database, for inspection. */
+  admin: Sql;
+}
+
+describe('the migration runner', () => {
+  let f: Fixture;
+  const extraClients: Sql[] = [];
+
+  beforeEach(async () => {
+    const db = await createTestDatabase({ empty: true });
+    f = {
+      db,
+      migrations: await ScratchMigrations.create(),
+      sql: postgres(db.migratorUrl, { max: 2, onnotice: () => {}, connection: { application_name: 'runner-test' } }),
+      admin: postgres(db.adminUrl, { max: 2, onnotice: () => {} }),
+    };
+  });
+
+  afterEach(async () => {
+    for (const client of extraClients.splice(0)) await client.end({ timeout: 1 });
+    await f.sql.end({ timeout: 1 });
+    await f.admin.end({ timeout: 1 });
+    await f.db.drop();
+    await f.migrations.remove();
+  });
+
+  const opts = (extra: Record<string, unknown> = {}) => ({ migrationsDir: f.migrations.dir, ...extra });
+  const ledger = () =>
+    f.admin<{ name: string; direction: string; status: string; note: string | null }[]>`
+      SELECT name, direction, status, note FROM jeex_migrations.ledger ORDER BY id`;
+  const drizzleRows = async () => (await f.admin<{ n: number }[]>`SELECT count(*)::int AS n FROM drizzle.__drizzle_migrations`)[0]?.n;
+  const tableExists = async (name: string) => (await f.admin<{ t: string | null }[]>`SELECT to_regclass(${name})::text AS t`)[0]?.t !== null;
+
+  it('applies every migration once, each in its own transaction, and records both ledgers', async () => {
+    const result = await migrate(f.sql, opts());
+    expect(result.applied.map((s) => [s.name, s.transaction])).toEqual([
+      ['0000_init', 'own'],
+      ['0001_updated_at_triggers', 'own'],
+      ['0002_deferred_author_fks', 'own'],
+    ]);
+    expect(result.restorePoint).toBe('jeex-db before 0000_init');
+    const rows = await f.admin`SELECT name, status, applied_by, application_name, client_host, duration_ms FROM jeex_migrations.ledger ORDER BY id`;
+    expect(rows).toHaveLength(3);
+    expect(rows[0]).toMatchObject({ name: '0000_init', status: 'applied', applied_by: f.db.migratorUrl.split('//')[1]?.split(':')[0], application_name: 'runner-test' });
+    expect(rows[0]?.client_host).toBe('127.0.0.1');
+    expect(await drizzleRows()).toBe(3);
+    expect((await migrate(f.sql, opts())).upToDate).toBe(true);
+    await expect(assertUpToDate(f.sql, opts())).resolves.toBeUndefined();
+  });
+
+  it('lets any number of simultaneous runners apply each migration exactly once', async () => {
+    const runners = Array.from({ length: 6 }, () => {
+      const client = postgres(f.db.migratorUrl, { max: 2, onnotice: () => {} });
+      extraClients.push(client);
+      return migrate(client, opts());
+    });
+    const results = await Promise.all(runners);
+    expect(results.flatMap((r) => r.applied.map((s) => s.name)).sort()).toEqual(['0000_init', '0001_updated_at_triggers', '0002_deferred_author_fks']);
+    expect(results.filter((r) => r.upToDate)).toHaveLength(5);
+    expect((await ledger()).filter((r) => r.status === 'applied')).toHaveLength(3);
+    expect(await drizzleRows()).toBe(3);
+  });
+
+  it('fails fast, naming the holder, when another session holds the lock and no wait is allowed', async () => {
+    const holder = postgres(f.db.adminUrl, { max: 1, onnotice: () => {}, connection: { application_name: 'deploy-replica-2' } });
+    extraClients.push(holder);
+    const [{ pid } = { pid: 0 }] = await holder<{ pid: number }[]>`SELECT pg_backend_pid() AS pid, pg_advisory_lock(${MIGRATION_LOCK_KEY.toString()}::bigint)`;
+    const error = await failure(migrate(f.sql, opts({ lockWaitMs: 0 })));
+    expect(error.code).toBe('MIGRATION_LOCKED');
+    expect(error.message).toContain(`pid ${pid}`);
+    expect(error.message).toContain('deploy-replica-2');
+    expect(error.hint).toContain(`pg_terminate_backend(${pid})`);
+    expect(await tableExists('public.users')).toBe(false);
+    // With a wait, it proceeds once the holder lets go.
+    const waiting = migrate(f.sql, opts({ lockWaitMs: 10_000 }));
+    // postgres.js runs a query when it is awaited or then()-ed.
+    setTimeout(() => void holder`SELECT pg_advisory_unlock_all()`.then(() => undefined), 300);
+    expect((await waiting).applied).toHaveLength(3);
+  });
+
+  it('refuses an applied migration whose file changed, until the change is accepted', async () => {
+    await migrate(f.sql, opts());
+    await appendFile(f.migrations.file('0001_updated_at_triggers'), '\n-- a harmless comment\n');
+    const error = await failure(migrate(f.sql, opts()));
+    expect(error.code).toBe('MIGRATION_CHECKSUM_MISMATCH');
+    expect(error.message).toMatch(/0001_updated_at_triggers\.sql changed after it was applied/);
+    expect(error.hint).toContain('jeex-db mark-applied 0001_updated_at_triggers');
+    const report = await status(f.sql, opts());
+    expect(report.migrations.find((m) => m.name === '0001_updated_at_triggers')?.state).toBe('changed');
+    await expect(assertUpToDate(f.sql, opts())).rejects.toMatchObject({ code: 'MIGRATION_CHECKSUM_MISMATCH' });
+
+    expect(await markApplied(f.sql, { names: ['0001_updated_at_triggers'] }, opts())).toEqual({ marked: ['0001_updated_at_triggers'], unchanged: [] });
+    expect((await migrate(f.sql, opts())).upToDate).toBe(true);
+  });
+
+  it('refuses when an applied migration is missing from disk', async () => {
+    await migrate(f.sql, opts());
+    const journal = await f.migrations.journal();
+    await f.migrations.writeJournal({ ...journal, entries: journal.entries.filter((e) => e.tag !== '0002_deferred_author_fks') });
+    await rm(f.migrations.file('0002_deferred_author_fks'));
+    const error = await failure(migrate(f.sql, opts()));
+    expect(error.code).toBe('MIGRATION_MISSING');
+    expect(error.message).toContain('0002_deferred_author_fks is applied to this database but is not in');
+  });
+
+  it('refuses a migration merged from another branch (older than the newest applied) unless allowed', async () => {
+    await migrate(f.sql, opts());
+    const newer = await f.migrations.add('newer', ['CREATE TABLE newer (id int)']);
+    await migrate(f.sql, opts());
+    const journal = await f.migrations.journal();
+    const newest = journal.entries.find((e) => e.tag === newer)?.when ?? 0;
+    const older = await f.migrations.add('from_branch', ['CREATE TABLE from_branch (id int)'], { when: newest - 500 });
+    const error = await failure(migrate(f.sql, opts()));
+    expect(error.code).toBe('MIGRATION_OUT_OF_ORDER');
+    expect(error.message).toContain(`${older} is pending but older than ${newer}`);
+    expect(error.hint).toContain('--allow-out-of-order');
+    expect(await tableExists('public.from_branch')).toBe(false);
+
+    const result = await migrate(f.sql, opts({ allowOutOfOrder: true }));
+    expect(result.applied.map((s) => s.name)).toEqual([older]);
+    expect(await tableExists('public.from_branch')).toBe(true);
+  });
+
+  it('rolls a failing migration back completely, names file, statement, line and column, and runs nothing after it', async () => {
+    await migrate(f.sql, opts());
+    const bad = await f.migrations.add('bad', [
+      'CREATE TABLE half_done (id int PRIMARY KEY);\n',
+      "INSERT INTO half_done VALUES (1);\n",
+      "INSERT INTO projects (name, created_by)\n  VALUES ('x', '00000000-0000-7000-8000-000000000000');\n",
+    ]);
+    const after = await f.migrations.add('after_bad', ['CREATE TABLE after_bad (id int)']);
+    const error = await failure(migrate(f.sql, opts()));
+    expect(error.code).toBe('MIGRATION_FAILED');
+    expect(error.sqlState).toBe('23503');
+    expect(error.constraint).toBe('projects_created_by_users_id_fk');
+    expect(error.context).toMatchObject({ migration: bad, statement: 3, statements: 3, line: 5, column: 1, errorCode: 'FOREIGN_KEY_VIOLATION' });
+    expect(error.message).toContain(`${bad}.sql:5:1 (statement 3 of 3)`);
+    expect(error.message).toContain('rolled back completely; nothing after it ran');
+    expect(String(error.context?.excerpt)).toContain('> 5 | INSERT INTO projects (name, created_by)');
+    expect(await tableExists('public.half_done')).toBe(false);
+    expect(await tableExists('public.after_bad')).toBe(false);
+    expect((await ledger()).at(-1)).toMatchObject({ name: bad, direction: 'up', status: 'failed' });
+    const report = await status(f.sql, opts());
+    expect(report.migrations.find((m) => m.name === bad)?.state).toBe('failed');
+    expect(report.pending).toEqual([bad, after]);
+  });
+
+  it('points at the column of a syntax error inside a statement', async () => {
+    await migrate(f.sql, opts());
+    const bad = await f.migrations.add('typo', ['CREATE TABLE ok_table (id int);\n', 'ALTER TABLE ok_table\n  ADD COLUMNN name text;\n']);
+    const error = await failure(migrate(f.sql, opts()));
+    expect(error.sqlState).toBe('42601');
+    // `ADD COLUMNN name text`: COLUMNN is read as the column and `name` as its type, so the
+    // parser stops at `text` (line 4 of the file, column 20).
+    expect(error.context).toMatchObject({ migration: bad, statement: 2, line: 4, column: 20 });
+    expect(error.message).toContain('syntax error at or near "text"');
+  });
+
+  it('runs CREATE INDEX CONCURRENTLY outside a transaction and cleans up after a failed build', async () => {
+    await migrate(f.sql, opts());
+    await f.admin`INSERT INTO users (email, name) VALUES ('a@x.io', 'Same'), ('b@x.io', 'Same')`;
+    const unique = await f.migrations.add('unique_names', ['CREATE UNIQUE INDEX CONCURRENTLY users_name_unique ON users (name);']);
+    const error = await failure(migrate(f.sql, opts()));
+    expect(error.code).toBe('MIGRATION_FAILED');
+    expect(error.sqlState).toBe('23505');
+    expect(error.context).toMatchObject({ migration: unique, invalidIndexesDropped: ['public.users_name_unique'] });
+    expect(error.message).toContain('outside a transaction');
+    const leftovers = await f.admin`SELECT 1 FROM pg_class WHERE relname = 'users_name_unique'`;
+    expect(leftovers).toHaveLength(0);
+
+    await f.admin`UPDATE users SET name = 'Other' WHERE email = 'b@x.io'`;
+    const result = await migrate(f.sql, opts());
+    expect(result.applied).toEqual([expect.objectContaining({ name: unique, transaction: 'none' })]);
+    const [index] = await f.admin<{ valid: boolean }[]>`SELECT i.indisvalid AS valid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname = 'users_name_unique'`;
+    expect(index?.valid).toBe(true);
+    expect((await ledger()).filter((r) => r.name === unique).map((r) => r.status)).toEqual(['failed', 'applied']);
+  });
+
+  it('refuses a file that mixes transactional and non-transactional statements, before running anything', async () => {
+    const mixed = await f.migrations.add('mixed', ['CREATE TABLE mixed_t (id int);', 'CREATE INDEX CONCURRENTLY mixed_t_id ON mixed_t (id);']);
+    const error = await failure(migrate(f.sql, opts()));
+    expect(error.code).toBe('MIGRATION_MIXED_TRANSACTION');
+    expect(error.message).toContain(`${mixed}.sql mixes statements`);
+    expect(error.hint).toContain('drizzle-kit generate --custom');
+    expect(await tableExists('public.users')).toBe(false);
+  });
+
+  it('retries a lock timeout with backoff, then reports the blocking session', async () => {
+    await migrate(f.sql, opts());
+    const blocker = postgres(f.db.adminUrl, { max: 1, onnotice: () => {}, connection: { application_name: 'long-report' } });
+    extraClients.push(blocker);
+    const reserved = await blocker.reserve();
+    await reserved`BEGIN`;
+    await reserved`SELECT count(*) FROM users`;
+    const [{ pid } = { pid: 0 }] = await reserved<{ pid: number }[]>`SELECT pg_backend_pid() AS pid`;
+    const alter = await f.migrations.add('add_column', ['ALTER TABLE users ADD COLUMN nickname text;']);
+    const started = Date.now();
+    const error = await failure(migrate(f.sql, opts({ ddlLockTimeoutMs: 200, retries: 2 })));
+    expect(error.code).toBe('MIGRATION_FAILED');
+    expect(error.context).toMatchObject({ migration: alter, errorCode: 'LOCK_TIMEOUT', attempts: 3 });
+    expect(error.context?.blockers).toEqual([expect.objectContaining({ pid, applicationName: 'long-report', state: 'idle in transaction' })]);
+    expect(error.message).toContain(`blocked by pid ${pid}`);
+    expect(Date.now() - started).toBeGreaterThan(3 * 200 + 500 + 1000 * 0.75);
+
+    // Released while the runner backs off: the retry succeeds.
+    setTimeout(() => void reserved`COMMIT`.then(() => reserved.release()), 500);
+    const result = await migrate(f.sql, opts({ ddlLockTimeoutMs: 200, retries: 5 }));
+    expect(result.applied[0]).toMatchObject({ name: alter });
+    expect(result.applied[0]?.retries).toBeGreaterThan(0);
+  });
+
+  it('applies a file-level statement timeout directive', async () => {
+    await migrate(f.sql, opts());
+    await f.migrations.add('slow', ['-- jeex:statement-timeout 300ms\nSELECT pg_sleep(2);']);
+    const error = await failure(migrate(f.sql, opts()));
+    expect(error.context).toMatchObject({ errorCode: 'STATEMENT_TIMEOUT' });
+    expect(error.hint).toContain('--statement-timeout');
+  });
+
+  it('adopts a database migrated by drizzle-kit without running anything again', async () => {
+    const { migrate: drizzleMigrate } = await import('drizzle-orm/postgres-js/migrator');
+    const { drizzle } = await import('drizzle-orm/postgres-js');
+    await drizzleMigrate(drizzle(f.sql), { migrationsFolder: f.migrations.dir });
+    const result = await migrate(f.sql, opts());
+    expect(result.adopted).toEqual(['0000_init', '0001_updated_at_triggers', '0002_deferred_author_fks']);
+    expect(result.applied).toEqual([]);
+    expect((await ledger()).every((r) => r.note === 'adopted: applied by drizzle-kit migrate')).toBe(true);
+
+    // And drizzle-kit after us is a no-op, also for a migration only we applied.
+    await f.migrations.add('ours', ['CREATE TABLE ours (id int);']);
+    await migrate(f.sql, opts());
+    await drizzleMigrate(drizzle(f.sql), { migrationsFolder: f.migrations.dir });
+    expect(await drizzleRows()).toBe(4);
+  });
+
+  it('records a baseline without running anything, then applies only what is new', async () => {
+    const baseline = await markApplied(f.sql, {}, opts());
+    expect(baseline.marked).toHaveLength(3);
+    expect(await tableExists('public.users')).toBe(false);
+    const added = await f.migrations.add('after_baseline', ['CREATE TABLE after_baseline (id int);']);
+    const report = await status(f.sql, opts());
+    expect(report.pending).toEqual([added]);
+    await expect(assertUpToDate(f.sql, opts())).rejects.toMatchObject({ code: 'MIGRATIONS_PENDING' });
+    expect((await migrate(f.sql, opts())).applied.map((s) => s.name)).toEqual([added]);
+  });
+
+  it('applies all pending migrations in one transaction with --single-transaction, or none', async () => {
+    await f.migrations.add('fine', ['CREATE TABLE fine (id int);']);
+    await f.migrations.add('broken', ['SELECT 1/0;']);
+    const error = await failure(migrate(f.sql, opts({ singleTransaction: true })));
+    expect(error.message).toContain('The whole run (--single-transaction) was rolled back');
+    expect(await tableExists('public.users')).toBe(false);
+    expect(await tableExists('public.fine')).toBe(false);
+  });
+
+  it('stops at --to', async () => {
+    const result = await migrate(f.sql, opts({ to: '0001_updated_at_triggers' }));
+    expect(result.applied.map((s) => s.name)).toEqual(['0000_init', '0001_updated_at_triggers']);
+    expect((await status(f.sql, opts())).pending).toEqual(['0002_deferred_author_fks']);
+  });
+});
+
+afterAll(() => undefined);
