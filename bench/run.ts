@@ -1,36 +1,75 @@
 /**
- * `npm run bench [-- --runs N] [--json] [--out FILE]`: the package's benchmarks. Figures are
- * printed; with --json one JSON document goes to stdout, with --out it is also written to FILE
- * (default bench/results/<date>.json) so two runs can be compared.
+ * `npm run bench [-- --only startup|migrations] [--runs N] [--scale-gb N] [--json] [--out FILE]`:
+ * the package's benchmarks (default: all). Figures are printed; with --json one JSON document
+ * goes to stdout, and it is always written to FILE (default bench/results/<date>.json) so two
+ * runs can be compared.
+ *
+ *   startup     `jeex-db up` on a new and on an existing data directory (--runs times)
+ *   migrations  PERF-003: a migration set on ~--scale-gb GiB of document versions while a
+ *               writer inserts (bench/migrations-1gb.ts)
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { benchStartup } from './up-cold-start.ts';
+import { benchMigrations, describeMigrations, migrationsPassed, type MigrationFigures } from './migrations-1gb.ts';
+import { benchStartup, type StartupFigures } from './up-cold-start.ts';
+
+const BENCHES = ['startup', 'migrations'] as const;
+type Bench = (typeof BENCHES)[number];
 
 const { values } = parseArgs({
-  options: { runs: { type: 'string', default: '5' }, json: { type: 'boolean', default: false }, out: { type: 'string' } },
+  options: {
+    only: { type: 'string' },
+    runs: { type: 'string', default: '5' },
+    'scale-gb': { type: 'string', default: '1' },
+    json: { type: 'boolean', default: false },
+    out: { type: 'string' },
+  },
 });
-const runs = Number(values.runs);
-if (!Number.isInteger(runs) || runs < 1) {
-  process.stderr.write('--runs must be a whole number >= 1\n');
+const usage = (message: string) => {
+  process.stderr.write(`${message}\n`);
   process.exit(2);
-}
+};
+const runs = Number(values.runs);
+if (!Number.isInteger(runs) || runs < 1) usage('--runs must be a whole number >= 1');
+const scaleGb = Number(values['scale-gb']);
+if (!Number.isFinite(scaleGb) || scaleGb <= 0) usage('--scale-gb must be a number > 0 (GiB of document content to seed)');
+const only = values.only?.split(',').map((name) => name.trim());
+const unknown = only?.filter((name) => !BENCHES.includes(name as Bench)) ?? [];
+if (unknown.length > 0) usage(`--only ${unknown.join(',')}: unknown bench (known: ${BENCHES.join(', ')})`);
+const selected = (name: Bench) => !only || only.includes(name);
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
-log(`jeex-db bench: ${runs} runs on ${cpus().length} CPUs, ${(totalmem() / 2 ** 30).toFixed(0)} GiB`);
-const startup = await benchStartup(runs, log);
-const result = {
+log(`jeex-db bench: ${BENCHES.filter(selected).join(', ')} on ${cpus().length} CPUs, ${(totalmem() / 2 ** 30).toFixed(0)} GiB`);
+const result: {
+  when: string;
+  machine: { cpus: number; memoryBytes: number; node: string };
+  startup?: StartupFigures & { durationMs: number };
+  migrations?: MigrationFigures & { durationMs: number };
+} = {
   when: new Date().toISOString(),
   machine: { cpus: cpus().length, memoryBytes: totalmem(), node: process.version },
-  startup,
 };
 
-log(`up, new data directory -> ready:      median ${startup.coldMedianMs.toFixed(0)} ms`);
-log(`up, existing data directory -> ready: median ${startup.warmMedianMs.toFixed(0)} ms`);
+if (selected('startup')) {
+  const started = performance.now();
+  const startup = await benchStartup(runs, log);
+  result.startup = { ...startup, durationMs: performance.now() - started };
+  log(`up, new data directory -> ready:      median ${startup.coldMedianMs.toFixed(0)} ms`);
+  log(`up, existing data directory -> ready: median ${startup.warmMedianMs.toFixed(0)} ms`);
+}
+if (selected('migrations')) {
+  const started = performance.now();
+  const migrations = await benchMigrations({ scaleGb }, log);
+  result.migrations = { ...migrations, durationMs: performance.now() - started };
+  for (const line of describeMigrations(migrations)) log(line);
+  log(`migrations bench end to end (up, seed, migrate, down): ${(result.migrations.durationMs / 1000).toFixed(1)} s`);
+}
+
 if (values.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
 const out = values.out ?? resolve(import.meta.dirname, 'results', `${result.when.slice(0, 19).replaceAll(':', '-')}.json`);
 await mkdir(dirname(out), { recursive: true });
 await writeFile(out, `${JSON.stringify(result, null, 2)}\n`);
 log(`written to ${out}`);
+if (result.migrations && !migrationsPassed(result.migrations)) process.exitCode = 1;

@@ -1,3 +1,4 @@
+-- jeex:lint-ignore prefer-bigint-over-int version, current_step, duration_ms and download_count are bounded counters, not keys: 2^31 is far beyond any of them (24 days of ms per agent run)
 CREATE TYPE "public"."document_type" AS ENUM('about', 'specs', 'architecture', 'plan');--> statement-breakpoint
 CREATE TYPE "public"."execution_status" AS ENUM('pending', 'running', 'completed', 'failed', 'needs_input', 'cancelled');--> statement-breakpoint
 CREATE TYPE "public"."export_format" AS ENUM('markdown_zip', 'pdf');--> statement-breakpoint

@@ -26,6 +26,10 @@ export {
   type StatusResult,
   type MigrationStatus,
 } from './migrate/runner.ts';
+export { plan, type PlanOptions, type PlanResult, type PlannedMigration, type PlannedStatement } from './migrate/plan.ts';
+export { check, type CheckOptions, type CheckResult } from './migrate/check.ts';
+export { lintScripts, type LintFinding, type LintOptions, type LintResult } from './migrate/lint.ts';
+export { generateDown, type GenerateDownOptions, type GeneratedDown } from './migrate/down.ts';
 export * from './db/queries/users.ts';
 export * from './db/queries/projects.ts';
 export * from './db/queries/document-versions.ts';

@@ -9,6 +9,8 @@ import { migrateCommand } from './commands/migrate.ts';
 import { statusCommand } from './commands/status.ts';
 import { rollbackCommand } from './commands/rollback.ts';
 import { baselineCommand, markAppliedCommand } from './commands/adopt.ts';
+import { planCommand } from './commands/plan.ts';
+import { checkCommand } from './commands/check.ts';
 import { EXIT } from './exit-codes.ts';
 import { printJson, usageError } from './output.ts';
 
@@ -33,11 +35,14 @@ const program = new Command('jeex-db')
   .addCommand(urlCommand())
   .addCommand(migrateCommand())
   .addCommand(statusCommand())
+  .addCommand(planCommand())
   .addCommand(rollbackCommand())
+  .addCommand(checkCommand())
   .addCommand(baselineCommand())
   .addCommand(markAppliedCommand());
 
-for (const command of program.commands) command.exitOverride().showHelpAfterError('(add --help for usage)');
+const everyCommand = (command: Command): Command[] => [command, ...command.commands.flatMap(everyCommand)];
+for (const command of everyCommand(program).slice(1)) command.exitOverride().showHelpAfterError('(add --help for usage)');
 
 try {
   await program.parseAsync(process.argv);

@@ -55,7 +55,8 @@ export interface MigrateResult {
   total: number;
 }
 
-function timeouts(options: RunnerOptions): Timeouts {
+/** The run's timeouts: the defaults, overridden by flags (a file's directives win over both, see `timeoutsFor`). */
+export function timeouts(options: RunnerOptions): Timeouts {
   return {
     ...DEFAULT_TIMEOUTS,
     ...(options.ddlLockTimeoutMs !== undefined ? { lockTimeoutMs: options.ddlLockTimeoutMs } : {}),
@@ -64,8 +65,8 @@ function timeouts(options: RunnerOptions): Timeouts {
   };
 }
 
-/** Problems with how pending migrations would run (before anything runs). */
-function runProblems(pending: Migration[], options: MigrateOptions, direction: 'up' | 'down'): Problem[] {
+/** Problems with how pending migrations would run (before anything runs); `migrate` and `plan` share them. */
+export function runProblems(pending: Migration[], options: MigrateOptions, direction: 'up' | 'down'): Problem[] {
   const problems: Problem[] = [];
   for (const migration of pending) {
     const script = direction === 'up' ? migration.up : migration.down;
@@ -130,14 +131,16 @@ async function reconcile(session: MigrationSession, source: MigrationSource, sna
   return adopted;
 }
 
-async function inspect(sql: Sql, source: MigrationSource, options: { allowOutOfOrder?: boolean }): Promise<{ snapshot: Snapshot; ledger: Map<string, LedgerEntry> }> {
+/** Read the ledger and drizzle-orm's table (creating nothing) and compare them with the files. Read-only. */
+export async function inspect(sql: Sql, source: MigrationSource, options: { allowOutOfOrder?: boolean }): Promise<{ snapshot: Snapshot; ledger: Map<string, LedgerEntry> }> {
   const exists = await ledgerExists(sql);
   const ledger = exists.ledger ? await readLedger(sql) : new Map<string, LedgerEntry>();
   const drizzleRows = exists.drizzle ? await readDrizzleTable(sql) : [];
   return { snapshot: compareWithDatabase(source, ledger, drizzleRows, options), ledger };
 }
 
-function selectUpTo(pending: Migration[], to: string | undefined, source: MigrationSource): Migration[] {
+/** The pending migrations up to `to` (inclusive); INVALID_CONFIG for an unknown name. */
+export function selectUpTo(pending: Migration[], to: string | undefined, source: MigrationSource): Migration[] {
   if (!to) return pending;
   if (!source.migrations.some((m) => m.tag === to)) {
     throw new JeexDbError('INVALID_CONFIG', `--to ${to}: there is no such migration`, {
@@ -212,6 +215,13 @@ export interface RollbackResult {
  */
 export async function rollback(sql: Sql, options: RollbackOptions = {}): Promise<RollbackResult> {
   const progress = options.onProgress ?? (() => {});
+  // Checked here, not only by the CLI: steps -1 would reach applied.slice(0, -1) and roll back all but the oldest.
+  if (options.steps !== undefined && (!Number.isInteger(options.steps) || options.steps < 1)) {
+    throw new JeexDbError('INVALID_CONFIG', `steps ${options.steps}: expected a whole number >= 1`, { hint: 'Pass steps: 1 to undo the newest migration. Nothing was rolled back.' });
+  }
+  if (options.steps !== undefined && options.to) {
+    throw new JeexDbError('INVALID_CONFIG', 'steps and to were both given', { hint: 'Pass one of them. Nothing was rolled back.' });
+  }
   const source = await loadMigrations(options.migrationsDir ?? defaultMigrationsDir);
   const session = await openSession(sql, options.lockWaitMs ?? DEFAULT_LOCK_WAIT_MS, progress);
   try {
@@ -233,6 +243,11 @@ export async function rollback(sql: Sql, options: RollbackOptions = {}): Promise
       if (!migration.down) {
         throw new JeexDbError('MIGRATION_NO_DOWN', `${migration.tag} has no down migration (${migration.up.displayPath.replace(/\.sql$/, '.down.sql')})`, {
           hint: `Draft one with \`jeex-db migrate generate-down ${migration.tag}\`, review it, delete its "-- jeex:draft" line and commit it. Nothing was rolled back.`,
+        });
+      }
+      if (migration.down.statements.length === 0) {
+        throw new JeexDbError('MIGRATION_NO_DOWN', `${migration.down.displayPath} has no statements, only comments`, {
+          hint: 'Write the SQL that undoes the migration (the draft lists what the up file did). Nothing was rolled back.',
         });
       }
       if (migration.down.draft) {

@@ -30,11 +30,12 @@ export function splitStatements(text: string, breakpoints = true): Statement[] {
   const statements: Statement[] = [];
   for (const chunk of chunks) {
     if (stripComments(chunk.sql).trim() === '') continue;
-    // Start at the first character that is not whitespace, so positions point at the statement.
-    const lead = chunk.sql.length - chunk.sql.trimStart().length;
+    // Start at the statement itself, past blank lines and leading `--` comment lines (directives,
+    // explanations), so its line and column point at SQL.
+    const lead = /^(?:\s*--[^\n]*(?:\n|$))*\s*/.exec(chunk.sql)?.[0].length ?? 0;
     const offset = chunk.offset + lead;
     const { line, column } = lineColumn(text, offset);
-    statements.push({ index: statements.length, sql: chunk.sql.trimStart(), offset, line, column });
+    statements.push({ index: statements.length, sql: chunk.sql.slice(lead), offset, line, column });
   }
   return statements;
 }

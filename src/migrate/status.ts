@@ -113,17 +113,27 @@ export function compareWithDatabase(
     statuses.push({ name, when: row.createdAt, state: 'missing', appliedSha256: row.hash });
     problems.push(missing(name, source.dir));
   }
+  problems.push(...directiveProblems(source, ['up']));
+  return { statuses, pending, problems };
+}
+
+/** Invalid `-- jeex:` directive comments in the migrations' up (and optionally down) scripts. */
+export function directiveProblems(source: MigrationSource, sides: ('up' | 'down')[]): Problem[] {
+  const problems: Problem[] = [];
   for (const migration of source.migrations) {
-    for (const problem of migration.up.directives.problems) {
-      problems.push({
-        code: 'MIGRATION_INVALID_DIRECTIVE',
-        migration: migration.tag,
-        message: `${migration.up.displayPath}: ${problem}`,
-        hint: 'Fix the directive comment (see the README, "Migration directives").',
-      });
+    for (const side of sides) {
+      const script = side === 'up' ? migration.up : migration.down;
+      for (const problem of script?.directives.problems ?? []) {
+        problems.push({
+          code: 'MIGRATION_INVALID_DIRECTIVE',
+          migration: migration.tag,
+          message: `${script?.displayPath ?? migration.tag}: ${problem}`,
+          hint: 'Fix the directive comment (see the README, "Migration directives").',
+        });
+      }
     }
   }
-  return { statuses, pending, problems };
+  return problems;
 }
 
 function missing(name: string, dir: string): Problem {

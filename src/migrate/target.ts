@@ -18,10 +18,13 @@ export interface MigrationTarget {
   urlSource?: '--url' | 'DATABASE_URL' | 'drizzle.config.ts' | 'local cluster';
   migrationsDir: string;
   dirSource: '--migrations-dir' | 'drizzle.config.ts' | 'package';
+  /** The Drizzle schema module of drizzle.config.ts (`schema`), for `check`; else the package's. */
+  schemaModule?: string;
 }
 
 interface DrizzleConfig {
   out?: string;
+  schema?: string | string[];
   dbCredentials?: { url?: string };
 }
 
@@ -60,12 +63,14 @@ export async function resolveMigrationTarget(input: TargetInput, env: NodeJS.Pro
   if (input.config && !existsSync(configFile)) {
     throw new JeexDbError('INVALID_CONFIG', `--config ${input.config}: no such file`, { hint: 'Pass the path of your drizzle.config.ts.' });
   }
-  const needsConfig = (!input.url && !env.DATABASE_URL) || !input.migrationsDir;
-  const config = needsConfig && existsSync(configFile) ? await loadDrizzleConfig(configFile) : {};
+  const config = existsSync(configFile) ? await loadDrizzleConfig(configFile) : {};
 
   const target: MigrationTarget = { migrationsDir: defaultMigrationsDir, dirSource: 'package' };
   if (input.migrationsDir) [target.migrationsDir, target.dirSource] = [resolve(input.migrationsDir), '--migrations-dir'];
   else if (config.out) [target.migrationsDir, target.dirSource] = [resolve(dirname(configFile), config.out), 'drizzle.config.ts'];
+
+  const schema = Array.isArray(config.schema) ? config.schema[0] : config.schema;
+  if (schema && !/[*?{]/.test(schema)) target.schemaModule = resolve(dirname(configFile), schema);
 
   const local = localUrl(localLayout(env.JEEX_DB_DATA_DIR), 'migrator');
   if (input.url) [target.url, target.urlSource] = [input.url, '--url'];

@@ -167,4 +167,65 @@ describe('jeex-db migrate / status / baseline / mark-applied', () => {
     const [row] = await admin<{ valid: boolean }[]>`SELECT i.indisvalid AS valid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname = 'users_name_idx'`;
     expect(row?.valid).toBe(true);
   });
+
+  it('plan shows what would run and changes nothing; rollback undoes with the down files', { timeout: 60_000 }, async () => {
+    const planned = await cli('plan', '--json');
+    expectCode(planned, 0);
+    const doc = parseJson<{ migrations: { name: string; grouping: string; statements: unknown[] }[] }>(planned);
+    expect(doc.migrations.map((m) => [m.name, m.grouping])).toEqual([
+      ['0000_init', 'transaction'],
+      ['0001_updated_at_triggers', 'transaction'],
+      ['0002_deferred_author_fks', 'transaction'],
+    ]);
+    expect(await tableExists('jeex_migrations.ledger')).toBe(false);
+
+    expectCode(await cli('migrate'), 0);
+    const back = await cli('rollback', '--steps', '2');
+    expectCode(back, 0);
+    expect(back.stdout).toContain('rolled back 0002_deferred_author_fks');
+    expect(back.stdout).toContain('rolled back 0001_updated_at_triggers');
+    const status = parseJson<{ pending: string[] }>(await cli('status', '--json'));
+    expect(status.pending).toEqual(['0001_updated_at_triggers', '0002_deferred_author_fks']);
+    expectCode(await cli('rollback', '--steps', '1', '--to', '0000_init'), EXIT.USAGE);
+  });
+
+  it('rollback refuses a migration without a reviewed down file (exit 31); generate-down drafts one', { timeout: 60_000 }, async () => {
+    const tag = await migrations.add('nickname', ['ALTER TABLE "users" ADD COLUMN "nickname" text;'], { snapshot: true });
+    expectCode(await cli('migrate'), 0);
+    const refused = await cli('rollback');
+    expectCode(refused, EXIT.MIGRATION_NO_DOWN);
+    expect(refused.stderr).toContain(`jeex-db migrate generate-down ${tag}`);
+
+    const drafted = await runCli(['migrate', 'generate-down', tag, '--migrations-dir', migrations.dir, '--json'], localEnv());
+    expectCode(drafted, 0);
+    const draft = parseJson<{ file: string; sql: string; custom: boolean }>(drafted);
+    expect(draft.file).toBe(migrations.file(tag, '.down.sql'));
+    // A custom migration (its snapshot equals the previous one): Drizzle cannot write the undo.
+    expect(draft.custom).toBe(true);
+    expect(draft.sql).toMatch(/^-- jeex:draft/);
+    expect(draft.sql).toContain('ALTER TABLE "users" ADD COLUMN "nickname" text;');
+    expectCode(await cli('rollback'), EXIT.MIGRATION_NO_DOWN); // a draft is refused until reviewed
+    await writeFile(migrations.file(tag, '.down.sql'), 'ALTER TABLE "users" DROP COLUMN "nickname";\n');
+    expectCode(await cli('rollback'), 0);
+    expect(await admin`SELECT 1 FROM information_schema.columns WHERE table_name = 'users' AND column_name = 'nickname'`).toHaveLength(0);
+  });
 });
+
+describe('jeex-db check', () => {
+  it('passes on the committed migrations and fails with the lint exit code on a risky new one', { timeout: 60_000 }, async () => {
+    const clean = await runCli(['check', '--json'], localEnv());
+    expectCode(clean, 0);
+    expect(parseJson<{ ok: boolean; drift: string[] }>(clean)).toMatchObject({ ok: true, drift: [] });
+
+    const scratch = await ScratchMigrations.create();
+    try {
+      await scratch.add('blocking_index', ['CREATE INDEX "users_name_idx" ON "users" ("name");']);
+      const risky = await runCli(['check', '--migrations-dir', scratch.dir], localEnv());
+      expectCode(risky, EXIT.MIGRATION_LINT);
+      expect(risky.stderr).toContain('require-concurrent-index-creation');
+    } finally {
+      await scratch.remove();
+    }
+  });
+});
+

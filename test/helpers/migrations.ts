@@ -1,4 +1,5 @@
-import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { randomUUID } from 'node:crypto';
+import { cp, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
@@ -37,7 +38,7 @@ export class ScratchMigrations {
    * Append a migration (as `drizzle-kit generate --custom` would, without a snapshot). `when`
    * defaults to one second after the newest entry; statements are joined with breakpoints.
    */
-  async add(name: string, statements: string[], options: { when?: number; down?: string[] } = {}): Promise<string> {
+  async add(name: string, statements: string[], options: { when?: number; down?: string[]; snapshot?: boolean } = {}): Promise<string> {
     const journal = await this.journal();
     const idx = journal.entries.length;
     const tag = `${String(idx).padStart(4, '0')}_${name}`;
@@ -45,6 +46,13 @@ export class ScratchMigrations {
     journal.entries.push({ idx, version: '7', when: options.when ?? newest + 1000, tag, breakpoints: true });
     await writeFile(join(this.dir, `${tag}.sql`), statements.join('--> statement-breakpoint\n'));
     if (options.down) await writeFile(join(this.dir, `${tag}.down.sql`), options.down.join('--> statement-breakpoint\n'));
+    // As `drizzle-kit generate --custom` does: the newest snapshot again, chained to it.
+    if (options.snapshot) {
+      const meta = join(this.dir, 'meta');
+      const newest = (await readdir(meta)).filter((n) => n.endsWith('_snapshot.json')).sort().at(-1) ?? '';
+      const parent = JSON.parse(await readFile(join(meta, newest), 'utf8')) as { id: string; prevId: string };
+      await writeFile(join(meta, `${tag.slice(0, 4)}_snapshot.json`), JSON.stringify({ ...parent, prevId: parent.id, id: randomUUID() }, null, 2));
+    }
     await this.writeJournal(journal);
     return tag;
   }

@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { maskUrl } from '../../db/url.ts';
 import { migrate } from '../../migrate/runner.ts';
 import { dim, green, note, printJson, reportError, say } from '../output.ts';
+import { generateDownCommand } from './generate-down.ts';
 import { runnerOptions, withMigrationClient, withRunnerOptions, type RunnerFlags } from '../migration-flags.ts';
 
 interface MigrateFlags extends RunnerFlags {
@@ -51,5 +52,6 @@ export function migrateCommand(): Command {
       reportError(error, Boolean(flags.json));
     }
   });
+  command.addCommand(generateDownCommand());
   return command;
 }

@@ -1,0 +1,48 @@
+import { Command } from 'commander';
+import { check } from '../../migrate/check.ts';
+import { resolveMigrationTarget } from '../../migrate/target.ts';
+import { exitCodeFor } from '../exit-codes.ts';
+import { bold, dim, green, jsonOption, note, printJson, red, reportError, say } from '../output.ts';
+
+interface CheckFlags {
+  migrationsDir?: string;
+  config?: string;
+  schema?: string;
+  json?: boolean;
+}
+
+export function checkCommand(): Command {
+  return new Command('check')
+    .description('the CI gate: the schema and the committed migrations agree, no conflicts, lint clean (no database needed)')
+    .option('--migrations-dir <dir>', "drizzle-kit's output folder (default: `out` of drizzle.config.ts, else the package's drizzle/)")
+    .option('--config <file>', 'drizzle.config.ts to read (default: ./drizzle.config.ts when present)')
+    .option('--schema <file>', 'the Drizzle schema module (default: `schema` of drizzle.config.ts, else the package schema)')
+    .addOption(jsonOption())
+    .action(async (flags: CheckFlags) => {
+      try {
+        const target = await resolveMigrationTarget(flags);
+        const schemaModule = flags.schema ?? target.schemaModule;
+        const result = await check({ migrationsDir: target.migrationsDir, ...(schemaModule ? { schemaModule } : {}) });
+        const first = result.problems[0];
+        if (first) process.exitCode = exitCodeFor(first.code);
+        if (flags.json) {
+          printJson({ ...result, exitCode: process.exitCode ?? 0 });
+          return;
+        }
+        for (const problem of result.problems) {
+          note(`${red('problem')} ${dim(`[${problem.code}]`)} ${problem.message}`);
+          note(`${bold('fix:')} ${problem.hint}`);
+        }
+        if (result.drift.length > 0) {
+          note(dim('drizzle-kit generate would write:'));
+          for (const statement of result.drift) note(dim(`  ${statement}`));
+        }
+        const accepted = result.lint.findings.filter((f) => f.suppressed).length;
+        if (result.ok) {
+          say(`${green('✔')} ${target.migrationsDir}: schema and migrations agree, no conflicts, lint clean${accepted ? ` (${accepted} finding(s) accepted with a reason)` : ''}`);
+        }
+      } catch (error) {
+        reportError(error, Boolean(flags.json));
+      }
+    });
+}

@@ -1,0 +1,87 @@
+import { JeexDbError } from '../db/errors.ts';
+import { schemaDrift } from './drift.ts';
+import { lintScripts, type LintOptions, type LintResult } from './lint.ts';
+import type { Problem } from './problems.ts';
+import { defaultMigrationsDir } from './runner.ts';
+import { loadMigrations, type MigrationSource } from './source.ts';
+import { directiveProblems } from './status.ts';
+
+export interface CheckOptions {
+  /** drizzle-kit's output folder. Default: this package's `drizzle/`. */
+  migrationsDir?: string;
+  /** The module exporting the Drizzle schema (`schema` in drizzle.config.ts). Default: this package's schema. */
+  schemaModule?: string;
+  /** Passed to squawk. */
+  squawk?: Omit<LintOptions, 'timeouts'>;
+}
+
+export interface CheckResult {
+  /** No problems: the gate passes. */
+  ok: boolean;
+  /** Everything wrong, each with its code and the steps to fix it. */
+  problems: Problem[];
+  /** The SQL `drizzle-kit generate` would write now (empty when schema and migrations agree). */
+  drift: string[];
+  /** squawk's findings for every migration (suppressed ones included). */
+  lint: LintResult;
+}
+
+const noLint = (): LintResult => ({ findings: [], unsuppressed: 0, unusedIgnores: [], migrations: [] });
+
+/**
+ * The CI gate, without a database: the migration files are consistent (no collisions, no journal
+ * entry without its file, no file outside the journal, valid directives), the Drizzle schema and
+ * the newest snapshot agree (generating again would produce nothing), and squawk finds nothing
+ * that the files do not accept with `-- jeex:lint-ignore RULE reason`. Findings are returned,
+ * not thrown; the caller decides the exit code. Down scripts are not linted: undoing is
+ * destructive by nature.
+ *
+ * @example
+ * const result = await check({ migrationsDir: 'drizzle', schemaModule: 'src/schema/index.ts' });
+ * if (!result.ok) for (const p of result.problems) console.error(`${p.code}: ${p.message}\n  ${p.hint}`);
+ */
+export async function check(options: CheckOptions = {}): Promise<CheckResult> {
+  let source: MigrationSource;
+  try {
+    source = await loadMigrations(options.migrationsDir ?? defaultMigrationsDir);
+  } catch (error) {
+    // A journal with merge-conflict markers is a finding like any other; a missing folder is not.
+    if (error instanceof JeexDbError && error.code === 'MIGRATION_COLLISION') {
+      return { ok: false, problems: [{ code: error.code, message: error.message, hint: error.hint ?? '' }], drift: [], lint: noLint() };
+    }
+    throw error;
+  }
+  const problems: Problem[] = [...source.problems, ...directiveProblems(source, ['up', 'down'])];
+
+  const drift = await schemaDrift(source, options.schemaModule);
+  if (!drift) {
+    problems.push({
+      code: 'SCHEMA_DRIFT',
+      message: `no snapshot in ${source.dir}/meta to compare the schema with`,
+      hint: 'Run `npm run db:generate` (drizzle-kit writes a snapshot with every migration), and commit what it writes.',
+    });
+  } else if (drift.statements.length > 0) {
+    const what = drift.ambiguous ? 'differs from' : `would need ${drift.statements.length} more statement(s) beyond`;
+    problems.push({
+      code: 'SCHEMA_DRIFT',
+      message: `the Drizzle schema ${what} the committed migrations (newest snapshot ${drift.snapshotFile}):\n${drift.statements.map((s) => `  ${s}`).join('\n')}`,
+      hint: drift.ambiguous
+        ? 'Run `npm run db:generate` and answer its rename questions, review the migration it writes and commit it (or undo the schema change).'
+        : 'Run `npm run db:generate`, review the migration it writes and commit it (or undo the schema change).',
+    });
+  }
+
+  const lint = await lintScripts(source.migrations.map((m) => ({ migration: m.tag, script: m.up })), options.squawk ?? {});
+  for (const finding of lint.findings.filter((f) => !f.suppressed)) {
+    problems.push({
+      code: 'MIGRATION_LINT',
+      migration: finding.migration,
+      message: `${finding.file}:${finding.line}:${finding.column} ${finding.rule}: ${finding.message}`,
+      hint:
+        `${finding.help ? `${finding.help} ` : ''}Change the SQL if the migration is not applied anywhere yet. If it is deliberate, ` +
+        `accept it with a line "-- jeex:lint-ignore ${finding.rule} <why it is safe>" in ${finding.file} ` +
+        `(the edit changes the file's checksum: where it is already applied, accept that with \`jeex-db mark-applied ${finding.migration}\`).`,
+    });
+  }
+  return { ok: problems.length === 0, problems, drift: drift?.statements ?? [], lint };
+}

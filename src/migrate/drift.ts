@@ -1,0 +1,170 @@
+import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { extname, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
+// Types only (erased): drizzle-kit is a devDependency, loaded lazily where it is used.
+import type * as DrizzleKit from 'drizzle-kit/api';
+import { JeexDbError } from '../db/errors.ts';
+import type { MigrationSource } from './source.ts';
+
+export interface DriftResult {
+  /** The SQL `drizzle-kit generate` would write now; empty when schema and migrations agree. */
+  statements: string[];
+  /** The snapshot compared with (the newest one). */
+  snapshotFile: string;
+  /**
+   * drizzle-kit would have to ask whether something was renamed: `statements` then describes the
+   * differences (as SQL comments) instead of the SQL.
+   */
+  ambiguous: boolean;
+}
+
+type Snapshot = Record<string, unknown> & { id?: string; prevId?: string };
+
+async function loadDrizzleKit(): Promise<typeof DrizzleKit> {
+  try {
+    return await import('drizzle-kit/api');
+  } catch (error) {
+    throw new JeexDbError('INVALID_CONFIG', 'cannot compare the schema with the migrations: drizzle-kit is not installed', {
+      hint: 'Install it where the schema lives (`npm install -D drizzle-kit`), then run `jeex-db check` again.',
+      cause: error,
+    });
+  }
+}
+
+/** The schema module's exports: this package's schema by default, or the file given. */
+async function loadSchema(schemaModule: string | undefined): Promise<Record<string, unknown>> {
+  if (!schemaModule) return await import('../schema/index.ts');
+  const file = resolve(schemaModule);
+  try {
+    return (await import(pathToFileURL(file).href)) as Record<string, unknown>;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ERR_UNKNOWN_FILE_EXTENSION' && ['.ts', '.mts', '.cts'].includes(extname(file))) return importTypeScript(file, error);
+    throw new JeexDbError('INVALID_CONFIG', `cannot load the schema module ${file}: ${(error as Error).message}`, {
+      hint: 'Pass the file that exports your Drizzle tables and enums (`schema` in drizzle.config.ts).',
+      cause: error,
+    });
+  }
+}
+
+/** A TypeScript schema under plain Node: load it through tsx, as drizzle-kit does. */
+async function importTypeScript(file: string, original: unknown): Promise<Record<string, unknown>> {
+  let tsImport: (specifier: string, parent: string) => Promise<unknown>;
+  try {
+    ({ tsImport } = (await import('tsx/esm/api')) as { tsImport: typeof tsImport });
+  } catch {
+    throw new JeexDbError('INVALID_CONFIG', `${file} is TypeScript, and tsx (which loads it) is not installed`, {
+      hint: 'Install tsx (`npm install -D tsx`), or point at the compiled JavaScript schema.',
+      cause: original,
+    });
+  }
+  try {
+    return (await tsImport(pathToFileURL(file).href, import.meta.url)) as Record<string, unknown>;
+  } catch (error) {
+    throw new JeexDbError('INVALID_CONFIG', `cannot load the schema module ${file}: ${(error as Error).message}`, {
+      hint: 'Fix the module so it loads, then run again.',
+      cause: error,
+    });
+  }
+}
+
+/** The newest snapshot: the one of the last journal entry that has one. */
+function newestSnapshot(source: MigrationSource): string | undefined {
+  return source.migrations.filter((m) => m.snapshot).at(-1)?.snapshot?.file;
+}
+
+/** A snapshot without what differs between two equal schemas (ids, rename bookkeeping), keys sorted. */
+function canonical(value: unknown, top = true): unknown {
+  if (Array.isArray(value)) return value.map((v) => canonical(v, false));
+  if (value && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([key]) => !(top && ['id', 'prevId', '_meta'].includes(key)))
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return Object.fromEntries(entries.map(([k, v]) => [k, canonical(v, false)]));
+  }
+  return value;
+}
+
+const same = (a: unknown, b: unknown) => JSON.stringify(canonical(a, false)) === JSON.stringify(canonical(b, false));
+
+/**
+ * drizzle-kit's diff, in a worker thread: where it cannot tell a rename from a drop and a create
+ * it prompts on the terminal, which a library must never do. A worker has no terminal, so it
+ * rejects instead, and we describe the differences ourselves.
+ */
+function diffInWorker(prev: Snapshot, cur: Snapshot): Promise<{ statements: string[] } | { needsPrompt: string }> {
+  const api = createRequire(import.meta.url).resolve('drizzle-kit/api');
+  const code = `
+    const { parentPort, workerData } = require('node:worker_threads');
+    require(workerData.api).generateMigration(workerData.prev, workerData.cur).then(
+      (statements) => parentPort.postMessage({ statements }),
+      (error) => parentPort.postMessage({ error: String((error && error.message) || error) }));`;
+  return new Promise((resolvePromise, reject) => {
+    // stdout/stderr: true keeps drizzle-kit's own printing out of ours (`--json` prints one document).
+    const worker = new Worker(code, { eval: true, workerData: { api, prev, cur }, stdout: true, stderr: true });
+    worker.stdout.resume();
+    worker.stderr.resume();
+    worker.once('message', (message: { statements?: string[]; error?: string }) => {
+      void worker.terminate();
+      if (message.statements) resolvePromise({ statements: message.statements });
+      else if (/prompt|TTY/i.test(message.error ?? '')) resolvePromise({ needsPrompt: message.error ?? '' });
+      else reject(new JeexDbError('INVALID_CONFIG', `drizzle-kit could not compare the schema with ${String(prev.id)}: ${message.error ?? 'no reason given'}`, { hint: 'Run `npm run db:generate` to see what drizzle-kit makes of it.' }));
+    });
+    worker.once('error', (error) => reject(new JeexDbError('INVALID_CONFIG', `drizzle-kit's diff failed: ${error.message}`, { hint: 'Run `npm run db:generate` to see what drizzle-kit makes of it.', cause: error })));
+  });
+}
+
+/** Where two snapshots differ, as SQL comments, for when drizzle-kit would need to ask about renames. */
+export function describeDifferences(prev: Snapshot, cur: Snapshot): string[] {
+  const out: string[] = [];
+  const record = (value: unknown) => (value && typeof value === 'object' ? (value as Record<string, unknown>) : {});
+  for (const kind of ['schemas', 'enums', 'sequences', 'roles', 'policies', 'views', 'tables']) {
+    const before = record(prev[kind]);
+    const after = record(cur[kind]);
+    const noun = kind.replace(/ies$/, 'y').replace(/s$/, '');
+    for (const name of Object.keys(before).filter((n) => !(n in after))) out.push(`-- ${noun} ${name}: in the snapshot, not in the schema`);
+    for (const name of Object.keys(after).filter((n) => !(n in before))) out.push(`-- ${noun} ${name}: in the schema, not in the snapshot`);
+    for (const name of Object.keys(after).filter((n) => n in before && !same(before[n], after[n]))) {
+      if (kind !== 'tables') {
+        out.push(`-- ${noun} ${name}: differs`);
+        continue;
+      }
+      const [oldTable, newTable] = [record(before[name]), record(after[name])];
+      for (const part of Object.keys({ ...oldTable, ...newTable })) {
+        if (same(oldTable[part], newTable[part])) continue;
+        const [oldPart, newPart] = [record(oldTable[part]), record(newTable[part])];
+        const item = part === 'columns' ? 'column' : part;
+        const gone = Object.keys(oldPart).filter((k) => !(k in newPart));
+        const added = Object.keys(newPart).filter((k) => !(k in oldPart));
+        const changed = Object.keys(newPart).filter((k) => k in oldPart && !same(oldPart[k], newPart[k]));
+        if (gone.length) out.push(`-- table ${name}: ${item} ${gone.join(', ')} in the snapshot, not in the schema`);
+        if (added.length) out.push(`-- table ${name}: ${item} ${added.join(', ')} in the schema, not in the snapshot`);
+        if (changed.length) out.push(`-- table ${name}: ${item} ${changed.join(', ')} differ`);
+        if (!gone.length && !added.length && !changed.length) out.push(`-- table ${name}: ${part} differs`);
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * Whether the Drizzle schema and the newest migration snapshot agree, i.e. whether
+ * `drizzle-kit generate` would write a new migration, and which SQL it would contain.
+ *
+ * @example
+ * const drift = await schemaDrift(await loadMigrations('drizzle'));
+ * if (drift.statements.length > 0) console.log(drift.statements.join('\n'));
+ */
+export async function schemaDrift(source: MigrationSource, schemaModule?: string): Promise<DriftResult | undefined> {
+  const snapshotFile = newestSnapshot(source);
+  if (!snapshotFile) return undefined;
+  const api = await loadDrizzleKit();
+  const prev = JSON.parse(await readFile(snapshotFile, 'utf8')) as Snapshot;
+  const cur = api.generateDrizzleJson(await loadSchema(schemaModule), prev.id) as unknown as Snapshot;
+  if (JSON.stringify(canonical(prev)) === JSON.stringify(canonical(cur))) return { statements: [], snapshotFile, ambiguous: false };
+  const diff = await diffInWorker(prev, cur);
+  if ('statements' in diff) return { statements: diff.statements, snapshotFile, ambiguous: false };
+  return { statements: describeDifferences(prev, cur), snapshotFile, ambiguous: true };
+}
