@@ -2,10 +2,13 @@ import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { extname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { isDeepStrictEqual } from 'node:util';
 import { Worker } from 'node:worker_threads';
 // Types only (erased): drizzle-kit is a devDependency, loaded lazily where it is used.
 import type * as DrizzleKit from 'drizzle-kit/api';
 import { JeexDbError } from '../db/errors.ts';
+import { importTypeScript } from './load-typescript.ts';
+import { sameSchema, type DrizzleSnapshot } from './snapshot-diff.ts';
 import type { MigrationSource } from './source.ts';
 
 export interface DriftResult {
@@ -41,30 +44,11 @@ async function loadSchema(schemaModule: string | undefined): Promise<Record<stri
     return (await import(pathToFileURL(file).href)) as Record<string, unknown>;
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ERR_UNKNOWN_FILE_EXTENSION' && ['.ts', '.mts', '.cts'].includes(extname(file))) return importTypeScript(file, error);
+    if (code === 'ERR_UNKNOWN_FILE_EXTENSION' && ['.ts', '.mts', '.cts'].includes(extname(file))) {
+      return (await importTypeScript(file, 'the schema module')) as Record<string, unknown>;
+    }
     throw new JeexDbError('INVALID_CONFIG', `cannot load the schema module ${file}: ${(error as Error).message}`, {
       hint: 'Pass the file that exports your Drizzle tables and enums (`schema` in drizzle.config.ts).',
-      cause: error,
-    });
-  }
-}
-
-/** A TypeScript schema under plain Node: load it through tsx, as drizzle-kit does. */
-async function importTypeScript(file: string, original: unknown): Promise<Record<string, unknown>> {
-  let tsImport: (specifier: string, parent: string) => Promise<unknown>;
-  try {
-    ({ tsImport } = (await import('tsx/esm/api')) as { tsImport: typeof tsImport });
-  } catch {
-    throw new JeexDbError('INVALID_CONFIG', `${file} is TypeScript, and tsx (which loads it) is not installed`, {
-      hint: 'Install tsx (`npm install -D tsx`), or point at the compiled JavaScript schema.',
-      cause: original,
-    });
-  }
-  try {
-    return (await tsImport(pathToFileURL(file).href, import.meta.url)) as Record<string, unknown>;
-  } catch (error) {
-    throw new JeexDbError('INVALID_CONFIG', `cannot load the schema module ${file}: ${(error as Error).message}`, {
-      hint: 'Fix the module so it loads, then run again.',
       cause: error,
     });
   }
@@ -75,19 +59,9 @@ function newestSnapshot(source: MigrationSource): string | undefined {
   return source.migrations.filter((m) => m.snapshot).at(-1)?.snapshot?.file;
 }
 
-/** A snapshot without what differs between two equal schemas (ids, rename bookkeeping), keys sorted. */
-function canonical(value: unknown, top = true): unknown {
-  if (Array.isArray(value)) return value.map((v) => canonical(v, false));
-  if (value && typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>)
-      .filter(([key]) => !(top && ['id', 'prevId', '_meta'].includes(key)))
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return Object.fromEntries(entries.map(([k, v]) => [k, canonical(v, false)]));
-  }
-  return value;
-}
-
-const same = (a: unknown, b: unknown) => JSON.stringify(canonical(a, false)) === JSON.stringify(canonical(b, false));
+/** Equal as JSON (a generated snapshot has undefined values where a written one has no key). */
+const json = (value: unknown): unknown => (value === undefined ? undefined : JSON.parse(JSON.stringify(value)));
+const same = (a: unknown, b: unknown) => isDeepStrictEqual(json(a), json(b));
 
 /**
  * drizzle-kit's diff, in a worker thread: where it cannot tell a rename from a drop and a create
@@ -163,7 +137,7 @@ export async function schemaDrift(source: MigrationSource, schemaModule?: string
   const api = await loadDrizzleKit();
   const prev = JSON.parse(await readFile(snapshotFile, 'utf8')) as Snapshot;
   const cur = api.generateDrizzleJson(await loadSchema(schemaModule), prev.id) as unknown as Snapshot;
-  if (JSON.stringify(canonical(prev)) === JSON.stringify(canonical(cur))) return { statements: [], snapshotFile, ambiguous: false };
+  if (sameSchema(prev as DrizzleSnapshot, cur as DrizzleSnapshot)) return { statements: [], snapshotFile, ambiguous: false };
   const diff = await diffInWorker(prev, cur);
   if ('statements' in diff) return { statements: diff.statements, snapshotFile, ambiguous: false };
   return { statements: describeDifferences(prev, cur), snapshotFile, ambiguous: true };

@@ -2,7 +2,7 @@ import type { ReservedSql } from 'postgres';
 import { JeexDbError } from '../db/errors.ts';
 import { translateDbError } from '../db/translate-error.ts';
 import type { Statement } from './statements.ts';
-import { errorLocation, excerpt } from './statements.ts';
+import { errorLocation, excerpt, lineColumn } from './statements.ts';
 import type { Migration, MigrationScript } from './source.ts';
 
 export interface Timeouts {
@@ -93,7 +93,7 @@ export function migrationFailure(
 ): JeexDbError {
   const cause = translateDbError(error);
   const position = Number((error as { position?: unknown } | null)?.position ?? 0) || undefined;
-  const where = statement ? errorLocation(script.text, statement, position) : undefined;
+  const where = statement ? (position ? errorLocation(script.text, statement, position) : (blockLine(script.text, statement, error) ?? errorLocation(script.text, statement))) : undefined;
   const at = where ? `${script.displayPath}:${where.line}:${where.column}` : script.displayPath;
   const which = statement ? ` (statement ${statement.index + 1} of ${script.statements.length})` : '';
   const blockers = extra.blockers ?? [];
@@ -133,6 +133,22 @@ export function migrationFailure(
       ...(extra.attempts ? { attempts: extra.attempts } : {}),
     },
   });
+}
+
+/**
+ * For an error inside a DO block, PostgreSQL gives no position but says where in the block:
+ * `PL/pgSQL function inline_code_block line 7 at SQL statement`. Line 1 of the block is the
+ * text right after its opening dollar quote.
+ */
+function blockLine(text: string, statement: Statement, error: unknown): { line: number; column: number } | undefined {
+  const where = (error as { where?: unknown } | null)?.where;
+  const context = typeof where === 'string' ? where : '';
+  const inBlock = /inline_code_block line (\d+)/.exec(context);
+  const quote = /\$[A-Za-z_]*\$/.exec(statement.sql);
+  if (!inBlock || !quote) return undefined;
+  const line = lineColumn(text, statement.offset + quote.index + quote[0].length).line + Number(inBlock[1]) - 1;
+  const column = (text.split('\n')[line - 1]?.search(/\S/) ?? 0) + 1;
+  return { line, column: Math.max(1, column) };
 }
 
 const capitalise = (text: string) => text.charAt(0).toUpperCase() + text.slice(1);

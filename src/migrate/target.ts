@@ -1,9 +1,9 @@
 import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { JeexDbError } from '../db/errors.ts';
 import { localLayout } from '../local/layout.ts';
 import { localUrl } from '../local/state.ts';
+import { importTypeScript } from './load-typescript.ts';
 import { defaultMigrationsDir } from './runner.ts';
 
 export interface TargetInput {
@@ -28,29 +28,13 @@ interface DrizzleConfig {
   dbCredentials?: { url?: string };
 }
 
-/** Load drizzle.config.ts the way drizzle-kit does (through tsx), when tsx is installed. */
+/** Load drizzle.config.ts the way drizzle-kit does (through tsx). */
 async function loadDrizzleConfig(file: string): Promise<DrizzleConfig> {
-  let tsImport: (specifier: string, parent: string) => Promise<unknown>;
-  try {
-    ({ tsImport } = (await import('tsx/esm/api')) as { tsImport: typeof tsImport });
-  } catch (error) {
-    throw new JeexDbError('INVALID_CONFIG', `${file} is TypeScript, and tsx (which reads it) is not installed`, {
-      hint: 'Install tsx (`npm i -D tsx`), or pass --url and --migrations-dir instead.',
-      cause: error,
-    });
-  }
-  try {
-    const module = (await tsImport(pathToFileURL(file).href, import.meta.url)) as { default?: DrizzleConfig | { default?: DrizzleConfig } };
-    // tsx may wrap a CommonJS-transpiled default export once more.
-    const config = module.default;
-    const unwrapped = config && 'default' in config ? config.default : (config as DrizzleConfig | undefined);
-    return unwrapped ?? {};
-  } catch (error) {
-    throw new JeexDbError('INVALID_CONFIG', `cannot load ${file}: ${(error as Error).message}`, {
-      hint: 'Fix the file, or pass --url and --migrations-dir instead.',
-      cause: error,
-    });
-  }
+  const module = (await importTypeScript(file, 'the drizzle-kit config')) as { default?: DrizzleConfig | { default?: DrizzleConfig } };
+  // tsx may wrap a CommonJS-transpiled default export once more.
+  const config = module.default;
+  const unwrapped = config && 'default' in config ? config.default : (config as DrizzleConfig | undefined);
+  return unwrapped ?? {};
 }
 
 /**

@@ -181,6 +181,17 @@ describe('the migration runner', () => {
     expect(error.message).toContain('syntax error at or near "text"');
   });
 
+  it('points at the line inside a DO block where it failed', async () => {
+    await migrate(f.sql, opts());
+    const block = await f.migrations.add('backfill', [
+      'DO $$\nDECLARE n int;\nBEGIN\n  SELECT count(*) INTO n FROM users;\n  PERFORM 1 / (n - n);\nEND\n$$;\n',
+    ]);
+    const error = await failure(migrate(f.sql, opts()));
+    expect(error.sqlState).toBe('22012');
+    expect(error.context).toMatchObject({ migration: block, line: 5, column: 3 });
+    expect(String(error.context?.excerpt)).toContain('> 5 |   PERFORM 1 / (n - n);');
+  });
+
   it('runs CREATE INDEX CONCURRENTLY outside a transaction and cleans up after a failed build', async () => {
     await migrate(f.sql, opts());
     await f.admin`INSERT INTO users (email, name) VALUES ('a@x.io', 'Same'), ('b@x.io', 'Same')`;
