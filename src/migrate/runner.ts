@@ -9,6 +9,7 @@ import { insertLedgerRow, ledgerExists, readDrizzleTable, readLedger, recordInDr
 import { throwProblems, type Problem } from './problems.ts';
 import { openSession, type MigrationSession } from './session.ts';
 import { loadMigrations, type Migration, type MigrationSource } from './source.ts';
+import { stripComments } from './statements.ts';
 import { compareWithDatabase, type MigrationStatus, type Snapshot } from './status.ts';
 
 /** The package's own migrations (drizzle-kit's output), from src/migrate or dist/migrate alike. */
@@ -84,6 +85,7 @@ export function runProblems(pending: Migration[], options: MigrateOptions, direc
           '(`npx drizzle-kit generate --custom --name <name>`, then cut and paste them there), so a failure never leaves half a transaction applied.',
       });
     }
+    problems.push(...newEnumValueUses(migration.tag, script));
     if (options.singleTransaction && script.mode === 'none') {
       problems.push({
         code: 'MIGRATION_MIXED_TRANSACTION',
@@ -93,6 +95,29 @@ export function runProblems(pending: Migration[], options: MigrateOptions, direc
       });
     }
   }
+  return problems;
+}
+
+/**
+ * `ALTER TYPE ... ADD VALUE 'x'` runs in a transaction, but PostgreSQL refuses to use 'x' before
+ * that transaction commits ("unsafe use of new value"): a later statement of the same file that
+ * uses it must move to the next migration.
+ */
+function newEnumValueUses(tag: string, script: Migration['up']): Problem[] {
+  const problems: Problem[] = [];
+  script.statements.forEach((statement, i) => {
+    const added = /^\s*ALTER\s+TYPE\s+(\S+)\s+ADD\s+VALUE\s+(?:IF\s+NOT\s+EXISTS\s+)?'((?:[^']|'')+)'/i.exec(stripComments(statement.sql));
+    if (!added) return;
+    const literal = `'${added[2] ?? ''}'`;
+    const user = script.statements.slice(i + 1).find((later) => stripComments(later.sql).includes(literal));
+    if (!user) return;
+    problems.push({
+      code: 'MIGRATION_MIXED_TRANSACTION',
+      migration: tag,
+      message: `${script.displayPath} adds the enum value ${literal} to ${added[1] ?? 'a type'} (line ${statement.line}) and uses it at line ${user.line}, in the same transaction, which PostgreSQL refuses ("unsafe use of new value")`,
+      hint: `Move the statements that use ${literal} into the next migration (\`npx drizzle-kit generate --custom\`), so the value is committed before it is used.`,
+    });
+  });
   return problems;
 }
 

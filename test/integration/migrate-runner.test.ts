@@ -1,4 +1,5 @@
-import { appendFile, rm } from 'node:fs/promises';
+import { randomUUID } from 'node:crypto';
+import { appendFile, readFile, rm, writeFile } from 'node:fs/promises';
 import postgres, { type Sql } from 'postgres';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isJeexDbError, type JeexDbError } from '../../src/db/errors.ts';
@@ -218,6 +219,36 @@ describe('the migration runner', () => {
     expect(error.code).toBe('MIGRATION_MIXED_TRANSACTION');
     expect(error.message).toContain(`${mixed}.sql mixes statements`);
     expect(error.hint).toContain('drizzle-kit generate --custom');
+    expect(await tableExists('public.users')).toBe(false);
+  });
+
+  it('refuses a file that adds an enum value and uses it in the same transaction', async () => {
+    await migrate(f.sql, opts());
+    const tag = await f.migrations.add('paused', [
+      "ALTER TYPE \"public\".\"project_status\" ADD VALUE 'paused';",
+      "ALTER TABLE \"projects\" ALTER COLUMN \"status\" SET DEFAULT 'paused';",
+    ]);
+    const error = await failure(migrate(f.sql, opts()));
+    expect(error.code).toBe('MIGRATION_MIXED_TRANSACTION');
+    expect(error.message).toContain(`${tag}.sql adds the enum value 'paused'`);
+    expect(error.hint).toContain('next migration');
+    // Split as the hint says, it applies.
+    await writeFile(f.migrations.file(tag), "ALTER TYPE \"public\".\"project_status\" ADD VALUE 'paused';");
+    await f.migrations.add('paused_default', ["ALTER TABLE \"projects\" ALTER COLUMN \"status\" SET DEFAULT 'paused';"]);
+    expect((await migrate(f.sql, opts())).applied).toHaveLength(2);
+  });
+
+  it('refuses to run while two migrations share a parent snapshot (branches generated in parallel)', async () => {
+    const meta = `${f.migrations.dir}/meta`;
+    const parent = JSON.parse(await readFile(`${meta}/0002_snapshot.json`, 'utf8')) as { id: string };
+    const a = await f.migrations.add('branch_a', ['CREATE TABLE branch_a (id int);']);
+    const b = await f.migrations.add('branch_b', ['CREATE TABLE branch_b (id int);']);
+    for (const tag of [a, b]) {
+      await writeFile(`${meta}/${tag.slice(0, 4)}_snapshot.json`, JSON.stringify({ ...parent, prevId: parent.id, id: randomUUID() }));
+    }
+    const error = await failure(migrate(f.sql, opts()));
+    expect(error.code).toBe('MIGRATION_COLLISION');
+    expect(error.message).toContain('0003_snapshot.json and 0004_snapshot.json were generated from the same parent snapshot');
     expect(await tableExists('public.users')).toBe(false);
   });
 
