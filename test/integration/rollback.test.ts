@@ -35,8 +35,9 @@ describe('rollback: down migrations under the runner', () => {
 
   /** A copy of drizzle/ to break on purpose (the real folder is never written). */
   async function migrationsCopy(change: (dir: string) => Promise<void>): Promise<string> {
-    const dir = join(await mkdtemp(join(tmpdir(), 'jeex-rollback-')), 'drizzle');
-    temps.push(dir);
+    const parent = await mkdtemp(join(tmpdir(), 'jeex-rollback-'));
+    const dir = join(parent, 'drizzle');
+    temps.push(parent); // the mkdtemp folder, not just drizzle/ inside it
     await cp(defaultMigrationsDir, dir, { recursive: true });
     await change(dir);
     return dir;

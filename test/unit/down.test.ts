@@ -22,8 +22,9 @@ afterAll(async () => {
 
 /** A copy of drizzle/ (generateDown writes into the folder it is given; never the real one). */
 async function copy(): Promise<string> {
-  const dir = join(await mkdtemp(join(tmpdir(), 'jeex-down-')), 'drizzle');
-  temps.push(dir);
+  const parent = await mkdtemp(join(tmpdir(), 'jeex-down-'));
+  const dir = join(parent, 'drizzle');
+  temps.push(parent); // the mkdtemp folder, not just drizzle/ inside it
   await cp(defaultMigrationsDir, dir, { recursive: true });
   return dir;
 }
