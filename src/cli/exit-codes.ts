@@ -31,6 +31,7 @@ export const EXIT = {
   MIGRATION_LINT: 30,
   MIGRATION_NO_DOWN: 31,
   SCHEMA_DRIFT: 32,
+  POOLER_START_FAILED: 33,
   INTERRUPTED: 130,
 } as const;
 
@@ -62,6 +63,7 @@ const byCode: Partial<Record<ErrorCode, number>> = {
   MIGRATION_LINT: EXIT.MIGRATION_LINT,
   MIGRATION_NO_DOWN: EXIT.MIGRATION_NO_DOWN,
   SCHEMA_DRIFT: EXIT.SCHEMA_DRIFT,
+  POOLER_START_FAILED: EXIT.POOLER_START_FAILED,
 };
 
 export function exitCodeFor(code: ErrorCode | undefined): number {

@@ -1,5 +1,5 @@
 import type { Sql } from 'postgres';
-import { scramVerifier } from './scram.ts';
+import { scramMatches, scramVerifier } from './scram.ts';
 
 export interface BootstrapOptions {
   database: string;
@@ -27,15 +27,20 @@ export async function bootstrapDatabase(
   options: BootstrapOptions,
 ): Promise<{ createdDatabase: boolean }> {
   for (const role of [options.migrator, options.app]) {
-    const [exists] = await admin`SELECT 1 FROM pg_roles WHERE rolname = ${role.user}`;
-    const verb = exists ? 'ALTER' : 'CREATE';
-    await admin.unsafe(
-      `${verb} ROLE ${ident(role.user)} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD '${scramVerifier(role.password)}'`,
-    );
+    const [existing] = await admin<{ rolpassword: string | null }[]>`SELECT rolpassword FROM pg_authid WHERE rolname = ${role.user}`;
+    const verb = existing ? 'ALTER' : 'CREATE';
+    // Keep a verifier that already matches: a new salt on every start would change what
+    // PgBouncer's auth file must hold, and log a new verifier each time.
+    const password = existing && scramMatches(existing.rolpassword, role.password) ? '' : ` PASSWORD '${scramVerifier(role.password)}'`;
+    await admin.unsafe(`${verb} ROLE ${ident(role.user)} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS${password}`);
   }
   // The migration runner names the sessions that block it (their state and query), which
   // pg_stat_activity shows another role only with pg_read_all_stats.
   await admin.unsafe(`GRANT pg_read_all_stats TO ${ident(options.migrator.user)}`);
+  // Timeouts for the application's sessions as role settings, not startup parameters: PgBouncer
+  // rejects unknown startup parameters, and a role setting applies on every server connection.
+  await admin.unsafe(`ALTER ROLE ${ident(options.app.user)} SET statement_timeout = '30s'`);
+  await admin.unsafe(`ALTER ROLE ${ident(options.app.user)} SET lock_timeout = '10s'`);
   const [db] = await admin`SELECT 1 FROM pg_database WHERE datname = ${options.database}`;
   if (!db) {
     await admin.unsafe(`CREATE DATABASE ${ident(options.database)} OWNER ${ident(options.migrator.user)} ENCODING 'UTF8'`);

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { localLayout } from '../local/layout.ts';
-import { localUrl } from '../local/state.ts';
+import { localUrl, readLocalState } from '../local/state.ts';
 import { JeexDbError } from './errors.ts';
 import { maskUrl } from './url.ts';
 
@@ -18,8 +18,18 @@ export interface DbConfigInput {
   maxLifetime?: number;
   /** Shown in pg_stat_activity. Env: PGAPPNAME. Default `jeex-db`. */
   applicationName?: string;
-  /** Use named prepared statements (off behind PgBouncer < 1.21). Env: JEEX_DB_PREPARE. Default true. */
+  /** Use named prepared statements. Env: JEEX_DB_PREPARE. Default: true, false behind PgBouncer < 1.21. */
   prepare?: boolean;
+  /** What `url` points at: `pgbouncer` (transaction pooling) or `none`. Env: JEEX_DB_POOLER. */
+  pooler?: 'pgbouncer' | 'none';
+  /** A direct URL to PostgreSQL for work that needs a session behind a pooler. Env: JEEX_DB_DIRECT_URL. */
+  directUrl?: string;
+  /** Requests that may wait for a connection at once; more fail at once with POOL_TIMEOUT. Env: JEEX_DB_POOL_QUEUE. Default 1000. */
+  maxQueue?: number;
+  /** Milliseconds a request may wait for a connection. Env: JEEX_DB_ACQUIRE_TIMEOUT. Default 5000. */
+  acquireTimeout?: number;
+  /** Milliseconds before the client gives up on a query (a half-open socket). Env: JEEX_DB_QUERY_TIMEOUT. Default 60000. */
+  queryTimeout?: number;
 }
 
 export interface DbConfig {
@@ -32,6 +42,11 @@ export interface DbConfig {
   maxLifetime: number;
   applicationName: string;
   prepare: boolean;
+  pooler: 'pgbouncer' | 'none';
+  directUrl?: string;
+  maxQueue: number;
+  acquireTimeout: number;
+  queryTimeout: number;
 }
 
 const wholeNumber = (min: number, max: number) => ({
@@ -43,6 +58,9 @@ const fields = {
   idleTimeout: { env: 'JEEX_DB_IDLE_TIMEOUT', ...wholeNumber(0, 86_400), fallback: 300 },
   connectTimeout: { env: 'JEEX_DB_CONNECT_TIMEOUT', ...wholeNumber(1, 600), fallback: 10 },
   maxLifetime: { env: 'JEEX_DB_MAX_LIFETIME', ...wholeNumber(0, 86_400), fallback: 1800 },
+  maxQueue: { env: 'JEEX_DB_POOL_QUEUE', ...wholeNumber(0, 1_000_000), fallback: 1000 },
+  acquireTimeout: { env: 'JEEX_DB_ACQUIRE_TIMEOUT', ...wholeNumber(1, 3_600_000), fallback: 5000 },
+  queryTimeout: { env: 'JEEX_DB_QUERY_TIMEOUT', ...wholeNumber(1, 86_400_000), fallback: 60_000 },
 } as const;
 
 const booleanText = z.enum(['true', 'false', '1', '0', 'on', 'off']).transform((v) => ['true', '1', 'on'].includes(v));
@@ -116,7 +134,19 @@ export function resolveDbConfig(input: DbConfigInput = {}, env: NodeJS.ProcessEn
     }
   }
 
-  let prepare = input.prepare ?? true;
+  // Behind PgBouncer in transaction mode, named prepared statements break unless it is 1.21+
+  // with max_prepared_statements; the local cluster's state knows which PgBouncer it runs.
+  const local = source === 'local' ? readLocalState(localLayout(env.JEEX_DB_DATA_DIR)) : undefined;
+  let pooler: DbConfig['pooler'] = input.pooler ?? (local?.pooler ? 'pgbouncer' : 'none');
+  if (input.pooler === undefined && env.JEEX_DB_POOLER) {
+    if (env.JEEX_DB_POOLER === 'pgbouncer' || env.JEEX_DB_POOLER === 'none') pooler = env.JEEX_DB_POOLER;
+    else problems.push(`JEEX_DB_POOLER must be pgbouncer or none, got ${JSON.stringify(env.JEEX_DB_POOLER)}`);
+  }
+  const directUrl =
+    input.directUrl ?? env.JEEX_DB_DIRECT_URL ?? (source === 'local' ? localUrl(localLayout(env.JEEX_DB_DATA_DIR), 'app', { direct: true }) : undefined);
+  if (directUrl) checkUrl(directUrl, input.directUrl ? 'option directUrl' : env.JEEX_DB_DIRECT_URL ? 'JEEX_DB_DIRECT_URL' : 'the local direct URL', problems);
+
+  let prepare = input.prepare ?? (pooler === 'pgbouncer' ? Boolean(local?.pooler?.preparedStatements) : true);
   if (input.prepare === undefined && env.JEEX_DB_PREPARE !== undefined) {
     const parsed = booleanText.safeParse(env.JEEX_DB_PREPARE.toLowerCase());
     if (parsed.success) prepare = parsed.data;
@@ -135,6 +165,25 @@ export function resolveDbConfig(input: DbConfigInput = {}, env: NodeJS.ProcessEn
     ...numbers,
     applicationName: input.applicationName ?? env.PGAPPNAME ?? 'jeex-db',
     prepare,
+    pooler,
+    ...(directUrl ? { directUrl } : {}),
   };
 }
 
+
+/**
+ * The one place that decides which URL work goes to. Queries and transactions take `url` (through
+ * PgBouncer when there is one). Work that needs a session — LISTEN/NOTIFY, session advisory
+ * locks, session SET, migrations — takes a direct connection, because transaction pooling hands
+ * each transaction a different server connection.
+ *
+ * @example
+ * const listener = postgres(urlFor(config, 'session')); await listener.listen('events', ...);
+ */
+export function urlFor(config: DbConfig, purpose: 'queries' | 'session'): string {
+  if (purpose === 'queries' || config.pooler === 'none') return config.url;
+  if (config.directUrl) return config.directUrl;
+  throw new JeexDbError('INVALID_CONFIG', 'this work needs a session (LISTEN, session locks, migrations), and the URL points at PgBouncer in transaction mode', {
+    hint: 'Set JEEX_DB_DIRECT_URL (or the option directUrl) to a URL that reaches PostgreSQL directly.',
+  });
+}

@@ -2,6 +2,10 @@ import { drizzle, type PostgresJsDatabase } from 'drizzle-orm/postgres-js';
 import postgres, { type Sql } from 'postgres';
 import * as schema from '../schema/index.ts';
 import { resolveDbConfig, type DbConfig, type DbConfigInput } from './config.ts';
+import { trackConnections } from './connection-tracker.ts';
+import { gateSql } from './gated-sql.ts';
+import { PoolGate, type PoolState } from './pool-gate.ts';
+import { poolMetrics } from './pool-metrics.ts';
 
 /** The Drizzle client over the jeex schema. Query functions take it as their first argument. */
 export type Database = PostgresJsDatabase<typeof schema>;
@@ -9,16 +13,37 @@ export type Database = PostgresJsDatabase<typeof schema>;
 export interface JeexDb {
   /** Drizzle, typed with the schema: `db.select().from(users)`, `db.query.projects.findMany()`. */
   db: Database;
-  /** The postgres.js client underneath, for raw SQL and for ops code that takes `sql`. */
+  /**
+   * The postgres.js client underneath (behind the same gate), for raw SQL and for ops code that
+   * takes `sql`.
+   */
   sql: Sql;
   /** The resolved configuration (URL with its password; mask it before printing). */
   config: DbConfig;
+  /** The pool right now: connections in use and open, requests waiting, timeouts so far. */
+  pool(): PoolState & { open: number };
   /** Close every connection; waits up to `timeoutSeconds` for running queries. */
   close(timeoutSeconds?: number): Promise<void>;
 }
 
+function tlsRequested(url: string): boolean {
+  try {
+    const mode = new URL(url).searchParams.get('sslmode') ?? new URL(url).searchParams.get('ssl');
+    return mode !== null && mode !== 'disable' && mode !== 'false';
+  } catch {
+    return false;
+  }
+}
+
 /**
  * Open a pooled client. Options override DATABASE_URL / PG* / JEEX_DB_* (see `resolveDbConfig`).
+ *
+ * Requests beyond `max` wait in a bounded queue for at most `acquireTimeout` ms, then fail with
+ * POOL_TIMEOUT; queries are cancelled after `queryTimeout` ms (QUERY_TIMEOUT); a read whose
+ * connection broke is retried once on a new one. Behind PgBouncer (`pooler: 'pgbouncer'`)
+ * prepared statements are off unless PgBouncer supports them. Pool metrics go to
+ * @opentelemetry/api under the semantic-convention names (`db.client.connection.*`,
+ * `db.client.operation.duration`).
  *
  * @example
  * const { db, close } = createDb();
@@ -27,7 +52,13 @@ export interface JeexDb {
  */
 export function createDb(input: DbConfigInput = {}, env: NodeJS.ProcessEnv = process.env): JeexDb {
   const config = resolveDbConfig(input, env);
-  const sql = postgres(config.url, {
+  const namespace = decodeURIComponent(new URL(config.url).pathname.slice(1));
+  const gate = new PoolGate(`${config.applicationName}@${namespace}`, config.max, config.maxQueue, config.acquireTimeout);
+  // Each refers to the other only from callbacks that run later.
+  const tracker = trackConnections((seconds) => metrics.createTime(seconds), tlsRequested(config.url));
+  const metrics = poolMetrics(gate, () => tracker.open());
+  const single = !new URL(config.url).host.includes(',');
+  const raw = postgres(config.url, {
     max: config.max,
     idle_timeout: config.idleTimeout,
     connect_timeout: config.connectTimeout,
@@ -35,12 +66,20 @@ export function createDb(input: DbConfigInput = {}, env: NodeJS.ProcessEnv = pro
     prepare: config.prepare,
     connection: { application_name: config.applicationName },
     onnotice: () => {},
+    // Multi-host URLs keep postgres.js's own connecting (failover across hosts).
+    ...(single ? { socket: tracker.socket as never } : {}),
   });
+  const sql = gateSql(raw, { gate, metrics, queryTimeoutMs: config.queryTimeout, namespace });
   const db = drizzle(sql, { schema });
   return {
     db,
     sql,
     config,
-    close: (timeoutSeconds = 5) => sql.end({ timeout: timeoutSeconds }),
+    pool: () => ({ ...gate.state(), open: tracker.open() }),
+    close: async (timeoutSeconds = 5) => {
+      gate.drain();
+      metrics.close();
+      await raw.end({ timeout: timeoutSeconds });
+    },
   };
 }

@@ -53,6 +53,10 @@ export const errorCodes = [
   'MIGRATION_LINT',
   'MIGRATION_NO_DOWN',
   'SCHEMA_DRIFT',
+  // Connection pooling (the app's pool and PgBouncer).
+  'POOL_TIMEOUT',
+  'QUERY_TIMEOUT',
+  'POOLER_START_FAILED',
 ] as const;
 
 export type ErrorCode = (typeof errorCodes)[number];

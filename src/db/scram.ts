@@ -16,3 +16,10 @@ export function scramVerifier(password: string, iterations = 4096, salt: Buffer 
   const serverKey = createHmac('sha256', salted).update('Server Key').digest();
   return `SCRAM-SHA-256$${iterations}:${salt.toString('base64')}$${storedKey.toString('base64')}:${serverKey.toString('base64')}`;
 }
+
+/** Whether `verifier` (as pg_authid stores it) was made from `password`. */
+export function scramMatches(verifier: string | null | undefined, password: string): boolean {
+  const match = /^SCRAM-SHA-256\$(\d+):([^$]+)\$([^:]+):(.+)$/.exec(verifier ?? '');
+  if (!match) return false;
+  return scramVerifier(password, Number(match[1]), Buffer.from(match[2] ?? '', 'base64')) === verifier;
+}

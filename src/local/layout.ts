@@ -8,6 +8,7 @@ import { join, resolve } from 'node:path';
  *   secrets.json  generated passwords, mode 0600
  *   pgdata/       the PostgreSQL data directory
  *   log/          server.log
+ *   pgbouncer/    pgbouncer.ini, userlist.txt (SCRAM verifiers, 0600), pid and log
  *
  * This module imports nothing of ours, so `drizzle.config.ts` can load it through drizzle-kit.
  */
@@ -20,6 +21,7 @@ export interface LocalLayout {
   pgdata: string;
   logDir: string;
   serverLog: string;
+  pgbouncerDir: string;
 }
 
 export function localLayout(dataDir: string = DEFAULT_DATA_DIR, cwd: string = process.cwd()): LocalLayout {
@@ -31,5 +33,6 @@ export function localLayout(dataDir: string = DEFAULT_DATA_DIR, cwd: string = pr
     pgdata: join(root, 'pgdata'),
     logDir: join(root, 'log'),
     serverLog: join(root, 'log', 'server.log'),
+    pgbouncerDir: join(root, 'pgbouncer'),
   };
 }

@@ -9,6 +9,8 @@ export interface LocalState {
   port: number;
   database: string;
   roles: { superuser: string; migrator: string; app: string };
+  /** The local PgBouncer in front of the server, when `up` started one. */
+  pooler?: { port: number; version: string; preparedStatements: boolean };
 }
 
 export interface RoleSecret {
@@ -22,6 +24,8 @@ export interface LocalSecrets {
   superuser: RoleSecret;
   migrator: RoleSecret;
   app: RoleSecret;
+  /** PgBouncer's admin console user (not a PostgreSQL role). */
+  pooler?: RoleSecret;
 }
 
 export type LocalRole = keyof LocalState['roles'];
@@ -43,17 +47,22 @@ export function readLocalSecrets(layout: LocalLayout): LocalSecrets | undefined 
   return readJson<LocalSecrets>(layout.secretsFile);
 }
 
-/** A postgres:// URL for one role of the local cluster, or undefined when there is none yet. */
-export function localUrl(layout: LocalLayout, role: LocalRole, database?: string): string | undefined {
+/**
+ * A postgres:// URL for one role of the local cluster, or undefined when there is none yet. The
+ * app role goes through the local PgBouncer when there is one, unless `direct`; the migrator and
+ * the superuser always connect directly (migrations and administration need sessions).
+ */
+export function localUrl(layout: LocalLayout, role: LocalRole, options: { database?: string; direct?: boolean } = {}): string | undefined {
   const state = readLocalState(layout);
   const secrets = readLocalSecrets(layout);
   if (!state || !secrets) return undefined;
+  const pooled = role === 'app' && !options.direct && state.pooler;
   return buildUrl({
     user: secrets[role].user,
     password: secrets[role].password,
     host: state.host,
-    port: state.port,
-    database: database ?? (role === 'superuser' ? 'postgres' : state.database),
+    port: pooled ? pooled.port : state.port,
+    database: options.database ?? (role === 'superuser' ? 'postgres' : state.database),
   });
 }
 

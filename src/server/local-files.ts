@@ -3,6 +3,7 @@ import { chmod, rename, writeFile } from 'node:fs/promises';
 import { JeexDbError } from '../db/errors.ts';
 import type { LocalLayout } from '../local/layout.ts';
 import { readLocalSecrets, type LocalSecrets, type LocalState } from '../local/state.ts';
+import { POOLER_ADMIN_USER } from '../pooler/local.ts';
 
 export const LOCAL_ROLES = { superuser: 'postgres', migrator: 'jeex_migrator', app: 'jeex_app' } as const;
 export const LOCAL_DATABASE = 'jeex';
@@ -27,7 +28,11 @@ export async function loadOrCreateSecrets(layout: LocalLayout, clusterExists: bo
   const existing = readLocalSecrets(layout);
   if (existing) {
     await chmod(layout.secretsFile, 0o600);
-    return existing;
+    if (existing.pooler) return existing;
+    // Made before PgBouncer was part of `up`: add its console password.
+    const upgraded: LocalSecrets = { ...existing, pooler: { user: POOLER_ADMIN_USER, password: generatePassword() } };
+    await writeAtomic(layout.secretsFile, `${JSON.stringify(upgraded, null, 2)}\n`, 0o600);
+    return upgraded;
   }
   if (clusterExists) {
     throw new JeexDbError('DATA_DIR_NOT_WRITABLE', `${layout.secretsFile} is missing, but ${layout.pgdata} holds a cluster`, {
@@ -39,6 +44,7 @@ export async function loadOrCreateSecrets(layout: LocalLayout, clusterExists: bo
     superuser: { user: LOCAL_ROLES.superuser, password: generatePassword() },
     migrator: { user: LOCAL_ROLES.migrator, password: generatePassword() },
     app: { user: LOCAL_ROLES.app, password: generatePassword() },
+    pooler: { user: POOLER_ADMIN_USER, password: generatePassword() },
   };
   await writeAtomic(layout.secretsFile, `${JSON.stringify(secrets, null, 2)}\n`, 0o600);
   return secrets;

@@ -3,6 +3,8 @@ import { bootstrapDatabase } from '../db/bootstrap.ts';
 import { JeexDbError } from '../db/errors.ts';
 import { migrate } from '../migrate/runner.ts';
 import { translateDbError } from '../db/translate-error.ts';
+import { processAlive } from './process-alive.ts';
+import { POOLER_ADMIN_USER, checkThroughPooler, ensurePooler, stopPoolerIn } from '../pooler/local.ts';
 import { localLayout, type LocalLayout } from '../local/layout.ts';
 import { buildUrl, readLocalState, type LocalSecrets } from '../local/state.ts';
 import { findBinaries, type PgBinaries } from './binaries.ts';
@@ -50,7 +52,18 @@ export interface UpOptions {
   osUser?: string;
   /** Use this server instead of a local cluster: only migrations are applied. */
   databaseUrl?: string;
+  /** Run PgBouncer in front of the local cluster when it is installed (default true). */
+  pooler?: boolean;
   onProgress?: (message: string) => void;
+}
+
+export interface UpPooler {
+  /** `missing`: no pgbouncer binary; `disabled`: --no-pooler. Then the app URL is direct. */
+  status: 'started' | 'already-running' | 'reloaded' | 'missing' | 'disabled' | 'external';
+  port?: number;
+  version?: string;
+  preparedStatements?: boolean;
+  reason?: string;
 }
 
 export interface UpResult {
@@ -59,7 +72,9 @@ export interface UpResult {
   status: 'started' | 'already-running' | 'external';
   /** A new cluster was created (initdb ran). */
   created: boolean;
-  urls: { app: string; migrator?: string; superuser?: string };
+  /** `app`: what a service uses (through PgBouncer when it runs); `appDirect`: the same role straight to PostgreSQL. */
+  urls: { app: string; appDirect?: string; migrator?: string; superuser?: string };
+  pooler: UpPooler;
   serverVersion: string;
   /** What the migration runner did: migrations applied now, adopted from drizzle-kit, and all there are. */
   migrations: UpMigrations;
@@ -70,7 +85,7 @@ export interface UpResult {
   secretsFile?: string;
   host?: string;
   port?: number;
-  ports?: { postgres: number };
+  ports?: { postgres: number; pgbouncer?: number };
   pid?: number;
   settings?: Setting[];
 }
@@ -116,6 +131,7 @@ async function upExternal(url: string, options: UpOptions): Promise<UpResult> {
     status: 'external',
     created: false,
     urls: { app: url },
+    pooler: { status: 'external', reason: 'DATABASE_URL is used as given' },
     serverVersion: version.version,
     migrations,
     durationMs: Date.now() - started,
@@ -148,8 +164,11 @@ async function upEmbedded(options: UpOptions): Promise<UpResult> {
     port = free;
   }
 
+  const machine = detectMachine();
+  const cpus = options.cpus ?? machine.cpus;
   let settings: Setting[] | undefined;
   let startedHere = false;
+  let poolerStartedHere = false;
   // Everything this start writes to the server log, for the error if the server never answers.
   const offset = await logOffset(layout.serverLog);
   if (!status.running) {
@@ -157,9 +176,7 @@ async function upEmbedded(options: UpOptions): Promise<UpResult> {
       progress(`creating a PostgreSQL ${bin.version} cluster in ${layout.pgdata}`);
       await initCluster(bin, layout, { superuser: secrets.superuser.user, password: secrets.superuser.password, ...(options.locale ? { locale: options.locale } : {}) }, as);
     }
-    const machine = detectMachine();
     const memoryBytes = options.memoryBytes ?? machine.memoryBytes;
-    const cpus = options.cpus ?? machine.cpus;
     settings = deriveSettings({ memoryBytes, cpus, storage: machine.storage }, options.maxConnections ? { maxConnections: options.maxConnections } : {});
     await writeServerConfig(layout, { host: LOCAL_HOST, port, tuning: settings, machine: `${humanBytes(memoryBytes)} memory, ${cpus} CPUs` }, as);
     if (!(await isPortFree(port, LOCAL_HOST))) throw portInUse(port, LOCAL_HOST);
@@ -171,14 +188,8 @@ async function upEmbedded(options: UpOptions): Promise<UpResult> {
   }
 
   try {
-    await writeLocalState(layout, {
-      version: 1,
-      pgMajor: bin.major,
-      host: LOCAL_HOST,
-      port,
-      database: LOCAL_DATABASE,
-      roles: { ...LOCAL_ROLES },
-    });
+    const state = { version: 1 as const, pgMajor: bin.major, host: LOCAL_HOST, port, database: LOCAL_DATABASE, roles: { ...LOCAL_ROLES } };
+    await writeLocalState(layout, state);
     const urls = localUrls(secrets, port);
     const ready = await waitUntilReady(urls.superuser, deadline).catch(async (error: unknown) => {
       if (error instanceof JeexDbError && error.code === 'SERVER_START_TIMEOUT') {
@@ -203,12 +214,49 @@ async function upEmbedded(options: UpOptions): Promise<UpResult> {
 
     progress('applying migrations');
     const migrations = await migrateUrl(urls.migrator, progress);
+
+    let pooler: UpPooler;
+    let appUrl = urls.app;
+    if (options.pooler === false) {
+      if (await stopPoolerIn(layout.pgbouncerDir)) progress('stopped PgBouncer (--no-pooler)');
+      pooler = { status: 'disabled', reason: '--no-pooler: the app URL points straight at PostgreSQL' };
+    } else {
+      const poolerAdminSql = postgres(urls.superuser, { max: 1, onnotice: () => {} });
+      try {
+        const result = await ensurePooler({
+          dir: layout.pgbouncerDir,
+          as,
+          host: LOCAL_HOST,
+          server: { port },
+          admin: poolerAdminSql,
+          roles: [secrets.app.user],
+          console: secrets.pooler ?? { user: POOLER_ADMIN_USER, password: '' },
+          cpus,
+          ...(previous?.pooler ? { previousPort: previous.pooler.port } : {}),
+          progress,
+        });
+        if (result.status === 'missing') {
+          progress(result.reason);
+          pooler = result;
+        } else {
+          poolerStartedHere = result.status === 'started';
+          appUrl = buildUrl({ ...secrets.app, host: LOCAL_HOST, port: result.port, database: LOCAL_DATABASE });
+          await checkThroughPooler(appUrl, result.preparedStatements);
+          pooler = { status: result.status, port: result.port, version: result.version, preparedStatements: result.preparedStatements };
+          await writeLocalState(layout, { ...state, pooler: { port: result.port, version: result.version, preparedStatements: result.preparedStatements } });
+        }
+      } finally {
+        await poolerAdminSql.end({ timeout: 2 });
+      }
+    }
+
     const after = await serverStatus(bin, layout, as);
     return {
       mode: 'embedded',
       status: startedHere ? 'started' : 'already-running',
       created: cluster === 'new',
-      urls,
+      urls: { app: appUrl, appDirect: urls.app, migrator: urls.migrator, superuser: urls.superuser },
+      pooler,
       serverVersion: ready.version,
       migrations,
       durationMs: Date.now() - started,
@@ -218,12 +266,13 @@ async function upEmbedded(options: UpOptions): Promise<UpResult> {
       secretsFile: layout.secretsFile,
       host: LOCAL_HOST,
       port,
-      ports: { postgres: port },
+      ports: { postgres: port, ...(pooler.port ? { pgbouncer: pooler.port } : {}) },
       ...(after.pid ? { pid: after.pid } : {}),
       ...(settings ? { settings } : {}),
     };
   } catch (error) {
     // A failed `up` leaves things as they were: stop what this call started.
+    if (poolerStartedHere) await stopPoolerIn(layout.pgbouncerDir).catch(() => false);
     if (startedHere) await stopServer(bin, layout, as, 'fast').catch(() => undefined);
     throw error;
   }
@@ -267,6 +316,8 @@ export interface DownResult {
   dataDir: string;
   /** The server was running and is now stopped. */
   stopped: boolean;
+  /** A PgBouncer was running and is now stopped. */
+  poolerStopped: boolean;
 }
 
 /** Stop the local cluster of a data directory (a no-op when it is not running). */
@@ -274,23 +325,20 @@ export async function down(options: { dataDir?: string; cwd?: string; osUser?: s
   const layout = localLayout(options.dataDir, options.cwd);
   const bin = await findBinaries();
   const as = await serverOsUser(options.osUser);
+  // PgBouncer first: its clients should not see the server vanish under them.
+  const poolerStopped = await stopPoolerIn(layout.pgbouncerDir);
   const status = await serverStatus(bin, layout, as);
-  if (!status.running) return { dataDir: layout.root, stopped: false };
-  return { dataDir: layout.root, stopped: await stopServer(bin, layout, as, 'fast') };
+  if (!status.running) return { dataDir: layout.root, stopped: false, poolerStopped };
+  return { dataDir: layout.root, stopped: await stopServer(bin, layout, as, 'fast'), poolerStopped };
 }
 
 /** Resolve when the postmaster `pid` is gone (polling, since it is not our child). */
 export function whenServerExits(pid: number, signal?: AbortSignal, intervalMs = 500): Promise<void> {
   return new Promise((resolve) => {
     const timer = setInterval(() => {
-      try {
-        process.kill(pid, 0);
-      } catch (error) {
-        // EPERM: alive, but owned by another user; only ESRCH means it is gone.
-        if ((error as NodeJS.ErrnoException).code !== 'ESRCH') return;
-        clearInterval(timer);
-        resolve();
-      }
+      if (processAlive(pid)) return;
+      clearInterval(timer);
+      resolve();
     }, intervalMs);
     signal?.addEventListener('abort', () => {
       clearInterval(timer);

@@ -13,6 +13,8 @@ export interface TestDatabase {
   migratorUrl: string;
   /** The application role: row access only. What the code under test uses. */
   appUrl: string;
+  /** The application role through the run's PgBouncer (transaction mode), when there is one. */
+  pooledAppUrl?: string;
   drop(): Promise<void>;
 }
 
@@ -49,6 +51,7 @@ export async function createTestDatabase(options: { empty?: boolean } = {}): Pro
     adminUrl,
     migratorUrl: withDatabase(server.adminUrl, name, server.migrator),
     appUrl: withDatabase(server.adminUrl, name, server.app),
+    ...(server.pooler ? { pooledAppUrl: pooled(withDatabase(server.adminUrl, name, server.app), server.pooler.port) } : {}),
     drop: async () => {
       const dropper = admin();
       try {
@@ -58,6 +61,13 @@ export async function createTestDatabase(options: { empty?: boolean } = {}): Pro
       }
     },
   };
+}
+
+function pooled(url: string, port: number): string {
+  const parsed = new URL(url);
+  parsed.hostname = '127.0.0.1';
+  parsed.port = String(port);
+  return parsed.toString();
 }
 
 export interface UsedTestDatabase extends TestDatabase {

@@ -10,6 +10,8 @@ type TestcontainersPostgres = typeof import('@testcontainers/postgresql');
 import { bootstrapDatabase } from '../../src/db/bootstrap.ts';
 import { migrate } from '../../src/migrate/runner.ts';
 import { freePort } from '../../src/server/port.ts';
+import { ensurePooler, stopPoolerIn } from '../../src/pooler/local.ts';
+import { serverOsUser } from '../../src/server/os-user.ts';
 import { down, up } from '../../src/server/up.ts';
 import { withDatabase } from '../helpers/urls.ts';
 import type { TestServer } from './provided.ts';
@@ -44,10 +46,45 @@ export default async function setup(project: TestProject): Promise<() => Promise
     await migratorSql.end();
   }
 
-  const server: TestServer = { source, adminUrl, templateDatabase: TEMPLATE, migrator, app };
+  const pooler = await startTestPooler(adminUrl, app.user);
+  const server: TestServer = { source, adminUrl, templateDatabase: TEMPLATE, migrator, app, ...pooler.provided };
   project.provide('testServer', server);
-  process.stderr.write(`[test] PostgreSQL 18 from ${source} ready in ${Date.now() - started} ms\n`);
-  return teardown;
+  const via = pooler.provided.pooler ? `, PgBouncer ${pooler.provided.pooler.version} on ${pooler.provided.pooler.port}` : `, no PgBouncer (${pooler.provided.poolerMissing ?? ''})`;
+  process.stderr.write(`[test] PostgreSQL 18 from ${source}${via} ready in ${Date.now() - started} ms\n`);
+  return async () => {
+    await pooler.stop();
+    await teardown();
+  };
+}
+
+/** One PgBouncer for the run, in front of the test server, knowing the test app role. */
+async function startTestPooler(adminUrl: string, appRole: string): Promise<{ provided: Pick<TestServer, 'pooler' | 'poolerMissing'>; stop: () => Promise<unknown> }> {
+  const dir = await mkdtemp(join(tmpdir(), 'jeex-test-pgbouncer-'));
+  await chmod(dir, 0o755);
+  const server = new URL(adminUrl);
+  const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
+  try {
+    const result = await ensurePooler({
+      dir: join(dir, 'pgbouncer'),
+      as: await serverOsUser(),
+      host: '127.0.0.1',
+      server: { port: Number(server.port || 5432) },
+      admin,
+      roles: [appRole],
+      console: { user: 'jeex_test_pgbouncer', password: randomBytes(24).toString('base64url') },
+      cpus: 2,
+      previousPort: await freePort(),
+      progress: () => {},
+    });
+    const stop = () => stopPoolerIn(join(dir, 'pgbouncer')).then(() => rm(dir, { recursive: true, force: true }));
+    if (result.status === 'missing') {
+      await stop();
+      return { provided: { poolerMissing: result.reason }, stop: async () => {} };
+    }
+    return { provided: { pooler: { port: result.port, version: result.version, preparedStatements: result.preparedStatements } }, stop };
+  } finally {
+    await admin.end();
+  }
 }
 
 async function obtainServer(): Promise<{ adminUrl: string; source: string; teardown: () => Promise<void> }> {
@@ -64,7 +101,7 @@ async function obtainServer(): Promise<{ adminUrl: string; source: string; teard
 async function startEmbedded(): Promise<{ adminUrl: string; source: string; teardown: () => Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), 'jeex-test-pg-'));
   await chmod(dir, 0o755); // the server's OS user must reach it when the tests run as root
-  const result = await up({ dataDir: dir, port: await freePort(), memoryBytes: 1024 ** 3, startTimeoutSeconds: 60 });
+  const result = await up({ dataDir: dir, port: await freePort(), memoryBytes: 1024 ** 3, startTimeoutSeconds: 60, pooler: false });
   const adminUrl = result.urls.superuser;
   if (!adminUrl) throw new Error('the embedded cluster did not report a superuser URL');
   return {

@@ -8,6 +8,10 @@ export interface TestServer {
   templateDatabase: string;
   migrator: { user: string; password: string };
   app: { user: string; password: string };
+  /** A PgBouncer (transaction mode) in front of the server, when the binary is installed. */
+  pooler?: { port: number; version: string; preparedStatements: boolean };
+  /** Why there is none. */
+  poolerMissing?: string;
 }
 
 declare module 'vitest' {

@@ -14,7 +14,10 @@ export function downCommand(): Command {
       try {
         const result = await down({ dataDir: flags.dataDir, osUser: flags.osUser });
         if (flags.json) printJson({ ok: true, ...result });
-        else say(result.stopped ? `stopped PostgreSQL in ${result.dataDir}` : `PostgreSQL in ${result.dataDir} was not running`);
+        else {
+          if (result.poolerStopped) say(`stopped PgBouncer in ${result.dataDir}`);
+          say(result.stopped ? `stopped PostgreSQL in ${result.dataDir}` : `PostgreSQL in ${result.dataDir} was not running`);
+        }
       } catch (error) {
         reportError(error, Boolean(flags.json));
       }

@@ -18,6 +18,7 @@ interface UpFlags {
   maxConnections?: number;
   locale?: string;
   osUser: string;
+  pooler: boolean;
 }
 
 export function upCommand(): Command {
@@ -33,6 +34,7 @@ export function upCommand(): Command {
     .option('--max-connections <n>', 'override the derived max_connections', intArg(10, 10000))
     .option('--locale <name>', 'libc locale of a new cluster, e.g. en_US.UTF-8 (default: built-in C.UTF-8)')
     .addOption(new Option('--os-user <name>', 'OS user to run PostgreSQL as when started as root').default(DEFAULT_OS_USER))
+    .option('--no-pooler', 'do not run PgBouncer in front (the app URL then points straight at PostgreSQL)')
     .action(async (flags: UpFlags) => {
       const json = Boolean(flags.json);
       let interrupted = false;
@@ -48,6 +50,7 @@ export function upCommand(): Command {
           dataDir: flags.dataDir,
           startTimeoutSeconds: flags.startTimeout,
           osUser: flags.osUser,
+          pooler: flags.pooler,
           onProgress: progressReporter(json),
           ...(process.env.DATABASE_URL ? { databaseUrl: process.env.DATABASE_URL } : {}),
           ...(flags.port !== undefined ? { port: flags.port } : {}),
@@ -92,7 +95,9 @@ function printHuman(result: UpResult, foreground: boolean): void {
   const where = result.mode === 'embedded' ? `${result.host}:${result.port}` : 'DATABASE_URL';
   const verb = result.status === 'already-running' ? 'already running' : 'ready';
   say(`${green('✔')} PostgreSQL ${result.serverVersion} ${verb} on ${where} ${dim(`(${(result.durationMs / 1000).toFixed(1)}s)`)}`);
-  say(`  ${bold('app')}        ${maskUrl(result.urls.app)}`);
+  const via = result.pooler.port ? dim(` (PgBouncer ${result.pooler.version ?? ''}, transaction pooling)`) : '';
+  say(`  ${bold('app')}        ${maskUrl(result.urls.app)}${via}`);
+  if (result.urls.appDirect && result.urls.appDirect !== result.urls.app) say(`  ${bold('app direct')} ${maskUrl(result.urls.appDirect)} ${dim('(sessions: LISTEN, session locks)')}`);
   if (result.urls.migrator) say(`  ${bold('migrator')}   ${maskUrl(result.urls.migrator)}`);
   if (result.urls.superuser) say(`  ${bold('superuser')}  ${maskUrl(result.urls.superuser)}`);
   if (result.secretsFile) say(dim(`  passwords in ${result.secretsFile}; a full URL: jeex-db url app`));
@@ -101,6 +106,7 @@ function printHuman(result: UpResult, foreground: boolean): void {
     `  migrations  ${applied.length > 0 ? `applied ${applied.join(', ')}` : 'up to date'} ${dim(`(${result.migrations.total} in all)`)}`,
   );
   if (result.dataDir) say(`  data        ${result.dataDir} ${dim(`(log: ${result.serverLog})`)}`);
+  if (result.pooler.reason && result.mode === 'embedded') note(dim(`PgBouncer: ${result.pooler.reason}`));
   if (foreground) note(dim('running in the foreground: Ctrl-C stops PostgreSQL (or start with --detach)'));
   else if (result.mode === 'embedded') note(dim('left running: stop it with `jeex-db down`'));
 }

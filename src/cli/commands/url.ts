@@ -9,10 +9,11 @@ export function urlCommand(): Command {
     .description('print the full URL (with password) of a local role, e.g. psql "$(jeex-db url superuser)"')
     .addArgument(new Argument('[role]', 'which role').choices(['app', 'migrator', 'superuser']).default('app'))
     .option('--data-dir <dir>', 'where the local cluster lives', DEFAULT_DATA_DIR)
+    .option('--direct', 'the app role straight to PostgreSQL, not through PgBouncer')
     .addOption(jsonOption())
-    .action((role: LocalRole, flags: { dataDir: string; json?: boolean }) => {
+    .action((role: LocalRole, flags: { dataDir: string; direct?: boolean; json?: boolean }) => {
       try {
-        const url = localUrl(localLayout(flags.dataDir), role);
+        const url = localUrl(localLayout(flags.dataDir), role, { direct: Boolean(flags.direct) });
         if (!url) {
           throw new JeexDbError('CONNECTION_FAILED', `no local cluster in ${localLayout(flags.dataDir).root}`, {
             hint: 'Start one with `jeex-db up`, or pass --data-dir.',

@@ -1,0 +1,198 @@
+import type { PendingQuery, Sql } from 'postgres';
+import { JeexDbError } from './errors.ts';
+import type { PoolGate } from './pool-gate.ts';
+import type { PoolMetrics } from './pool-metrics.ts';
+import { translateDbError } from './translate-error.ts';
+
+export interface GateOptions {
+  gate: PoolGate;
+  metrics: PoolMetrics;
+  /** Milliseconds before the client gives up on a query and cancels it. */
+  queryTimeoutMs: number;
+  /** The database name, for db.namespace. */
+  namespace: string;
+}
+
+type Modifier = [name: 'values' | 'raw' | 'simple' | 'describe', args: unknown[]];
+
+const chainable = new Set(['values', 'raw', 'simple', 'describe']);
+
+/** `SELECT`, `INSERT`, ... and the first table, from the SQL text (Drizzle's quoted names too). */
+export function describeOperation(text: string): { operation: string; collection?: string } {
+  const sql = text.replace(/^\s*(?:--[^\n]*\n\s*)*/, '');
+  const operation = (/^\s*([A-Za-z]+)/.exec(sql)?.[1] ?? 'UNKNOWN').toUpperCase();
+  const table = /\b(?:from|into|update|join)\s+(?:only\s+)?(?:"?[A-Za-z_][\w$]*"?\.)?"?([A-Za-z_][\w$]*)"?/i.exec(sql)?.[1];
+  return table ? { operation, collection: table } : { operation };
+}
+
+/**
+ * Whether a statement only reads, so that running it again after a broken connection is safe:
+ * SELECT/WITH/SHOW/VALUES/TABLE without locking clauses or data-modifying parts.
+ */
+export function isIdempotentRead(text: string): boolean {
+  const sql = text.replace(/'(?:[^']|'')*'/g, "''");
+  if (!/^\s*(SELECT|WITH|SHOW|VALUES|TABLE)\b/i.test(sql)) return false;
+  if (/\bFOR\s+(NO\s+KEY\s+)?(UPDATE|SHARE|KEY\s+SHARE)\b/i.test(sql)) return false;
+  return !/\b(INSERT|UPDATE|DELETE|MERGE|nextval|setval|pg_advisory_lock|pg_advisory_xact_lock|pg_notify)\b/i.test(sql);
+}
+
+const connectionBroken = (error: unknown) => translateDbError(error).code === 'CONNECTION_FAILED';
+
+function queryText(args: unknown[]): string {
+  const first = args[0] as string | TemplateStringsArray | undefined;
+  if (typeof first === 'string') return first;
+  if (Array.isArray(first)) return (first as readonly string[]).join('$?');
+  return '';
+}
+
+/**
+ * A postgres.js query behind the gate. The real query object is made at once (so it can still be
+ * nested in another query as a fragment: postgres.js checks `instanceof Query`), but awaiting it
+ * first waits for a slot in the gate, runs with a client-side timeout, and runs a read once more
+ * on a fresh connection if the connection broke under it.
+ */
+function gatedQuery(make: () => PendingQuery<never>, text: string, options: GateOptions): PendingQuery<never> {
+  const first = make();
+  const modifiers: Modifier[] = [];
+  let running: Promise<unknown> | undefined;
+  let attempts = 0;
+
+  const build = (): PendingQuery<never> => {
+    // The first attempt runs the object the caller holds; a retry needs a new one.
+    if (attempts++ === 0) return first;
+    let query = make();
+    for (const [name, args] of modifiers) query = (query[name] as (...a: unknown[]) => PendingQuery<never>)(...args);
+    return query;
+  };
+
+  const attempt = async (): Promise<unknown> => {
+    const query = build();
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        query.cancel();
+        reject(
+          new JeexDbError('QUERY_TIMEOUT', `no answer from the database within ${options.queryTimeoutMs} ms; the query was cancelled`, {
+            hint: 'The server may be unreachable (a half-open connection) or the query too slow; check the network and pg_stat_activity, or raise JEEX_DB_QUERY_TIMEOUT.',
+          }),
+        );
+      }, options.queryTimeoutMs);
+    });
+    // Calling the real query's then() is what runs it (postgres.js queries are lazy).
+    const settled = (query as unknown as PromiseLike<unknown>).then((value) => value) as Promise<unknown>;
+    try {
+      return await Promise.race([settled, timeout]);
+    } finally {
+      clearTimeout(timer);
+      // A cancelled query still settles later; nobody waits for it any more.
+      settled.catch(() => undefined);
+    }
+  };
+
+  const run = async (): Promise<unknown> => {
+    const { gate, metrics, namespace } = options;
+    const waitStart = performance.now();
+    let release: () => void;
+    try {
+      release = await gate.acquire();
+    } catch (error) {
+      metrics.timeout();
+      throw error;
+    }
+    const start = performance.now();
+    metrics.waitTime((start - waitStart) / 1000);
+    const { operation, collection } = describeOperation(text);
+    const attributes = { 'db.system.name': 'postgresql', 'db.namespace': namespace, 'db.operation.name': operation, ...(collection ? { 'db.collection.name': collection } : {}) };
+    const finish = (extra: Record<string, string>) => metrics.operation((performance.now() - start) / 1000, { ...attributes, ...extra });
+    try {
+      let value: unknown;
+      try {
+        value = await attempt();
+      } catch (error) {
+        // A read on a connection that broke (server restart, killed backend, PgBouncer restart)
+        // runs once more on a new one; writes are never retried: they may have been applied.
+        if (!(connectionBroken(error) && isIdempotentRead(text))) throw error;
+        value = await attempt();
+      }
+      finish({});
+      return value;
+    } catch (error) {
+      const translated = translateDbError(error);
+      finish({ 'error.type': translated.sqlState ?? translated.code, ...(translated.sqlState ? { 'db.response.status_code': translated.sqlState } : {}) });
+      throw error;
+    } finally {
+      metrics.useTime((performance.now() - start) / 1000);
+      release();
+    }
+  };
+
+  const proxy: PendingQuery<never> = new Proxy(first, {
+    get: (target, prop, receiver) => {
+      if (prop === 'then') {
+        return (onfulfilled?: (value: unknown) => unknown, onrejected?: (reason: unknown) => unknown) => {
+          running ??= run();
+          return running.then(onfulfilled, onrejected);
+        };
+      }
+      if (prop === 'catch') return (onrejected?: (reason: unknown) => unknown) => (receiver as PromiseLike<unknown>).then(undefined, onrejected);
+      if (prop === 'finally') {
+        return (onfinally?: () => void) => {
+          running ??= run();
+          return running.finally(onfinally);
+        };
+      }
+      if (typeof prop === 'string' && chainable.has(prop)) {
+        return (...args: unknown[]) => {
+          modifiers.push([prop as Modifier[0], args]);
+          (target[prop as Modifier[0]] as (...a: unknown[]) => unknown).apply(target, args);
+          return proxy;
+        };
+      }
+      return Reflect.get(target, prop, target) as unknown;
+    },
+  });
+  return proxy;
+}
+
+/**
+ * Put the gate in front of a postgres.js client: tagged-template queries, `unsafe` and
+ * `begin` (a whole transaction holds one slot) wait for a slot; everything else passes through.
+ * Drizzle's postgres-js driver uses exactly these.
+ */
+export function gateSql(sql: Sql, options: GateOptions): Sql {
+  const gated = (make: () => PendingQuery<never>, text: string) => gatedQuery(make, text, options);
+  return new Proxy(sql, {
+    apply: (target, thisArg, args: unknown[]) => {
+      const first = args[0];
+      // sql`...` is a query; sql(value) / sql(identifier) builds a fragment and must not be gated.
+      if (Array.isArray(first) && 'raw' in (first as object)) return gated(() => Reflect.apply(target, thisArg, args) as PendingQuery<never>, queryText(args));
+      return Reflect.apply(target, thisArg, args) as unknown;
+    },
+    get: (target, prop, receiver) => {
+      if (prop === 'unsafe') {
+        return (...args: unknown[]) => gated(() => (target.unsafe as unknown as (...a: unknown[]) => PendingQuery<never>)(...args), queryText(args));
+      }
+      if (prop === 'begin') {
+        return async (...args: unknown[]) => {
+          const waitStart = performance.now();
+          let release: () => void;
+          try {
+            release = await options.gate.acquire();
+          } catch (error) {
+            options.metrics.timeout();
+            throw error;
+          }
+          const start = performance.now();
+          options.metrics.waitTime((start - waitStart) / 1000);
+          try {
+            return await (target.begin as (...a: unknown[]) => Promise<unknown>)(...args);
+          } finally {
+            options.metrics.useTime((performance.now() - start) / 1000);
+            release();
+          }
+        };
+      }
+      return Reflect.get(target, prop, receiver) as unknown;
+    },
+  });
+}
