@@ -7,6 +7,9 @@
  *   startup     `jeex-db up` on a new and on an existing data directory (--runs times)
  *   migrations  PERF-003: a migration set on ~--scale-gb GiB of document versions while a
  *               writer inserts (bench/migrations-1gb.ts)
+ *   pool        REQ-004/PERF-002: --clients clients (default 200) through PgBouncer vs straight to
+ *               PostgreSQL, --duration s each (default 15), --think-ms between requests (default
+ *               20), and a restart under load (bench/pool.ts)
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
@@ -14,8 +17,9 @@ import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { benchMigrations, describeMigrations, migrationsPassed, type MigrationFigures } from './migrations-1gb.ts';
 import { benchStartup, type StartupFigures } from './up-cold-start.ts';
+import { benchPool, describePool, poolPassed, type PoolFigures } from './pool.ts';
 
-const BENCHES = ['startup', 'migrations'] as const;
+const BENCHES = ['startup', 'migrations', 'pool'] as const;
 type Bench = (typeof BENCHES)[number];
 
 const { values } = parseArgs({
@@ -23,6 +27,9 @@ const { values } = parseArgs({
     only: { type: 'string' },
     runs: { type: 'string', default: '5' },
     'scale-gb': { type: 'string', default: '1' },
+    clients: { type: 'string', default: '200' },
+    duration: { type: 'string', default: '15' },
+    'think-ms': { type: 'string', default: '20' },
     json: { type: 'boolean', default: false },
     out: { type: 'string' },
   },
@@ -35,6 +42,12 @@ const runs = Number(values.runs);
 if (!Number.isInteger(runs) || runs < 1) usage('--runs must be a whole number >= 1');
 const scaleGb = Number(values['scale-gb']);
 if (!Number.isFinite(scaleGb) || scaleGb <= 0) usage('--scale-gb must be a number > 0 (GiB of document content to seed)');
+const clients = Number(values.clients);
+const durationS = Number(values.duration);
+const thinkMs = Number(values['think-ms']);
+if (!Number.isInteger(clients) || clients < 1) usage('--clients must be a whole number >= 1');
+if (!Number.isFinite(durationS) || durationS <= 0) usage('--duration must be seconds > 0');
+if (!Number.isFinite(thinkMs) || thinkMs < 0) usage('--think-ms must be >= 0');
 const only = values.only?.split(',').map((name) => name.trim());
 const unknown = only?.filter((name) => !BENCHES.includes(name as Bench)) ?? [];
 if (unknown.length > 0) usage(`--only ${unknown.join(',')}: unknown bench (known: ${BENCHES.join(', ')})`);
@@ -47,6 +60,7 @@ const result: {
   machine: { cpus: number; memoryBytes: number; node: string };
   startup?: StartupFigures & { durationMs: number };
   migrations?: MigrationFigures & { durationMs: number };
+  pool?: PoolFigures & { durationMs: number };
 } = {
   when: new Date().toISOString(),
   machine: { cpus: cpus().length, memoryBytes: totalmem(), node: process.version },
@@ -67,9 +81,16 @@ if (selected('migrations')) {
   log(`migrations bench end to end (up, seed, migrate, down): ${(result.migrations.durationMs / 1000).toFixed(1)} s`);
 }
 
+if (selected('pool')) {
+  const started = performance.now();
+  const pool = await benchPool({ clients, durationS, thinkMs }, log);
+  result.pool = { ...pool, durationMs: performance.now() - started };
+  for (const line of describePool(pool)) log(line);
+}
+
 if (values.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
 const out = values.out ?? resolve(import.meta.dirname, 'results', `${result.when.slice(0, 19).replaceAll(':', '-')}.json`);
 await mkdir(dirname(out), { recursive: true });
 await writeFile(out, `${JSON.stringify(result, null, 2)}\n`);
 log(`written to ${out}`);
-if (result.migrations && !migrationsPassed(result.migrations)) process.exitCode = 1;
+if ((result.migrations && !migrationsPassed(result.migrations)) || (result.pool && !poolPassed(result.pool))) process.exitCode = 1;

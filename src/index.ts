@@ -7,7 +7,7 @@
  */
 export * from './schema/index.ts';
 export { createDb, type Database, type JeexDb } from './db/create-db.ts';
-export { resolveDbConfig, type DbConfig, type DbConfigInput } from './db/config.ts';
+export { resolveDbConfig, urlFor, type DbConfig, type DbConfigInput } from './db/config.ts';
 export { JeexDbError, errorCodes, isJeexDbError, type ErrorCode } from './db/errors.ts';
 export { translateDbError } from './db/translate-error.ts';
 export { uuidv7, isUuidv7, uuidv7Timestamp } from './db/uuid.ts';
@@ -35,5 +35,15 @@ export * from './db/queries/projects.ts';
 export * from './db/queries/document-versions.ts';
 export * from './db/queries/agent-executions.ts';
 export * from './db/queries/exports.ts';
+export { poolerAdmin } from './pooler/admin.ts';
+export {
+  collectPoolerMetrics,
+  poolerSnapshot,
+  type PoolerMetrics,
+  type PoolerMetricsOptions,
+  type PoolerSnapshot,
+  type PoolerPool,
+  type PoolerDatabaseStats,
+} from './pooler/metrics.ts';
 export { up, down, DEFAULT_PORT, type UpOptions, type UpResult, type DownResult } from './server/up.ts';
 export { deriveSettings, type Machine, type Setting } from './server/tuning.ts';

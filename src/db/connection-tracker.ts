@@ -1,55 +1,52 @@
 import { connect, type Socket } from 'node:net';
+import { guardSocket } from './guarded-socket.ts';
 
 export interface ConnectionTracker {
-  /** Connections open right now. */
+  /** Connections open right now (logged in and usable). */
   open(): number;
   /** postgres.js's `socket` option: opens the TCP connection itself, so it can count and time it. */
-  socket: (options: { host: string[]; port: number[]; path?: string | false }) => Promise<Socket>;
+  socket: (options: { host: string[]; port: number[]; path?: string | false }) => Socket;
 }
 
 /**
  * Count the pool's connections and time how long each takes to become usable: from the TCP
  * connect until the server's first ReadyForQuery (authentication included). Over TLS the
- * messages cannot be read, so the TCP connect time is recorded instead.
+ * messages cannot be read, so a connection counts from its TCP connect and that time is recorded.
+ *
+ * The socket is handed to postgres.js before it connects, as postgres.js does itself: a refused or
+ * slow connect then reaches postgres.js as the socket's `error`/`close`, so its connect_timeout
+ * covers it and the connection is recycled. (Failing the factory's promise instead leaves the
+ * connection stuck in postgres.js's "connecting" list for good, and the pool shrinks by one.)
+ * Cancel requests open short connections through the same factory; they never reach
+ * ReadyForQuery, so they are not counted. Plain sockets also get `guardSocket`, which keeps a
+ * dying connection from crashing the process (see there).
  */
-export function trackConnections(onCreated: (seconds: number) => void, tls: boolean): ConnectionTracker {
+export function trackConnections(onCreated: (seconds: number) => void, options: { tls: boolean; setupStatements: number }): ConnectionTracker {
   let open = 0;
   return {
     open: () => open,
-    socket: (options) =>
-      new Promise((resolve, reject) => {
-        const started = performance.now();
-        const socket = options.path ? connect(options.path) : connect(options.port[0] ?? 5432, options.host[0] ?? 'localhost');
-        socket.once('error', reject);
-        socket.once('connect', () => {
-          socket.off('error', reject);
-          open++;
-          socket.once('close', () => open--);
-          if (tls) onCreated((performance.now() - started) / 1000);
-          else watchForReady(socket, () => onCreated((performance.now() - started) / 1000));
-          resolve(socket);
+    socket: (target) => {
+      const started = performance.now();
+      const host = target.host[0] ?? 'localhost';
+      const port = target.port[0] ?? 5432;
+      const socket = target.path ? connect(target.path) : connect(port, host);
+      // postgres.js reads these for TLS's servername and for its error messages.
+      Object.assign(socket, { host, port });
+      const established = () => {
+        open++;
+        socket.once('close', () => open--);
+        onCreated((performance.now() - started) / 1000);
+      };
+      if (options.tls) socket.once('connect', established);
+      else {
+        guardSocket(socket, {
+          address: target.path || host,
+          ...(target.path ? {} : { port }),
+          setupStatements: options.setupStatements,
+          onReady: established,
         });
-      }),
-  };
-}
-
-/** Read the server's messages (type byte, int32 length) until the first ReadyForQuery ('Z'). */
-function watchForReady(socket: Socket, ready: () => void): void {
-  let buffer = Buffer.alloc(0);
-  const onData = (chunk: Buffer) => {
-    buffer = Buffer.concat([buffer, chunk]);
-    while (buffer.length >= 5) {
-      const type = buffer[0];
-      const length = buffer.readInt32BE(1);
-      if (length < 4) return socket.off('data', onData);
-      if (type === 0x5a) {
-        socket.off('data', onData);
-        ready();
-        return;
       }
-      if (buffer.length < 1 + length) return;
-      buffer = buffer.subarray(1 + length);
-    }
+      return socket;
+    },
   };
-  socket.on('data', onData);
 }

@@ -21,9 +21,9 @@ export interface JeexDb {
   /** The resolved configuration (URL with its password; mask it before printing). */
   config: DbConfig;
   /** The pool right now: connections in use and open, requests waiting, timeouts so far. */
-  pool(): PoolState & { open: number };
+  pool: () => PoolState & { open: number };
   /** Close every connection; waits up to `timeoutSeconds` for running queries. */
-  close(timeoutSeconds?: number): Promise<void>;
+  close: (timeoutSeconds?: number) => Promise<void>;
 }
 
 function tlsRequested(url: string): boolean {
@@ -33,6 +33,11 @@ function tlsRequested(url: string): boolean {
   } catch {
     return false;
   }
+}
+
+/** Seconds before reconnect attempt `retries` (1, 2, ...): 50 ms doubling, at most 1 s, jittered. */
+export function reconnectDelay(retries: number): number {
+  return Math.min(0.05 * 2 ** Math.max(0, retries - 1), 1) * (0.5 + Math.random() / 2);
 }
 
 /**
@@ -55,7 +60,9 @@ export function createDb(input: DbConfigInput = {}, env: NodeJS.ProcessEnv = pro
   const namespace = decodeURIComponent(new URL(config.url).pathname.slice(1));
   const gate = new PoolGate(`${config.applicationName}@${namespace}`, config.max, config.maxQueue, config.acquireTimeout);
   // Each refers to the other only from callbacks that run later.
-  const tracker = trackConnections((seconds) => metrics.createTime(seconds), tlsRequested(config.url));
+  // postgres.js looks up array types on each new connection; the tracker must know (see guardSocket).
+  const fetchTypes = true;
+  const tracker = trackConnections((seconds) => metrics.createTime(seconds), { tls: tlsRequested(config.url), setupStatements: fetchTypes ? 1 : 0 });
   const metrics = poolMetrics(gate, () => tracker.open());
   const single = !new URL(config.url).host.includes(',');
   const raw = postgres(config.url, {
@@ -64,8 +71,12 @@ export function createDb(input: DbConfigInput = {}, env: NodeJS.ProcessEnv = pro
     connect_timeout: config.connectTimeout,
     max_lifetime: config.maxLifetime,
     prepare: config.prepare,
+    fetch_types: fetchTypes,
     connection: { application_name: config.applicationName },
     onnotice: () => {},
+    // postgres.js waits (0.5-1) x 3^n / 100 s before connection attempt n after failures, up to
+    // 20 s: after a restart under load the pool would sit idle for seconds. A second at most.
+    backoff: reconnectDelay,
     // Multi-host URLs keep postgres.js's own connecting (failover across hosts).
     ...(single ? { socket: tracker.socket as never } : {}),
   });

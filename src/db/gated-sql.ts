@@ -36,7 +36,33 @@ export function isIdempotentRead(text: string): boolean {
   return !/\b(INSERT|UPDATE|DELETE|MERGE|nextval|setval|pg_advisory_lock|pg_advisory_xact_lock|pg_notify)\b/i.test(sql);
 }
 
-const connectionBroken = (error: unknown) => translateDbError(error).code === 'CONNECTION_FAILED';
+/**
+ * The connection under the query broke (killed backend, server or PgBouncer restart, reset
+ * socket). PgBouncer's query_wait_timeout also arrives as a connection error (08P01), but it
+ * means "the pool stayed full": running it again would only wait again.
+ */
+function connectionBroken(error: unknown): boolean {
+  const translated = translateDbError(error);
+  return translated.code === 'CONNECTION_FAILED' && !/query_wait_timeout/i.test(translated.message);
+}
+
+/** Count a failed acquisition as a timeout only when it was one (not a closing pool). */
+function acquireFailed(metrics: PoolMetrics, error: unknown): never {
+  if (error instanceof JeexDbError && error.code === 'POOL_TIMEOUT') metrics.timeout();
+  throw error;
+}
+
+/** Resolves when `promise` settles or after `ms`, whichever comes first; never rejects. */
+function settledOrAfter(promise: Promise<unknown>, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    timer.unref();
+    void promise.then(
+      () => (clearTimeout(timer), resolve()),
+      () => (clearTimeout(timer), resolve()),
+    );
+  });
+}
 
 function queryText(args: unknown[]): string {
   const first = args[0] as string | TemplateStringsArray | undefined;
@@ -56,6 +82,8 @@ function gatedQuery(make: () => PendingQuery<never>, text: string, options: Gate
   const modifiers: Modifier[] = [];
   let running: Promise<unknown> | undefined;
   let attempts = 0;
+  // A query that timed out still occupies its connection until the cancel request lands.
+  let cancelled: Promise<unknown> | undefined;
 
   const build = (): PendingQuery<never> => {
     // The first attempt runs the object the caller holds; a retry needs a new one.
@@ -70,7 +98,10 @@ function gatedQuery(make: () => PendingQuery<never>, text: string, options: Gate
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
-        query.cancel();
+        cancelled = settled;
+        // Typed void, but postgres.js returns the cancel request's promise: a refused cancel
+        // connection must not become an unhandled rejection.
+        void Promise.resolve(query.cancel() as unknown).catch(() => undefined);
         reject(
           new JeexDbError('QUERY_TIMEOUT', `no answer from the database within ${options.queryTimeoutMs} ms; the query was cancelled`, {
             hint: 'The server may be unreachable (a half-open connection) or the query too slow; check the network and pg_stat_activity, or raise JEEX_DB_QUERY_TIMEOUT.',
@@ -79,7 +110,7 @@ function gatedQuery(make: () => PendingQuery<never>, text: string, options: Gate
       }, options.queryTimeoutMs);
     });
     // Calling the real query's then() is what runs it (postgres.js queries are lazy).
-    const settled = (query as unknown as PromiseLike<unknown>).then((value) => value) as Promise<unknown>;
+    const settled = Promise.resolve((query as unknown as PromiseLike<unknown>).then((value) => value));
     try {
       return await Promise.race([settled, timeout]);
     } finally {
@@ -92,13 +123,7 @@ function gatedQuery(make: () => PendingQuery<never>, text: string, options: Gate
   const run = async (): Promise<unknown> => {
     const { gate, metrics, namespace } = options;
     const waitStart = performance.now();
-    let release: () => void;
-    try {
-      release = await gate.acquire();
-    } catch (error) {
-      metrics.timeout();
-      throw error;
-    }
+    const release = await gate.acquire().catch((error: unknown) => acquireFailed(metrics, error));
     const start = performance.now();
     metrics.waitTime((start - waitStart) / 1000);
     const { operation, collection } = describeOperation(text);
@@ -121,8 +146,15 @@ function gatedQuery(make: () => PendingQuery<never>, text: string, options: Gate
       finish({ 'error.type': translated.sqlState ?? translated.code, ...(translated.sqlState ? { 'db.response.status_code': translated.sqlState } : {}) });
       throw error;
     } finally {
-      metrics.useTime((performance.now() - start) / 1000);
-      release();
+      const giveBack = () => {
+        metrics.useTime((performance.now() - start) / 1000);
+        release();
+      };
+      // After a client-side timeout the slot is given back once the server has stopped the
+      // query (the cancel is a round trip), or after a second when it never answers (a
+      // half-open socket), so the gate never counts a still-busy connection as free.
+      if (cancelled) void settledOrAfter(cancelled, Math.min(1000, options.queryTimeoutMs)).then(giveBack);
+      else giveBack();
     }
   };
 
@@ -175,13 +207,7 @@ export function gateSql(sql: Sql, options: GateOptions): Sql {
       if (prop === 'begin') {
         return async (...args: unknown[]) => {
           const waitStart = performance.now();
-          let release: () => void;
-          try {
-            release = await options.gate.acquire();
-          } catch (error) {
-            options.metrics.timeout();
-            throw error;
-          }
+          const release = await options.gate.acquire().catch((error: unknown) => acquireFailed(options.metrics, error));
           const start = performance.now();
           options.metrics.waitTime((start - waitStart) / 1000);
           try {

@@ -53,7 +53,7 @@ export class PoolGate {
       return Promise.reject(
         new JeexDbError('POOL_TIMEOUT', `no database connection: the wait queue is full (${this.describe()})`, {
           hint: 'The database or the pool is overloaded: shed load, make the slow queries faster, or raise JEEX_DB_POOL_MAX (and PgBouncer\'s pool) together.',
-          context: { ...this.state() },
+          context: { ...this.state(), maxQueue: this.maxQueue },
         }),
       );
     }
@@ -69,13 +69,16 @@ export class PoolGate {
           reject(error);
         },
         timer: setTimeout(() => {
+          // The state as this request saw it, itself still counted among the waiting.
+          const seen = { ...this.state(), timeouts: this.timeouts + 1 };
+          const described = this.describe();
           const index = this.queue.indexOf(waiter);
           if (index >= 0) this.queue.splice(index, 1);
           this.timeouts++;
           reject(
-            new JeexDbError('POOL_TIMEOUT', `no database connection within ${this.acquireTimeoutMs} ms (${this.describe()})`, {
+            new JeexDbError('POOL_TIMEOUT', `no database connection within ${this.acquireTimeoutMs} ms (${described})`, {
               hint: 'Every connection stayed busy: look for slow queries or long transactions (pg_stat_activity), or raise JEEX_DB_POOL_MAX / JEEX_DB_ACQUIRE_TIMEOUT.',
-              context: { ...this.state(), acquireTimeoutMs: this.acquireTimeoutMs },
+              context: { ...seen, acquireTimeoutMs: this.acquireTimeoutMs },
             }),
           );
         }, this.acquireTimeoutMs),

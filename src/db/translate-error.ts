@@ -20,7 +20,8 @@ function isPgError(value: unknown): value is PgErrorFields {
     value !== null &&
     typeof (value as { code?: unknown }).code === 'string' &&
     /^[0-9A-Z]{5}$/.test((value as { code: string }).code) &&
-    typeof (value as { severity?: unknown }).severity === 'string'
+    // PgBouncer 1.18 sends only the localized severity (postgres.js: severity_local).
+    (typeof (value as { severity?: unknown }).severity === 'string' || typeof (value as { severity_local?: unknown }).severity_local === 'string')
   );
 }
 
@@ -36,7 +37,45 @@ function rootCause(error: unknown): unknown {
   return current;
 }
 
+const POOLER_LOG = "PgBouncer's log (pgbouncer/pgbouncer.log in the data directory of `jeex-db up`, else the logfile in pgbouncer.ini)";
+
+/**
+ * PgBouncer's own errors. 1.18 sends them all as SQLSTATE 08P01 (newer versions use other codes),
+ * so they are told apart by their fixed texts, before the SQLSTATE is looked at.
+ */
+const byPoolerMessage: { match: RegExp; code: ErrorCode; what: string; next: string }[] = [
+  {
+    match: /\bquery_wait_timeout\b/,
+    code: 'POOL_TIMEOUT',
+    what: "PgBouncer's queue timed out: no server connection became free within its query_wait_timeout",
+    next: 'Every server connection stayed busy: look for slow queries or long transactions (pg_stat_activity; SHOW POOLS on the PgBouncer console), or raise default_pool_size or query_wait_timeout in pgbouncer.ini.',
+  },
+  {
+    match: /no more connections allowed \(max_client_conn\)/,
+    code: 'TOO_MANY_CONNECTIONS',
+    what: 'PgBouncer refused the connection: max_client_conn clients are connected already',
+    next: 'Lower JEEX_DB_POOL_MAX across the services that share it, or raise max_client_conn in pgbouncer.ini.',
+  },
+  {
+    match: /server login has been failing|pgbouncer cannot connect to server|client_login_timeout \(server down\)/,
+    code: 'CONNECTION_FAILED',
+    what: 'PgBouncer cannot log in to PostgreSQL',
+    next: `Read ${POOLER_LOG}, and check that PostgreSQL is up and accepts the role's password; PgBouncer tries again every server_login_retry seconds (default 15).`,
+  },
+  {
+    match: /^unsupported startup parameter/,
+    code: 'INVALID_CONFIG',
+    what: 'PgBouncer refused a startup parameter',
+    next: 'Behind PgBouncer, set statement_timeout and the like per role (ALTER ROLE ... SET) or with SET LOCAL inside a transaction, not as connection parameters.',
+  },
+];
+
 const bySqlState: Record<string, { code: ErrorCode; what: string; next: string }> = {
+  '26000': {
+    code: 'QUERY_FAILED',
+    what: 'a prepared statement is missing on this server connection',
+    next: "Behind PgBouncer in transaction mode (before 1.21, or with max_prepared_statements = 0) each transaction may get another server connection: turn prepared statements off (prepare: false, JEEX_DB_PREPARE=false; the default with pooler: 'pgbouncer').",
+  },
   '23502': { code: 'NOT_NULL_VIOLATION', what: 'a required value is missing', next: 'Provide a value for it.' },
   '40001': {
     code: 'SERIALIZATION_FAILURE',
@@ -137,6 +176,14 @@ export function translateDbError(error: unknown): JeexDbError {
           cause: root,
         });
       }
+    }
+    const pooler = byPoolerMessage.find((entry) => entry.match.test(root.message));
+    if (pooler) {
+      return new JeexDbError(pooler.code, `${pooler.what} (PgBouncer: "${root.message}"). ${pooler.next}`, {
+        sqlState: root.code,
+        hint: pooler.next,
+        cause: root,
+      });
     }
     const known = bySqlState[root.code];
     if (known) {

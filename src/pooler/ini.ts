@@ -16,7 +16,7 @@ export interface IniInputs {
 /** pgbouncer.ini for one PostgreSQL server, every setting with its reason. */
 export function renderPgbouncerIni(input: IniInputs): string {
   const lines = [
-    ...(input.header ?? []).map((line) => `; ${line}`),
+    ...(input.header ?? []).map((line) => (line ? `; ${line}` : ';')),
     '',
     '[databases]',
     '; Any database name goes to the same server, under the name the client asked for.',
@@ -38,7 +38,7 @@ export function renderPgbouncerIni(input: IniInputs): string {
     `pidfile = ${input.pidfile}`,
   ];
   for (const setting of input.settings) {
-    lines.push(`; ${setting.reason}`, `${setting.name} = ${setting.value}`);
+    lines.push(`; ${setting.reason}`, setting.value === '' ? `${setting.name} =` : `${setting.name} = ${setting.value}`);
   }
   return `${lines.join('\n')}\n`;
 }

@@ -27,6 +27,8 @@ export interface PoolerOptions {
   roles: string[];
   console: { user: string; password: string };
   cpus: number;
+  /** pgbouncer.ini settings to use instead of the derived ones (see `derivePoolerSettings`). */
+  overrides?: Record<string, string>;
   /** The port this PgBouncer used before (kept, so URLs do not change). */
   previousPort?: number;
   progress: (message: string) => void;
@@ -41,6 +43,15 @@ async function choosePort(host: string, preferred: number): Promise<number> {
   throw new JeexDbError('POOLER_START_FAILED', `no free port for PgBouncer between ${preferred} and ${preferred + 19}`, {
     hint: 'Free one, or start without PgBouncer: `jeex-db up --no-pooler`.',
   });
+}
+
+async function configuredPort(ini: string): Promise<number | undefined> {
+  try {
+    const match = /^listen_port = (\d+)$/m.exec(await readFile(ini, 'utf8'));
+    return match ? Number(match[1]) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 async function writeOwned(file: string, text: string, mode: number, as: RunAs | undefined): Promise<boolean> {
@@ -70,10 +81,17 @@ export async function ensurePooler(options: PoolerOptions): Promise<PoolerResult
   if (options.as) await chown(files.dir, options.as.uid, options.as.gid);
 
   const running = await poolerPid(files);
-  const port = running && options.previousPort ? options.previousPort : await choosePort(options.host, options.previousPort ?? options.server.port + POOLER_PORT_OFFSET);
+  // A running PgBouncer keeps the port it listens on (RELOAD cannot move it): take it from its ini.
+  const listeningOn = running ? await configuredPort(files.ini) : undefined;
+  const port = listeningOn ?? (await choosePort(options.host, options.previousPort ?? options.server.port + POOLER_PORT_OFFSET));
   const [row] = await options.admin<{ max: string }[]>`SELECT current_setting('max_connections') AS max`;
   const preparedStatements = supportsPreparedStatements(binary);
-  const settings = derivePoolerSettings({ serverMaxConnections: Number(row?.max ?? 100), cpus: options.cpus, preparedStatements });
+  const settings = derivePoolerSettings({
+    serverMaxConnections: Number(row?.max ?? 100),
+    cpus: options.cpus,
+    preparedStatements,
+    ...(options.overrides ? { overrides: options.overrides } : {}),
+  });
   const authChanged = await writeOwned(files.authFile, renderAuthFile(await authEntries(options.admin, options.roles, options.console)), 0o600, options.as);
   const iniChanged = await writeOwned(
     files.ini,

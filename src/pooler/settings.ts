@@ -9,6 +9,11 @@ export interface PoolerInputs {
   cpus: number;
   /** PgBouncer 1.21+ can keep prepared statements in transaction mode. */
   preparedStatements: boolean;
+  /**
+   * Settings to use instead of the derived ones (or in addition), e.g. a tiny pool and a short
+   * `query_wait_timeout` for a test. Each keeps its place and is marked as overridden.
+   */
+  overrides?: Record<string, string>;
 }
 
 export interface PoolerSetting {
@@ -54,7 +59,11 @@ export function derivePoolerSettings(input: PoolerInputs): PoolerSetting[] {
     { name: 'server_idle_timeout', value: '300', reason: 'seconds an unused server connection is kept' },
     { name: 'server_check_query', value: 'SELECT 1', reason: 'checks a server connection that was idle before lending it again' },
     { name: 'server_check_delay', value: '15', reason: 'seconds of idleness after which the check query runs' },
-    { name: 'server_reset_query', value: '', reason: 'none in transaction mode: nothing session-level survives a transaction here' },
+    {
+      name: 'server_reset_query',
+      value: '',
+      reason: 'none: transaction mode never runs it, so session state (SET, LISTEN, advisory locks) left on a server connection reaches the next client; clients use SET LOCAL',
+    },
     {
       name: 'idle_transaction_timeout',
       value: '300',
@@ -72,5 +81,13 @@ export function derivePoolerSettings(input: PoolerInputs): PoolerSetting[] {
       reason: 'PgBouncer 1.21+: prepared statements work in transaction mode, so clients may keep using them',
     });
   }
-  return settings;
+  const overrides = new Map(Object.entries(input.overrides ?? {}));
+  const result = settings.map((setting) => {
+    const value = overrides.get(setting.name);
+    if (value === undefined) return setting;
+    overrides.delete(setting.name);
+    return { name: setting.name, value, reason: `overridden (derived: ${setting.value === '' ? 'empty' : setting.value})` };
+  });
+  for (const [name, value] of overrides) result.push({ name, value, reason: 'set by the caller' });
+  return result;
 }

@@ -1,10 +1,16 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+
+const hasProc = existsSync('/proc/self/stat');
 
 /**
  * Whether process `pid` is alive. A daemon we started (pg_ctl's postmaster, PgBouncer -d) is
  * reparented to PID 1, which in a container may never reap it: a dead one then lingers as a
  * zombie that kill(pid, 0) still finds, so zombies count as dead. EPERM means alive (another
  * user's process).
+ *
+ * A multithreaded process (PgBouncer runs a DNS thread) that was killed shows its main thread
+ * as a zombie while the other threads are still exiting, and its sockets stay open until the
+ * last one is gone: it counts as alive until /proc lists no other thread.
  */
 export function processAlive(pid: number): boolean {
   try {
@@ -12,10 +18,12 @@ export function processAlive(pid: number): boolean {
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
+  if (!hasProc) return true; // not Linux: trust kill(pid, 0)
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+    if (stat.charAt(stat.lastIndexOf(')') + 2) !== 'Z') return true;
+    return readdirSync(`/proc/${pid}/task`).some((task) => task !== String(pid));
   } catch {
-    return true; // no /proc (not Linux): trust kill(pid, 0)
+    return false; // gone between kill(pid, 0) and reading /proc
   }
 }

@@ -26,8 +26,10 @@ interface UpJson {
   ok: boolean;
   status: 'started' | 'already-running' | 'external';
   created: boolean;
-  urls: { app: string; migrator: string; superuser: string };
+  urls: { app: string; appDirect: string; migrator: string; superuser: string };
   port: number;
+  ports: { postgres: number; pgbouncer?: number };
+  pooler: { status: string };
   dataDir: string;
   secretsFile: string;
   migrations: { applied: string[]; adopted: string[]; total: number; warnings: string[]; restorePoint?: string };
@@ -72,7 +74,11 @@ describe('jeex-db up / down / url (local cluster)', () => {
     expect(first.migrations).toMatchObject({ applied: MIGRATIONS, adopted: [], total: MIGRATIONS.length, warnings: [] });
     expect(first.migrations.restorePoint).toBe(`jeex-db before ${MIGRATIONS[0]}`);
     expect(first.settings).toEqual(deriveSettings({ memoryBytes: 768 * 2 ** 20, cpus: CPUS, storage: 'ssd' }));
-    for (const url of Object.values(first.urls)) expect(url).toContain(`@127.0.0.1:${port}/`);
+    // The app URL goes through PgBouncer when it is installed (test/cli/up-pooler.test.ts); the rest are direct.
+    const { app, ...direct } = first.urls;
+    for (const url of Object.values(direct)) expect(url).toContain(`@127.0.0.1:${port}/`);
+    expect(app).toContain(`@127.0.0.1:${first.ports.pgbouncer ?? port}/`);
+    expect(first.ports.pgbouncer !== undefined).toBe(first.pooler.status === 'started');
 
     expect((await stat(join(dataDir, 'secrets.json'))).mode & 0o777).toBe(0o600);
     expect(first.secretsFile).toBe(join(dataDir, 'secrets.json'));
@@ -138,7 +144,7 @@ describe('jeex-db up / down / url (local cluster)', () => {
     expect(result.stdout).toContain(`postgres://postgres:***@127.0.0.1:${port}/postgres`);
     const secrets = JSON.parse(readFileSync(join(dataDir, 'secrets.json'), 'utf8')) as Record<string, { password?: string }>;
     const passwords = Object.values(secrets).flatMap((s) => (typeof s === 'object' && s.password ? [s.password] : []));
-    expect(passwords).toHaveLength(3);
+    expect(passwords).toHaveLength(4); // superuser, migrator, app and PgBouncer's console
     for (const password of passwords) {
       expect(result.stdout).not.toContain(password);
       expect(result.stderr).not.toContain(password);
@@ -161,7 +167,7 @@ describe('jeex-db up / down / url (local cluster)', () => {
   it('down, then up on the same directory keeps the data and the port', { timeout: CLUSTER_TIMEOUT }, async () => {
     const stopped = await runCli(['down', '--data-dir', dataDir, '--json']);
     expectExit(stopped, 0);
-    expect(parseJson(stopped)).toEqual({ ok: true, dataDir, stopped: true });
+    expect(parseJson(stopped)).toEqual({ ok: true, dataDir, stopped: true, poolerStopped: first.pooler.status === 'started' });
     expect(await listening(port)).toBe(false);
 
     const result = await runCli(['up', '--data-dir', dataDir, '--detach', '--json', ...TUNING]);
@@ -204,14 +210,14 @@ describe('jeex-db up / down / url (local cluster)', () => {
     expect(await listening(port)).toBe(false);
     const down = await runCli(['down', '--data-dir', dataDir, '--json']);
     expectExit(down, 0);
-    expect(parseJson(down)).toEqual({ ok: true, dataDir, stopped: false });
+    expect(parseJson(down)).toEqual({ ok: true, dataDir, stopped: false, poolerStopped: false });
   });
 
   it('down where nothing runs exits 0 with stopped:false', { timeout: CLUSTER_TIMEOUT }, async () => {
     const empty = join(root, 'never-used');
     const result = await runCli(['down', '--data-dir', empty, '--json']);
     expectExit(result, 0);
-    expect(parseJson(result)).toEqual({ ok: true, dataDir: empty, stopped: false });
+    expect(parseJson(result)).toEqual({ ok: true, dataDir: empty, stopped: false, poolerStopped: false });
     const human = await runCli(['down', '--data-dir', empty]);
     expectExit(human, 0);
     expect(human.stdout).toContain(`PostgreSQL in ${empty} was not running`);

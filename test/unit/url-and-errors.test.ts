@@ -56,3 +56,43 @@ describe('JeexDbError under util.inspect (console.log, loggers)', () => {
     expect(translated.detail).toContain('ada@example.com');
   });
 });
+
+describe("PgBouncer's own errors", () => {
+  // The shape PgBouncer 1.18 sends (test/integration/pgbouncer.test.ts provokes the real ones):
+  // SQLSTATE 08P01, a fixed text, and only the localized severity (postgres.js: severity_local).
+  const fromPgbouncer = (message: string, code = '08P01') => Object.assign(new Error(message), { name: 'PostgresError', code, severity_local: 'FATAL' });
+
+  it('tells them apart by their text and says what to do', () => {
+    const cases: [string, string, RegExp][] = [
+      ['query_wait_timeout', 'POOL_TIMEOUT', /default_pool_size|query_wait_timeout/],
+      ['no more connections allowed (max_client_conn)', 'TOO_MANY_CONNECTIONS', /max_client_conn/],
+      ['server login has been failing, try again later (server_login_retry)', 'CONNECTION_FAILED', /pgbouncer\.log/],
+      // Older PgBouncers' text for the same situation.
+      ['pgbouncer cannot connect to server', 'CONNECTION_FAILED', /pgbouncer\.log/],
+      ['unsupported startup parameter: statement_timeout', 'INVALID_CONFIG', /ALTER ROLE/],
+    ];
+    for (const [message, code, hint] of cases) {
+      const translated = translateDbError(new Error('Failed query', { cause: fromPgbouncer(message) }));
+      expect(translated.code, message).toBe(code);
+      expect(translated.sqlState).toBe('08P01');
+      expect(translated.message).toContain(`PgBouncer: "${message}"`);
+      expect(translated.hint, message).toMatch(hint);
+    }
+  });
+
+  it('matches the text whatever SQLSTATE a newer PgBouncer uses, and leaves PostgreSQL errors alone', () => {
+    expect(translateDbError(fromPgbouncer('query_wait_timeout', '57014')).code).toBe('POOL_TIMEOUT');
+    const cancelled = translateDbError({ code: '57014', severity: 'ERROR', message: 'canceling statement due to statement timeout' });
+    expect(cancelled.code).toBe('STATEMENT_TIMEOUT');
+    const other = translateDbError(fromPgbouncer('server conn crashed?'));
+    expect(other.code).toBe('CONNECTION_FAILED');
+    expect(other.message).toBe('the connection to PostgreSQL failed: server conn crashed?');
+  });
+
+  it('a missing prepared statement (26000) points at prepare: false', () => {
+    const translated = translateDbError({ code: '26000', severity: 'ERROR', message: 'prepared statement "a1b2" does not exist' });
+    expect(translated.code).toBe('QUERY_FAILED');
+    expect(translated.message).toContain('prepared statement "a1b2" does not exist');
+    expect(translated.hint).toMatch(/prepare: false/);
+  });
+});

@@ -1,4 +1,5 @@
 import { Command, Option } from 'commander';
+import { pgbouncerTemplate } from '../../pooler/template.ts';
 import { detectMachine } from '../../server/machine.ts';
 import { deriveSettings, humanBytes, renderConf } from '../../server/tuning.ts';
 import { bold, dim, jsonOption, printJson, reportError, say } from '../output.ts';
@@ -7,22 +8,28 @@ import { bytesArg, intArg } from '../options.ts';
 interface ConfigFlags {
   explain?: boolean;
   json?: boolean;
-  format: 'table' | 'conf';
+  format: 'table' | 'conf' | 'pgbouncer';
   memory?: number;
   cpus?: number;
   maxConnections?: number;
   storage: 'ssd' | 'hdd';
+  preparedStatements?: boolean;
 }
 
 export function configCommand(): Command {
   return new Command('config')
     .description('show the server settings derived from this machine (what `up` writes to jeex-tuning.conf)')
     .option('--explain', 'say why each value was chosen')
-    .addOption(new Option('--format <format>', 'table, or conf for a postgresql.conf fragment').choices(['table', 'conf']).default('table'))
+    .addOption(
+      new Option('--format <format>', 'table, conf for a postgresql.conf fragment, or pgbouncer for a pgbouncer.ini in front of it')
+        .choices(['table', 'conf', 'pgbouncer'])
+        .default('table'),
+    )
     .option('--memory <size>', 'tune for this much memory instead of this machine, e.g. 8GiB', bytesArg)
     .option('--cpus <n>', 'tune for this many CPUs', intArg(1, 1024))
     .option('--max-connections <n>', 'override the derived max_connections', intArg(10, 10000))
     .addOption(new Option('--storage <kind>', 'disk kind').choices(['ssd', 'hdd']).default('ssd'))
+    .option('--prepared-statements', 'with --format pgbouncer: PgBouncer 1.21+, keep prepared statements (max_prepared_statements)')
     .addOption(jsonOption())
     .action((flags: ConfigFlags) => {
       try {
@@ -36,6 +43,11 @@ export function configCommand(): Command {
         const source = `${humanBytes(machine.memoryBytes)} memory (${flags.memory ? '--memory' : detected.source.memory}), ${machine.cpus} CPUs (${flags.cpus ? '--cpus' : detected.source.cpus}), ${machine.storage}`;
         if (flags.json) {
           printJson({ ok: true, machine: { ...machine, source }, settings });
+          return;
+        }
+        if (flags.format === 'pgbouncer') {
+          const maxConnections = Number(settings.find((s) => s.name === 'max_connections')?.value);
+          process.stdout.write(pgbouncerTemplate({ serverMaxConnections: maxConnections, cpus: machine.cpus, preparedStatements: Boolean(flags.preparedStatements) }));
           return;
         }
         if (flags.format === 'conf') {

@@ -1,0 +1,90 @@
+import { randomBytes } from 'node:crypto';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import postgres from 'postgres';
+import { inject } from 'vitest';
+import { ensurePooler, stopPoolerIn } from '../../src/pooler/local.ts';
+import { freePort } from '../../src/server/port.ts';
+import { serverOsUser } from '../../src/server/os-user.ts';
+
+export interface DedicatedPooler {
+  port: number;
+  version: string;
+  /** The admin console (virtual database "pgbouncer"). */
+  consoleUrl: string;
+  /** The same URL (role, password, database) through this PgBouncer. */
+  through(url: string): string;
+  /** Stop it (safe shutdown), leaving its files. */
+  stop(): Promise<void>;
+  /** Start it again on the same port. */
+  start(): Promise<void>;
+  /** Stop it and remove its directory. */
+  remove(): Promise<void>;
+}
+
+/**
+ * A PgBouncer of its own for one test file, in front of the run's server and knowing the app
+ * role, so a test may stop, restart or saturate it without disturbing other files (`serverPort`:
+ * put it in front of something else, e.g. a port nothing listens on). Undefined when
+ * the binary is missing (the caller skips through `requirePooler`).
+ */
+export async function startDedicatedPooler(options: { overrides?: Record<string, string>; serverPort?: number } = {}): Promise<DedicatedPooler | undefined> {
+  const { overrides } = options;
+  const server = inject('testServer');
+  const root = await mkdtemp(join(tmpdir(), 'jeex-test-own-pgbouncer-'));
+  await chmod(root, 0o755); // PgBouncer runs as the server's OS user when the tests run as root
+  const dir = join(root, 'pgbouncer');
+  const console = { user: 'jeex_test_own_pgbouncer', password: randomBytes(24).toString('base64url') };
+  const serverPort = options.serverPort ?? Number(new URL(server.adminUrl).port || 5432);
+  const as = await serverOsUser();
+  const ensure = async (port: number) => {
+    const admin = postgres(server.adminUrl, { max: 1, onnotice: () => {} });
+    try {
+      return await ensurePooler({
+        dir,
+        as,
+        host: '127.0.0.1',
+        server: { port: serverPort },
+        admin,
+        roles: [server.app.user],
+        console,
+        cpus: 2,
+        previousPort: port,
+        progress: () => {},
+        ...(overrides ? { overrides } : {}),
+      });
+    } finally {
+      await admin.end();
+    }
+  };
+  const first = await ensure(await freePort());
+  if (first.status === 'missing') {
+    await rm(root, { recursive: true, force: true });
+    return undefined;
+  }
+  const port = first.port;
+  const through = (url: string) => {
+    const parsed = new URL(url);
+    parsed.hostname = '127.0.0.1';
+    parsed.port = String(port);
+    return parsed.toString();
+  };
+  return {
+    port,
+    version: first.version,
+    consoleUrl: `postgres://${console.user}:${console.password}@127.0.0.1:${port}/pgbouncer`,
+    through,
+    stop: async () => {
+      await stopPoolerIn(dir);
+    },
+    start: async () => {
+      const again = await ensure(port);
+      if (again.status === 'missing' || again.port !== port) throw new Error(`PgBouncer came back ${again.status === 'missing' ? 'not at all' : `on port ${again.port}, not ${port}`}`);
+    },
+    remove: async () => {
+      await stopPoolerIn(dir);
+      await rm(root, { recursive: true, force: true });
+    },
+  };
+}

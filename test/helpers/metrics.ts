@@ -1,0 +1,52 @@
+import type { Attributes } from '@opentelemetry/api';
+import { MetricReader, type Histogram } from '@opentelemetry/sdk-metrics';
+
+/** A reader the test collects from when it wants, like a Prometheus scrape. */
+export class TestMetricReader extends MetricReader {
+  protected override async onForceFlush(): Promise<void> {}
+  protected override async onShutdown(): Promise<void> {}
+
+  /** Everything recorded so far, by instrument name; fails on any SDK collection error. */
+  async snapshot(): Promise<MetricsSnapshot> {
+    const { resourceMetrics, errors } = await this.collect();
+    if (errors.length > 0) throw new Error(`the SDK reported collection errors: ${errors.map(String).join('; ')}`);
+    const byName = new Map<string, { attributes: Attributes; value: unknown }[]>();
+    for (const scope of resourceMetrics.scopeMetrics) {
+      for (const metric of scope.metrics) {
+        const points = byName.get(metric.descriptor.name) ?? [];
+        for (const point of metric.dataPoints as { attributes: Attributes; value: unknown }[]) points.push({ attributes: point.attributes, value: point.value });
+        byName.set(metric.descriptor.name, points);
+      }
+    }
+    return new MetricsSnapshot(byName);
+  }
+}
+
+const matches = (attributes: Attributes, wanted: Attributes) => Object.entries(wanted).every(([key, value]) => attributes[key] === value);
+
+export class MetricsSnapshot {
+  constructor(private readonly byName: Map<string, { attributes: Attributes; value: unknown }[]>) {}
+
+  /** Data points of `name` whose attributes include `wanted`. */
+  points(name: string, wanted: Attributes = {}): { attributes: Attributes; value: unknown }[] {
+    return (this.byName.get(name) ?? []).filter((point) => matches(point.attributes, wanted));
+  }
+
+  /** The value of the one counter/gauge data point of `name` matching `wanted`. */
+  value(name: string, wanted: Attributes = {}): number {
+    const points = this.points(name, wanted);
+    if (points.length !== 1) throw new Error(`expected one ${name} point for ${JSON.stringify(wanted)}, found ${points.length}: ${JSON.stringify(points)}`);
+    return points[0]?.value as number;
+  }
+
+  /** Count and sum of the histogram points of `name` matching `wanted`, added up. */
+  histogram(name: string, wanted: Attributes = {}): { count: number; sum: number; min: number; max: number } {
+    return this.points(name, wanted).reduce(
+      (total, point) => {
+        const h = point.value as Histogram;
+        return { count: total.count + h.count, sum: total.sum + (h.sum ?? 0), min: Math.min(total.min, h.min ?? Infinity), max: Math.max(total.max, h.max ?? -Infinity) };
+      },
+      { count: 0, sum: 0, min: Infinity, max: -Infinity },
+    );
+  }
+}

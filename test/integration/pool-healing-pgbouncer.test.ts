@@ -1,0 +1,130 @@
+import { connect, createServer, type Socket } from 'node:net';
+import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
+import { createDb, type JeexDb } from '../../src/db/create-db.ts';
+import type { DbConfigInput } from '../../src/db/config.ts';
+import { freePort } from '../../src/server/port.ts';
+import { runningBackend, terminate, uniqueAppName } from '../helpers/activity.ts';
+import { startDedicatedPooler, type DedicatedPooler } from '../helpers/dedicated-pooler.ts';
+import { failure, watchCrashes } from '../helpers/healing.ts';
+import { refusal } from '../helpers/rejections.ts';
+import { requirePooler } from '../helpers/skip.ts';
+import { useTestDatabase } from '../helpers/test-db.ts';
+
+// Each case starts a PgBouncer of its own (stopped, restarted or cut off from PostgreSQL on
+// purpose); the run's PgBouncer is left alone.
+const t = useTestDatabase();
+
+const clients: JeexDb[] = [];
+function client(options: DbConfigInput & { url?: string }): JeexDb {
+  const made = createDb({ url: t.appUrl, queryTimeout: 10_000, acquireTimeout: 5000, ...options }, {});
+  clients.push(made);
+  return made;
+}
+afterEach(async () => {
+  await Promise.all(clients.splice(0).map((c) => c.close(1)));
+});
+
+async function healingEmail(admin: typeof t.admin, email: string): Promise<number> {
+  const [row] = await admin<{ n: number }[]>`SELECT count(*)::int AS n FROM users WHERE email = ${email}`;
+  return row?.n ?? -1;
+}
+
+describe('healing through a PgBouncer restart', () => {
+  let pooler: DedicatedPooler | undefined;
+  beforeAll(async () => {
+    pooler = await startDedicatedPooler();
+  });
+  afterAll(async () => {
+    await pooler?.remove();
+  });
+
+  it('fails fast while PgBouncer is down and works again once it is back on the same port', async (ctx) => {
+    requirePooler(ctx, inject('testServer'));
+    if (!pooler) throw new Error('the binary is there, but the dedicated PgBouncer did not start');
+    const applicationName = uniqueAppName('heal_bouncer');
+    const { sql, pool } = client({ url: pooler.through(t.appUrl), pooler: 'pgbouncer', max: 2, applicationName, connectTimeout: 2, queryTimeout: 5000 });
+    await Promise.all([sql`SELECT pg_sleep(0.05)`, sql`SELECT pg_sleep(0.05)`]);
+    expect(pool().open).toBe(2);
+
+    await pooler.stop();
+    // The client saw its connections close and nothing listens: a read fails (its retry too)
+    // instead of hanging, each within the reconnect back-off (at most a second per attempt).
+    for (let i = 0; i < 3; i++) {
+      const started = performance.now();
+      expect(await failure(sql`SELECT 1`)).toBe('CONNECTION_FAILED');
+      expect(performance.now() - started).toBeLessThan(2500);
+    }
+    expect(pool()).toMatchObject({ used: 0, open: 0 });
+
+    await pooler.start();
+    const started = performance.now();
+    const [row] = await sql<{ answer: number }[]>`SELECT 42 AS answer`;
+    expect(row?.answer).toBe(42);
+    expect(performance.now() - started).toBeLessThan(1500);
+    // Both connections are usable again (each failed connect was recycled, none stuck).
+    const both = await Promise.all([sql<{ n: number }[]>`SELECT 1 AS n FROM pg_sleep(0.1)`, sql<{ n: number }[]>`SELECT 2 AS n FROM pg_sleep(0.1)`]);
+    expect(both).toEqual([[{ n: 1 }], [{ n: 2 }]]);
+    const email = `heal-bouncer-${applicationName}@example.com`;
+    await sql`INSERT INTO users (email, name) VALUES (${email}, 'Bouncer')`;
+    expect(await healingEmail(t.admin, email)).toBe(1);
+    expect(pool()).toMatchObject({ used: 0, pending: 0, open: 2 });
+  });
+
+  it('a read whose server connection is killed behind PgBouncer is retried and answers', async (ctx) => {
+    requirePooler(ctx, inject('testServer'));
+    if (!pooler) throw new Error('the binary is there, but the dedicated PgBouncer did not start');
+    const applicationName = uniqueAppName('heal_bouncer_read');
+    const { sql } = client({ url: pooler.through(t.appUrl), pooler: 'pgbouncer', max: 2, applicationName });
+    expect(await sql`SELECT 1 AS one`).toEqual([{ one: 1 }]);
+    const read = Promise.resolve(sql<{ answer: number }[]>`SELECT 42 AS answer FROM pg_sleep(0.5)`);
+    const victim = await runningBackend(t.admin, applicationName, 'pg_sleep(0.5)');
+    await terminate(t.admin, [victim.pid]);
+    expect(await read).toEqual([{ answer: 42 }]);
+  });
+
+  it('a new connection through a PgBouncer that lost PostgreSQL fails its query, without crashing the process', async (ctx) => {
+    requirePooler(ctx, inject('testServer'));
+    // PgBouncer -> a TCP relay -> PostgreSQL: closing the relay is the server becoming unreachable.
+    const serverPort = Number(new URL(t.adminUrl).port || 5432);
+    const sockets = new Set<Socket>();
+    const relay = createServer((incoming) => {
+      const outgoing = connect(serverPort, '127.0.0.1');
+      for (const socket of [incoming, outgoing]) {
+        sockets.add(socket);
+        socket.on('error', () => undefined);
+      }
+      incoming.pipe(outgoing).pipe(incoming);
+    });
+    const relayPort = await freePort();
+    await new Promise<void>((resolve) => relay.listen(relayPort, '127.0.0.1', resolve));
+    const lost = await startDedicatedPooler({ serverPort: relayPort, overrides: { query_wait_timeout: '2' } });
+    if (!lost) throw new Error('the binary is there, but the dedicated PgBouncer did not start');
+    const crashes = watchCrashes();
+    try {
+      const url = lost.through(t.appUrl);
+      // PgBouncer has met the server once, so it logs new clients in by itself from now on.
+      const { sql: first } = client({ url, pooler: 'pgbouncer', max: 1, applicationName: uniqueAppName('heal_lost') });
+      expect(await first`SELECT 1 AS one`).toEqual([{ one: 1 }]);
+      await new Promise<void>((resolve) => {
+        relay.close(() => resolve());
+        for (const socket of sockets) socket.destroy();
+      });
+
+      // A new client: the array-type lookup postgres.js runs first on a connection is what meets
+      // PgBouncer's FATAL error; the query that waits for the connection gets it.
+      const { sql } = client({ url, pooler: 'pgbouncer', max: 1, applicationName: uniqueAppName('heal_lost_new') });
+      for (let i = 0; i < 2; i++) {
+        const started = performance.now();
+        const error = await refusal(Promise.resolve(sql`SELECT 1`));
+        expect(['CONNECTION_FAILED', 'POOL_TIMEOUT']).toContain(error.code);
+        expect(error.message).toMatch(/PgBouncer/);
+        expect(performance.now() - started).toBeLessThan(8000);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(crashes.errors).toEqual([]);
+    } finally {
+      crashes.stop();
+      await lost.remove();
+    }
+  });
+});
