@@ -6,6 +6,7 @@
 import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { metrics } from '@opentelemetry/api';
 import { AggregationTemporality, InMemoryMetricExporter, MeterProvider, PeriodicExportingMetricReader, type HistogramMetricData } from '@opentelemetry/sdk-metrics';
 import postgres from 'postgres';
@@ -25,14 +26,22 @@ import { down, up } from '../src/server/up.ts';
 
 export interface PoolBenchOptions {
   clients: number;
+  /** Seconds per run. */
   durationS: number;
-  /** Pause between one client's transactions (a user reading what came back). */
-  thinkMs: number;
+  /**
+   * The steady runs' request rate as a fraction of the capacity measured first (default 0.5):
+   * the latency targets are about normal load, the capacity run shows the ceiling.
+   */
+  load: number;
+  /** A fixed request rate (req/s) for the steady runs instead of `load` x capacity. */
+  rate?: number;
 }
 
 export interface RunFigures {
   label: string;
   clients: number;
+  /** Requests per second the clients tried to send (paced runs), or undefined (as fast as possible). */
+  offeredPerSecond?: number;
   /** Connections the application's pool may open. */
   appPoolMax: number;
   /** Server connections doing the work (PgBouncer's pool, or the app's pool when direct). */
@@ -43,16 +52,24 @@ export interface RunFigures {
   latencyMs: { p50: number; p95: number; p99: number; max: number };
   /** Waiting for a connection: in the app's pool (histogram) plus, behind PgBouncer, in its queue. */
   acquisitionMs: { appMean: number; appP99AtMost: number; poolerMean?: number; mean: number };
+  /** CPU the benchmark's own process (the application) used, in % of one core. */
+  nodeCpuPercent: number;
+  /** Event-loop delay of the application process: how late its timers ran (beyond the 5 ms sampling interval). */
+  eventLoopDelayMs: { mean: number; p99: number; max: number };
   errorSamples: string[];
 }
 
 export interface RestartFigures {
   clients: number;
+  /** How long PostgreSQL was down: fast shutdown and start (pg_ctl). */
+  serverDownMs: number;
   /** Requests that failed because the server went away. */
   failed: number;
   succeeded: number;
-  /** From the restart command to the first request that succeeded after it. */
-  firstSuccessAfterMs: number;
+  /** From the restart command to the last failed request. */
+  lastFailureAfterMs: number;
+  /** From the server being up again to the first request that started after that and succeeded. */
+  firstSuccessAfterUpMs: number;
   /** From the restart command until a whole second ran at 80% of the rate before it. */
   backToSpeedMs: number;
   errorSamples: string[];
@@ -61,14 +78,18 @@ export interface RestartFigures {
 export interface PoolFigures {
   options: PoolBenchOptions;
   pgbouncerPool: number;
+  /** As fast as the clients can go: the ceiling of each path. */
+  capacity: { viaPgbouncer: RunFigures; direct: RunFigures };
+  /** Paced at the same rate on both paths. */
   viaPgbouncer: RunFigures;
   direct: RunFigures;
-  /** viaPgbouncer / direct. */
+  /** viaPgbouncer / direct: throughput at capacity, latency at the steady rate. */
   overhead: { throughputRatio: number; p50Ratio: number; p99Ratio: number };
   restart: RestartFigures;
   targets: Record<string, { target: string; value: number; pass: boolean }>;
 }
 
+const LOOP_SAMPLE_MS = 5;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))] ?? Number.NaN;
 
@@ -107,12 +128,19 @@ async function request(client: JeexDb, project: { id: string; owner: string }, r
   }
 }
 
-/** A small, seeded generator: runs are comparable. */
+/**
+ * A small seeded generator (mulberry32): runs are comparable. Consecutive seeds give unrelated
+ * streams; a plain LCG's first outputs for seeds 1, 2, 3... differ by a constant step, which
+ * lined up 200 clients into one burst.
+ */
 function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
+  let state = Math.imul(seed ^ 0x9e3779b9, 0x85ebca6b) >>> 0;
   return () => {
-    state = (state * 1664525 + 1013904223) >>> 0;
-    return state / 2 ** 32;
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
   };
 }
 
@@ -142,7 +170,7 @@ function histogram(exporter: InMemoryMetricExporter, name: string): { count: num
 async function runLoad(
   label: string,
   url: string,
-  options: PoolBenchOptions & { appPoolMax: number; serverConnections: number; pooler: 'pgbouncer' | 'none'; poolerAdminUrl?: string },
+  options: { clients: number; durationS: number; rate?: number; appPoolMax: number; serverConnections: number; pooler: 'pgbouncer' | 'none'; poolerAdminUrl?: string },
   seeded: Seeded,
 ): Promise<RunFigures> {
   // A meter provider of its own per run, so the histograms hold this run only.
@@ -158,11 +186,25 @@ async function runLoad(
   let failures = 0;
   const deadline = performance.now() + options.durationS * 1000;
   const started = performance.now();
+  const loopDelay = monitorEventLoopDelay({ resolution: LOOP_SAMPLE_MS });
+  loopDelay.enable();
+  const cpuBefore = process.cpuUsage();
+  // Paced: each client sends one request every `interval` ms from a random phase (an open
+  // workload: a late request does not push the next ones back, and a missed slot is not made
+  // up in a burst). Unpaced: back to back.
+  const interval = options.rate ? (options.clients / options.rate) * 1000 : 0;
   await Promise.all(
     Array.from({ length: options.clients }, async (_, worker) => {
       const random = seededRandom(worker + 1);
-      await sleep(random() * options.thinkMs); // spread the first requests
+      // Evenly spread phases: the clients together send a steady stream, not bursts.
+      let next = started + (worker / options.clients) * interval;
       while (performance.now() < deadline) {
+        if (interval > 0) {
+          const wait = next - performance.now();
+          if (wait > 0) await sleep(wait);
+          if (performance.now() >= deadline) break;
+          next = Math.max(next + interval, performance.now());
+        }
         const project = seeded.projects[Math.floor(random() * seeded.projects.length)] ?? seeded.projects[0];
         const t0 = performance.now();
         try {
@@ -172,11 +214,12 @@ async function runLoad(
           failures++;
           if (errors.length < 5) errors.push((error as Error).message.slice(0, 200));
         }
-        await sleep(options.thinkMs);
       }
     }),
   );
   const elapsedS = (performance.now() - started) / 1000;
+  const cpu = process.cpuUsage(cpuBefore);
+  loopDelay.disable();
   const statsAfter = admin ? (await showStats(admin)).find((r) => r.database === 'jeex') : undefined;
   await admin?.end({ timeout: 1 });
   await reader.forceFlush();
@@ -194,6 +237,7 @@ async function runLoad(
   return {
     label,
     clients: options.clients,
+    ...(options.rate ? { offeredPerSecond: options.rate } : {}),
     appPoolMax: options.appPoolMax,
     serverConnections: options.serverConnections,
     operations: sorted.length,
@@ -201,12 +245,22 @@ async function runLoad(
     opsPerSecond: sorted.length / elapsedS,
     latencyMs: { p50: percentile(sorted, 50), p95: percentile(sorted, 95), p99: percentile(sorted, 99), max: sorted.at(-1) ?? Number.NaN },
     acquisitionMs: { appMean, appP99AtMost: wait.p99AtMost * 1000, ...(poolerMean !== undefined ? { poolerMean } : {}), mean: appMean + (poolerMean ?? 0) },
+    nodeCpuPercent: ((cpu.user + cpu.system) / 1e6 / elapsedS) * 100,
+    eventLoopDelayMs: {
+      mean: Math.max(0, loopDelay.mean / 1e6 - LOOP_SAMPLE_MS),
+      p99: Math.max(0, loopDelay.percentile(99) / 1e6 - LOOP_SAMPLE_MS),
+      max: Math.max(0, loopDelay.max / 1e6 - LOOP_SAMPLE_MS),
+    },
     errorSamples: errors,
   };
 }
 
-/** Restart PostgreSQL (fast shutdown, then start) while clients keep working through PgBouncer. */
-async function restartUnderLoad(url: string, dataDir: string, clients: number, seeded: Seeded, port: number): Promise<RestartFigures> {
+/**
+ * Restart PostgreSQL (fast shutdown, then start) while clients keep sending paced requests
+ * through PgBouncer. A failed request is not retried by the bench: the figures show what the
+ * application sees.
+ */
+async function restartUnderLoad(url: string, dataDir: string, clients: number, rate: number, seeded: Seeded, port: number): Promise<RestartFigures> {
   const client = createDb({ url, max: clients, pooler: 'pgbouncer', acquireTimeout: 30_000, applicationName: 'bench restart' }, {});
   const layout = localLayout(dataDir);
   const bin = await findBinaries();
@@ -216,7 +270,9 @@ async function restartUnderLoad(url: string, dataDir: string, clients: number, s
   let failed = 0;
   let succeeded = 0;
   let restartAt = 0;
-  let firstSuccessAfter = Number.NaN;
+  let upAt = 0;
+  let lastFailureAt = 0;
+  let firstSuccessAfterUp = Number.NaN;
   const started = performance.now();
   const deadline = started + 15_000;
   const restart = (async () => {
@@ -224,25 +280,31 @@ async function restartUnderLoad(url: string, dataDir: string, clients: number, s
     restartAt = performance.now();
     await stopServer(bin, layout, as, 'fast');
     await startServer(bin, layout, { timeoutSeconds: 30, host: '127.0.0.1', port }, as);
+    upAt = performance.now();
   })();
+  const interval = (clients / rate) * 1000;
   await Promise.all(
     Array.from({ length: clients }, async (_, worker) => {
       const random = seededRandom(1000 + worker);
+      let next = started + (worker / clients) * interval;
       while (performance.now() < deadline) {
+        const wait = next - performance.now();
+        if (wait > 0) await sleep(wait);
+        next = Math.max(next + interval, performance.now());
         const project = seeded.projects[Math.floor(random() * seeded.projects.length)];
+        const t0 = performance.now();
         try {
           if (project) await request(client, project, random);
           succeeded++;
           const now = performance.now();
           const second = Math.floor((now - started) / 1000);
           perSecond.set(second, (perSecond.get(second) ?? 0) + 1);
-          if (restartAt && Number.isNaN(firstSuccessAfter) && now > restartAt) firstSuccessAfter = now - restartAt;
+          if (upAt && t0 >= upAt && Number.isNaN(firstSuccessAfterUp)) firstSuccessAfterUp = now - upAt;
         } catch (error) {
           failed++;
+          lastFailureAt = performance.now();
           if (errors.length < 5) errors.push((error as Error).message.slice(0, 200));
-          await sleep(50);
         }
-        await sleep(20);
       }
     }),
   );
@@ -251,14 +313,25 @@ async function restartUnderLoad(url: string, dataDir: string, clients: number, s
   const restartSecond = Math.floor((restartAt - started) / 1000);
   const before = [...perSecond].filter(([s]) => s >= 1 && s < restartSecond).map(([, n]) => n);
   const baseline = before.reduce((a, b) => a + b, 0) / Math.max(1, before.length);
-  const back = [...perSecond].filter(([s, n]) => s > restartSecond && n >= baseline * 0.8).map(([s]) => s)[0];
+  const lastSecond = Math.floor((deadline - started) / 1000) - 1;
+  let back: number | undefined;
+  for (let second = restartSecond + 1; second <= lastSecond; second++) {
+    if ((perSecond.get(second) ?? 0) >= baseline * 0.8) {
+      back = second;
+      break;
+    }
+  }
+  const distinct = [...new Set(errors)];
   return {
     clients,
+    serverDownMs: upAt - restartAt,
     failed,
     succeeded,
-    firstSuccessAfterMs: firstSuccessAfter,
+    lastFailureAfterMs: failed > 0 ? lastFailureAt - restartAt : 0,
+    firstSuccessAfterUpMs: firstSuccessAfterUp,
+    // The first whole second after the restart began that ran at 80% of the rate before it.
     backToSpeedMs: back === undefined ? Number.NaN : (back + 1) * 1000 - (restartAt - started),
-    errorSamples: errors,
+    errorSamples: distinct,
   };
 }
 
@@ -280,22 +353,31 @@ export async function benchPool(options: PoolBenchOptions, log: (line: string) =
     const seeded = await seed(result.urls.superuser?.replace(/\/postgres$/, '/jeex') ?? '');
     log(`seeded 1000 users, ${seeded.projects.length} projects, ${seeded.projects.length * 8} document versions`);
 
-    log(`${options.clients} clients through PgBouncer for ${options.durationS} s (think time ${options.thinkMs} ms)`);
-    const viaPgbouncer = await runLoad('pgbouncer', result.urls.app, { ...options, appPoolMax: options.clients, serverConnections: pgbouncerPool, pooler: 'pgbouncer', poolerAdminUrl }, seeded);
-    log(`${options.clients} clients straight to PostgreSQL on ${pgbouncerPool} connections for ${options.durationS} s`);
-    const direct = await runLoad('direct', result.urls.appDirect ?? '', { ...options, appPoolMax: pgbouncerPool, serverConnections: pgbouncerPool, pooler: 'none' }, seeded);
-    log('restarting PostgreSQL under load (50 clients through PgBouncer)');
-    const restart = await restartUnderLoad(result.urls.app, dataDir, 50, seeded, port);
+    const base = { clients: options.clients, durationS: options.durationS };
+    const viaPooler = { appPoolMax: options.clients, serverConnections: pgbouncerPool, pooler: 'pgbouncer' as const, poolerAdminUrl };
+    const straight = { appPoolMax: pgbouncerPool, serverConnections: pgbouncerPool, pooler: 'none' as const };
+    log(`capacity: ${options.clients} clients as fast as they can through PgBouncer, then straight to PostgreSQL on ${pgbouncerPool} connections (${options.durationS} s each)`);
+    const capacity = {
+      viaPgbouncer: await runLoad('pgbouncer', result.urls.app, { ...base, ...viaPooler }, seeded),
+      direct: await runLoad('direct', result.urls.appDirect ?? '', { ...base, ...straight }, seeded),
+    };
+    const rate = Math.round(options.rate ?? capacity.viaPgbouncer.opsPerSecond * options.load);
+    log(`steady: ${options.clients} clients sending ${rate} req/s together${options.rate ? '' : ` (${options.load} x the capacity through PgBouncer)`}, through PgBouncer, then straight`);
+    const viaPgbouncer = await runLoad('pgbouncer', result.urls.app, { ...base, rate, ...viaPooler }, seeded);
+    const direct = await runLoad('direct', result.urls.appDirect ?? '', { ...base, rate, ...straight }, seeded);
+    log(`restarting PostgreSQL under load (50 clients, ${rate} req/s through PgBouncer)`);
+    const restart = await restartUnderLoad(result.urls.app, dataDir, 50, rate, seeded, port);
 
     const acquisition = viaPgbouncer.acquisitionMs.mean;
     const failureRate = viaPgbouncer.failures / Math.max(1, viaPgbouncer.operations + viaPgbouncer.failures);
     return {
       options,
       pgbouncerPool,
+      capacity,
       viaPgbouncer,
       direct,
       overhead: {
-        throughputRatio: viaPgbouncer.opsPerSecond / direct.opsPerSecond,
+        throughputRatio: capacity.viaPgbouncer.opsPerSecond / capacity.direct.opsPerSecond,
         p50Ratio: viaPgbouncer.latencyMs.p50 / direct.latencyMs.p50,
         p99Ratio: viaPgbouncer.latencyMs.p99 / direct.latencyMs.p99,
       },
@@ -317,14 +399,22 @@ export const poolPassed = (f: PoolFigures) => Object.values(f.targets).every((t)
 
 export function describePool(f: PoolFigures): string[] {
   const row = (r: RunFigures) =>
-    `${r.label.padEnd(10)} ${String(r.clients).padStart(4)} clients on ${String(r.serverConnections).padStart(3)} server conns: ${r.opsPerSecond.toFixed(0).padStart(6)} req/s, ` +
+    `${r.label.padEnd(10)} ${String(r.clients).padStart(4)} clients on ${String(r.serverConnections).padStart(3)} server conns: ${r.opsPerSecond.toFixed(0).padStart(6)} req/s` +
+    `${r.offeredPerSecond ? ` (target ${r.offeredPerSecond})` : ''}, ` +
     `p50 ${r.latencyMs.p50.toFixed(2)} p95 ${r.latencyMs.p95.toFixed(2)} p99 ${r.latencyMs.p99.toFixed(2)} max ${r.latencyMs.max.toFixed(1)} ms, ` +
-    `acquisition mean ${r.acquisitionMs.mean.toFixed(3)} ms (app ${r.acquisitionMs.appMean.toFixed(3)}, p99 <= ${r.acquisitionMs.appP99AtMost} ms${r.acquisitionMs.poolerMean !== undefined ? `, PgBouncer ${r.acquisitionMs.poolerMean.toFixed(3)}` : ''}), failures ${r.failures}`;
+    `acquisition mean ${r.acquisitionMs.mean.toFixed(3)} ms (app ${r.acquisitionMs.appMean.toFixed(3)}, p99 <= ${r.acquisitionMs.appP99AtMost} ms${r.acquisitionMs.poolerMean !== undefined ? `, PgBouncer ${r.acquisitionMs.poolerMean.toFixed(3)}` : ''}), failures ${r.failures}; node CPU ${r.nodeCpuPercent.toFixed(0)}%, event-loop delay mean ${r.eventLoopDelayMs.mean.toFixed(1)} p99 ${r.eventLoopDelayMs.p99.toFixed(1)} ms`;
+  const r = f.restart;
   return [
-    row(f.viaPgbouncer),
-    row(f.direct),
-    `PgBouncer vs direct: throughput x${f.overhead.throughputRatio.toFixed(2)}, p50 x${f.overhead.p50Ratio.toFixed(2)}, p99 x${f.overhead.p99Ratio.toFixed(2)}`,
-    `restart under load: ${f.restart.failed} failed, ${f.restart.succeeded} succeeded; first success ${f.restart.firstSuccessAfterMs.toFixed(0)} ms after the restart began, back to 80% speed after ${f.restart.backToSpeedMs.toFixed(0)} ms`,
+    'capacity (as fast as possible):',
+    `  ${row(f.capacity.viaPgbouncer)}`,
+    `  ${row(f.capacity.direct)}`,
+    'steady load (the targets):',
+    `  ${row(f.viaPgbouncer)}`,
+    `  ${row(f.direct)}`,
+    `PgBouncer vs direct: throughput at capacity x${f.overhead.throughputRatio.toFixed(2)}; steady p50 x${f.overhead.p50Ratio.toFixed(2)}, p99 x${f.overhead.p99Ratio.toFixed(2)}`,
+    `restart under load: PostgreSQL down ${r.serverDownMs.toFixed(0)} ms; ${r.failed} requests failed, ${r.succeeded} succeeded; last failure ${r.lastFailureAfterMs.toFixed(0)} ms after the restart began; ` +
+      `first success ${r.firstSuccessAfterUpMs.toFixed(0)} ms after the server was up; back to 80% speed ${r.backToSpeedMs.toFixed(0)} ms after the restart began`,
+    ...(r.errorSamples.length > 0 ? [`  errors seen: ${r.errorSamples.join(' | ')}`] : []),
     ...Object.values(f.targets).map((t) => `${t.pass ? 'PASS' : 'FAIL'} ${t.target}: ${Number.isInteger(t.value) ? t.value : t.value.toFixed(3)}`),
   ];
 }

@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --only startup|migrations] [--runs N] [--scale-gb N] [--json] [--out FILE]`:
+ * `npm run bench [-- --only startup|migrations|pool] [--runs N] [--scale-gb N] [--clients N] [--duration S] [--load F | --rate R] [--json] [--out FILE]`:
  * the package's benchmarks (default: all). Figures are printed; with --json one JSON document
  * goes to stdout, and it is always written to FILE (default bench/results/<date>.json) so two
  * runs can be compared.
@@ -8,8 +8,9 @@
  *   migrations  PERF-003: a migration set on ~--scale-gb GiB of document versions while a
  *               writer inserts (bench/migrations-1gb.ts)
  *   pool        REQ-004/PERF-002: --clients clients (default 200) through PgBouncer vs straight to
- *               PostgreSQL, --duration s each (default 15), --think-ms between requests (default
- *               20), and a restart under load (bench/pool.ts)
+ *               PostgreSQL, --duration s each (default 15): first as fast as they can (capacity),
+ *               then paced at --load x that capacity (default 0.5) or at --rate req/s, where the
+ *               targets apply; then a PostgreSQL restart under load (bench/pool.ts)
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
@@ -29,7 +30,8 @@ const { values } = parseArgs({
     'scale-gb': { type: 'string', default: '1' },
     clients: { type: 'string', default: '200' },
     duration: { type: 'string', default: '15' },
-    'think-ms': { type: 'string', default: '20' },
+    load: { type: 'string', default: '0.5' },
+    rate: { type: 'string' },
     json: { type: 'boolean', default: false },
     out: { type: 'string' },
   },
@@ -44,10 +46,12 @@ const scaleGb = Number(values['scale-gb']);
 if (!Number.isFinite(scaleGb) || scaleGb <= 0) usage('--scale-gb must be a number > 0 (GiB of document content to seed)');
 const clients = Number(values.clients);
 const durationS = Number(values.duration);
-const thinkMs = Number(values['think-ms']);
+const load = Number(values.load);
+const rate = values.rate === undefined ? undefined : Number(values.rate);
 if (!Number.isInteger(clients) || clients < 1) usage('--clients must be a whole number >= 1');
 if (!Number.isFinite(durationS) || durationS <= 0) usage('--duration must be seconds > 0');
-if (!Number.isFinite(thinkMs) || thinkMs < 0) usage('--think-ms must be >= 0');
+if (!Number.isFinite(load) || load <= 0 || load > 1) usage('--load must be a fraction of the measured capacity, > 0 and <= 1');
+if (rate !== undefined && (!Number.isFinite(rate) || rate <= 0)) usage('--rate must be requests per second > 0');
 const only = values.only?.split(',').map((name) => name.trim());
 const unknown = only?.filter((name) => !BENCHES.includes(name as Bench)) ?? [];
 if (unknown.length > 0) usage(`--only ${unknown.join(',')}: unknown bench (known: ${BENCHES.join(', ')})`);
@@ -83,7 +87,7 @@ if (selected('migrations')) {
 
 if (selected('pool')) {
   const started = performance.now();
-  const pool = await benchPool({ clients, durationS, thinkMs }, log);
+  const pool = await benchPool({ clients, durationS, load, ...(rate !== undefined ? { rate } : {}) }, log);
   result.pool = { ...pool, durationMs: performance.now() - started };
   for (const line of describePool(pool)) log(line);
 }

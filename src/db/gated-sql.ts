@@ -46,6 +46,35 @@ function connectionBroken(error: unknown): boolean {
   return translated.code === 'CONNECTION_FAILED' && !/query_wait_timeout/i.test(translated.message);
 }
 
+const connectErrnos = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'EAI_AGAIN', 'CONNECT_TIMEOUT']);
+
+/**
+ * The statement never reached PostgreSQL, so running it again is safe whatever it does: the
+ * connection could not be opened (refused, no route, connect timeout), the server answered
+ * "cannot connect now" (57P03: starting up, shutting down), or PgBouncer turned the client away
+ * before giving it a server connection ("server login has been failing": its fast-fail while
+ * it cannot log in to PostgreSQL, checked before any byte of the query is forwarded).
+ */
+export function neverReachedServer(error: unknown): boolean {
+  const translated = translateDbError(error);
+  if (translated.code !== 'CONNECTION_FAILED') return false;
+  if (translated.sqlState === '57P03') return true;
+  if (/server login has been failing|pgbouncer cannot connect to server/i.test(translated.message)) return true;
+  const errno = (translated.cause as { code?: unknown } | undefined)?.code;
+  return typeof errno === 'string' && connectErrnos.has(errno);
+}
+
+/**
+ * Pauses between attempts of a statement that never reached the server (2.55 s in all): enough
+ * to ride out a fast restart of PostgreSQL or PgBouncer. Behind PgBouncer, after a failed login
+ * it turns clients away until it has tried again (server_login_retry: 1 s in the generated
+ * configuration) and that try succeeded, so the window must span more than that second; short
+ * enough that a server that stays down is reported within a few seconds.
+ */
+export const RECONNECT_DELAYS_MS: readonly number[] = [50, 100, 200, 400, 800, 1000];
+
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
 /** Count a failed acquisition as a timeout only when it was one (not a closing pool). */
 function acquireFailed(metrics: PoolMetrics, error: unknown): never {
   if (error instanceof JeexDbError && error.code === 'POOL_TIMEOUT') metrics.timeout();
@@ -131,13 +160,26 @@ function gatedQuery(make: () => PendingQuery<never>, text: string, options: Gate
     const finish = (extra: Record<string, string>) => metrics.operation((performance.now() - start) / 1000, { ...attributes, ...extra });
     try {
       let value: unknown;
-      try {
-        value = await attempt();
-      } catch (error) {
-        // A read on a connection that broke (server restart, killed backend, PgBouncer restart)
-        // runs once more on a new one; writes are never retried: they may have been applied.
-        if (!(connectionBroken(error) && isIdempotentRead(text))) throw error;
-        value = await attempt();
+      let readRetried = false;
+      for (let reconnects = 0; ; ) {
+        try {
+          value = await attempt();
+          break;
+        } catch (error) {
+          // Any statement that never reached the server is sent again after a pause.
+          if (neverReachedServer(error) && reconnects < RECONNECT_DELAYS_MS.length) {
+            await pause(RECONNECT_DELAYS_MS[reconnects++] ?? 0);
+            continue;
+          }
+          // A read on a connection that broke under it (server restart, killed backend,
+          // PgBouncer restart) runs once more on a new one; writes are never retried: they may
+          // have been applied.
+          if (!readRetried && connectionBroken(error) && isIdempotentRead(text)) {
+            readRetried = true;
+            continue;
+          }
+          throw error;
+        }
       }
       finish({});
       return value;
@@ -211,7 +253,25 @@ export function gateSql(sql: Sql, options: GateOptions): Sql {
           const start = performance.now();
           options.metrics.waitTime((start - waitStart) / 1000);
           try {
-            return await (target.begin as (...a: unknown[]) => Promise<unknown>)(...args);
+            // A transaction is sent again only when it never reached the server: its body did
+            // not run (no connection was ever handed to it).
+            for (let reconnects = 0; ; ) {
+              let bodyRan = false;
+              const watched = args.map((arg) =>
+                typeof arg === 'function'
+                  ? (...inner: unknown[]) => {
+                      bodyRan = true;
+                      return (arg as (...a: unknown[]) => unknown)(...inner);
+                    }
+                  : arg,
+              );
+              try {
+                return await (target.begin as (...a: unknown[]) => Promise<unknown>)(...watched);
+              } catch (error) {
+                if (bodyRan || !neverReachedServer(error) || reconnects >= RECONNECT_DELAYS_MS.length) throw error;
+                await pause(RECONNECT_DELAYS_MS[reconnects++] ?? 0);
+              }
+            }
           } finally {
             options.metrics.useTime((performance.now() - start) / 1000);
             release();

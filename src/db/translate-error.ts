@@ -60,7 +60,7 @@ const byPoolerMessage: { match: RegExp; code: ErrorCode; what: string; next: str
     match: /server login has been failing|pgbouncer cannot connect to server|client_login_timeout \(server down\)/,
     code: 'CONNECTION_FAILED',
     what: 'PgBouncer cannot log in to PostgreSQL',
-    next: `Read ${POOLER_LOG}, and check that PostgreSQL is up and accepts the role's password; PgBouncer tries again every server_login_retry seconds (default 15).`,
+    next: `Read ${POOLER_LOG}, and check that PostgreSQL is up and accepts the role's password; PgBouncer tries again every server_login_retry seconds (1 in the pgbouncer.ini jeex-db generates, 15 by PgBouncer's default).`,
   },
   {
     match: /^unsupported startup parameter/,

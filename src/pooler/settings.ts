@@ -60,6 +60,11 @@ export function derivePoolerSettings(input: PoolerInputs): PoolerSetting[] {
     { name: 'server_check_query', value: 'SELECT 1', reason: 'checks a server connection that was idle before lending it again' },
     { name: 'server_check_delay', value: '15', reason: 'seconds of idleness after which the check query runs' },
     {
+      name: 'server_login_retry',
+      value: '1',
+      reason: 'seconds before PgBouncer tries again after it failed to connect to the server (default 15): a restarted server is used within a second',
+    },
+    {
       name: 'server_reset_query',
       value: '',
       reason: 'none: transaction mode never runs it, so session state (SET, LISTEN, advisory locks) left on a server connection reaches the next client; clients use SET LOCAL',

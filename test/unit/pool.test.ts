@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { reconnectDelay } from '../../src/db/create-db.ts';
 import { JeexDbError } from '../../src/db/errors.ts';
-import { describeOperation, isIdempotentRead } from '../../src/db/gated-sql.ts';
+import { describeOperation, isIdempotentRead, neverReachedServer } from '../../src/db/gated-sql.ts';
 import { PoolGate } from '../../src/db/pool-gate.ts';
 import { rejection } from '../helpers/rejections.ts';
 
@@ -181,6 +181,38 @@ describe('reconnectDelay', () => {
       expect(reconnectDelay(1)).toBeLessThanOrEqual(0.05);
       expect(reconnectDelay(30)).toBeGreaterThanOrEqual(0.5);
       expect(reconnectDelay(30)).toBeLessThanOrEqual(1);
+    }
+  });
+});
+
+describe('neverReachedServer: statements that may be sent again whatever they do', () => {
+  const pgError = (message: string, code: string) => Object.assign(new Error(message), { name: 'PostgresError', code, severity_local: 'FATAL' });
+  const socketError = (code: string) => Object.assign(new Error(`connect ${code} 127.0.0.1:1`), { code, address: '127.0.0.1', port: 1 });
+
+  it('is true when the connection could not be opened or the server turned it away before the query', () => {
+    for (const error of [
+      socketError('ECONNREFUSED'),
+      socketError('ENOTFOUND'),
+      Object.assign(new Error('write CONNECT_TIMEOUT 127.0.0.1:1'), { code: 'CONNECT_TIMEOUT' }),
+      pgError('the database system is starting up', '57P03'),
+      pgError('the database system is shutting down', '57P03'),
+      pgError('server login has been failing, try again later (server_login_retry)', '08P01'),
+      new Error('Failed query', { cause: pgError('pgbouncer cannot connect to server', '08P01') }),
+    ]) {
+      expect(neverReachedServer(error), error.message).toBe(true);
+    }
+  });
+
+  it('is false when the query may have run, or when sending it again would not help', () => {
+    for (const error of [
+      socketError('ECONNRESET'),
+      pgError('terminating connection due to administrator command', '57P01'),
+      pgError('server conn crashed?', '08P01'),
+      pgError('query_wait_timeout', '08P01'),
+      pgError('duplicate key value violates unique constraint "users_email_key"', '23505'),
+      Object.assign(new Error('write CONNECTION_CLOSED 127.0.0.1:1'), { code: 'CONNECTION_CLOSED' }),
+    ]) {
+      expect(neverReachedServer(error), error.message).toBe(false);
     }
   });
 });

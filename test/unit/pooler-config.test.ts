@@ -124,12 +124,12 @@ describe('derivePoolerSettings', () => {
       serverMaxConnections: 100,
       cpus: 2,
       preparedStatements: false,
-      overrides: { default_pool_size: '1', query_wait_timeout: '1', server_login_retry: '1' },
+      overrides: { default_pool_size: '1', query_wait_timeout: '1', server_connect_timeout: '3' },
     });
-    expect(settings.map((s) => s.name)).toEqual([...base.map((s) => s.name), 'server_login_retry']);
+    expect(settings.map((s) => s.name)).toEqual([...base.map((s) => s.name), 'server_connect_timeout']);
     expect(settings.find((s) => s.name === 'default_pool_size')).toEqual({ name: 'default_pool_size', value: '1', reason: 'overridden (derived: 20)' });
     expect(byName(settings).get('query_wait_timeout')).toBe('1');
-    expect(byName(settings).get('server_login_retry')).toBe('1');
+    expect(byName(settings).get('server_connect_timeout')).toBe('3');
     expect(byName(settings).get('max_db_connections')).toBe('85');
   });
 });
