@@ -47,3 +47,36 @@ export {
 } from './pooler/metrics.ts';
 export { up, down, DEFAULT_PORT, type UpOptions, type UpResult, type DownResult } from './server/up.ts';
 export { deriveSettings, type Machine, type Setting } from './server/tuning.ts';
+export { diagnose } from './diagnose/diagnose.ts';
+export {
+  DEFAULT_THRESHOLDS,
+  type DiagnoseOptions,
+  type DiagnoseReport,
+  type DiagnoseThresholds,
+  type Finding,
+  type FindingKind,
+  type Severity,
+  type SlowStatement,
+  type StatementPlan,
+  type DatabaseAge,
+} from './diagnose/types.ts';
+export { AlertEngine, type AlertEngineOptions, type AlertState, type AlertTransition, type ActiveAlert } from './alerts/engine.ts';
+export {
+  defaultAlertRules,
+  parseAlertRules,
+  loadAlertRules,
+  type AlertRule,
+  type AlertCondition,
+  type AlertSeverity,
+  type ComparisonOp,
+} from './alerts/rules.ts';
+export { AlertWebhook, maskWebhookUrl, alertWebhookUrlFromEnv, type AlertWebhookOptions, type AlertPayload } from './alerts/webhook.ts';
+export { startAlertLoop, type AlertLoop, type AlertLoopOptions } from './alerts/loop.ts';
+export { checkHealth, healthExitCode, healthDocument, DEFAULT_HEALTH_TIMEOUT_MS, type HealthOptions, type HealthScope } from './health/check-health.ts';
+export { resolveHealthThresholds, thresholdEnvName, DEFAULT_HEALTH_THRESHOLDS, type HealthThresholds, type ThresholdName } from './health/thresholds.ts';
+export { resolveHealthTarget, type HealthTarget } from './health/target.ts';
+export { HEALTH_CONTENT_TYPE, worstStatus, type HealthCheck, type HealthDocument, type HealthStatus } from './health/types.ts';
+export { startTelemetry, type Telemetry, type TelemetryOptions, type PrometheusEndpoint } from './telemetry/provider.ts';
+export { resolveTelemetryConfig, type TelemetryConfig, type TelemetryConfigInput, type OtlpOptions, type ResolvedOtlp } from './telemetry/config.ts';
+export { registerServerMetrics, type ServerMetrics, type ServerMetricsOptions } from './telemetry/server-metrics.ts';
+export { readServerStats, type ServerStats, type StandbyStats } from './telemetry/server-stats.ts';

@@ -4,6 +4,7 @@ import { Command, CommanderError } from 'commander';
 import { configCommand } from './commands/config.ts';
 import { downCommand } from './commands/down.ts';
 import { upCommand } from './commands/up.ts';
+import { serveCommand } from './commands/serve.ts';
 import { urlCommand } from './commands/url.ts';
 import { migrateCommand } from './commands/migrate.ts';
 import { statusCommand } from './commands/status.ts';
@@ -11,6 +12,8 @@ import { rollbackCommand } from './commands/rollback.ts';
 import { baselineCommand, markAppliedCommand } from './commands/adopt.ts';
 import { planCommand } from './commands/plan.ts';
 import { checkCommand } from './commands/check.ts';
+import { diagnoseCommand } from './commands/diagnose.ts';
+import { healthCommand } from './commands/health.ts';
 import { EXIT } from './exit-codes.ts';
 import { printJson, usageError } from './output.ts';
 
@@ -31,6 +34,7 @@ const program = new Command('jeex-db')
   .exitOverride()
   .addCommand(upCommand())
   .addCommand(downCommand())
+  .addCommand(serveCommand())
   .addCommand(configCommand())
   .addCommand(urlCommand())
   .addCommand(migrateCommand())
@@ -39,7 +43,9 @@ const program = new Command('jeex-db')
   .addCommand(rollbackCommand())
   .addCommand(checkCommand())
   .addCommand(baselineCommand())
-  .addCommand(markAppliedCommand());
+  .addCommand(markAppliedCommand())
+  .addCommand(diagnoseCommand())
+  .addCommand(healthCommand());
 
 const everyCommand = (command: Command): Command[] => [command, ...command.commands.flatMap(everyCommand)];
 for (const command of everyCommand(program).slice(1)) command.exitOverride().showHelpAfterError('(add --help for usage)');

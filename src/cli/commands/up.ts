@@ -4,7 +4,8 @@ import { maskUrl } from '../../db/url.ts';
 import { DEFAULT_DATA_DIR } from '../../local/layout.ts';
 import { DEFAULT_OS_USER } from '../../server/os-user.ts';
 import { DEFAULT_PORT, down, up, whenServerExits, type UpResult } from '../../server/up.ts';
-import { EXIT, bold, dim, green, jsonOption, note, printJson, progressReporter, reportError, say } from '../output.ts';
+import { EXIT, bold, dim, green, jsonOption, note, printJson, progressReporter, reportError, say, usageError } from '../output.ts';
+import { addServeOptions, DEFAULT_SERVE_PORT, resolveServeTargets, serveUntil } from './serve.ts';
 import { bytesArg, intArg } from '../options.ts';
 
 interface UpFlags {
@@ -19,10 +20,16 @@ interface UpFlags {
   locale?: string;
   osUser: string;
   pooler: boolean;
+  serve?: number | true;
+  host: string;
+  alerts: boolean;
+  alertRules?: string;
+  alertInterval: number;
+  prometheus?: boolean;
 }
 
 export function upCommand(): Command {
-  return new Command('up')
+  const command = new Command('up')
     .description('start a migrated PostgreSQL 18 (local cluster, or DATABASE_URL) and print its URLs')
     .option('--data-dir <dir>', 'where the local cluster lives', DEFAULT_DATA_DIR)
     .option('--port <n>', `port of the local cluster (default: the last one used, else ${DEFAULT_PORT})`, intArg(1, 65535))
@@ -35,8 +42,13 @@ export function upCommand(): Command {
     .option('--locale <name>', 'libc locale of a new cluster, e.g. en_US.UTF-8 (default: built-in C.UTF-8)')
     .addOption(new Option('--os-user <name>', 'OS user to run PostgreSQL as when started as root').default(DEFAULT_OS_USER))
     .option('--no-pooler', 'do not run PgBouncer in front (the app URL then points straight at PostgreSQL)')
-    .action(async (flags: UpFlags) => {
+    .option('--serve [port]', `in the foreground, also run the health server (jeex-db serve) on this port (default ${DEFAULT_SERVE_PORT})`, intArg(0, 65535));
+  return addServeOptions(command).action(async (flags: UpFlags) => {
       const json = Boolean(flags.json);
+      if (flags.serve !== undefined && flags.detach) {
+        reportError(usageError('--serve runs the health server in the foreground: leave out --detach, or start `jeex-db serve` beside a detached cluster'), json);
+        return;
+      }
       let interrupted = false;
       const onSignal = () => {
         interrupted = true;
@@ -79,8 +91,26 @@ export function upCommand(): Command {
       }
       if (json) printJson({ ok: true, ...result, foreground });
       else printHuman(result, foreground);
-      if (signalled && result.pid !== undefined) await runInForeground(result.pid, signalled, flags, json);
+      if (signalled && result.pid !== undefined) {
+        let stopServing = () => {};
+        const stopped = new Promise<void>((resolve) => (stopServing = resolve));
+        const serving = flags.serve === undefined ? undefined : { done: serveBeside(flags, stopped, json), stop: stopServing };
+        await runInForeground(result.pid, signalled, flags, json, serving);
+      }
     });
+}
+
+/** `up --serve`: the health server until the foreground stops; a failure to serve is reported, PostgreSQL stays up. */
+async function serveBeside(flags: UpFlags, stopped: Promise<unknown>, json: boolean): Promise<void> {
+  const port = flags.serve === true || flags.serve === undefined ? DEFAULT_SERVE_PORT : flags.serve;
+  try {
+    const targets = resolveServeTargets({ dataDir: flags.dataDir });
+    await serveUntil({ ...flags, port, migrations: true }, targets, stopped, (url) => {
+      if (!json) note(`health server on ${url} (/livez /readyz /health${flags.prometheus ? ' /metrics' : ''}${flags.alerts ? ' /alerts' : ''})`);
+    });
+  } catch (error) {
+    reportError(error, json);
+  }
 }
 
 function nextStopSignal(): Promise<NodeJS.Signals> {
@@ -112,10 +142,19 @@ function printHuman(result: UpResult, foreground: boolean): void {
 }
 
 /** Keep PostgreSQL up until Ctrl-C / SIGTERM, then stop it cleanly; report if it dies on its own. */
-async function runInForeground(pid: number, signalled: Promise<NodeJS.Signals>, flags: UpFlags, json: boolean): Promise<void> {
+async function runInForeground(
+  pid: number,
+  signalled: Promise<NodeJS.Signals>,
+  flags: UpFlags,
+  json: boolean,
+  serving?: { done: Promise<void>; stop: () => void },
+): Promise<void> {
   const stop = new AbortController();
   const outcome = await Promise.race([signalled, whenServerExits(pid, stop.signal).then(() => 'exited' as const)]);
   stop.abort();
+  // The health server stops first, so its alerts do not report the shutdown as an outage.
+  serving?.stop();
+  await serving?.done;
   if (outcome === 'exited') {
     reportError(
       new JeexDbError('SERVER_STOPPED', `PostgreSQL (pid ${pid}) stopped on its own`, {

@@ -1,0 +1,109 @@
+import { Command } from 'commander';
+import postgres from 'postgres';
+import { JeexDbError } from '../../db/errors.ts';
+import { maskUrl } from '../../db/url.ts';
+import { diagnose } from '../../diagnose/diagnose.ts';
+import type { DiagnoseReport, Finding, FindingKind } from '../../diagnose/types.ts';
+import { oneLine } from '../../diagnose/statements.ts';
+import { DEFAULT_DATA_DIR, localLayout } from '../../local/layout.ts';
+import { localUrl, readLocalState } from '../../local/state.ts';
+import { EXIT } from '../exit-codes.ts';
+import { bold, dim, green, jsonOption, note, printJson, red, reportError, say } from '../output.ts';
+
+interface DiagnoseFlags {
+  url?: string;
+  dataDir: string;
+  json?: boolean;
+}
+
+/** --url, then JEEX_DB_MONITOR_URL, then DATABASE_URL, then the local cluster's superuser on its app database. */
+export function diagnoseTarget(flags: Pick<DiagnoseFlags, 'url' | 'dataDir'>, env: NodeJS.ProcessEnv = process.env): { url: string; source: string } {
+  if (flags.url) return { url: flags.url, source: '--url' };
+  if (env.JEEX_DB_MONITOR_URL) return { url: env.JEEX_DB_MONITOR_URL, source: 'JEEX_DB_MONITOR_URL' };
+  if (env.DATABASE_URL) return { url: env.DATABASE_URL, source: 'DATABASE_URL' };
+  const layout = localLayout(flags.dataDir);
+  const state = readLocalState(layout);
+  const url = state ? localUrl(layout, 'superuser', { database: state.database }) : undefined;
+  if (!url) {
+    throw new JeexDbError('CONNECTION_FAILED', `no database to diagnose: no --url, JEEX_DB_MONITOR_URL or DATABASE_URL, and no local cluster in ${layout.root}`, {
+      hint: 'Pass --url postgres://..., set JEEX_DB_MONITOR_URL (a role with pg_monitor), or start the local cluster with `jeex-db up`.',
+    });
+  }
+  return { url, source: `local cluster (${layout.root})` };
+}
+
+const kindTitles: Record<FindingKind, string> = {
+  'slow-query': 'Slow queries',
+  'missing-index': 'Missing indexes',
+  'unused-index': 'Unused indexes',
+  'duplicate-index': 'Duplicate indexes',
+  'invalid-index': 'Invalid indexes',
+  'table-bloat': 'Table bloat (estimate)',
+  'index-bloat': 'Index bloat (estimate)',
+  'long-running-query': 'Long-running queries',
+  'idle-in-transaction': 'Idle in transaction',
+  'xid-wraparound': 'Transaction ID wraparound',
+  'sequence-limit': 'Sequences near their limit',
+  'cache-hit-ratio': 'Cache hit ratio',
+  'check-unavailable': 'Checks that could not run',
+};
+
+const mark = (finding: Finding) => (finding.severity === 'critical' ? red('CRITICAL') : finding.severity === 'warn' ? bold('warn') : dim('info'));
+const percent = (ratio: number | null) => (ratio === null ? 'n/a' : `${(ratio * 100).toFixed(2)}%`);
+
+function printHuman(report: DiagnoseReport, target: string): void {
+  say(bold(`jeex-db diagnose: ${report.database} on PostgreSQL ${report.serverVersion}`) + dim(` (${target})`));
+  say(dim(`statistics since ${report.statsReset ?? 'the server began collecting them'}`));
+  const groups = new Map<FindingKind, Finding[]>();
+  for (const finding of report.findings) groups.set(finding.kind, [...(groups.get(finding.kind) ?? []), finding]);
+  for (const [kind, findings] of groups) {
+    say();
+    say(bold(`${kindTitles[kind]} (${findings.length})`));
+    for (const finding of findings) {
+      say(`  ${mark(finding)} ${finding.subject}: ${finding.detail}`);
+      say(`    ${bold('fix:')} ${finding.fix}`);
+    }
+  }
+  say();
+  say(bold('Slowest statements by total time'));
+  if (!report.slowStatements.available) say(`  ${dim(report.slowStatements.reason ?? 'pg_stat_statements is not available')}`);
+  else if (report.slowStatements.byTotalTime.length === 0) say(`  ${dim('none recorded yet')}`);
+  for (const s of report.slowStatements.byTotalTime.slice(0, 5)) {
+    say(`  ${s.totalMs.toFixed(0).padStart(8)} ms  ${String(s.calls).padStart(7)} calls  ${s.meanMs.toFixed(2).padStart(9)} ms mean  ${oneLine(s.query, 90)}`);
+  }
+  const auto = report.autoExplain;
+  say(dim(auto.loaded ? `  plans of statements over ${auto.logMinDuration ?? '?'} are in the server log (auto_explain, ${auto.logFormat ?? '?'}); --json has EXPLAIN plans of these` : '  auto_explain is not loaded: slow statements leave no plan in the server log'));
+  say();
+  say(`cache hit ratio: tables ${percent(report.cacheHitRatio.table)}, indexes ${percent(report.cacheHitRatio.index)}`);
+  const oldest = report.databaseAges[0];
+  if (oldest) say(`oldest transaction ID age: ${oldest.xidAge.toLocaleString('en')} (${oldest.database}) of ~2,147,000,000`);
+  const { critical, warn, info } = report.counts;
+  say();
+  if (report.findings.length === 0) say(`${green('✔')} nothing to report`);
+  else say(`${critical > 0 ? red(`${critical} critical`) : '0 critical'}, ${warn} warn, ${info} info`);
+}
+
+export function diagnoseCommand(): Command {
+  return new Command('diagnose')
+    .description(`slow queries, missing/unused/duplicate/invalid indexes, bloat, sessions, wraparound, sequences, cache; exit ${EXIT.OK} when nothing is critical, ${EXIT.FAILURE} otherwise`)
+    .option('--url <url>', 'the database to examine (default: JEEX_DB_MONITOR_URL, DATABASE_URL, else the local cluster as superuser)')
+    .option('--data-dir <dir>', 'where the local cluster lives', DEFAULT_DATA_DIR)
+    .addOption(jsonOption())
+    .action(async (flags: DiagnoseFlags) => {
+      try {
+        const target = diagnoseTarget(flags);
+        const sql = postgres(target.url, { max: 1, connect_timeout: 10, onnotice: () => {}, connection: { application_name: 'jeex-db diagnose' } });
+        try {
+          const report = await diagnose(sql);
+          process.exitCode = report.ok ? EXIT.OK : EXIT.FAILURE;
+          if (flags.json) printJson({ ...report, exitCode: process.exitCode });
+          else printHuman(report, `${maskUrl(target.url)} from ${target.source}`);
+          if (!flags.json && !report.ok) note(red(`${report.counts.critical} critical finding(s): exit ${EXIT.FAILURE}`));
+        } finally {
+          await sql.end({ timeout: 5 });
+        }
+      } catch (error) {
+        reportError(error, Boolean(flags.json));
+      }
+    });
+}

@@ -1,0 +1,136 @@
+import { readFileSync } from 'node:fs';
+import { Command, Option } from 'commander';
+import { pino } from 'pino';
+import postgres from 'postgres';
+import { loadAlertRules } from '../../alerts/rules.ts';
+import { createDb } from '../../db/create-db.ts';
+import { JeexDbError } from '../../db/errors.ts';
+import { maskUrl } from '../../db/url.ts';
+import { DEFAULT_HEALTH_TIMEOUT_MS } from '../../health/check-health.ts';
+import { resolveHealthTarget } from '../../health/target.ts';
+import { DEFAULT_DATA_DIR, localLayout } from '../../local/layout.ts';
+import { localUrl } from '../../local/state.ts';
+import { defaultMigrationsDir } from '../../migrate/runner.ts';
+import { poolerAdmin } from '../../pooler/admin.ts';
+import { startMonitor } from '../../serve/monitor.ts';
+import { intArg } from '../options.ts';
+import { dim, jsonOption, note, printJson, reportError } from '../output.ts';
+
+/** The local cluster's ports are 5418 (PostgreSQL) and 6418 (PgBouncer); the monitor is 7418. */
+export const DEFAULT_SERVE_PORT = 7418;
+
+const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+
+export interface ServeFlags {
+  port: number;
+  host: string;
+  url?: string;
+  appUrl?: string;
+  dataDir: string;
+  migrations: boolean;
+  alerts: boolean;
+  alertRules?: string;
+  alertInterval: number;
+  prometheus?: boolean;
+  json?: boolean;
+}
+
+/** The options `serve` and `up --serve` share. */
+export function addServeOptions(command: Command): Command {
+  return command
+    .option('--host <host>', 'address the health server listens on (0.0.0.0 for probes from outside)', '127.0.0.1')
+    .option('--alert-rules <file>', 'alert rules (JSON) instead of the defaults (see the README, "Alerts")')
+    .addOption(new Option('--alert-interval <seconds>', 'how often the alert rules are evaluated').argParser(intArg(1, 3600)).default(15))
+    .option('--no-alerts', 'do not evaluate alert rules')
+    .option('--prometheus', 'also serve the metrics at GET /metrics (Prometheus text format)');
+}
+
+export interface ServeTargets {
+  /** The monitoring connection (direct). */
+  monitorUrl: string;
+  /** The application's path (its URL through PgBouncer when there is one); undefined: createDb() resolves it. */
+  appUrl?: string;
+  poolerConsoleUrl?: string;
+}
+
+/**
+ * Serve the health endpoints, the alerts and the metrics until `stopped` resolves. Resolves with
+ * the address once listening (`onListening`), and again when stopped.
+ */
+export async function serveUntil(flags: ServeFlags, targets: ServeTargets, stopped: Promise<unknown>, onListening: (url: string) => void): Promise<void> {
+  // Log lines (one JSON object each) go to stderr: stdout holds the one --json document.
+  const logger = pino({ base: { service: 'jeex-db' } }, pino.destination({ dest: 2, sync: true }));
+  const app = createDb({ ...(targets.appUrl ? { url: targets.appUrl } : {}), applicationName: 'jeex-db serve (readiness)', max: 2 });
+  const monitor = postgres(targets.monitorUrl, { max: 2, onnotice: () => {}, connect_timeout: 5, connection: { application_name: 'jeex-db serve (health)' } });
+  const pooler = targets.poolerConsoleUrl ? poolerAdmin(targets.poolerConsoleUrl) : undefined;
+  try {
+    const rules = flags.alertRules ? await loadAlertRules(flags.alertRules) : undefined;
+    const running = await startMonitor({
+      port: flags.port,
+      host: flags.host,
+      app,
+      monitor,
+      ...(pooler ? { pooler } : {}),
+      health: { timeoutMs: DEFAULT_HEALTH_TIMEOUT_MS, ...(flags.migrations ? { migrationsDir: defaultMigrationsDir } : {}) },
+      alerts: flags.alerts ? { logger, intervalMs: flags.alertInterval * 1000, ...(rules ? { rules } : {}) } : false,
+      telemetry: { prometheus: Boolean(flags.prometheus) },
+      version: pkg.version,
+    }).catch((error: unknown) => {
+      if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+        throw new JeexDbError('PORT_IN_USE', `port ${flags.port} on ${flags.host} is taken: the health server cannot listen there`, {
+          hint: `Pick another with --port (or stop what listens there: \`ss -ltnp 'sport = :${flags.port}'\`).`,
+        });
+      }
+      throw error;
+    });
+    onListening(running.server.url);
+    await stopped;
+    await running.stop();
+  } finally {
+    await Promise.all([app.close(1), monitor.end({ timeout: 1 }), pooler?.end({ timeout: 1 })]);
+    logger.flush();
+  }
+}
+
+/** The URLs `serve` uses: --url / JEEX_DB_MONITOR_URL / DATABASE_URL / the local cluster; the app's path from --app-url or the local cluster's app URL. */
+export function resolveServeTargets(flags: Pick<ServeFlags, 'url' | 'appUrl' | 'dataDir'>): ServeTargets {
+  const target = resolveHealthTarget({ ...(flags.url ? { url: flags.url } : {}), dataDir: flags.dataDir });
+  const localApp = target.source === 'local' ? localUrl(localLayout(flags.dataDir), 'app') : undefined;
+  const appUrl = flags.appUrl ?? localApp;
+  return { monitorUrl: target.url, ...(appUrl ? { appUrl } : {}), ...(target.poolerConsoleUrl ? { poolerConsoleUrl: target.poolerConsoleUrl } : {}) };
+}
+
+function stopSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    process.once('SIGINT', () => resolve('SIGINT'));
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+  });
+}
+
+export function serveCommand(): Command {
+  const command = new Command('serve')
+    .description('serve /livez, /readyz and /health (and /metrics, /alerts), evaluate alert rules and export metrics until Ctrl-C')
+    .addOption(new Option('--port <n>', 'port of the health server').argParser(intArg(0, 65535)).default(DEFAULT_SERVE_PORT))
+    .option('--url <url>', 'the monitoring connection (default: JEEX_DB_MONITOR_URL, DATABASE_URL, then the local cluster as its superuser)')
+    .option('--app-url <url>', "the application's path, probed by /readyz (default: the URL createDb() resolves: the local app URL through PgBouncer)")
+    .option('--data-dir <dir>', 'where the local cluster lives', process.env.JEEX_DB_DATA_DIR ?? DEFAULT_DATA_DIR)
+    .option('--no-migrations', 'do not check that the migrations are applied');
+  return addServeOptions(command)
+    .addOption(jsonOption())
+    .action(async (flags: ServeFlags) => {
+      const json = Boolean(flags.json);
+      try {
+        const targets = resolveServeTargets(flags);
+        await serveUntil(flags, targets, stopSignal(), (url) => {
+          const endpoints = { livez: `${url}/livez`, readyz: `${url}/readyz`, health: `${url}/health`, ...(flags.prometheus ? { metrics: `${url}/metrics` } : {}), ...(flags.alerts ? { alerts: `${url}/alerts` } : {}) };
+          if (json) printJson({ ok: true, url, endpoints, monitor: maskUrl(targets.monitorUrl), ...(targets.appUrl ? { app: maskUrl(targets.appUrl) } : {}) });
+          else {
+            note(`serving ${Object.values(endpoints).join(' ')}`);
+            note(dim(`monitoring ${maskUrl(targets.monitorUrl)}${targets.appUrl ? `; readiness through ${maskUrl(targets.appUrl)}` : ''}; Ctrl-C stops`));
+          }
+        });
+      } catch (error) {
+        reportError(error, json);
+      }
+    });
+}

@@ -1,0 +1,133 @@
+import type { Sql } from 'postgres';
+import { status as migrationStatus } from '../migrate/runner.ts';
+import { poolerSnapshot } from '../pooler/metrics.ts';
+import { withTimeout } from './bounded.ts';
+import { measure, round, type BaseContext, type CheckContext, type CheckSpec, type Entry } from './measure.ts';
+
+/** The app pool's state, as `createDb(...).pool()` returns it. */
+export interface PoolState {
+  used: number;
+  pending: number;
+  max: number;
+  open: number;
+}
+
+const entry = (key: string, ctx: BaseContext, m: Parameters<typeof measure>[1]): Entry => ({ key, check: measure(ctx.now, m) });
+
+export function poolCheck(pool: () => PoolState): CheckSpec<BaseContext> {
+  return {
+    what: "the app's connection pool",
+    key: 'pool:usage',
+    componentType: 'pool',
+    run: async (ctx) => {
+      const state = pool();
+      const t = ctx.thresholds;
+      const percent = state.max > 0 ? (state.used / state.max) * 100 : 0;
+      const described = `${state.used} of ${state.max} connections in use, ${state.pending} request(s) waiting, ${state.open} open`;
+      return Promise.resolve([
+        entry('pool:usage', ctx, {
+          value: round(percent, 2),
+          exact: percent,
+          unit: '%',
+          limits: { warn: t.poolUsageWarnPercent, fail: t.poolUsageFailPercent },
+          componentType: 'pool',
+          output: `the app's pool is nearly full (${described}): raise its max (JEEX_DB_POOL_MAX) if PostgreSQL has room, or find what holds connections (long queries, transactions left open)`,
+        }),
+        entry('pool:waiting', ctx, {
+          value: state.pending,
+          unit: '{request}',
+          limits: { warn: t.poolWaitingWarn, fail: t.poolWaitingFail },
+          componentType: 'pool',
+          output: `requests wait for a connection of the app's pool (${described}): they time out after JEEX_DB_ACQUIRE_TIMEOUT; raise JEEX_DB_POOL_MAX or make the slow work shorter`,
+        }),
+      ]);
+    },
+  };
+}
+
+export function poolerCheck(admin: Sql): CheckSpec<BaseContext> {
+  return {
+    what: "PgBouncer's pools (SHOW POOLS on its admin console)",
+    key: 'pgbouncer:clientsWaiting',
+    componentType: 'pgbouncer',
+    run: async (ctx) => {
+      const snapshot = await withTimeout(poolerSnapshot(admin), ctx.timeoutMs, "PgBouncer's admin console");
+      const t = ctx.thresholds;
+      const busiest = snapshot.pools.filter((p) => p.clientsWaiting > 0).sort((a, b) => b.maxWaitSeconds - a.maxWaitSeconds);
+      const where = busiest.length
+        ? ` (${busiest.map((p) => `${p.database}/${p.user}: ${p.clientsWaiting} waiting, ${p.serversActive} server connection(s) busy`).join('; ')})`
+        : '';
+      const advice = "every server connection is busy: raise default_pool_size in pgbouncer.ini if PostgreSQL has room (max_connections), or shorten the transactions; clients fail after query_wait_timeout";
+      return [
+        entry('pgbouncer:clientsWaiting', ctx, {
+          value: snapshot.totals.clientsWaiting,
+          unit: '{client}',
+          limits: { warn: t.poolerWaitingWarn, fail: t.poolerWaitingFail },
+          componentType: 'pgbouncer',
+          output: `${snapshot.totals.clientsWaiting} client(s) wait in PgBouncer${where}: ${advice}`,
+        }),
+        entry('pgbouncer:maxWait', ctx, {
+          value: round(snapshot.totals.maxWaitSeconds, 3),
+          unit: 's',
+          limits: { warn: t.poolerMaxWaitWarnSeconds, fail: t.poolerMaxWaitFailSeconds },
+          componentType: 'pgbouncer',
+          output: `the oldest client waiting in PgBouncer has waited ${round(snapshot.totals.maxWaitSeconds, 3)} s${where}: ${advice}`,
+        }),
+      ];
+    },
+  };
+}
+
+export function migrationsCheck(migrationsDir: string): CheckSpec {
+  return {
+    what: 'the migrations',
+    key: 'migrations:pending',
+    componentType: 'migrations',
+    run: async (ctx: CheckContext) => {
+      const result = await withTimeout(migrationStatus(ctx.sql, { migrationsDir }), ctx.timeoutMs, 'reading the migration ledger');
+      const broken = result.migrations.filter((m) => m.state === 'failed' || m.state === 'interrupted');
+      const [problem] = result.problems;
+      let status: 'pass' | 'warn' | 'fail' = result.pending.length > 0 ? 'warn' : 'pass';
+      let output = `${result.pending.length} migration(s) not applied: ${result.pending.join(', ')}; run \`jeex-db migrate\` (a service refuses to start with assertUpToDate)`;
+      if (broken.length > 0) {
+        status = 'fail';
+        output = `migration ${broken.map((m) => `${m.name} (${m.state})`).join(', ')} did not complete: read its error in jeex_migrations.ledger (\`jeex-db status\`), fix it and run \`jeex-db migrate\` again`;
+      } else if (problem) {
+        status = 'fail';
+        const more = result.problems.length > 1 ? ` (and ${result.problems.length - 1} more problem(s); \`jeex-db status\` lists them)` : '';
+        output = `[${problem.code}] ${problem.message}: ${problem.hint}${more}`;
+      }
+      return [
+        {
+          key: 'migrations:pending',
+          check: measure(ctx.now, { value: result.pending.length, unit: '{migration}', status, componentType: 'migrations', componentId: ctx.facts.database, output }),
+        },
+      ];
+    },
+  };
+}
+
+export function backupCheck(lastBackup: () => Promise<Date | undefined>): CheckSpec<BaseContext> {
+  return {
+    what: 'the last backup',
+    key: 'backup:age',
+    componentType: 'backup',
+    run: async (ctx) => {
+      const last = await withTimeout(lastBackup(), ctx.timeoutMs, 'the last-backup lookup');
+      const t = ctx.thresholds;
+      if (!last) {
+        return [entry('backup:age', ctx, { value: null, unit: 's', status: 'fail', componentType: 'backup', output: 'no backup was found: take one now and schedule them' })];
+      }
+      const age = Math.max(0, (ctx.now().getTime() - last.getTime()) / 1000);
+      return [
+        entry('backup:age', ctx, {
+          value: round(age, 0),
+          unit: 's',
+          limits: { warn: t.backupAgeWarnSeconds, fail: t.backupAgeFailSeconds },
+          componentType: 'backup',
+          output: `the last backup finished ${round(age / 3600, 1)} h ago (${last.toISOString()}): check that the scheduled backup runs and succeeds, then take one`,
+        }),
+      ];
+    },
+  };
+}

@@ -1,0 +1,42 @@
+import { JeexDbError } from '../db/errors.ts';
+import { localLayout } from '../local/layout.ts';
+import { buildUrl, localUrl, readLocalSecrets, readLocalState } from '../local/state.ts';
+
+/** What `jeex-db health` checks, and where that came from. */
+export interface HealthTarget {
+  url: string;
+  source: 'flag' | 'JEEX_DB_MONITOR_URL' | 'DATABASE_URL' | 'local';
+  /** The local PgBouncer's admin console, when `jeex-db up` runs one. */
+  poolerConsoleUrl?: string;
+}
+
+/**
+ * Which database `jeex-db health` checks: `url` (--url), else `JEEX_DB_MONITOR_URL`, else
+ * `DATABASE_URL`, else the local cluster's superuser on its app database (with its PgBouncer's
+ * admin console when there is one). INVALID_CONFIG when there is none of them.
+ *
+ * @example
+ * resolveHealthTarget({ dataDir: '.jeex-db' }, process.env); // { url, source: 'local', poolerConsoleUrl }
+ */
+export function resolveHealthTarget(flags: { url?: string; dataDir?: string }, env: NodeJS.ProcessEnv = process.env): HealthTarget {
+  if (flags.url) return { url: flags.url, source: 'flag' };
+  if (env.JEEX_DB_MONITOR_URL) return { url: env.JEEX_DB_MONITOR_URL, source: 'JEEX_DB_MONITOR_URL' };
+  if (env.DATABASE_URL) return { url: env.DATABASE_URL, source: 'DATABASE_URL' };
+  const layout = localLayout(flags.dataDir ?? env.JEEX_DB_DATA_DIR);
+  const state = readLocalState(layout);
+  const url = state && localUrl(layout, 'superuser', { database: state.database });
+  if (!state || !url) {
+    throw new JeexDbError('INVALID_CONFIG', `no database to check: no --url, JEEX_DB_MONITOR_URL or DATABASE_URL, and no local cluster in ${layout.root}`, {
+      hint: 'Pass --url postgres://..., set JEEX_DB_MONITOR_URL, or start the local cluster with `jeex-db up` (or point --data-dir at it).',
+    });
+  }
+  const secrets = readLocalSecrets(layout);
+  const console = state.pooler && secrets?.pooler;
+  return {
+    url,
+    source: 'local',
+    ...(state.pooler && console
+      ? { poolerConsoleUrl: buildUrl({ user: console.user, password: console.password, host: state.host, port: state.pooler.port, database: 'pgbouncer' }) }
+      : {}),
+  };
+}

@@ -1,0 +1,160 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { HEALTH_CONTENT_TYPE, type HealthDocument, type HealthStatus } from '../health/types.ts';
+import { translateDbError } from '../db/translate-error.ts';
+import { cached, withTimeout } from './cached.ts';
+
+export interface HealthServerOptions {
+  port: number;
+  /** Default 127.0.0.1; '0.0.0.0' to be probed from outside (a container). */
+  host?: string;
+  /**
+   * One cheap round trip through the path the application uses (its pool, PgBouncer): resolves
+   * when the database answers, throws when not.
+   */
+  ready: () => Promise<void>;
+  /** The full health document (checkHealth on the monitoring connection). */
+  health: () => Promise<HealthDocument>;
+  /** How long a readiness answer is reused (default 1500 ms). */
+  readyCacheMs?: number;
+  /** How long a health document is reused (default 2000 ms). */
+  healthCacheMs?: number;
+  /** A readiness probe that takes longer fails (default 2000 ms). */
+  readyTimeoutMs?: number;
+  /** A health document that takes longer fails (default 10000 ms). */
+  healthTimeoutMs?: number;
+  /** `GET /metrics`: the Prometheus exposition, when configured. */
+  metrics?: (request: IncomingMessage, response: ServerResponse) => void;
+  /** `GET /alerts`: the pending and firing alerts, when alerts run. */
+  alerts?: () => unknown;
+  version?: string;
+}
+
+export interface RunningHealthServer {
+  url: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+/** pass and warn are served (200); fail is not (503). */
+export const httpStatusFor = (status: HealthStatus): number => (status === 'fail' ? 503 : 200);
+
+function send(response: ServerResponse, code: number, body: unknown, type = HEALTH_CONTENT_TYPE): void {
+  const text = `${JSON.stringify(body, null, 2)}\n`;
+  response.writeHead(code, { 'content-type': type, 'cache-control': 'no-store', 'content-length': Buffer.byteLength(text) });
+  response.end(response.req.method === 'HEAD' ? undefined : text);
+}
+
+/**
+ * `jeex-db serve`: `/livez` (the process answers; never touches the database), `/readyz` (the
+ * database answers through the application's path; cached for `readyCacheMs`), `/health` (the
+ * whole document), and `/metrics`, `/alerts` when configured. Health documents are served as
+ * `application/health+json`, 200 for pass and warn, 503 for fail.
+ *
+ * @example
+ * const server = await startHealthServer({ port: 8081, ready: async () => { await sql`SELECT 1`; }, health: () => checkHealth(monitor) });
+ * // curl -i localhost:8081/readyz
+ * await server.close();
+ */
+export async function startHealthServer(options: HealthServerOptions): Promise<RunningHealthServer> {
+  const version = options.version ? { version: options.version } : {};
+  const readiness = cached(options.readyCacheMs ?? 1500, async (): Promise<HealthDocument> => {
+    const time = new Date().toISOString();
+    const started = performance.now();
+    try {
+      await withTimeout(options.ready(), options.readyTimeoutMs ?? 2000, () => new Error(`no answer within ${options.readyTimeoutMs ?? 2000} ms`));
+      const observed = performance.now() - started;
+      return {
+        status: 'pass',
+        ...version,
+        checks: {
+          'postgresql:reachable': [{ componentType: 'datastore', observedValue: true, status: 'pass', time }],
+          'postgresql:responseTime': [{ componentType: 'datastore', observedValue: Math.round(observed * 100) / 100, observedUnit: 'ms', status: 'pass', time }],
+        },
+      };
+    } catch (error) {
+      const reason = error instanceof Error && !('code' in error) ? error.message : translateDbError(error).message;
+      const output = `the database does not answer through the application's path: ${reason}`;
+      return {
+        status: 'fail',
+        ...version,
+        output,
+        checks: { 'postgresql:reachable': [{ componentType: 'datastore', observedValue: false, status: 'fail', time, output }] },
+      };
+    }
+  });
+  const health = cached(options.healthCacheMs ?? 2000, async (): Promise<HealthDocument> => {
+    try {
+      return await withTimeout(options.health(), options.healthTimeoutMs ?? 10_000, () => new Error(`the health checks took longer than ${options.healthTimeoutMs ?? 10_000} ms`));
+    } catch (error) {
+      const output = error instanceof Error ? error.message : String(error);
+      const time = new Date().toISOString();
+      return { status: 'fail', ...version, output, checks: { 'health:completed': [{ observedValue: false, status: 'fail', time, output }] } };
+    }
+  });
+
+  const handle = async (request: IncomingMessage, response: ServerResponse): Promise<void> => {
+    const path = new URL(request.url ?? '/', 'http://localhost').pathname;
+    if (request.method !== 'GET' && request.method !== 'HEAD') {
+      response.setHeader('allow', 'GET, HEAD');
+      send(response, 405, { error: `${request.method ?? ''} is not allowed; use GET` }, 'application/json');
+      return;
+    }
+    switch (path) {
+      case '/livez':
+        send(response, 200, { status: 'pass', ...version });
+        return;
+      case '/readyz': {
+        const document = await readiness();
+        send(response, httpStatusFor(document.status), document);
+        return;
+      }
+      case '/health': {
+        const document = await health();
+        send(response, httpStatusFor(document.status), document);
+        return;
+      }
+      case '/metrics':
+        if (options.metrics) {
+          options.metrics(request, response);
+          return;
+        }
+        break;
+      case '/alerts':
+        if (options.alerts) {
+          send(response, 200, { alerts: options.alerts() }, 'application/json');
+          return;
+        }
+        break;
+      default:
+        break;
+    }
+    const known = ['/livez', '/readyz', '/health', ...(options.metrics ? ['/metrics'] : []), ...(options.alerts ? ['/alerts'] : [])];
+    send(response, 404, { error: `no ${path} here; try ${known.join(', ')}` }, 'application/json');
+  };
+
+  const server: Server = createServer((request, response) => {
+    handle(request, response).catch((error: unknown) => {
+      if (!response.headersSent) send(response, 500, { error: error instanceof Error ? error.message : String(error) }, 'application/json');
+      else response.destroy();
+    });
+  });
+  const host = options.host ?? '127.0.0.1';
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+  return {
+    url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}

@@ -1,0 +1,101 @@
+import type { Logger } from 'pino';
+import type { Sql } from 'postgres';
+import { AlertEngine } from '../alerts/engine.ts';
+import { startAlertLoop, type AlertLoop } from '../alerts/loop.ts';
+import type { AlertRule } from '../alerts/rules.ts';
+import type { JeexDb } from '../db/create-db.ts';
+import { checkHealth, type HealthOptions } from '../health/check-health.ts';
+import type { HealthDocument } from '../health/types.ts';
+import { collectPoolerMetrics, type PoolerMetrics } from '../pooler/metrics.ts';
+import { startTelemetry, type Telemetry, type TelemetryOptions } from '../telemetry/provider.ts';
+import { registerServerMetrics, type ServerMetrics } from '../telemetry/server-metrics.ts';
+import { startHealthServer, type RunningHealthServer } from './http-server.ts';
+
+export interface MonitorOptions {
+  port: number;
+  host?: string;
+  /** The application's client (its pool, through PgBouncer when there is one): readiness and pool figures. */
+  app: JeexDb;
+  /** A direct connection for the health checks and server statistics (a pg_monitor role). */
+  monitor: Sql;
+  /** PgBouncer's admin console, when there is one. */
+  pooler?: Sql;
+  /** Passed to checkHealth (thresholds, migrationsDir, lastBackup, ...). */
+  health?: Omit<HealthOptions, 'pool' | 'pooler'>;
+  /** Evaluate the alert rules every `intervalMs` (default 15 s); false turns alerts off. */
+  alerts?: { logger: Logger; rules?: readonly AlertRule[]; intervalMs?: number } | false;
+  /** Start the OpenTelemetry provider (OTLP from OTEL_* variables; `prometheus` mounts /metrics); false: none. */
+  telemetry?: TelemetryOptions | false;
+  version?: string;
+}
+
+export interface RunningMonitor {
+  server: RunningHealthServer;
+  telemetry?: Telemetry;
+  engine?: AlertEngine;
+  /** Stop serving, evaluating and exporting (flushing what is pending); leaves the clients open. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Everything `jeex-db serve` runs, as a library: the health endpoints, the alert loop over the
+ * same health checks, and the metrics (server statistics, the app's pool, PgBouncer) exported
+ * over OTLP and, when asked, at `/metrics`.
+ *
+ * @example
+ * const monitor = await startMonitor({ port: 8081, app: createDb(), monitor: postgres(monitorUrl), alerts: { logger: pino() } });
+ * // ... on shutdown
+ * await monitor.stop();
+ */
+export async function startMonitor(options: MonitorOptions): Promise<RunningMonitor> {
+  const health = (): Promise<HealthDocument> =>
+    checkHealth(options.monitor, { ...options.health, pool: options.app.pool, ...(options.pooler ? { pooler: options.pooler } : {}) });
+
+  const telemetry = options.telemetry === false ? undefined : startTelemetry(options.telemetry ?? {});
+  let serverMetrics: ServerMetrics | undefined;
+  let poolerMetrics: PoolerMetrics | undefined;
+  if (telemetry && (telemetry.otlp || telemetry.prometheus)) {
+    serverMetrics = registerServerMetrics(telemetry.meter, options.monitor);
+    if (options.pooler) poolerMetrics = collectPoolerMetrics(options.pooler, { meter: telemetry.meter });
+  }
+
+  let engine: AlertEngine | undefined;
+  let loop: AlertLoop | undefined;
+  if (options.alerts) {
+    engine = new AlertEngine({ logger: options.alerts.logger, ...(options.alerts.rules ? { rules: options.alerts.rules } : {}) });
+    loop = startAlertLoop({ engine, check: health, intervalMs: options.alerts.intervalMs ?? 15_000, logger: options.alerts.logger });
+  }
+
+  let server: RunningHealthServer;
+  try {
+    server = await startHealthServer({
+      port: options.port,
+      ...(options.host ? { host: options.host } : {}),
+      ready: async () => {
+        await options.app.sql`SELECT 1`;
+      },
+      health,
+      ...(telemetry?.prometheus ? { metrics: (request, response) => telemetry.prometheus?.handler(request, response) } : {}),
+      ...(engine ? { alerts: () => engine.active() } : {}),
+      ...(options.version ? { version: options.version } : {}),
+    });
+  } catch (error) {
+    await loop?.stop();
+    serverMetrics?.close();
+    poolerMetrics?.close();
+    await telemetry?.shutdown();
+    throw error;
+  }
+  return {
+    server,
+    ...(telemetry ? { telemetry } : {}),
+    ...(engine ? { engine } : {}),
+    stop: async () => {
+      await server.close();
+      await loop?.stop();
+      serverMetrics?.close();
+      poolerMetrics?.close();
+      await telemetry?.shutdown();
+    },
+  };
+}

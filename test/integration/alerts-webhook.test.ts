@@ -1,0 +1,224 @@
+// A real HTTP server receives the alerts; no database is needed. The OpenTelemetry SDK is
+// registered process-wide here (each test file runs in its own process).
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { metrics } from '@opentelemetry/api';
+import { MeterProvider } from '@opentelemetry/sdk-metrics';
+import pino from 'pino';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { AlertEngine, type AlertTransition } from '../../src/alerts/engine.ts';
+import { startAlertLoop } from '../../src/alerts/loop.ts';
+import type { AlertRule } from '../../src/alerts/rules.ts';
+import type { HealthDocument } from '../../src/health/types.ts';
+import { TestMetricReader } from '../helpers/metrics.ts';
+
+const reader = new TestMetricReader();
+const provider = new MeterProvider({ readers: [reader] });
+beforeAll(() => {
+  expect(metrics.setGlobalMeterProvider(provider)).toBe(true);
+});
+afterAll(async () => {
+  metrics.disable();
+  await provider.shutdown();
+});
+
+interface Received {
+  url: string;
+  headers: IncomingHttpHeaders;
+  body: Record<string, unknown>;
+}
+
+/** A webhook receiver answering each request with the next status of `statuses` (the last one repeats). */
+async function receiver(statuses: number[]): Promise<{ url: string; received: Received[]; server: Server }> {
+  const received: Received[] = [];
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      received.push({ url: req.url ?? '', headers: req.headers, body: JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown> });
+      const status = statuses[Math.min(received.length - 1, statuses.length - 1)] ?? 200;
+      res.writeHead(status, { 'content-type': 'text/plain' }).end(status < 300 ? 'ok' : 'nope');
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  servers.push(server);
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`, received, server };
+}
+const servers: Server[] = [];
+afterEach(async () => {
+  await Promise.all(servers.splice(0).map((server) => new Promise((resolve) => server.close(resolve))));
+});
+
+function capture() {
+  const lines: Record<string, unknown>[] = [];
+  const raw: string[] = [];
+  const logger = pino({ level: 'debug' }, {
+    write: (line: string) => {
+      raw.push(line);
+      lines.push(JSON.parse(line) as Record<string, unknown>);
+    },
+  });
+  return { logger, lines, raw };
+}
+
+const reachable = (ok: boolean): HealthDocument => ({
+  status: ok ? 'pass' : 'fail',
+  checks: { 'postgresql:reachable': [{ observedValue: ok, status: ok ? 'pass' : 'fail', time: new Date().toISOString(), ...(ok ? {} : { output: 'connect ECONNREFUSED' }) }] },
+});
+const rule = (name: string): AlertRule => ({ name, description: 'PostgreSQL does not answer', check: 'postgresql:reachable', when: 'fail', for: 0, severity: 'critical' });
+const fast = { timeoutMs: 1000, retries: 3, backoffMs: 20 };
+
+describe('alert webhook', () => {
+  it('retries 503 twice, then delivers the alert once, with the Alertmanager-like payload', async () => {
+    const hook = await receiver([503, 503, 200]);
+    const { logger, lines } = capture();
+    const engine = new AlertEngine({ logger, rules: [rule('retried')], webhook: { url: hook.url, ...fast } });
+    const t0 = Date.parse('2025-06-01T12:00:00.000Z');
+
+    engine.evaluate(reachable(false), t0);
+    await engine.flush();
+
+    expect(hook.received).toHaveLength(3);
+    expect(hook.received.map((r) => r.body)).toEqual(Array(3).fill(hook.received[0]?.body));
+    expect(hook.received[2]?.headers['content-type']).toBe('application/json');
+    expect(hook.received[2]?.body).toEqual({
+      alert: 'retried',
+      state: 'firing',
+      severity: 'critical',
+      summary: 'PostgreSQL does not answer: connect ECONNREFUSED',
+      description: 'PostgreSQL does not answer',
+      check: 'postgresql:reachable',
+      observedValue: false,
+      startsAt: '2025-06-01T12:00:00.000Z',
+    });
+    expect(lines.filter((line) => line.msg === 'alert webhook attempt failed; retrying').map((line) => line.status)).toEqual([503, 503]);
+    expect(lines.some((line) => line.msg === 'alert webhook delivered' && line.attempts === 3)).toBe(true);
+    expect((await reader.snapshot()).points('jeex.alerts.webhook.failures', { alert: 'retried' })).toEqual([]);
+
+    engine.evaluate(reachable(true), t0 + 5000);
+    await engine.flush();
+    expect(hook.received[3]?.body).toEqual(expect.objectContaining({ alert: 'retried', state: 'resolved', observedValue: true, startsAt: '2025-06-01T12:00:00.000Z', endsAt: '2025-06-01T12:00:05.000Z' }));
+    await engine.close();
+  });
+
+  it('does not retry a 400: the failure is logged without secrets and counted', async () => {
+    const hook = await receiver([400]);
+    const { logger, lines, raw } = capture();
+    const secretUrl = hook.url.replace('http://', 'http://alerts:s3cretpass@') + '?token=t0psecret';
+    const engine = new AlertEngine({ logger, rules: [rule('refused')], webhook: { url: secretUrl, ...fast } });
+
+    engine.evaluate(reachable(false));
+    await engine.flush();
+
+    expect(hook.received).toHaveLength(1);
+    // The credentials went as Basic authentication, the query as it was.
+    expect(hook.received[0]?.headers.authorization).toBe(`Basic ${Buffer.from('alerts:s3cretpass').toString('base64')}`);
+    expect(hook.received[0]?.url).toBe('/hook?token=t0psecret');
+    const failure = lines.find((line) => line.level === 50 && line.alert === 'refused' && line.reason === 'http_4xx');
+    expect(failure).toEqual(expect.objectContaining({ status: 400, attempts: 1, url: `${hook.url.replace('http://', 'http://***:***@')}?***` }));
+    expect(String(failure?.msg)).toMatch(/alert webhook failed \(HTTP 400\) after 1 attempt: the webhook refused the payload/);
+    expect(raw.join('')).not.toMatch(/s3cretpass|t0psecret/);
+    expect((await reader.snapshot()).value('jeex.alerts.webhook.failures', { alert: 'refused', reason: 'http_4xx' })).toBe(1);
+    await engine.close();
+  });
+
+  it('retries an unreachable port with back-off, then logs the failure; evaluate never waits for it', async () => {
+    const gone = await receiver([200]);
+    const url = gone.url;
+    await new Promise((resolve) => gone.server.close(resolve));
+    const { logger, lines } = capture();
+    const engine = new AlertEngine({ logger, rules: [rule('unreachable-hook')], webhook: { url, timeoutMs: 1000, retries: 2, backoffMs: 100 } });
+
+    const started = performance.now();
+    expect(engine.evaluate(reachable(false)).map((x) => x.state)).toEqual(['firing']);
+    expect(engine.evaluate(reachable(true)).map((x) => x.state)).toEqual(['resolved']);
+    const evaluated = performance.now() - started;
+    expect(evaluated).toBeLessThan(50);
+    await engine.flush();
+    // Two notifications, each: attempt, 100 ms, attempt, 200 ms, attempt.
+    expect(performance.now() - started).toBeGreaterThanOrEqual(600);
+
+    const failures = lines.filter((line) => line.level === 50 && line.alert === 'unreachable-hook' && line.reason !== undefined);
+    expect(failures.map((line) => [line.state, line.reason, line.attempts])).toEqual([
+      ['firing', 'network', 3],
+      ['resolved', 'network', 3],
+    ]);
+    expect(String(failures[0]?.msg)).toMatch(/alert webhook failed \(ECONNREFUSED\) after 3 attempts: check that the webhook is up/);
+    expect(lines.filter((line) => line.msg === 'alert webhook attempt failed; retrying').map((line) => line.retryInMs)).toEqual([100, 200, 100, 200]);
+    expect((await reader.snapshot()).value('jeex.alerts.webhook.failures', { alert: 'unreachable-hook', reason: 'network' })).toBe(2);
+    await engine.close();
+  });
+});
+
+describe('startAlertLoop', () => {
+  it('fires a critical "database-unreachable" within 2 intervals of the check throwing, and resolves after it recovers', async () => {
+    const hook = await receiver([200]);
+    const { logger, lines } = capture();
+    const engine = new AlertEngine({ logger, webhook: { url: hook.url, ...fast } });
+    const intervalMs = 50;
+    let failing = false;
+    let calls = 0;
+    let overlapping = 0;
+    let inFlight = 0;
+    const seen: { transition: AlertTransition; call: number; at: number }[] = [];
+
+    const loop = startAlertLoop({
+      engine,
+      intervalMs,
+      logger,
+      onTransitions: (transitions) => transitions.forEach((transition) => seen.push({ transition, call: calls, at: performance.now() })),
+      check: async () => {
+        calls++;
+        inFlight++;
+        if (inFlight > 1) overlapping++;
+        try {
+          // Slower than the interval: a timer-driven loop would overlap runs.
+          await new Promise((resolve) => setTimeout(resolve, intervalMs + 20));
+          if (failing) throw new Error('connect ECONNREFUSED 127.0.0.1:5432 (postgres://app:hunter22@db/jeex)');
+          return reachable(true);
+        } finally {
+          inFlight--;
+        }
+      },
+    });
+    const waitFor = async (predicate: () => boolean, ms: number) => {
+      const deadline = performance.now() + ms;
+      while (!predicate() && performance.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
+      return predicate();
+    };
+
+    expect(await waitFor(() => calls >= 2, 1000)).toBe(true);
+    expect(engine.active()).toEqual([]);
+    failing = true;
+    const brokeAt = performance.now();
+    const brokeAtCall = calls;
+    expect(await waitFor(() => seen.length >= 1, 2000)).toBe(true);
+    const fired = seen[0];
+    expect(fired?.transition).toEqual(expect.objectContaining({ alert: 'database-unreachable', state: 'firing', severity: 'critical', observedValue: false }));
+    // The call running when the check broke may still pass; the next one fires.
+    expect(fired?.call).toBeLessThanOrEqual(brokeAtCall + 1);
+    // Each run takes intervalMs + 20 ms, then waits intervalMs: at most two runs.
+    expect((fired?.at ?? Infinity) - brokeAt).toBeLessThan(2 * (intervalMs + 20) + intervalMs + 100);
+    expect(engine.active()).toEqual([expect.objectContaining({ alert: 'database-unreachable', state: 'firing', severity: 'critical' })]);
+
+    failing = false;
+    expect(await waitFor(() => seen.length >= 2, 2000)).toBe(true);
+    expect(seen[1]?.transition).toEqual(expect.objectContaining({ alert: 'database-unreachable', state: 'resolved' }));
+    await loop.stop();
+    const callsAtStop = calls;
+    await new Promise((resolve) => setTimeout(resolve, 3 * intervalMs));
+    expect(calls).toBe(callsAtStop);
+    expect(overlapping).toBe(0);
+
+    // stop() flushed the webhook: both notifications arrived.
+    expect(hook.received.map((r) => [r.body.alert, r.body.state])).toEqual([
+      ['database-unreachable', 'firing'],
+      ['database-unreachable', 'resolved'],
+    ]);
+    expect(String(hook.received[0]?.body.summary)).toMatch(/^PostgreSQL does not answer: the health check failed: connect ECONNREFUSED/);
+    // The password in the thrown message reaches neither the log nor the webhook.
+    expect(JSON.stringify(lines) + JSON.stringify(hook.received.map((r) => r.body))).not.toContain('hunter22');
+    expect(lines.filter((line) => line.msg === 'alert database-unreachable firing')).toHaveLength(1);
+    await engine.close();
+  });
+});

@@ -1,0 +1,253 @@
+// The OpenTelemetry SDK is registered process-wide here; vitest runs each test file in its own
+// process (pool: 'forks'), so no other file sees it.
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { metrics } from '@opentelemetry/api';
+import { MeterProvider } from '@opentelemetry/sdk-metrics';
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AlertEngine } from '../../src/alerts/engine.ts';
+import { defaultAlertRules, loadAlertRules, parseAlertRules, type AlertRule } from '../../src/alerts/rules.ts';
+import { maskWebhookUrl } from '../../src/alerts/webhook.ts';
+import { JeexDbError } from '../../src/db/errors.ts';
+import type { HealthCheck, HealthDocument } from '../../src/health/types.ts';
+import { TestMetricReader } from '../helpers/metrics.ts';
+
+const reader = new TestMetricReader();
+const provider = new MeterProvider({ readers: [reader] });
+beforeAll(() => {
+  expect(metrics.setGlobalMeterProvider(provider)).toBe(true);
+});
+afterAll(async () => {
+  metrics.disable();
+  await provider.shutdown();
+});
+
+/** An engine whose pino output is kept as parsed JSON lines. */
+function engineWith(rules?: readonly AlertRule[]) {
+  const lines: Record<string, unknown>[] = [];
+  const logger = pino({ level: 'debug' }, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
+  const engine = new AlertEngine({ logger, webhook: null, ...(rules ? { rules } : {}) });
+  return { engine, lines };
+}
+
+function doc(checks: Record<string, Partial<HealthCheck> & Pick<HealthCheck, 'observedValue'>>): HealthDocument {
+  const time = new Date(0).toISOString();
+  return {
+    status: 'pass',
+    checks: Object.fromEntries(Object.entries(checks).map(([key, check]) => [key, [{ status: 'pass' as const, time, ...check }]])),
+  };
+}
+
+const t0 = Date.parse('2025-06-01T12:00:00.000Z');
+const iso = (ms: number) => new Date(ms).toISOString();
+// As checkHealth() reports them: the count (above 80 itself) and the share of max_connections.
+const connections = (percent: number) => ({
+  'postgresql:connections': [{ observedValue: 95, observedUnit: '{connection}', status: 'pass' as const, time: iso(t0) }],
+  'postgresql:connectionUsage': [
+    { observedValue: percent, observedUnit: '%', status: percent > 80 ? ('warn' as const) : ('pass' as const), time: iso(t0), output: `${percent}% of max_connections in use` },
+  ],
+});
+const connDoc = (percent: number): HealthDocument => ({ status: 'pass', checks: connections(percent) });
+
+describe('AlertEngine state machine', () => {
+  it('fires "database unreachable" at the first failing evaluation and resolves when it answers again', () => {
+    const { engine, lines } = engineWith();
+    const down = doc({ 'postgresql:reachable': { observedValue: false, status: 'fail', output: 'connect ECONNREFUSED 127.0.0.1:5432' } });
+
+    const fired = engine.evaluate(down, t0);
+    expect(fired).toEqual([
+      expect.objectContaining({ alert: 'database-unreachable', state: 'firing', from: 'inactive', severity: 'critical', observedValue: false, since: iso(t0) }),
+    ]);
+    expect(lines).toEqual([
+      expect.objectContaining({
+        level: 50,
+        msg: 'alert database-unreachable firing',
+        alert: 'database-unreachable',
+        state: 'firing',
+        severity: 'critical',
+        check: 'postgresql:reachable',
+        observedValue: false,
+        since: iso(t0),
+        summary: 'PostgreSQL does not answer: connect ECONNREFUSED 127.0.0.1:5432',
+      }),
+    ]);
+    expect(engine.active()).toEqual([expect.objectContaining({ alert: 'database-unreachable', state: 'firing', firingSince: iso(t0) })]);
+
+    expect(engine.evaluate(down, t0 + 15_000)).toEqual([]);
+    const resolved = engine.evaluate(doc({ 'postgresql:reachable': { observedValue: true } }), t0 + 30_000);
+    expect(resolved).toEqual([expect.objectContaining({ alert: 'database-unreachable', state: 'resolved', from: 'firing', observedValue: true, at: iso(t0 + 30_000) })]);
+    expect(lines.map((line) => [line.alert, line.state])).toEqual([
+      ['database-unreachable', 'firing'],
+      ['database-unreachable', 'resolved'],
+    ]);
+    expect(engine.active()).toEqual([]);
+  });
+
+  it('goes pending at t0, stays pending at t0+59s, fires at t0+60s, resolves when the condition clears', () => {
+    const { engine, lines } = engineWith();
+    expect(engine.evaluate(connDoc(85), t0).map((x) => [x.alert, x.state])).toEqual([['connections-high', 'pending']]);
+    expect(engine.active()).toEqual([expect.objectContaining({ alert: 'connections-high', state: 'pending', observedValue: 85, since: iso(t0) })]);
+    expect(engine.active()[0]).not.toHaveProperty('firingSince');
+    expect(engine.evaluate(connDoc(90), t0 + 59_000)).toEqual([]);
+    const firing = engine.evaluate(connDoc(91), t0 + 60_000);
+    expect(firing).toEqual([expect.objectContaining({ alert: 'connections-high', state: 'firing', from: 'pending', observedValue: 91, since: iso(t0), severity: 'warning' })]);
+    expect(engine.evaluate(connDoc(92), t0 + 120_000)).toEqual([]);
+    expect(engine.evaluate(connDoc(40), t0 + 180_000)).toEqual([expect.objectContaining({ state: 'resolved', observedValue: 40 })]);
+
+    expect(lines.map(({ alert, state, severity, check, observedValue, since, summary, level }) => ({ alert, state, severity, check, observedValue, since, summary, level }))).toEqual([
+      { alert: 'connections-high', state: 'pending', severity: 'warning', check: 'postgresql:connectionUsage', observedValue: 85, since: iso(t0), summary: 'Connections at 85% of max_connections for a minute: 85% of max_connections in use', level: 30 },
+      { alert: 'connections-high', state: 'firing', severity: 'warning', check: 'postgresql:connectionUsage', observedValue: 91, since: iso(t0), summary: 'Connections at 91% of max_connections for a minute: 91% of max_connections in use', level: 40 },
+      { alert: 'connections-high', state: 'resolved', severity: 'warning', check: 'postgresql:connectionUsage', observedValue: 40, since: iso(t0), summary: 'Connections at 40% of max_connections for a minute: 40% of max_connections in use', level: 30 },
+    ]);
+  });
+
+  it('a pending alert whose condition clears goes back to inactive without a log line; a single spike never fires', () => {
+    const { engine, lines } = engineWith();
+    engine.evaluate(connDoc(85), t0); // pending
+    expect(engine.evaluate(connDoc(50), t0 + 30_000)).toEqual([]);
+    expect(engine.active()).toEqual([]);
+    // A new spike starts a new pending period: 60 s after the first spike is not 60 s of this one.
+    expect(engine.evaluate(connDoc(85), t0 + 60_000).map((x) => [x.state, x.since])).toEqual([['pending', iso(t0 + 60_000)]]);
+    expect(engine.evaluate(connDoc(50), t0 + 90_000)).toEqual([]);
+    expect(lines.map((line) => line.state)).toEqual(['pending', 'pending']);
+  });
+
+  it('leaves an alert as it was when its check is missing from the document', () => {
+    const { engine } = engineWith();
+    engine.evaluate(doc({ 'pool:waiting': { observedValue: 3 } }), t0);
+    expect(engine.evaluate(doc({ 'postgresql:reachable': { observedValue: true } }), t0 + 61_000)).toEqual([]);
+    expect(engine.active()).toEqual([expect.objectContaining({ alert: 'pool-waiting', state: 'pending' })]);
+    // Still pending since t0: the next document with the key fires it.
+    expect(engine.evaluate(doc({ 'pool:waiting': { observedValue: 2 } }), t0 + 62_000)).toEqual([expect.objectContaining({ alert: 'pool-waiting', state: 'firing', observedValue: 2 })]);
+    // A firing alert is not resolved by a document without its key either.
+    expect(engine.evaluate({ status: 'pass', checks: {} }, t0 + 63_000)).toEqual([]);
+    expect(engine.active()).toEqual([expect.objectContaining({ alert: 'pool-waiting', state: 'firing', summary: '2 requests waiting for a pool connection for a minute: the pool is too small for the load' })]);
+  });
+
+  it('fires warn-or-fail rules on warn and on fail, not on pass (slow statements after 5 minutes)', () => {
+    const { engine } = engineWith(defaultAlertRules.filter((r) => r.name === 'slow-statements'));
+    const slow = (status: HealthCheck['status'], observedValue: number) => doc({ 'postgresql:slowStatements': { observedValue, status } });
+    expect(engine.evaluate(slow('pass', 0), t0)).toEqual([]);
+    expect(engine.evaluate(slow('warn', 2), t0 + 1000).map((x) => x.state)).toEqual(['pending']);
+    expect(engine.evaluate(slow('fail', 9), t0 + 1000 + 299_999)).toEqual([]);
+    expect(engine.evaluate(slow('fail', 9), t0 + 1000 + 300_000).map((x) => x.state)).toEqual(['firing']);
+    expect(engine.evaluate(slow('warn', 1), t0 + 400_000)).toEqual([]);
+    expect(engine.evaluate(slow('pass', 0), t0 + 500_000)).toEqual([expect.objectContaining({ state: 'resolved' })]);
+  });
+
+  it('with a unit, judges only the entries in that unit; any matching entry (instance) fires', () => {
+    const rule: AlertRule = { name: 'pct', description: 'Share too high', check: 'x:usage', unit: '%', when: { op: '>', value: 80 }, for: 0, severity: 'warning' };
+    const { engine } = engineWith([rule]);
+    const entry = (observedValue: number, observedUnit: string, componentId: string): HealthCheck => ({ observedValue, observedUnit, componentId, status: 'pass', time: iso(t0) });
+    const withEntries = (...entries: HealthCheck[]): HealthDocument => ({ status: 'pass', checks: { 'x:usage': entries } });
+    expect(engine.evaluate(withEntries(entry(500, '{connection}', 'a'), entry(10, '%', 'a')), t0)).toEqual([]);
+    // No entry in % at all: as if the key were missing.
+    expect(engine.evaluate(withEntries(entry(500, '{connection}', 'a')), t0 + 1)).toEqual([]);
+    expect(engine.evaluate(withEntries(entry(10, '%', 'a'), entry(90, '%', 'b')), t0 + 2)).toEqual([expect.objectContaining({ state: 'firing', observedValue: 90 })]);
+  });
+
+  it.each([
+    ['>', 10, [9, 10, 11], [false, false, true]],
+    ['>=', 10, [9, 10, 11], [false, true, true]],
+    ['<', 10, [9, 10, 11], [true, false, false]],
+    ['<=', 10, [9, 10, 11], [true, true, false]],
+    ['==', 10, [9, 10, '10'], [false, true, false]],
+    ['!=', 10, [9, 10, null], [true, false, false]],
+    ['==', false, [false, true, 0], [true, false, false]],
+    ['!=', true, [false, true, 'yes'], [true, false, false]],
+  ] as const)('compares with %s %s', (op, value, observed, expected) => {
+    const rule: AlertRule = { name: 'cmp', description: 'comparison', check: 'x:y', when: { op, value }, for: 0, severity: 'warning' };
+    const fires = observed.map((observedValue) => {
+      const { engine } = engineWith([rule]);
+      return engine.evaluate(doc({ 'x:y': { observedValue } }), t0).length === 1;
+    });
+    expect(fires).toEqual(expected);
+  });
+
+  it('counts transitions and reports firing alerts as a gauge', async () => {
+    const rule: AlertRule = { name: 'metric-test', description: 'Metric test', check: 'm:t', when: 'fail', for: 1000, severity: 'critical' };
+    const { engine } = engineWith([rule]);
+    const series = { alert: 'metric-test', severity: 'critical' };
+    engine.evaluate(doc({ 'm:t': { observedValue: 1, status: 'fail' } }), t0);
+    let snapshot = await reader.snapshot();
+    expect(snapshot.value('jeex.alerts.transitions', { ...series, state: 'pending' })).toBe(1);
+    expect(snapshot.value('jeex.alerts.firing', series)).toBe(0);
+    engine.evaluate(doc({ 'm:t': { observedValue: 1, status: 'fail' } }), t0 + 1000);
+    snapshot = await reader.snapshot();
+    expect(snapshot.value('jeex.alerts.transitions', { ...series, state: 'firing' })).toBe(1);
+    expect(snapshot.value('jeex.alerts.firing', series)).toBe(1);
+    engine.evaluate(doc({ 'm:t': { observedValue: 0, status: 'pass' } }), t0 + 2000);
+    snapshot = await reader.snapshot();
+    expect(snapshot.value('jeex.alerts.transitions', { ...series, state: 'resolved' })).toBe(1);
+    expect(snapshot.value('jeex.alerts.firing', series)).toBe(0);
+    await engine.close();
+  });
+
+  it('refuses two rules of the same name', () => {
+    const rule = defaultAlertRules[0] as AlertRule;
+    expect(() => engineWith([rule, rule])).toThrow(/two alert rules are named "database-unreachable"/);
+  });
+});
+
+describe('alert rules from JSON', () => {
+  it('reports every bad field at once, naming the rule and the field', () => {
+    const rules = [
+      { name: 'ok-rule', description: 'fine', check: 'pool:waiting', when: { op: '>', value: 0 }, for: 0, severity: 'warning' },
+      { name: 'pool-waiting', description: 'Waiters', check: 'pool:waiting', when: { op: '>', value: true }, for: '1m', severity: 'warning' },
+      { name: 'sev', description: 'x', check: 'pool', when: 'fail', for: 0, severity: 'page' },
+      { description: 'no name', check: 'a:b', when: 'sometimes', for: 0, severity: 'critical' },
+    ];
+    let error: unknown;
+    try {
+      parseAlertRules({ rules }, 'alerts.json');
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toBeInstanceOf(JeexDbError);
+    const { code, message } = error as JeexDbError;
+    expect(code).toBe('INVALID_CONFIG');
+    expect(message).toMatch(/^alerts\.json has \d+ problems:/);
+    expect(message).toContain('rule "pool-waiting" (rules[1]) for: ');
+    expect(message).toContain('rule "sev" (rules[2]) check: use a check key "component:measurement"');
+    expect(message).toContain('rule "sev" (rules[2]) severity: ');
+    expect(message).toContain('rule rules[3] name: ');
+    expect(message).toContain('rule rules[3] when: use "fail", "warn-or-fail" or { "op"');
+    expect(message).not.toContain('ok-rule');
+  });
+
+  it('refuses an ordering comparison with a boolean, and a duplicate name', () => {
+    const rule = { name: 'r', description: 'd', check: 'a:b', when: { op: '>=', value: true }, for: 0, severity: 'warning' };
+    expect(() => parseAlertRules([rule, { ...rule, when: 'fail' }])).toThrow(/rule "r" \(rules\[0\]\) when\.value: ">=" compares numbers, got true[\s\S]*rule "r" \(rules\[1\]\) name: another rule is named "r"/);
+  });
+
+  it('loads a file; extendsDefaults replaces the default of the same name and keeps the others', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'jeex-alerts-'));
+    try {
+      const path = join(dir, 'alerts.json');
+      await writeFile(path, JSON.stringify({ extendsDefaults: true, rules: [{ ...defaultAlertRules.find((r) => r.name === 'pool-waiting'), for: 30_000 }] }));
+      const rules = await loadAlertRules(path);
+      expect(rules.map((r) => r.name).sort()).toEqual(defaultAlertRules.map((r) => r.name).sort());
+      expect(rules.find((r) => r.name === 'pool-waiting')?.for).toBe(30_000);
+
+      await writeFile(path, JSON.stringify([{ name: 'only', description: 'd', check: 'a:b', when: 'fail', for: 0, severity: 'critical' }]));
+      expect((await loadAlertRules(path)).map((r) => r.name)).toEqual(['only']);
+
+      await writeFile(path, '{ "rules": [ }');
+      await expect(loadAlertRules(path)).rejects.toThrow(/alerts\.json is not valid JSON/);
+      await writeFile(path, JSON.stringify({ rule: [] }));
+      await expect(loadAlertRules(path)).rejects.toThrow(/alerts\.json has 2 problems:\n {2}rules: [^\n]+\n {2}\(top level\): [^\n]*"rule"/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('maskWebhookUrl', () => {
+  it('hides credentials, the query and token-like path segments', () => {
+    expect(maskWebhookUrl('https://user:s3cret@hooks.example.com:8443/alerts?token=abc')).toBe('https://***:***@hooks.example.com:8443/alerts?***');
+    expect(maskWebhookUrl('https://hooks.example.com/services/T000/B000/XXXXXXXXXXXXXXXXXXXXXXXX')).toBe('https://hooks.example.com/services/T000/B000/***');
+    expect(maskWebhookUrl('not a url')).toBe('(an invalid URL)');
+  });
+});
