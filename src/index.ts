@@ -7,6 +7,7 @@
  */
 export * from './schema/index.ts';
 export { createDb, type Database, type JeexDb } from './db/create-db.ts';
+export type { OperationStats } from './db/operation-window.ts';
 export { resolveDbConfig, urlFor, type DbConfig, type DbConfigInput } from './db/config.ts';
 export { JeexDbError, errorCodes, isJeexDbError, type ErrorCode } from './db/errors.ts';
 export { translateDbError } from './db/translate-error.ts';

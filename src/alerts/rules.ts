@@ -70,6 +70,15 @@ export const defaultAlertRules: readonly AlertRule[] = Object.freeze([
     summary: 'Connections at {value}{unit} of max_connections for a minute: {output}',
   },
   {
+    name: 'operations-slow',
+    description: "The app's p95 operation time is over the SLO",
+    check: 'pool:operationP95',
+    when: 'warn-or-fail',
+    for: 5 * MINUTE,
+    severity: 'warning',
+    summary: "p95 of the app's operations has been {value} {unit} for 5 minutes, over the SLO (operationP95WarnMs): {output}",
+  },
+  {
     name: 'pool-waiting',
     description: 'Requests wait for a pool connection',
     check: 'pool:waiting',

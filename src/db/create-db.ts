@@ -5,6 +5,7 @@ import { resolveDbConfig, type DbConfig, type DbConfigInput } from './config.ts'
 import { trackConnections } from './connection-tracker.ts';
 import { gateSql } from './gated-sql.ts';
 import { PoolGate, type PoolState } from './pool-gate.ts';
+import { OperationWindow, type OperationStats } from './operation-window.ts';
 import { poolMetrics } from './pool-metrics.ts';
 
 /** The Drizzle client over the jeex schema. Query functions take it as their first argument. */
@@ -22,6 +23,8 @@ export interface JeexDb {
   config: DbConfig;
   /** The pool right now: connections in use and open, requests waiting, timeouts so far. */
   pool: () => PoolState & { open: number };
+  /** Durations of the operations of the last minute (count, p50/p95/p99): the SLO in health checks. */
+  operations: () => OperationStats;
   /** Close every connection; waits up to `timeoutSeconds` for running queries. */
   close: (timeoutSeconds?: number) => Promise<void>;
 }
@@ -63,7 +66,16 @@ export function createDb(input: DbConfigInput = {}, env: NodeJS.ProcessEnv = pro
   // postgres.js looks up array types on each new connection; the tracker must know (see guardSocket).
   const fetchTypes = true;
   const tracker = trackConnections((seconds) => metrics.createTime(seconds), { tls: tlsRequested(config.url), setupStatements: fetchTypes ? 1 : 0 });
-  const metrics = poolMetrics(gate, () => tracker.open());
+  const recorded = poolMetrics(gate, () => tracker.open());
+  // The last minute's operation times, for `operations()` (the SLO in health checks).
+  const recent = new OperationWindow();
+  const metrics = {
+    ...recorded,
+    operation: (seconds: number, attributes: Parameters<typeof recorded.operation>[1]) => {
+      recent.record(seconds * 1000);
+      recorded.operation(seconds, attributes);
+    },
+  };
   const single = !new URL(config.url).host.includes(',');
   const raw = postgres(config.url, {
     max: config.max,
@@ -87,6 +99,7 @@ export function createDb(input: DbConfigInput = {}, env: NodeJS.ProcessEnv = pro
     sql,
     config,
     pool: () => ({ ...gate.state(), open: tracker.open() }),
+    operations: () => recent.stats(),
     close: async (timeoutSeconds = 5) => {
       gate.drain();
       metrics.close();

@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import type { Sql } from 'postgres';
 import { describeError, withTimeout } from './bounded.ts';
-import { backupCheck, migrationsCheck, poolCheck, poolerCheck, type PoolState } from './client-checks.ts';
+import { backupCheck, migrationsCheck, operationsCheck, poolCheck, poolerCheck, type PoolState } from './client-checks.ts';
+import type { OperationStats } from '../db/operation-window.ts';
 import {
   archiveCheck,
   cacheHitCheck,
@@ -31,6 +32,8 @@ export interface HealthOptions {
   env?: NodeJS.ProcessEnv;
   /** The app's pool (`createDb(...).pool`): `pool:usage` and `pool:waiting`. */
   pool?: () => PoolState;
+  /** The app's recent operation times (`createDb(...).operations`): `pool:operationP95` against the SLO. */
+  operations?: () => OperationStats;
   /** A client for PgBouncer's admin console (`poolerAdmin(url)`): `pgbouncer:clientsWaiting`, `pgbouncer:maxWait`. */
   pooler?: Sql;
   /** drizzle-kit's output folder: `migrations:pending` (pending = warn, failed or changed = fail). */
@@ -82,6 +85,7 @@ export async function checkHealth(sql: Sql, options: HealthOptions = {}): Promis
   // The pool, PgBouncer and the backup do not need PostgreSQL to answer: measure them meanwhile.
   const independent = Promise.all([
     options.pool ? runCheck(poolCheck(options.pool), base) : [],
+    options.operations ? runCheck(operationsCheck(options.operations), base) : [],
     options.pooler ? runCheck(poolerCheck(options.pooler), base) : [],
     options.lastBackup ? runCheck(backupCheck(options.lastBackup), base) : [],
   ]);

@@ -1,4 +1,5 @@
 import type { Sql } from 'postgres';
+import type { OperationStats } from '../db/operation-window.ts';
 import { status as migrationStatus } from '../migrate/runner.ts';
 import { poolerSnapshot } from '../pooler/metrics.ts';
 import { withTimeout } from './bounded.ts';
@@ -39,6 +40,30 @@ export function poolCheck(pool: () => PoolState): CheckSpec<BaseContext> {
           limits: { warn: t.poolWaitingWarn, fail: t.poolWaitingFail },
           componentType: 'pool',
           output: `requests wait for a connection of the app's pool (${described}): they time out after JEEX_DB_ACQUIRE_TIMEOUT; raise JEEX_DB_POOL_MAX or make the slow work shorter`,
+        }),
+      ]);
+    },
+  };
+}
+
+/** The app's operation times over the last minute (`createDb(...).operations()`) against the SLO. */
+export function operationsCheck(operations: () => OperationStats): CheckSpec<BaseContext> {
+  return {
+    what: "the app's operation times",
+    key: 'pool:operationP95',
+    componentType: 'pool',
+    run: async (ctx) => {
+      const stats = operations();
+      const t = ctx.thresholds;
+      const enough = stats.count >= (t.operationMinCount ?? 0);
+      if (!enough) ctx.note(`pool:operationP95: ${stats.count} operation(s) in the last ${stats.windowSeconds} s, fewer than operationMinCount (${t.operationMinCount ?? 0}): not judged`);
+      return Promise.resolve([
+        entry('pool:operationP95', ctx, {
+          value: stats.p95Ms === null ? null : round(stats.p95Ms, 2),
+          unit: 'ms',
+          limits: enough ? { warn: t.operationP95WarnMs, fail: t.operationP95FailMs } : {},
+          componentType: 'pool',
+          output: `the slowest 5% of the app's ${stats.count} operations in the last ${stats.windowSeconds} s took ${stats.p95Ms === null ? '?' : round(stats.p95Ms, 1)} ms or more (p99 ${stats.p99Ms === null ? '?' : round(stats.p99Ms, 1)} ms): find the slow statements (\`jeex-db diagnose\`, pg_stat_statements) and whether requests wait for connections (pool:waiting, pgbouncer:clientsWaiting)`,
         }),
       ]);
     },

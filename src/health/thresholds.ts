@@ -18,6 +18,11 @@ export interface HealthThresholds {
   /** Requests waiting for a connection of the app pool. */
   poolWaitingWarn?: number;
   poolWaitingFail?: number;
+  /** p95 of the app's operation times over the last minute, ms (the SLO; PERF-001 asks < 100 ms). */
+  operationP95WarnMs?: number;
+  operationP95FailMs?: number;
+  /** Operations the window must hold before its p95 is judged. */
+  operationMinCount?: number;
   /** PgBouncer clients waiting for a server connection (all pools). */
   poolerWaitingWarn?: number;
   poolerWaitingFail?: number;
@@ -68,6 +73,9 @@ export const DEFAULT_HEALTH_THRESHOLDS: Readonly<HealthThresholds> = Object.free
   connectionsFailPercent: 95,
   poolUsageWarnPercent: 90,
   poolWaitingWarn: 1,
+  operationP95WarnMs: 100,
+  operationP95FailMs: 500,
+  operationMinCount: 20,
   poolerWaitingWarn: 1,
   poolerMaxWaitWarnSeconds: 1,
   poolerMaxWaitFailSeconds: 10,
@@ -100,6 +108,9 @@ const KINDS: Record<ThresholdName, Kind> = {
   poolUsageFailPercent: 'percent',
   poolWaitingWarn: 'count',
   poolWaitingFail: 'count',
+  operationP95WarnMs: 'duration',
+  operationP95FailMs: 'duration',
+  operationMinCount: 'count',
   poolerWaitingWarn: 'count',
   poolerWaitingFail: 'count',
   poolerMaxWaitWarnSeconds: 'duration',
@@ -135,6 +146,7 @@ const PAIRS: [ThresholdName, ThresholdName, boolean][] = [
   ['connectionsWarnPercent', 'connectionsFailPercent', false],
   ['poolUsageWarnPercent', 'poolUsageFailPercent', false],
   ['poolWaitingWarn', 'poolWaitingFail', false],
+  ['operationP95WarnMs', 'operationP95FailMs', false],
   ['poolerWaitingWarn', 'poolerWaitingFail', false],
   ['poolerMaxWaitWarnSeconds', 'poolerMaxWaitFailSeconds', false],
   ['transactionAgeWarnSeconds', 'transactionAgeFailSeconds', false],

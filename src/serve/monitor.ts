@@ -21,7 +21,7 @@ export interface MonitorOptions {
   /** PgBouncer's admin console, when there is one. */
   pooler?: Sql;
   /** Passed to checkHealth (thresholds, migrationsDir, lastBackup, ...). */
-  health?: Omit<HealthOptions, 'pool' | 'pooler'>;
+  health?: Omit<HealthOptions, 'pool' | 'pooler' | 'operations'>;
   /** Evaluate the alert rules every `intervalMs` (default 15 s); false turns alerts off. */
   alerts?: { logger: Logger; rules?: readonly AlertRule[]; intervalMs?: number } | false;
   /** Start the OpenTelemetry provider (OTLP from OTEL_* variables; `prometheus` mounts /metrics); false: none. */
@@ -49,7 +49,7 @@ export interface RunningMonitor {
  */
 export async function startMonitor(options: MonitorOptions): Promise<RunningMonitor> {
   const health = (): Promise<HealthDocument> =>
-    checkHealth(options.monitor, { ...options.health, pool: options.app.pool, ...(options.pooler ? { pooler: options.pooler } : {}) });
+    checkHealth(options.monitor, { ...options.health, pool: options.app.pool, operations: options.app.operations, ...(options.pooler ? { pooler: options.pooler } : {}) });
 
   const telemetry = options.telemetry === false ? undefined : startTelemetry(options.telemetry ?? {});
   let serverMetrics: ServerMetrics | undefined;

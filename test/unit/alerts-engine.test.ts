@@ -137,6 +137,18 @@ describe('AlertEngine state machine', () => {
     expect(engine.evaluate(slow('pass', 0), t0 + 500_000)).toEqual([expect.objectContaining({ state: 'resolved' })]);
   });
 
+  it("fires when the app's p95 operation time stays over the SLO for 5 minutes (operations-slow)", () => {
+    const { engine, lines } = engineWith(defaultAlertRules.filter((r) => r.name === 'operations-slow'));
+    const p95 = (status: HealthCheck['status'], observedValue: number) =>
+      doc({ 'pool:operationP95': { observedValue, observedUnit: 'ms', status, ...(status === 'pass' ? {} : { output: 'find the slow statements' }) } });
+    expect(engine.evaluate(p95('warn', 180), t0).map((x) => x.state)).toEqual(['pending']);
+    expect(engine.evaluate(p95('pass', 20), t0 + 60_000)).toEqual([]); // a spike: back to inactive, silently
+    expect(engine.evaluate(p95('warn', 150), t0 + 120_000).map((x) => x.state)).toEqual(['pending']);
+    expect(engine.evaluate(p95('fail', 700), t0 + 120_000 + 300_000)).toEqual([expect.objectContaining({ state: 'firing', severity: 'warning', observedValue: 700 })]);
+    const fired = lines.find((line) => line.state === 'firing');
+    expect(fired?.summary).toBe("p95 of the app's operations has been 700 ms for 5 minutes, over the SLO (operationP95WarnMs): find the slow statements");
+  });
+
   it('with a unit, judges only the entries in that unit; any matching entry (instance) fires', () => {
     const rule: AlertRule = { name: 'pct', description: 'Share too high', check: 'x:usage', unit: '%', when: { op: '>', value: 80 }, for: 0, severity: 'warning' };
     const { engine } = engineWith([rule]);
