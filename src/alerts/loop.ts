@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import { maskSecrets } from '../db/url.ts';
 import type { HealthDocument } from '../health/types.ts';
 import type { AlertEngine, AlertTransition } from './engine.ts';
+import { withTimeout } from '../util/timeout.ts';
 
 export interface AlertLoopOptions {
   engine: AlertEngine;
@@ -40,7 +41,7 @@ export function startAlertLoop(options: AlertLoopOptions): AlertLoop {
   let running: Promise<void> | undefined;
 
   const runOnce = async () => {
-    const doc = await withTimeout(Promise.resolve().then(check), checkTimeoutMs).catch((error: unknown) => {
+    const doc = await withTimeout(Promise.resolve().then(check), checkTimeoutMs, () => new Error(`no answer within ${checkTimeoutMs} ms`)).catch((error: unknown) => {
       const reason = maskSecrets(error instanceof Error ? error.message : String(error));
       options.logger?.warn({ check: 'postgresql:reachable', error: reason }, `health check failed: ${reason}`);
       return unreachable(reason);
@@ -86,18 +87,4 @@ function unreachable(reason: string): HealthDocument {
     },
     output: reason,
   };
-}
-
-async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timeout: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<never>((_resolve, reject) => {
-        timeout = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timeout);
-  }
 }

@@ -1,6 +1,7 @@
 import type { Sql, TransactionSql } from 'postgres';
 import { maskSecrets } from '../db/url.ts';
 import { translateDbError } from '../db/translate-error.ts';
+import { withTimeout as settleWithin } from '../util/timeout.ts';
 
 /** A check (or the database) did not answer within its time. */
 export class HealthTimeout extends Error {
@@ -12,12 +13,7 @@ export class HealthTimeout extends Error {
 
 /** Resolve with `promise`, or reject with HealthTimeout after `ms`. The loser is left to settle unobserved. */
 export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new HealthTimeout(what, ms)), ms);
-  });
-  promise.catch(() => undefined);
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+  return settleWithin(promise, ms, () => new HealthTimeout(what, ms));
 }
 
 /**

@@ -2,6 +2,7 @@ import { metrics, type Attributes, type BatchObservableCallback, type BatchObser
 import type { Sql } from 'postgres';
 import { JeexDbError } from '../db/errors.ts';
 import { translateDbError } from '../db/translate-error.ts';
+import { withTimeout } from '../util/timeout.ts';
 import { showPools, showStats } from './admin.ts';
 
 /** One pool (database × user) of a PgBouncer, from SHOW POOLS. */
@@ -172,7 +173,7 @@ export function collectPoolerMetrics(admin: Sql, options: PoolerMetricsOptions =
 
   // Several readers may collect at once: they share one scrape.
   const scrape = (): Promise<boolean> =>
-    (inflight ??= withTimeout(poolerSnapshot(admin), timeoutMs)
+    (inflight ??= consoleWithin(poolerSnapshot(admin), timeoutMs)
       .then((snapshot) => {
         last = snapshot;
         return true;
@@ -209,20 +210,13 @@ export function collectPoolerMetrics(admin: Sql, options: PoolerMetricsOptions =
   return { close: () => meter.removeBatchObservableCallback(observe, observables) };
 }
 
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () =>
-        reject(
-          new JeexDbError('QUERY_TIMEOUT', `PgBouncer's admin console did not answer SHOW POOLS / SHOW STATS within ${ms} ms`, {
-            hint: 'Check that PgBouncer runs and accepts the admin user; the metrics keep their last values meanwhile.',
-          }),
-        ),
-      ms,
-    );
-  });
-  // The abandoned scrape may still fail later; nobody listens any more.
-  promise.catch(() => undefined);
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+function consoleWithin<T>(promise: Promise<T>, ms: number): Promise<T> {
+  return withTimeout(
+    promise,
+    ms,
+    () =>
+      new JeexDbError('QUERY_TIMEOUT', `PgBouncer's admin console did not answer SHOW POOLS / SHOW STATS within ${ms} ms`, {
+        hint: 'Check that PgBouncer runs and accepts the admin user; the metrics keep their last values meanwhile.',
+      }),
+  );
 }

@@ -2,7 +2,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { HEALTH_CONTENT_TYPE, type HealthDocument, type HealthStatus } from '../health/types.ts';
 import { translateDbError } from '../db/translate-error.ts';
-import { cached, withTimeout } from './cached.ts';
+import { withTimeout } from '../util/timeout.ts';
+import { cached } from './cached.ts';
 
 export interface HealthServerOptions {
   port: number;

@@ -3,6 +3,7 @@ import type { PendingQuery, Row, Sql } from 'postgres';
 import { JeexDbError } from '../db/errors.ts';
 import { translateDbError } from '../db/translate-error.ts';
 import { readServerStats, type ServerStats } from './server-stats.ts';
+import { withTimeout } from '../util/timeout.ts';
 
 export interface ServerMetricsOptions {
   /** Milliseconds the statistics queries may take per collection; then nothing is recorded. Default 2000. */
@@ -73,7 +74,7 @@ export function registerServerMetrics(meter: Meter, sql: Sql, options: ServerMet
 
   // Several readers (OTLP, Prometheus) may collect at once: they share one read.
   const scrape = (): Promise<ServerStats | undefined> =>
-    (inflight ??= withTimeout(sql, timeoutMs)
+    (inflight ??= readWithin(sql, timeoutMs)
       .catch((error: unknown) => {
         const translated = error instanceof JeexDbError ? error : translateDbError(error);
         errorCounts.set(translated.code, (errorCounts.get(translated.code) ?? 0) + 1);
@@ -125,25 +126,16 @@ export function registerServerMetrics(meter: Meter, sql: Sql, options: ServerMet
 }
 
 /** Read the statistics, cancelling the queries still running after `ms`. */
-function withTimeout(sql: Sql, ms: number): Promise<ServerStats> {
+function readWithin(sql: Sql, ms: number): Promise<ServerStats> {
   const running: PendingQuery<Row[]>[] = [];
   const track = <T extends PendingQuery<Row[]>>(query: T): T => {
     running.push(query);
     return query;
   };
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      for (const query of running) void Promise.resolve(query.cancel?.()).catch(() => undefined);
-      reject(
-        new JeexDbError('QUERY_TIMEOUT', `PostgreSQL's statistics views did not answer within ${ms} ms; no server metrics were recorded this time`, {
-          hint: 'Check that the server is up and the monitoring connection is not queued behind a busy pool; raise timeoutMs if the server is just slow.',
-        }),
-      );
-    }, ms);
+  return withTimeout(readServerStats(sql, track), ms, () => {
+    for (const query of running) void Promise.resolve(query.cancel?.()).catch(() => undefined);
+    return new JeexDbError('QUERY_TIMEOUT', `PostgreSQL's statistics views did not answer within ${ms} ms; no server metrics were recorded this time`, {
+      hint: 'Check that the server is up and the monitoring connection is not queued behind a busy pool; raise timeoutMs if the server is just slow.',
+    });
   });
-  const read = readServerStats(sql, track);
-  // The abandoned read may still fail later; nobody listens any more.
-  read.catch(() => undefined);
-  return Promise.race([read, timeout]).finally(() => clearTimeout(timer));
 }

@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import { rm } from 'node:fs/promises';
-import { createServer, connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { sql as dsql } from 'drizzle-orm';
 import postgres from 'postgres';
@@ -18,6 +17,7 @@ import { serverOsUser } from '../../src/server/os-user.ts';
 import { freePort } from '../../src/server/port.ts';
 import { reachableTempDir } from '../helpers/cli.ts';
 import { refusal } from '../helpers/rejections.ts';
+import { startRelay } from '../helpers/relay.ts';
 import { requirePooler } from '../helpers/skip.ts';
 import { useTestDatabase } from '../helpers/test-db.ts';
 
@@ -449,33 +449,15 @@ describe("PgBouncer's own errors, provoked on PgBouncers of this file's own", ()
   it('a server PgBouncer cannot reach becomes CONNECTION_FAILED naming PgBouncer\'s log', { timeout: 60_000 }, async (ctx) => {
     requirePooler(ctx, server);
     // PgBouncer -> a TCP relay -> PostgreSQL; closing the relay is the network (or the server) going away.
-    const sockets = new Set<Socket>();
-    const relay = createServer((incoming) => {
-      const outgoing = connect(Number(serverUrl.port || 5432), host);
-      // Either side failing or closing takes the other down, as a real network path would.
-      const drop = () => {
-        incoming.destroy();
-        outgoing.destroy();
-      };
-      for (const socket of [incoming, outgoing]) {
-        sockets.add(socket);
-        socket.on('error', drop);
-        socket.on('close', drop);
-      }
-      incoming.pipe(outgoing).pipe(incoming);
-    });
-    const relayPort = await freePort(host);
-    await new Promise<void>((resolve) => relay.listen(relayPort, host, resolve));
+    const relay = await startRelay(Number(serverUrl.port || 5432), { host });
+    const relayPort = relay.port;
     const url = await dedicatedPooler('unreachable', relayPort, { query_wait_timeout: '1', server_connect_timeout: '2' });
     const first = raw(url);
     const second = raw(url);
     const packaged = client(url, 'unreachable-reader');
     for (const sql of [first, second, packaged.sql]) await sql`SELECT 1`;
 
-    await new Promise<void>((resolve) => {
-      relay.close(() => resolve());
-      for (const socket of sockets) socket.destroy();
-    });
+    await relay.close();
 
     // The client that asks first waits for a server connection that never comes.
     expect((await poolerErrorOf(first)).message).toBe('query_wait_timeout');

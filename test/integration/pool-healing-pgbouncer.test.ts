@@ -1,14 +1,13 @@
-import { connect, createServer, type Socket } from 'node:net';
 import { sql as sqlText } from 'drizzle-orm';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createDb, type JeexDb } from '../../src/db/create-db.ts';
 import { RECONNECT_DELAYS_MS } from '../../src/db/gated-sql.ts';
 import type { DbConfigInput } from '../../src/db/config.ts';
-import { freePort } from '../../src/server/port.ts';
 import { runningBackend, terminate, uniqueAppName } from '../helpers/activity.ts';
 import { startDedicatedPooler, type DedicatedPooler } from '../helpers/dedicated-pooler.ts';
 import { failure, watchCrashes } from '../helpers/healing.ts';
 import { refusal } from '../helpers/rejections.ts';
+import { startRelay } from '../helpers/relay.ts';
 import { requirePooler } from '../helpers/skip.ts';
 import { useTestDatabase } from '../helpers/test-db.ts';
 
@@ -117,17 +116,8 @@ describe('healing through a PgBouncer restart', () => {
     requirePooler(ctx, inject('testServer'));
     // PgBouncer -> a TCP relay -> PostgreSQL: closing the relay is the server becoming unreachable.
     const serverPort = Number(new URL(t.adminUrl).port || 5432);
-    const sockets = new Set<Socket>();
-    const relay = createServer((incoming) => {
-      const outgoing = connect(serverPort, '127.0.0.1');
-      for (const socket of [incoming, outgoing]) {
-        sockets.add(socket);
-        socket.on('error', () => undefined);
-      }
-      incoming.pipe(outgoing).pipe(incoming);
-    });
-    const relayPort = await freePort();
-    await new Promise<void>((resolve) => relay.listen(relayPort, '127.0.0.1', resolve));
+    const relay = await startRelay(serverPort);
+    const relayPort = relay.port;
     const lost = await startDedicatedPooler({ serverPort: relayPort, overrides: { query_wait_timeout: '2' } });
     if (!lost) throw new Error('the binary is there, but the dedicated PgBouncer did not start');
     const crashes = watchCrashes();
@@ -136,10 +126,7 @@ describe('healing through a PgBouncer restart', () => {
       // PgBouncer has met the server once, so it logs new clients in by itself from now on.
       const { sql: first } = client({ url, pooler: 'pgbouncer', max: 1, applicationName: uniqueAppName('heal_lost') });
       expect(await first`SELECT 1 AS one`).toEqual([{ one: 1 }]);
-      await new Promise<void>((resolve) => {
-        relay.close(() => resolve());
-        for (const socket of sockets) socket.destroy();
-      });
+      await relay.close();
 
       // A new client: the array-type lookup postgres.js runs first on a connection is what meets
       // PgBouncer's FATAL error; the query that waits for the connection gets it.

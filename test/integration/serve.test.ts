@@ -1,38 +1,13 @@
-import { connect, createServer, type Server, type Socket } from 'node:net';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { createDb, type JeexDb } from '../../src/db/create-db.ts';
 import { HEALTH_CONTENT_TYPE, type HealthDocument } from '../../src/health/types.ts';
-import { freePort } from '../../src/server/port.ts';
 import { startHealthServer, type RunningHealthServer } from '../../src/serve/http-server.ts';
+import { startRelay } from '../helpers/relay.ts';
 import { useTestDatabase } from '../helpers/test-db.ts';
 
 // The HTTP edge of `jeex-db serve` against a real PostgreSQL 18, reached through a TCP relay
 // that the test closes and reopens: the database "goes away" and comes back.
 const t = useTestDatabase();
-
-/** 127.0.0.1:port → the test server; close() drops every connection and stops listening. */
-async function startRelay(target: number, port?: number): Promise<{ port: number; close(): Promise<void> }> {
-  const sockets = new Set<Socket>();
-  const server: Server = createServer((incoming) => {
-    const outgoing = connect(target, '127.0.0.1');
-    for (const socket of [incoming, outgoing]) {
-      sockets.add(socket);
-      socket.on('error', () => undefined);
-      socket.on('close', () => sockets.delete(socket));
-    }
-    incoming.pipe(outgoing).pipe(incoming);
-  });
-  const listenPort = port ?? (await freePort());
-  await new Promise<void>((resolve) => server.listen(listenPort, '127.0.0.1', resolve));
-  return {
-    port: listenPort,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        for (const socket of sockets) socket.destroy();
-      }),
-  };
-}
 
 const servers: RunningHealthServer[] = [];
 const clients: JeexDb[] = [];
@@ -137,7 +112,7 @@ describe('jeex-db serve: /livez, /readyz, /health', () => {
     expect((answer.body as HealthDocument).checks['postgresql:reachable']?.[0]).toMatchObject({ observedValue: false, status: 'fail' });
     expect((answer.body as HealthDocument).output).toMatch(/does not answer/);
 
-    relay = await startRelay(target, relay.port);
+    relay = await startRelay(target, { port: relay.port });
     try {
       const back = performance.now();
       answer = await get(server, '/readyz');
