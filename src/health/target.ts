@@ -2,7 +2,7 @@ import { JeexDbError } from '../db/errors.ts';
 import { localLayout } from '../local/layout.ts';
 import { buildUrl, localUrl, readLocalSecrets, readLocalState } from '../local/state.ts';
 
-/** What `jeex-db health` checks, and where that came from. */
+/** The database `jeex-db health`, `serve` and `diagnose` look at, and where that came from. */
 export interface HealthTarget {
   url: string;
   source: 'flag' | 'JEEX_DB_MONITOR_URL' | 'DATABASE_URL' | 'local';
@@ -11,9 +11,10 @@ export interface HealthTarget {
 }
 
 /**
- * Which database `jeex-db health` checks: `url` (--url), else `JEEX_DB_MONITOR_URL`, else
- * `DATABASE_URL`, else the local cluster's superuser on its app database (with its PgBouncer's
- * admin console when there is one). INVALID_CONFIG when there is none of them.
+ * Which database `jeex-db health`, `serve` and `diagnose` look at: `url` (--url), else
+ * `JEEX_DB_MONITOR_URL`, else `DATABASE_URL`, else the local cluster's superuser on its app
+ * database (with its PgBouncer's admin console when there is one). CONNECTION_FAILED (exit 17,
+ * not 2, which `health` uses for "fail") when there is none of them.
  *
  * @example
  * resolveHealthTarget({ dataDir: '.jeex-db' }, process.env); // { url, source: 'local', poolerConsoleUrl }
@@ -26,7 +27,7 @@ export function resolveHealthTarget(flags: { url?: string; dataDir?: string }, e
   const state = readLocalState(layout);
   const url = state && localUrl(layout, 'superuser', { database: state.database });
   if (!state || !url) {
-    throw new JeexDbError('INVALID_CONFIG', `no database to check: no --url, JEEX_DB_MONITOR_URL or DATABASE_URL, and no local cluster in ${layout.root}`, {
+    throw new JeexDbError('CONNECTION_FAILED', `no database to check: no --url, JEEX_DB_MONITOR_URL or DATABASE_URL, and no local cluster in ${layout.root}`, {
       hint: 'Pass --url postgres://..., set JEEX_DB_MONITOR_URL, or start the local cluster with `jeex-db up` (or point --data-dir at it).',
     });
   }

@@ -69,11 +69,11 @@ describe('jeex-db health', () => {
     expect(human.stdout).toMatch(/^status: fail$/m);
   });
 
-  it('no database to check: exit 2 naming what to set', async () => {
+  it('no database to check: exit 17 (not 2, which means fail) naming what to set', async () => {
     const empty = await mkdtemp(join(tmpdir(), 'jeex-health-none-'));
     try {
       const result = await runCli(['health', '--data-dir', empty], env());
-      expectExit(result, 2);
+      expectExit(result, 17);
       expect(result.stderr).toMatch(/no database to check.*JEEX_DB_MONITOR_URL/);
     } finally {
       await rm(empty, { recursive: true, force: true });

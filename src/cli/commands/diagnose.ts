@@ -1,12 +1,11 @@
 import { Command } from 'commander';
 import postgres from 'postgres';
-import { JeexDbError } from '../../db/errors.ts';
 import { maskUrl } from '../../db/url.ts';
 import { diagnose } from '../../diagnose/diagnose.ts';
 import type { DiagnoseReport, Finding, FindingKind } from '../../diagnose/types.ts';
 import { oneLine } from '../../diagnose/statements.ts';
-import { DEFAULT_DATA_DIR, localLayout } from '../../local/layout.ts';
-import { localUrl, readLocalState } from '../../local/state.ts';
+import { resolveHealthTarget } from '../../health/target.ts';
+import { DEFAULT_DATA_DIR } from '../../local/layout.ts';
 import { EXIT } from '../exit-codes.ts';
 import { bold, dim, green, jsonOption, note, printJson, red, reportError, say } from '../output.ts';
 
@@ -14,22 +13,6 @@ interface DiagnoseFlags {
   url?: string;
   dataDir: string;
   json?: boolean;
-}
-
-/** --url, then JEEX_DB_MONITOR_URL, then DATABASE_URL, then the local cluster's superuser on its app database. */
-export function diagnoseTarget(flags: Pick<DiagnoseFlags, 'url' | 'dataDir'>, env: NodeJS.ProcessEnv = process.env): { url: string; source: string } {
-  if (flags.url) return { url: flags.url, source: '--url' };
-  if (env.JEEX_DB_MONITOR_URL) return { url: env.JEEX_DB_MONITOR_URL, source: 'JEEX_DB_MONITOR_URL' };
-  if (env.DATABASE_URL) return { url: env.DATABASE_URL, source: 'DATABASE_URL' };
-  const layout = localLayout(flags.dataDir);
-  const state = readLocalState(layout);
-  const url = state ? localUrl(layout, 'superuser', { database: state.database }) : undefined;
-  if (!url) {
-    throw new JeexDbError('CONNECTION_FAILED', `no database to diagnose: no --url, JEEX_DB_MONITOR_URL or DATABASE_URL, and no local cluster in ${layout.root}`, {
-      hint: 'Pass --url postgres://..., set JEEX_DB_MONITOR_URL (a role with pg_monitor), or start the local cluster with `jeex-db up`.',
-    });
-  }
-  return { url, source: `local cluster (${layout.root})` };
 }
 
 const kindTitles: Record<FindingKind, string> = {
@@ -91,13 +74,13 @@ export function diagnoseCommand(): Command {
     .addOption(jsonOption())
     .action(async (flags: DiagnoseFlags) => {
       try {
-        const target = diagnoseTarget(flags);
+        const target = resolveHealthTarget(flags);
         const sql = postgres(target.url, { max: 1, connect_timeout: 10, onnotice: () => {}, connection: { application_name: 'jeex-db diagnose' } });
         try {
           const report = await diagnose(sql);
           process.exitCode = report.ok ? EXIT.OK : EXIT.FAILURE;
           if (flags.json) printJson({ ...report, exitCode: process.exitCode });
-          else printHuman(report, `${maskUrl(target.url)} from ${target.source}`);
+          else printHuman(report, `${maskUrl(target.url)} from ${target.source === 'flag' ? '--url' : target.source === 'local' ? `the local cluster (${flags.dataDir})` : target.source}`);
           if (!flags.json && !report.ok) note(red(`${report.counts.critical} critical finding(s): exit ${EXIT.FAILURE}`));
         } finally {
           await sql.end({ timeout: 5 });
