@@ -1,0 +1,61 @@
+import { join } from 'node:path';
+import type { LocalLayout } from '../local/layout.ts';
+
+/**
+ * The backup repository: one directory holding the WAL archive and the base backups.
+ *
+ *     <repo>/wal/                      archived WAL segments and .history files (basic_archive)
+ *     <repo>/base/<id>/base.tar.gz     the data directory as it was copied, backup_label included
+ *     <repo>/base/<id>/backup_manifest PostgreSQL's manifest format (version 2, SHA-256 per file)
+ *     <repo>/base/<id>/backup.json     our record of it (BackupRecord)
+ *
+ * The server's OS user writes `wal/` (the archiver runs inside PostgreSQL), so the repository is
+ * owned by that user. The default is `backups/` in the local cluster's directory (`.jeex-db/backups`).
+ */
+export interface BackupRepo {
+  root: string;
+  wal: string;
+  base: string;
+}
+
+export function backupRepo(root: string): BackupRepo {
+  return { root, wal: join(root, 'wal'), base: join(root, 'base') };
+}
+
+/** The local cluster's default repository. */
+export function defaultRepo(layout: LocalLayout): BackupRepo {
+  return backupRepo(join(layout.root, 'backups'));
+}
+
+export const backupDir = (repo: BackupRepo, id: string): string => join(repo.base, id);
+
+/** A backup's id: its start time in UTC, sortable, e.g. `20261125T174501Z`. */
+export function backupId(startedAt: Date): string {
+  return startedAt.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}Z$/, 'Z');
+}
+
+/** What `backup.json` holds for one base backup. */
+export interface BackupRecord {
+  id: string;
+  /** `base.tar.gz` (gzip) for now; encryption adds a field when it lands. */
+  format: 'tar.gz';
+  startedAt: string;
+  stoppedAt: string;
+  /** `pg_backup_start` / `pg_backup_stop` LSNs, and the timeline. */
+  startLsn: string;
+  stopLsn: string;
+  timeline: number;
+  /** The WAL files the restore needs at least: from the start segment to the stop segment. */
+  startWalFile: string;
+  stopWalFile: string;
+  systemIdentifier: string;
+  serverVersion: string;
+  /** Bytes of the data files copied, and of base.tar.gz. */
+  sizeBytes: number;
+  storedBytes: number;
+  files: number;
+  /** Rows per application table at backup time (from the backup's own snapshot), for verify. */
+  rowCounts: Record<string, number>;
+  /** Filled by verify. */
+  verified?: { at: string; ok: boolean; steps: string[]; error?: string };
+}
