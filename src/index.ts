@@ -81,3 +81,9 @@ export { startTelemetry, type Telemetry, type TelemetryOptions, type PrometheusE
 export { resolveTelemetryConfig, type TelemetryConfig, type TelemetryConfigInput, type OtlpOptions, type ResolvedOtlp } from './telemetry/config.ts';
 export { registerServerMetrics, type ServerMetrics, type ServerMetricsOptions } from './telemetry/server-metrics.ts';
 export { readServerStats, type ServerStats, type StandbyStats } from './telemetry/server-stats.ts';
+export { takeBaseBackup, type BaseBackupOptions, type BaseBackupResult, type BaseBackupProgress } from './backup/base-backup.ts';
+export { verifyBackupFiles, type VerifyFilesResult, type FileProblem } from './backup/verify-files.ts';
+export { listBackups, type BackupList, type BackupListEntry } from './backup/list.ts';
+export { readBackupRecord, recordVerification } from './backup/record.ts';
+export { renderManifest, parseManifest, manifestChecksumValid, type Manifest, type ManifestFile, type ManifestWalRange } from './backup/manifest.ts';
+export { backupRepo, defaultRepo, type BackupRepo, type BackupRecord } from './backup/repo.ts';

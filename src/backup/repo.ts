@@ -56,6 +56,20 @@ export interface BackupRecord {
   files: number;
   /** Rows per application table at backup time (from the backup's own snapshot), for verify. */
   rowCounts: Record<string, number>;
+  /**
+   * Whether the row counts are exactly what the backup holds: no other transaction committed or
+   * aborted between the count (just before `pg_backup_stop`) and the stop. False: verify reads the
+   * counts but cannot compare them exactly. Absent in records written before this field existed.
+   */
+  rowCountsExact?: boolean;
+  /** The database the row counts were read in (the application database). */
+  database?: string;
+  /** The label given to `pg_backup_start`. */
+  label?: string;
+  /** The server's WAL segment size in bytes (for naming the segments between start and stop). */
+  walSegmentBytes?: number;
+  /** SHA-256 of `backup_manifest`'s contents, as its last line says (Manifest-Checksum). */
+  manifestChecksum?: string;
   /** Filled by verify. */
   verified?: { at: string; ok: boolean; steps: string[]; error?: string };
 }

@@ -5,6 +5,9 @@ import { configCommand } from './commands/config.ts';
 import { downCommand } from './commands/down.ts';
 import { upCommand } from './commands/up.ts';
 import { serveCommand } from './commands/serve.ts';
+import { restoreCommand } from './commands/restore.ts';
+import { verifyCommand } from './commands/verify.ts';
+import { backupCommand, backupsCommand } from './commands/backup.ts';
 import { urlCommand } from './commands/url.ts';
 import { migrateCommand } from './commands/migrate.ts';
 import { statusCommand } from './commands/status.ts';
@@ -35,6 +38,10 @@ const program = new Command('jeex-db')
   .addCommand(upCommand())
   .addCommand(downCommand())
   .addCommand(serveCommand())
+  .addCommand(backupCommand())
+  .addCommand(backupsCommand())
+  .addCommand(restoreCommand())
+  .addCommand(verifyCommand())
   .addCommand(configCommand())
   .addCommand(urlCommand())
   .addCommand(migrateCommand())

@@ -57,6 +57,14 @@ export const errorCodes = [
   'POOL_TIMEOUT',
   'QUERY_TIMEOUT',
   'POOLER_START_FAILED',
+  // Backups and restores.
+  'BACKUP_NOT_FOUND',
+  'RESTORE_TARGET_NOT_EMPTY',
+  'RESTORE_TARGET_UNREACHABLE',
+  'RESTORE_FAILED',
+  'BACKUP_FAILED',
+  'BACKUP_WAL_MISSING',
+  'BACKUP_VERIFY_FAILED',
 ] as const;
 
 export type ErrorCode = (typeof errorCodes)[number];

@@ -253,7 +253,7 @@ export const archiveCheck: CheckSpec = {
         unit: '{failure}',
         status: failing ? 'fail' : 'pass',
         componentType: PG,
-        output: `archive_command failed for WAL ${row.lastFailedWal ?? '?'} at ${row.lastFailedTime?.toISOString() ?? '?'}${row.lastArchivedTime ? `, last success ${row.lastArchivedTime.toISOString()}` : ', never succeeded'}: WAL piles up in pg_wal until the disk is full, and point-in-time recovery has a gap; read the server log for the archive_command error and fix the archive target`,
+        output: `archiving (archive_library or archive_command) failed for WAL ${row.lastFailedWal ?? '?'} at ${row.lastFailedTime?.toISOString() ?? '?'}${row.lastArchivedTime ? `, last success ${row.lastArchivedTime.toISOString()}` : ', never succeeded'}: WAL piles up in pg_wal until the disk is full, and point-in-time recovery has a gap; read the server log for the archiver's error (basic_archive: a different file already under that name, or a directory it cannot write) and fix the archive target`,
       }),
     ];
   },

@@ -8,7 +8,8 @@ import { POOLER_ADMIN_USER, checkThroughPooler, ensurePooler, stopPoolerIn } fro
 import { localLayout, type LocalLayout } from '../local/layout.ts';
 import { buildUrl, readLocalState, type LocalSecrets } from '../local/state.ts';
 import { findBinaries, type PgBinaries } from './binaries.ts';
-import { writeServerConfig } from './configure.ts';
+import { defaultRepo } from '../backup/repo.ts';
+import { prepareWalArchive, writeServerConfig } from './configure.ts';
 import { checkClusterVersion, prepareDataDir } from './data-dir.ts';
 import type { RunAs } from './exec.ts';
 import { initCluster } from './initdb.ts';
@@ -66,6 +67,22 @@ export interface UpPooler {
   reason?: string;
 }
 
+/** Whether the local cluster archives its WAL into the backup repository. */
+export interface UpWalArchive {
+  /** `<repo>/wal`, where basic_archive copies finished segments. */
+  dir: string;
+  /**
+   * `on`: the server archives into `dir`. `restart-needed`: it was already running without
+   * archiving (started by an older jeex-db); it gets it at its next start, it was not restarted.
+   * `overridden`: postgresql.local.conf (or ALTER SYSTEM) turned it off or pointed it elsewhere.
+   */
+  status: 'on' | 'restart-needed' | 'overridden';
+  archiveMode: string;
+  archiveLibrary: string;
+  /** e.g. `1min`: at most this much committed data is missing from the archive after a crash. */
+  archiveTimeout: string;
+}
+
 export interface UpResult {
   mode: 'embedded' | 'external';
   /** `started`: this call started the server; `already-running`: it was up; `external`: DATABASE_URL. */
@@ -88,6 +105,10 @@ export interface UpResult {
   ports?: { postgres: number; pgbouncer?: number };
   pid?: number;
   settings?: Setting[];
+  /** The local cluster's WAL archive (not for DATABASE_URL). */
+  walArchive?: UpWalArchive;
+  /** Things the user should know that did not stop `up`, e.g. a restart that archiving needs. */
+  notes?: string[];
 }
 
 /**
@@ -148,6 +169,9 @@ async function upEmbedded(options: UpOptions): Promise<UpResult> {
   const bin = await findBinaries();
   const as = await serverOsUser(options.osUser);
   await prepareDataDir(layout, as);
+  // Before the server starts: basic_archive needs the directory to exist and be its user's.
+  const repo = defaultRepo(layout);
+  await prepareWalArchive(repo, as);
   const cluster = await checkClusterVersion(layout.pgdata, bin.major);
   const secrets = await loadOrCreateSecrets(layout, cluster === 'existing');
   const previous = readLocalState(layout);
@@ -178,7 +202,7 @@ async function upEmbedded(options: UpOptions): Promise<UpResult> {
     }
     const memoryBytes = options.memoryBytes ?? machine.memoryBytes;
     settings = deriveSettings({ memoryBytes, cpus, storage: machine.storage }, options.maxConnections ? { maxConnections: options.maxConnections } : {});
-    await writeServerConfig(layout, { host: LOCAL_HOST, port, tuning: settings, machine: `${humanBytes(memoryBytes)} memory, ${cpus} CPUs` }, as);
+    await writeServerConfig(layout, { host: LOCAL_HOST, port, tuning: settings, machine: `${humanBytes(memoryBytes)} memory, ${cpus} CPUs`, walArchiveDir: repo.wal }, as);
     if (!(await isPortFree(port, LOCAL_HOST))) throw portInUse(port, LOCAL_HOST);
     progress(`starting PostgreSQL on ${LOCAL_HOST}:${port}`);
     await startServer(bin, layout, { timeoutSeconds: Math.max(1, (deadline - Date.now()) / 1000), host: LOCAL_HOST, port }, as);
@@ -200,7 +224,9 @@ async function upEmbedded(options: UpOptions): Promise<UpResult> {
 
     progress('creating roles and the application database');
     const admin = postgres(urls.superuser, { max: 1, onnotice: () => {} });
+    let walArchive: UpWalArchive;
     try {
+      walArchive = await readWalArchive(admin, repo.wal, startedHere);
       await bootstrapDatabase(admin, (database) => postgres(urlFor(secrets.superuser, port, database), { max: 1, onnotice: () => {} }), {
         database: LOCAL_DATABASE,
         migrator: secrets.migrator,
@@ -250,6 +276,8 @@ async function upEmbedded(options: UpOptions): Promise<UpResult> {
       }
     }
 
+    const notes = walArchiveNotes(walArchive);
+    for (const line of notes) progress(line);
     const after = await serverStatus(bin, layout, as);
     return {
       mode: 'embedded',
@@ -269,6 +297,8 @@ async function upEmbedded(options: UpOptions): Promise<UpResult> {
       ports: { postgres: port, ...(pooler.port ? { pgbouncer: pooler.port } : {}) },
       ...(after.pid ? { pid: after.pid } : {}),
       ...(settings ? { settings } : {}),
+      walArchive,
+      ...(notes.length ? { notes } : {}),
     };
   } catch (error) {
     // A failed `up` leaves things as they were: stop what this call started.
@@ -276,6 +306,38 @@ async function upEmbedded(options: UpOptions): Promise<UpResult> {
     if (startedHere) await stopServer(bin, layout, as, 'fast').catch(() => undefined);
     throw error;
   }
+}
+
+/** What the running server does with its WAL, compared with what `up` configures. */
+async function readWalArchive(sql: postgres.Sql, dir: string, startedHere: boolean): Promise<UpWalArchive> {
+  const [row] = await sql<{ mode: string; library: string; directory: string | null; timeout: string; pending: boolean }[]>`
+    SELECT current_setting('archive_mode') AS mode, current_setting('archive_library') AS library,
+           current_setting('basic_archive.archive_directory', true) AS directory,
+           current_setting('archive_timeout') AS timeout,
+           EXISTS (SELECT 1 FROM pg_settings WHERE name IN ('archive_mode', 'archive_library') AND pending_restart) AS pending`;
+  const archiving = row?.mode === 'on' && row.library === 'basic_archive' && row.directory === dir && !row.pending;
+  return {
+    dir,
+    status: archiving ? 'on' : startedHere ? 'overridden' : 'restart-needed',
+    archiveMode: row?.mode ?? '',
+    archiveLibrary: row?.library ?? '',
+    archiveTimeout: row?.timeout ?? '',
+  };
+}
+
+function walArchiveNotes(archive: UpWalArchive): string[] {
+  const now = `archive_mode = ${archive.archiveMode}, archive_library = '${archive.archiveLibrary}'`;
+  if (archive.status === 'restart-needed') {
+    return [
+      `PostgreSQL was already running without WAL archiving into ${archive.dir} (${now}; started by an older jeex-db?). It was not restarted: archiving starts at its next start (\`jeex-db down\`, then \`jeex-db up\`); until then point-in-time recovery is not possible.`,
+    ];
+  }
+  if (archive.status === 'overridden') {
+    return [
+      `WAL is not archived into ${archive.dir} (${now}): postgresql.local.conf or ALTER SYSTEM overrides archive_mode, archive_library or basic_archive.archive_directory; remove the override for point-in-time recovery.`,
+    ];
+  }
+  return [];
 }
 
 async function firstFreePort(from: number, to: number): Promise<number | undefined> {

@@ -21,7 +21,7 @@ const TEMPLATE = 'jeex_test_template';
 /** Start (or find) one PostgreSQL 18 for the whole run and prepare a migrated template database. */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const started = Date.now();
-  const { adminUrl, source, teardown } = await obtainServer();
+  const { adminUrl, source, teardown, walArchive } = await obtainServer();
   const migrator = { user: 'jeex_test_migrator', password: randomBytes(24).toString('base64url') };
   const app = { user: 'jeex_test_app', password: randomBytes(24).toString('base64url') };
 
@@ -47,7 +47,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   }
 
   const pooler = await startTestPooler(adminUrl, app.user);
-  const server: TestServer = { source, adminUrl, templateDatabase: TEMPLATE, migrator, app, ...pooler.provided };
+  const server: TestServer = { source, adminUrl, templateDatabase: TEMPLATE, migrator, app, ...pooler.provided, ...(walArchive ? { walArchive } : {}) };
   project.provide('testServer', server);
   const via = pooler.provided.pooler ? `, PgBouncer ${pooler.provided.pooler.version} on ${pooler.provided.pooler.port}` : `, no PgBouncer (${pooler.provided.poolerMissing ?? ''})`;
   process.stderr.write(`[test] PostgreSQL 18 from ${source}${via} ready in ${Date.now() - started} ms\n`);
@@ -87,7 +87,7 @@ async function startTestPooler(adminUrl: string, appRole: string): Promise<{ pro
   }
 }
 
-async function obtainServer(): Promise<{ adminUrl: string; source: string; teardown: () => Promise<void> }> {
+async function obtainServer(): Promise<{ adminUrl: string; source: string; teardown: () => Promise<void>; walArchive?: string }> {
   if (process.env.TEST_DATABASE_URL) {
     return { adminUrl: process.env.TEST_DATABASE_URL, source: 'TEST_DATABASE_URL', teardown: async () => {} };
   }
@@ -98,7 +98,7 @@ async function obtainServer(): Promise<{ adminUrl: string; source: string; teard
   return startEmbedded();
 }
 
-async function startEmbedded(): Promise<{ adminUrl: string; source: string; teardown: () => Promise<void> }> {
+async function startEmbedded(): Promise<{ adminUrl: string; source: string; teardown: () => Promise<void>; walArchive?: string }> {
   const dir = await mkdtemp(join(tmpdir(), 'jeex-test-pg-'));
   await chmod(dir, 0o755); // the server's OS user must reach it when the tests run as root
   const result = await up({ dataDir: dir, port: await freePort(), memoryBytes: 1024 ** 3, startTimeoutSeconds: 60, pooler: false });
@@ -107,6 +107,7 @@ async function startEmbedded(): Promise<{ adminUrl: string; source: string; tear
   return {
     adminUrl,
     source: `embedded (${dir})`,
+    ...(result.walArchive ? { walArchive: result.walArchive.dir } : {}),
     teardown: async () => {
       await down({ dataDir: dir });
       await rm(dir, { recursive: true, force: true });

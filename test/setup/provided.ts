@@ -12,6 +12,8 @@ export interface TestServer {
   pooler?: { port: number; version: string; preparedStatements: boolean };
   /** Why there is none. */
   poolerMissing?: string;
+  /** The embedded server's WAL archive directory (`<temp dir>/backups/wal`); none for other sources. */
+  walArchive?: string;
 }
 
 declare module 'vitest' {

@@ -1,0 +1,80 @@
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { backupFiles } from './record.ts';
+import type { BackupRecord, BackupRepo } from './repo.ts';
+import { listWalArchive } from './wal.ts';
+
+export interface BackupListEntry {
+  id: string;
+  startedAt: string;
+  stoppedAt: string;
+  startLsn: string;
+  stopLsn: string;
+  timeline: number;
+  /** Bytes of the data files, and of what the repository stores (base.tar.gz). */
+  sizeBytes: number;
+  storedBytes: number;
+  files: number;
+  /** `unverified` until verify ran; then the outcome of the last run. */
+  verified: 'unverified' | 'ok' | 'failed';
+  verifiedAt?: string;
+  encrypted: boolean;
+}
+
+export interface BackupList {
+  repo: string;
+  /** Complete backups, oldest first (`<id>.partial` directories of unfinished ones are left out). */
+  backups: BackupListEntry[];
+  /**
+   * The times a point-in-time restore can reach: from the end of the oldest backup to the newest
+   * archived WAL segment (its modification time, i.e. when it was archived). Absent without backups.
+   */
+  window?: { earliest: string; latest: string };
+  /** How many WAL segments the archive holds. */
+  walSegments: number;
+}
+
+/**
+ * The backups in a repository and the recovery window. Reads only.
+ *
+ * @example
+ * const { backups, window } = await listBackups(defaultRepo(localLayout()));
+ */
+export async function listBackups(repo: BackupRepo): Promise<BackupList> {
+  let names: string[] = [];
+  try {
+    names = await readdir(repo.base);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+  const records: BackupRecord[] = [];
+  for (const name of names.sort()) {
+    if (name.endsWith('.partial')) continue;
+    try {
+      records.push(JSON.parse(await readFile(backupFiles(repo, name).record, 'utf8')) as BackupRecord);
+    } catch {
+      // Not a backup (no backup.json): something else in the directory.
+    }
+  }
+  records.sort((a, b) => a.stoppedAt.localeCompare(b.stoppedAt));
+  const backups = records.map((r): BackupListEntry => ({
+    id: r.id,
+    startedAt: r.startedAt,
+    stoppedAt: r.stoppedAt,
+    startLsn: r.startLsn,
+    stopLsn: r.stopLsn,
+    timeline: r.timeline,
+    sizeBytes: r.sizeBytes,
+    storedBytes: r.storedBytes,
+    files: r.files,
+    verified: r.verified ? (r.verified.ok ? 'ok' : 'failed') : 'unverified',
+    ...(r.verified ? { verifiedAt: r.verified.at } : {}),
+    encrypted: false,
+  }));
+  const wal = await listWalArchive(repo);
+  const newest = wal.segments.at(-1);
+  const newestTime = newest ? (await stat(join(repo.wal, newest)).catch(() => undefined))?.mtime : undefined;
+  const first = backups[0];
+  const window = first ? { earliest: first.stoppedAt, latest: newestTime && newestTime.toISOString() > first.stoppedAt ? newestTime.toISOString() : first.stoppedAt } : undefined;
+  return { repo: repo.root, backups, ...(window ? { window } : {}), walSegments: wal.segments.length };
+}

@@ -1,0 +1,139 @@
+import { createHash } from 'node:crypto';
+import { readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { list, type ReadEntry } from 'tar';
+import { manifestChecksumValid, parseManifest } from './manifest.ts';
+import { backupFiles, readBackupRecord } from './record.ts';
+import type { BackupRepo } from './repo.ts';
+import { DEFAULT_WAL_SEGMENT_SIZE, checkWalContinuity, parseWalName, segmentNumber, walNameOf } from './wal.ts';
+
+export interface FileProblem {
+  /** `missing`: in the manifest, not in the tarball; `extra`: the reverse; `changed`: size or SHA-256 differ. */
+  kind: 'missing' | 'extra' | 'changed' | 'manifest' | 'wal' | 'unreadable';
+  /** The file's path in the backup (or the WAL file name). */
+  path?: string;
+  message: string;
+}
+
+export interface VerifyFilesResult {
+  id: string;
+  ok: boolean;
+  /** What was checked, one line each (for the `verified.steps` of backup.json). */
+  steps: string[];
+  problems: FileProblem[];
+  filesChecked: number;
+  bytesChecked: number;
+  /** WAL segments from the backup's start to its stop that the archive lacks. */
+  missingWal: string[];
+}
+
+/**
+ * Check a backup's files without starting a server: re-read `base.tar.gz`, hash every entry and
+ * compare it with `backup_manifest` (missing, extra and changed files), check the manifest's own
+ * checksum, and check the archive holds the WAL from the backup's start segment to its stop
+ * segment. This is the first half of verification; the proof by restore (amcheck, row counts) is
+ * `proveRestore` in `verify-restore.ts` (both run by `verifyBackup` in verify.ts), and whoever runs both records the outcome with
+ * `recordVerification` (record.ts).
+ *
+ * @example
+ * const result = await verifyBackupFiles(defaultRepo(localLayout()), '20261125T174501Z');
+ * if (!result.ok) for (const p of result.problems) console.error(p.message);
+ */
+export async function verifyBackupFiles(repo: BackupRepo, id: string): Promise<VerifyFilesResult> {
+  const record = await readBackupRecord(repo, id);
+  const paths = backupFiles(repo, id);
+  const problems: FileProblem[] = [];
+  const steps: string[] = [];
+  let filesChecked = 0;
+  let bytesChecked = 0;
+
+  let manifestText: string | undefined;
+  try {
+    manifestText = await readFile(paths.manifest, 'utf8');
+  } catch (error) {
+    problems.push({ kind: 'manifest', path: 'backup_manifest', message: `backup_manifest cannot be read (${(error as NodeJS.ErrnoException).code ?? String(error)})` });
+  }
+  const manifest = (() => {
+    if (manifestText === undefined) return undefined;
+    const checksum = manifestChecksumValid(manifestText);
+    if (!checksum.ok) problems.push({ kind: 'manifest', path: 'backup_manifest', message: `backup_manifest's checksum does not match its contents (the manifest was changed or truncated)` });
+    else steps.push('backup_manifest checksum valid');
+    try {
+      return parseManifest(manifestText);
+    } catch (error) {
+      problems.push({ kind: 'manifest', path: 'backup_manifest', message: `backup_manifest cannot be parsed: ${(error as Error).message}` });
+      return undefined;
+    }
+  })();
+  if (manifest && manifest.systemIdentifier !== record.systemIdentifier) {
+    problems.push({ kind: 'manifest', message: `backup_manifest belongs to system ${manifest.systemIdentifier}, backup.json to ${record.systemIdentifier}` });
+  }
+
+  if (manifest) {
+    const expected = new Map(manifest.files.map((file) => [file.path, file]));
+    const seen = new Set<string>();
+    const pending: Promise<void>[] = [];
+    try {
+      await list({
+        file: paths.tarball,
+        strict: true,
+        onReadEntry: (entry: ReadEntry) => {
+          if (entry.type !== 'File' && entry.type !== 'OldFile') return entry.resume();
+          const path = entry.path;
+          const hash = createHash('sha256');
+          let size = 0;
+          entry.on('data', (chunk: Buffer) => {
+            hash.update(chunk);
+            size += chunk.length;
+          });
+          pending.push(
+            new Promise((resolve) =>
+              entry.on('end', () => {
+                seen.add(path);
+                filesChecked += 1;
+                bytesChecked += size;
+                const want = expected.get(path);
+                const sha256 = hash.digest('hex');
+                if (!want) problems.push({ kind: 'extra', path, message: `${path} is in base.tar.gz but not in backup_manifest` });
+                else if (want.size !== size || want.sha256 !== sha256) {
+                  problems.push({ kind: 'changed', path, message: `${path} differs from backup_manifest (${want.size !== size ? `size ${size}, expected ${want.size}` : `SHA-256 ${sha256.slice(0, 12)}…, expected ${want.sha256.slice(0, 12)}…`})` });
+                }
+                resolve();
+              }),
+            ),
+          );
+        },
+      });
+      await Promise.all(pending);
+      for (const path of expected.keys()) if (!seen.has(path)) problems.push({ kind: 'missing', path, message: `${path} is in backup_manifest but not in base.tar.gz` });
+      steps.push(`${filesChecked} files (${bytesChecked} bytes) of base.tar.gz re-hashed against backup_manifest`);
+    } catch (error) {
+      problems.push({ kind: 'unreadable', path: 'base.tar.gz', message: `base.tar.gz cannot be read to the end: ${(error as Error).message}` });
+    }
+  }
+
+  const segmentBytes = record.walSegmentBytes ?? DEFAULT_WAL_SEGMENT_SIZE;
+  const wal = await checkWalContinuity(repo, record.startWalFile, record.stopWalFile, segmentBytes);
+  for (const name of wal.missing) problems.push({ kind: 'wal', path: name, message: `WAL file ${name} (needed from ${record.startWalFile} to ${record.stopWalFile}) is not in ${repo.wal}` });
+  // A segment cut short cannot be replayed either.
+  if (wal.ok) {
+    for (const name of await segmentsOfWrongSize(repo.wal, record.startWalFile, record.stopWalFile, segmentBytes)) {
+      problems.push({ kind: 'wal', path: name, message: `WAL file ${name} in ${repo.wal} is not ${segmentBytes} bytes long` });
+    }
+    if (!problems.some((p) => p.kind === 'wal')) steps.push(`WAL ${record.startWalFile} to ${record.stopWalFile} present in the archive`);
+  }
+  return { id, ok: problems.length === 0, steps, problems, filesChecked, bytesChecked, missingWal: wal.missing };
+}
+
+async function segmentsOfWrongSize(dir: string, first: string, last: string, segmentBytes: number): Promise<string[]> {
+  const from = parseWalName(first);
+  const to = parseWalName(last);
+  if (!from || !to) return [];
+  const wrong: string[] = [];
+  for (let segno = segmentNumber(from, segmentBytes); segno <= segmentNumber(to, segmentBytes); segno++) {
+    const name = walNameOf(to.timeline, segno, segmentBytes);
+    const info = await stat(join(dir, name)).catch(() => undefined);
+    if (info && info.size !== segmentBytes) wrong.push(name);
+  }
+  return wrong;
+}

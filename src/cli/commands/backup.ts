@@ -1,0 +1,147 @@
+import { resolve } from 'node:path';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import postgres from 'postgres';
+import { takeBaseBackup, type BaseBackupProgress } from '../../backup/base-backup.ts';
+import { listBackups } from '../../backup/list.ts';
+import { backupRepo, defaultRepo, type BackupRepo } from '../../backup/repo.ts';
+import { JeexDbError } from '../../db/errors.ts';
+import { DEFAULT_DATA_DIR, localLayout } from '../../local/layout.ts';
+import { localUrl, readLocalState } from '../../local/state.ts';
+import { parseBytes } from '../../server/machine.ts';
+import { humanBytes } from '../../server/tuning.ts';
+import { bold, dim, green, jsonOption, note, printJson, red, reportError, say } from '../output.ts';
+
+interface BackupFlags {
+  dataDir: string;
+  repo?: string;
+  url?: string;
+  fast?: boolean;
+  maxRate?: number;
+  label?: string;
+  json?: boolean;
+}
+
+/** `--max-rate 50MB`: bytes per second, at least 1 MiB/s. */
+function rateArg(value: string): number {
+  const bytes = parseBytes(value);
+  if (bytes === undefined || bytes < 2 ** 20) throw new InvalidArgumentError('expected a rate of at least 1MB (per second), such as 50MB or 1GB');
+  return bytes;
+}
+
+/**
+ * Where to back up from and to: the local cluster of --data-dir (its superuser, its data
+ * directory, its default repository), or --url (the server's own data_directory) with --repo.
+ */
+export function resolveBackupTarget(flags: { dataDir: string; repo?: string; url?: string }): { url: string; dataDir?: string; repo: BackupRepo } {
+  const layout = localLayout(flags.dataDir);
+  const state = readLocalState(layout);
+  const repo = flags.repo ? backupRepo(resolve(flags.repo)) : state ? defaultRepo(layout) : undefined;
+  if (flags.url) {
+    if (!repo) throw new JeexDbError('INVALID_CONFIG', `--url needs --repo DIR: there is no local cluster in ${layout.root} whose repository could be used.`, { hint: 'Pass --repo DIR (a directory on this machine, where the server archives its WAL).' });
+    return { url: flags.url, repo };
+  }
+  const url = state ? localUrl(layout, 'superuser', { database: state.database }) : undefined;
+  if (!url || !repo) {
+    throw new JeexDbError('CONNECTION_FAILED', `There is no local cluster in ${layout.root}.`, {
+      hint: 'Start one with `jeex-db up`, pass --data-dir DIR, or pass --url URL and --repo DIR for another server on this machine.',
+    });
+  }
+  return { url, dataDir: layout.pgdata, repo };
+}
+
+/** Progress on stderr: a bar redrawn in place on a TTY, a line per phase and per 10% when piped. */
+function progressPrinter(json: boolean): (p: BaseBackupProgress) => void {
+  const tty = Boolean(process.stderr.isTTY);
+  let lastPhase = '';
+  let lastTenth = -1;
+  return (p) => {
+    const share = p.bytesTotal > 0 ? Math.min(1, p.bytesDone / p.bytesTotal) : 0;
+    if (tty) {
+      if (p.phase === 'copy') {
+        const width = 30;
+        const bar = '#'.repeat(Math.round(share * width)).padEnd(width, ' ');
+        process.stderr.write(`\r${dim(`[${bar}] ${(share * 100).toFixed(0).padStart(3)}% ${humanBytes(p.bytesDone)} / ${humanBytes(p.bytesTotal)} (${p.filesDone}/${p.filesTotal} files)`)}`);
+      } else if (p.phase !== lastPhase) {
+        if (lastPhase === 'copy') process.stderr.write('\n');
+        note(dim(phaseText[p.phase]));
+      }
+    } else if (!json || p.phase !== lastPhase) {
+      const tenth = Math.floor(share * 10);
+      if (p.phase !== lastPhase) note(phaseText[p.phase]);
+      else if (p.phase === 'copy' && tenth > lastTenth) note(`copied ${tenth * 10}% (${humanBytes(p.bytesDone)} of ${humanBytes(p.bytesTotal)})`);
+      lastTenth = p.phase === 'copy' ? tenth : -1;
+    }
+    lastPhase = p.phase;
+  };
+}
+
+const phaseText: Record<BaseBackupProgress['phase'], string> = {
+  checkpoint: 'pg_backup_start: waiting for the checkpoint',
+  copy: 'copying the data directory',
+  stop: 'pg_backup_stop: waiting for the WAL to be archived',
+  done: 'backup complete',
+};
+
+export function backupCommand(): Command {
+  return new Command('backup')
+    .description('take a base backup of the cluster into the backup repository (low impact by default)')
+    .option('--data-dir <dir>', 'where the local cluster lives', process.env.JEEX_DB_DATA_DIR ?? DEFAULT_DATA_DIR)
+    .option('--repo <dir>', 'the backup repository (default: backups/ in the data dir)')
+    .option('--url <url>', "another server on this machine (superuser URL); its data_directory is copied")
+    .option('--fast', 'an immediate checkpoint: starts at once, but with an I/O burst')
+    .addOption(new Option('--max-rate <rate>', 'read the data directory at most this fast, per second (e.g. 50MB)').argParser(rateArg))
+    .option('--label <text>', "the backup's label (default: jeex-db <id>)")
+    .addOption(jsonOption())
+    .action(async (flags: BackupFlags) => {
+      const json = Boolean(flags.json);
+      try {
+        const target = resolveBackupTarget(flags);
+        const sql = postgres(target.url, { max: 2, onnotice: () => {}, connection: { application_name: 'jeex-db backup' } });
+        try {
+          const { record, dir } = await takeBaseBackup(sql, {
+            repo: target.repo,
+            ...(target.dataDir ? { dataDir: target.dataDir } : {}),
+            ...(flags.fast ? { fast: true } : {}),
+            ...(flags.maxRate ? { maxRate: flags.maxRate } : {}),
+            ...(flags.label ? { label: flags.label } : {}),
+            onProgress: progressPrinter(json),
+          });
+          if (json) printJson({ ok: true, backup: record, dir });
+          else {
+            const seconds = (Date.parse(record.stoppedAt) - Date.parse(record.startedAt)) / 1000;
+            say(`${green('backup')} ${bold(record.id)}: ${record.files} files, ${humanBytes(record.sizeBytes)} → ${humanBytes(record.storedBytes)} in ${seconds.toFixed(1)} s`);
+            say(`WAL ${record.startLsn} → ${record.stopLsn} (${record.startWalFile} … ${record.stopWalFile}), in ${dir}`);
+          }
+        } finally {
+          await sql.end({ timeout: 5 });
+        }
+      } catch (error) {
+        reportError(error, json);
+      }
+    });
+}
+
+export function backupsCommand(): Command {
+  const listCommand = new Command('list')
+    .description('the backups in the repository and the recovery window')
+    .option('--data-dir <dir>', 'where the local cluster lives', process.env.JEEX_DB_DATA_DIR ?? DEFAULT_DATA_DIR)
+    .option('--repo <dir>', 'the backup repository (default: backups/ in the data dir)')
+    .addOption(jsonOption())
+    .action(async (flags: { dataDir: string; repo?: string; json?: boolean }) => {
+      try {
+        const repo = flags.repo ? backupRepo(resolve(flags.repo)) : defaultRepo(localLayout(flags.dataDir));
+        const result = await listBackups(repo);
+        if (flags.json) return printJson({ ok: true, ...result });
+        if (result.backups.length === 0) return say(`no backups in ${result.repo}`);
+        say(bold(`${'id'.padEnd(17)}  ${'stopped'.padEnd(20)}  ${'stop LSN'.padEnd(12)}  ${'size'.padStart(10)}  ${'stored'.padStart(10)}  verified`));
+        for (const b of result.backups) {
+          const verified = b.verified === 'ok' ? green('ok') : b.verified === 'failed' ? red('failed') : dim('unverified');
+          say(`${b.id.padEnd(17)}  ${b.stoppedAt.slice(0, 19).padEnd(20)}  ${b.stopLsn.padEnd(12)}  ${humanBytes(b.sizeBytes).padStart(10)}  ${humanBytes(b.storedBytes).padStart(10)}  ${verified}`);
+        }
+        if (result.window) say(`recovery window: ${result.window.earliest} … ${result.window.latest} (${result.walSegments} WAL segments archived)`);
+      } catch (error) {
+        reportError(error, Boolean(flags.json));
+      }
+    });
+  return new Command('backups').description('the backup repository').addCommand(listCommand);
+}

@@ -1,0 +1,51 @@
+import { Argument, Command } from 'commander';
+import { backupRepo, defaultRepo } from '../../backup/repo.ts';
+import { verifyBackup } from '../../backup/verify.ts';
+import { JeexDbError } from '../../db/errors.ts';
+import { DEFAULT_DATA_DIR, localLayout } from '../../local/layout.ts';
+import { serverOsUser } from '../../server/os-user.ts';
+import { exitCodeFor } from '../exit-codes.ts';
+import { green, jsonOption, printJson, progressReporter, red, reportError, say } from '../output.ts';
+
+interface VerifyFlags {
+  dataDir: string;
+  repo?: string;
+  restore: boolean;
+  json?: boolean;
+}
+
+export function verifyCommand(): Command {
+  return new Command('verify')
+    .description('verify a backup: files against its manifest, the WAL it needs, and a restore into a scratch server checked with amcheck')
+    .addArgument(new Argument('[backup]', 'backup id (default: the newest)'))
+    .option('--data-dir <dir>', 'the local cluster whose backups to verify', DEFAULT_DATA_DIR)
+    .option('--repo <dir>', 'the backup repository (default: backups/ in --data-dir)')
+    .option('--no-restore', 'check the files and the WAL only (no scratch server)')
+    .addOption(jsonOption())
+    .action(async (id: string | undefined, flags: VerifyFlags) => {
+      const json = Boolean(flags.json);
+      try {
+        const repo = flags.repo ? backupRepo(flags.repo) : defaultRepo(localLayout(flags.dataDir));
+        const as = await serverOsUser();
+        const result = await verifyBackup(repo, id, { sourceDataDir: flags.dataDir, restore: flags.restore, onProgress: progressReporter(json), ...(as ? { as } : {}) });
+        if (!result.ok) process.exitCode = exitCodeFor('BACKUP_VERIFY_FAILED');
+        if (json) {
+          printJson({ ok: result.ok, id: result.id, steps: result.steps, problems: result.problems, ...(result.ok ? {} : { exitCode: process.exitCode }) });
+          return;
+        }
+        for (const step of result.steps) say(`  ${step}`);
+        if (result.ok) say(`${green('✔')} backup ${result.id} verified`);
+        else {
+          for (const problem of result.problems) say(`  ${red('✗')} ${problem}`);
+          reportError(
+            new JeexDbError('BACKUP_VERIFY_FAILED', `backup ${result.id} failed verification (${result.problems.length} problem(s))`, {
+              hint: 'Take a new backup (`jeex-db backup`) and verify it; keep this one until the new one verifies.',
+            }),
+            false,
+          );
+        }
+      } catch (error) {
+        reportError(error, json);
+      }
+    });
+}
