@@ -18,7 +18,7 @@ import { BENCH_MIGRATIONS, writeMigrationSet } from './migration-set.ts';
 
 /** Each seeded version's content: md5 (32 characters) repeated, 100 KiB, incompressible enough. */
 const CONTENT_REPEATS = 3200;
-const CONTENT_BYTES = 32 * CONTENT_REPEATS;
+export const CONTENT_BYTES = 32 * CONTENT_REPEATS;
 const SEED_PROJECTS = 100;
 const SEED_BATCH_ROWS = 500;
 const DDL_LOCK_TIMEOUT_MS = 2000;
@@ -109,7 +109,8 @@ async function seedVersions(admin: Sql, from: number, to: number): Promise<void>
          generate_series(${from}::int, ${to - 1}::int) g`;
 }
 
-async function seed(admin: Sql, rows: number, log: (line: string) => void): Promise<{ projectId: string; userId: string }> {
+/** About `rows` x 100 KiB of document versions (uncompressed), plus a project for a writer. */
+export async function seed(admin: Sql, rows: number, log: (line: string) => void): Promise<{ projectId: string; userId: string }> {
   // No TOAST compression: content is stored out of line as is, so the table really holds the
   // bytes we write (pglz would shrink repeated md5 text to almost nothing).
   await admin`ALTER TABLE document_versions ALTER COLUMN content SET STORAGE EXTERNAL`;

@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --only startup|migrations|pool] [--runs N] [--scale-gb N] [--clients N] [--duration S] [--load F | --rate R] [--json] [--out FILE]`:
+ * `npm run bench [-- --only startup|migrations|pool|backup] [--runs N] [--scale-gb N] [--clients N] [--duration S] [--load F | --rate R] [--json] [--out FILE]`:
  * the package's benchmarks (default: all). Figures are printed; with --json one JSON document
  * goes to stdout, and it is always written to FILE (default bench/results/<date>.json) so two
  * runs can be compared.
@@ -11,6 +11,9 @@
  *               PostgreSQL, --duration s each (default 15): first as fast as they can (capacity),
  *               then paced at --load x that capacity (default 0.5) or at --rate req/s, where the
  *               targets apply; then a PostgreSQL restart under load (bench/pool.ts)
+ *   backup      REQ-007: on ~--scale-gb GiB, a base backup while a writer inserts (MiB/s, the
+ *               writer's p99 with and without it), verify, and restore to the latest point and
+ *               to a point in time (RTO) (bench/backup.ts)
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
@@ -19,8 +22,9 @@ import { parseArgs } from 'node:util';
 import { benchMigrations, describeMigrations, migrationsPassed, type MigrationFigures } from './migrations-1gb.ts';
 import { benchStartup, type StartupFigures } from './up-cold-start.ts';
 import { benchPool, describePool, poolPassed, type PoolFigures } from './pool.ts';
+import { backupPassed, benchBackup, describeBackup, type BackupFigures } from './backup.ts';
 
-const BENCHES = ['startup', 'migrations', 'pool'] as const;
+const BENCHES = ['startup', 'migrations', 'pool', 'backup'] as const;
 type Bench = (typeof BENCHES)[number];
 
 const { values } = parseArgs({
@@ -65,6 +69,7 @@ const result: {
   startup?: StartupFigures & { durationMs: number };
   migrations?: MigrationFigures & { durationMs: number };
   pool?: PoolFigures & { durationMs: number };
+  backup?: BackupFigures & { durationMs: number };
 } = {
   when: new Date().toISOString(),
   machine: { cpus: cpus().length, memoryBytes: totalmem(), node: process.version },
@@ -92,9 +97,16 @@ if (selected('pool')) {
   for (const line of describePool(pool)) log(line);
 }
 
+if (selected('backup')) {
+  const started = performance.now();
+  const backup = await benchBackup({ scaleGb }, log);
+  result.backup = { ...backup, durationMs: performance.now() - started };
+  for (const line of describeBackup(backup)) log(line);
+}
+
 if (values.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
 const out = values.out ?? resolve(import.meta.dirname, 'results', `${result.when.slice(0, 19).replaceAll(':', '-')}.json`);
 await mkdir(dirname(out), { recursive: true });
 await writeFile(out, `${JSON.stringify(result, null, 2)}\n`);
 log(`written to ${out}`);
-if ((result.migrations && !migrationsPassed(result.migrations)) || (result.pool && !poolPassed(result.pool))) process.exitCode = 1;
+if ((result.migrations && !migrationsPassed(result.migrations)) || (result.pool && !poolPassed(result.pool)) || (result.backup && !backupPassed(result.backup))) process.exitCode = 1;

@@ -87,3 +87,6 @@ export { listBackups, type BackupList, type BackupListEntry } from './backup/lis
 export { readBackupRecord, recordVerification } from './backup/record.ts';
 export { renderManifest, parseManifest, manifestChecksumValid, type Manifest, type ManifestFile, type ManifestWalRange } from './backup/manifest.ts';
 export { backupRepo, defaultRepo, type BackupRepo, type BackupRecord } from './backup/repo.ts';
+export { pruneBackups, type PruneOptions, type PruneResult } from './backup/prune.ts';
+export { resolveRetention, DEFAULT_RETENTION, type RetentionPolicy } from './backup/retention.ts';
+export { EncryptionKey, formatKey, generateKey, keyId, loadKeys, parseKey } from './crypto/keys.ts';

@@ -104,6 +104,14 @@ export const defaultAlertRules: readonly AlertRule[] = Object.freeze([
     severity: 'critical',
   },
   {
+    name: 'backup-failing',
+    description: 'Scheduled backups fail (or fail verification) or miss their time',
+    check: 'backup:lastRun',
+    when: 'warn-or-fail',
+    for: 0,
+    severity: 'critical',
+  },
+  {
     name: 'replication-lag',
     description: 'This standby replays too far behind the primary',
     check: 'postgresql:replicationLag',

@@ -3,6 +3,8 @@ import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Sql } from 'postgres';
+import { createEncryptStream } from '../crypto/envelope-stream.ts';
+import { loadKeys, type EncryptionKey } from '../crypto/keys.ts';
 import { JeexDbError } from '../db/errors.ts';
 import { translateDbError } from '../db/translate-error.ts';
 import { copyDataDir, walkDataDir, type CopyProgress } from './copy.ts';
@@ -11,6 +13,7 @@ import { writeBackupRecord } from './record.ts';
 import { backupDir, backupId, type BackupRecord, type BackupRepo } from './repo.ts';
 import { countRows } from './row-counts.ts';
 import { TarGzWriter } from './tar-gz-writer.ts';
+import { tarballName } from './tarball.ts';
 import { DEFAULT_WAL_SEGMENT_SIZE, checkWalContinuity, walFileForLsn, walSegmentSize } from './wal.ts';
 
 export interface BaseBackupProgress extends CopyProgress {
@@ -32,6 +35,12 @@ export interface BaseBackupOptions {
   compressionLevel?: number;
   /** How long pg_backup_stop may wait for the archiver (default 300 s). */
   archiveWaitSeconds?: number;
+  /**
+   * Encrypt the tarball (AES-256-GCM, written as `base.tar.gz.enc`) with this key. Default: the
+   * first key of the environment (`JEEX_BACKUP_KEY`, `JEEX_BACKUP_KEY_FILE` or `JEEX_BACKUP_KEYS`,
+   * see loadKeys), unencrypted when none is set; `null`: unencrypted whatever the environment says.
+   */
+  encryptionKey?: EncryptionKey | null;
   onProgress?: (progress: BaseBackupProgress) => void;
   signal?: AbortSignal;
 }
@@ -59,7 +68,8 @@ async function freshId(repo: BackupRepo): Promise<{ id: string; startedAt: Date 
 /**
  * Take a base backup of the cluster `sql` connects to, with the low-level API on one reserved
  * connection: `pg_backup_start`, the data directory copied into `<repo>/base/<id>/base.tar.gz`
- * (documented exclusions, SHA-256 per file), row counts, `pg_backup_stop(wait_for_archive)`,
+ * (documented exclusions, SHA-256 per file; `base.tar.gz.enc` when a key is configured: gzip,
+ * then AES-256-GCM, the manifest still hashing the original files), row counts, `pg_backup_stop(wait_for_archive)`,
  * `backup_label` (and `tablespace_map`) added to the tarball, then `backup_manifest` and
  * `backup.json`. It is written into `<id>.partial/` and renamed when complete, after the WAL from
  * the start to the stop segment was found in `<repo>/wal`. `sql` must be a superuser (or have
@@ -72,6 +82,10 @@ async function freshId(repo: BackupRepo): Promise<{ id: string; startedAt: Date 
  */
 export async function takeBaseBackup(sql: Sql, options: BaseBackupOptions): Promise<BaseBackupResult> {
   const { repo } = options;
+  // Before anything is started: a misconfigured key (unreadable file, bad length) stops here.
+  const key = options.encryptionKey === undefined ? loadKeys()[0] : (options.encryptionKey ?? undefined);
+  const encryption = key ? { algorithm: 'AES-256-GCM' as const, keyId: key.id } : undefined;
+  const tarball = tarballName({ encryption });
   try {
     await mkdir(repo.base, { recursive: true, mode: 0o700 });
   } catch (error) {
@@ -88,7 +102,7 @@ export async function takeBaseBackup(sql: Sql, options: BaseBackupOptions): Prom
   const report = (phase: BaseBackupProgress['phase']) => options.onProgress?.({ phase, ...progress });
   try {
     await mkdir(partialDir, { mode: 0o700 });
-    tar = new TarGzWriter(join(partialDir, 'base.tar.gz'), options.compressionLevel);
+    tar = new TarGzWriter(join(partialDir, tarball), options.compressionLevel, key ? createEncryptStream(key) : undefined);
     const [facts] = await conn<{ system_identifier: string; server_version: string; data_directory: string; database: string; in_recovery: boolean }[]>`
       SELECT (SELECT system_identifier::text FROM pg_control_system()) AS system_identifier,
              current_setting('server_version') AS server_version,
@@ -152,6 +166,7 @@ export async function takeBaseBackup(sql: Sql, options: BaseBackupOptions): Prom
     const record: BackupRecord = {
       id,
       format: 'tar.gz',
+      ...(encryption ? { encryption } : {}),
       startedAt: startedAt.toISOString(),
       stoppedAt: stoppedAt.toISOString(),
       startLsn: start.lsn,
@@ -162,7 +177,7 @@ export async function takeBaseBackup(sql: Sql, options: BaseBackupOptions): Prom
       systemIdentifier: facts.system_identifier,
       serverVersion: facts.server_version,
       sizeBytes: files.reduce((sum, f) => sum + f.size, 0),
-      storedBytes: (await stat(join(partialDir, 'base.tar.gz'))).size,
+      storedBytes: (await stat(join(partialDir, tarball))).size,
       files: files.length,
       rowCounts: counts.rows,
       rowCountsExact: counts.snapshot === after?.snapshot,

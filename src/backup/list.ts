@@ -11,7 +11,7 @@ export interface BackupListEntry {
   startLsn: string;
   stopLsn: string;
   timeline: number;
-  /** Bytes of the data files, and of what the repository stores (base.tar.gz). */
+  /** Bytes of the data files, and of what the repository stores (base.tar.gz or base.tar.gz.enc). */
   sizeBytes: number;
   storedBytes: number;
   files: number;
@@ -19,6 +19,8 @@ export interface BackupListEntry {
   verified: 'unverified' | 'ok' | 'failed';
   verifiedAt?: string;
   encrypted: boolean;
+  /** The id of the key an encrypted backup needs (`jeex-db keys generate` prints ids). */
+  keyId?: string;
 }
 
 export interface BackupList {
@@ -69,7 +71,8 @@ export async function listBackups(repo: BackupRepo): Promise<BackupList> {
     files: r.files,
     verified: r.verified ? (r.verified.ok ? 'ok' : 'failed') : 'unverified',
     ...(r.verified ? { verifiedAt: r.verified.at } : {}),
-    encrypted: false,
+    encrypted: Boolean(r.encryption),
+    ...(r.encryption ? { keyId: r.encryption.keyId } : {}),
   }));
   const wal = await listWalArchive(repo);
   const newest = wal.segments.at(-1);

@@ -6,6 +6,7 @@ import type { LocalLayout } from '../local/layout.ts';
  *
  *     <repo>/wal/                      archived WAL segments and .history files (basic_archive)
  *     <repo>/base/<id>/base.tar.gz     the data directory as it was copied, backup_label included
+ *                                      (base.tar.gz.enc when encrypted: see BackupRecord.encryption)
  *     <repo>/base/<id>/backup_manifest PostgreSQL's manifest format (version 2, SHA-256 per file)
  *     <repo>/base/<id>/backup.json     our record of it (BackupRecord)
  *
@@ -37,8 +38,14 @@ export function backupId(startedAt: Date): string {
 /** What `backup.json` holds for one base backup. */
 export interface BackupRecord {
   id: string;
-  /** `base.tar.gz` (gzip) for now; encryption adds a field when it lands. */
+  /** A gzip tarball: `base.tar.gz`, or `base.tar.gz.enc` when `encryption` is set. */
   format: 'tar.gz';
+  /**
+   * Set when the tarball is encrypted (`base.tar.gz.enc`: gzip, then AES-256-GCM in 64 KiB
+   * chunks, see src/crypto/envelope-stream.ts) with the key of this id. The manifest's checksums
+   * are those of the original files either way.
+   */
+  encryption?: { algorithm: 'AES-256-GCM'; keyId: string };
   startedAt: string;
   stoppedAt: string;
   /** `pg_backup_start` / `pg_backup_stop` LSNs, and the timeline. */
@@ -50,7 +57,7 @@ export interface BackupRecord {
   stopWalFile: string;
   systemIdentifier: string;
   serverVersion: string;
-  /** Bytes of the data files copied, and of base.tar.gz. */
+  /** Bytes of the data files copied, and of base.tar.gz (or base.tar.gz.enc). */
   sizeBytes: number;
   storedBytes: number;
   files: number;

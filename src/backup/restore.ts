@@ -1,7 +1,6 @@
 import { chown, mkdir, readdir, readFile, rm, stat, writeFile, appendFile, chmod } from 'node:fs/promises';
 import { join } from 'node:path';
 import postgres from 'postgres';
-import { extract } from 'tar';
 import { JeexDbError } from '../db/errors.ts';
 import { localLayout, type LocalLayout } from '../local/layout.ts';
 import { findBinaries, type PgBinaries } from '../server/binaries.ts';
@@ -10,6 +9,7 @@ import { freePort } from '../server/port.ts';
 import { readLogSince, logOffset } from '../server/server-log.ts';
 import { startServer, stopServer } from '../server/pg-ctl.ts';
 import { backupDir, type BackupRecord, type BackupRepo } from './repo.ts';
+import { extractBackupTarball } from './tarball.ts';
 
 /** Where recovery should stop. `latest`: replay every archived WAL segment. */
 export type RestoreTarget = { latest: true } | { immediate: true } | { time: Date } | { lsn: string } | { xid: string } | { name: string };
@@ -171,7 +171,8 @@ export async function restoreBackup(options: RestoreOptions): Promise<RestoreRes
   await mkdir(layout.pgdata, { recursive: true });
   await mkdir(layout.logDir, { recursive: true });
   progress(`extracting backup ${record.id}`);
-  await extract({ file: join(backupDir(options.repo, record.id), 'base.tar.gz'), cwd: layout.pgdata });
+  // Decrypted on the way when the backup is encrypted (keys from the environment).
+  await extractBackupTarball(backupDir(options.repo, record.id), record, layout.pgdata);
   await mkdir(join(layout.pgdata, 'pg_wal'), { recursive: true });
   await writeFile(join(layout.pgdata, 'recovery.signal'), '');
   const port = options.start?.port ? options.start.port : await freePort();

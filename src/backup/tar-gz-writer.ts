@@ -1,5 +1,6 @@
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { once } from 'node:events';
+import type { Transform } from 'node:stream';
 import { createGzip, type Gzip } from 'node:zlib';
 import { Header, Pax, type HeaderData } from 'tar';
 
@@ -21,12 +22,21 @@ export class TarGzWriter {
     return this.#out.bytesWritten;
   }
 
-  constructor(file: string, level = 6) {
+  readonly #encrypt: Transform | undefined;
+
+  /** `encrypt`: a stream the gzip output goes through before the file (createEncryptStream). */
+  constructor(file: string, level = 6, encrypt?: Transform) {
     this.#gzip = createGzip({ level });
     this.#out = createWriteStream(file, { flags: 'wx', mode: 0o600 });
-    this.#gzip.pipe(this.#out);
+    this.#encrypt = encrypt;
+    if (encrypt) this.#gzip.pipe(encrypt).pipe(this.#out);
+    else this.#gzip.pipe(this.#out);
     const fail = (error: Error) => (this.#failed ??= error);
     this.#gzip.on('error', fail);
+    encrypt?.on('error', (error: Error) => {
+      fail(error);
+      this.#out.destroy(error);
+    });
     this.#out.on('error', fail);
     this.#done = new Promise((resolve, reject) => {
       this.#out.on('close', () => (this.#failed ? reject(this.#failed) : resolve()));
@@ -81,6 +91,7 @@ export class TarGzWriter {
   /** Stop writing after a failure; the caller removes the file. */
   async abort(): Promise<void> {
     this.#gzip.destroy();
+    this.#encrypt?.destroy();
     this.#out.destroy();
     await this.#done.catch(() => undefined);
   }

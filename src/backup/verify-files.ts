@@ -2,9 +2,11 @@ import { createHash } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { list, type ReadEntry } from 'tar';
+import type { EncryptionKey } from '../crypto/keys.ts';
 import { manifestChecksumValid, parseManifest } from './manifest.ts';
 import { backupFiles, readBackupRecord } from './record.ts';
 import type { BackupRepo } from './repo.ts';
+import { openBackupTarball, tarballName } from './tarball.ts';
 import { DEFAULT_WAL_SEGMENT_SIZE, checkWalContinuity, parseWalName, segmentNumber, walNameOf } from './wal.ts';
 
 export interface FileProblem {
@@ -27,8 +29,14 @@ export interface VerifyFilesResult {
   missingWal: string[];
 }
 
+export interface VerifyFilesOptions {
+  /** Keys to decrypt an encrypted backup with (default: the environment's, see `loadKeys`). */
+  keys?: readonly EncryptionKey[];
+}
+
 /**
- * Check a backup's files without starting a server: re-read `base.tar.gz`, hash every entry and
+ * Check a backup's files without starting a server: re-read `base.tar.gz` (decrypting
+ * `base.tar.gz.enc` with `options.keys` or the environment's keys), hash every entry and
  * compare it with `backup_manifest` (missing, extra and changed files), check the manifest's own
  * checksum, and check the archive holds the WAL from the backup's start segment to its stop
  * segment. This is the first half of verification; the proof by restore (amcheck, row counts) is
@@ -38,10 +46,14 @@ export interface VerifyFilesResult {
  * @example
  * const result = await verifyBackupFiles(defaultRepo(localLayout()), '20261125T174501Z');
  * if (!result.ok) for (const p of result.problems) console.error(p.message);
+ *
+ * An encrypted backup whose key is not given is a BACKUP_DECRYPT_FAILED error (it cannot be
+ * checked, which says nothing about its state); one whose bytes fail authentication is a problem.
  */
-export async function verifyBackupFiles(repo: BackupRepo, id: string): Promise<VerifyFilesResult> {
+export async function verifyBackupFiles(repo: BackupRepo, id: string, options: VerifyFilesOptions = {}): Promise<VerifyFilesResult> {
   const record = await readBackupRecord(repo, id);
   const paths = backupFiles(repo, id);
+  const tarball = tarballName(record);
   const problems: FileProblem[] = [];
   const steps: string[] = [];
   let filesChecked = 0;
@@ -73,9 +85,10 @@ export async function verifyBackupFiles(repo: BackupRepo, id: string): Promise<V
     const expected = new Map(manifest.files.map((file) => [file.path, file]));
     const seen = new Set<string>();
     const pending: Promise<void>[] = [];
+    // Opened before the try: a key that is not given is an error, not a problem of the backup.
+    const stream = openBackupTarball(paths.dir, record, options.keys);
     try {
-      await list({
-        file: paths.tarball,
+      const parser = list({
         strict: true,
         onReadEntry: (entry: ReadEntry) => {
           if (entry.type !== 'File' && entry.type !== 'OldFile') return entry.resume();
@@ -94,7 +107,7 @@ export async function verifyBackupFiles(repo: BackupRepo, id: string): Promise<V
                 bytesChecked += size;
                 const want = expected.get(path);
                 const sha256 = hash.digest('hex');
-                if (!want) problems.push({ kind: 'extra', path, message: `${path} is in base.tar.gz but not in backup_manifest` });
+                if (!want) problems.push({ kind: 'extra', path, message: `${path} is in ${tarball} but not in backup_manifest` });
                 else if (want.size !== size || want.sha256 !== sha256) {
                   problems.push({ kind: 'changed', path, message: `${path} differs from backup_manifest (${want.size !== size ? `size ${size}, expected ${want.size}` : `SHA-256 ${sha256.slice(0, 12)}…, expected ${want.sha256.slice(0, 12)}…`})` });
                 }
@@ -104,11 +117,18 @@ export async function verifyBackupFiles(repo: BackupRepo, id: string): Promise<V
           );
         },
       });
+      await new Promise<void>((resolve, reject) => {
+        stream.on('error', reject);
+        parser.on('error', reject);
+        parser.on('end', resolve);
+        stream.pipe(parser);
+      });
       await Promise.all(pending);
-      for (const path of expected.keys()) if (!seen.has(path)) problems.push({ kind: 'missing', path, message: `${path} is in backup_manifest but not in base.tar.gz` });
-      steps.push(`${filesChecked} files (${bytesChecked} bytes) of base.tar.gz re-hashed against backup_manifest`);
+      for (const path of expected.keys()) if (!seen.has(path)) problems.push({ kind: 'missing', path, message: `${path} is in backup_manifest but not in ${tarball}` });
+      steps.push(`${filesChecked} files (${bytesChecked} bytes) of ${tarball}${record.encryption ? ` (decrypted with key ${record.encryption.keyId})` : ''} re-hashed against backup_manifest`);
     } catch (error) {
-      problems.push({ kind: 'unreadable', path: 'base.tar.gz', message: `base.tar.gz cannot be read to the end: ${(error as Error).message}` });
+      stream.destroy();
+      problems.push({ kind: 'unreadable', path: tarball, message: `${tarball} cannot be read to the end: ${(error as Error).message}` });
     }
   }
 

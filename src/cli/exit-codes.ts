@@ -39,6 +39,7 @@ export const EXIT = {
   BACKUP_FAILED: 44,
   BACKUP_WAL_MISSING: 45,
   BACKUP_VERIFY_FAILED: 46,
+  BACKUP_DECRYPT_FAILED: 47,
   INTERRUPTED: 130,
 } as const;
 
@@ -78,6 +79,7 @@ const byCode: Partial<Record<ErrorCode, number>> = {
   BACKUP_FAILED: EXIT.BACKUP_FAILED,
   BACKUP_WAL_MISSING: EXIT.BACKUP_WAL_MISSING,
   BACKUP_VERIFY_FAILED: EXIT.BACKUP_VERIFY_FAILED,
+  BACKUP_DECRYPT_FAILED: EXIT.BACKUP_DECRYPT_FAILED,
 };
 
 export function exitCodeFor(code: ErrorCode | undefined): number {

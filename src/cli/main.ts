@@ -8,6 +8,7 @@ import { serveCommand } from './commands/serve.ts';
 import { restoreCommand } from './commands/restore.ts';
 import { verifyCommand } from './commands/verify.ts';
 import { backupCommand, backupsCommand } from './commands/backup.ts';
+import { keysCommand } from './commands/keys.ts';
 import { urlCommand } from './commands/url.ts';
 import { migrateCommand } from './commands/migrate.ts';
 import { statusCommand } from './commands/status.ts';
@@ -42,6 +43,7 @@ const program = new Command('jeex-db')
   .addCommand(backupsCommand())
   .addCommand(restoreCommand())
   .addCommand(verifyCommand())
+  .addCommand(keysCommand())
   .addCommand(configCommand())
   .addCommand(urlCommand())
   .addCommand(migrateCommand())

@@ -65,6 +65,7 @@ export const errorCodes = [
   'BACKUP_FAILED',
   'BACKUP_WAL_MISSING',
   'BACKUP_VERIFY_FAILED',
+  'BACKUP_DECRYPT_FAILED',
 ] as const;
 
 export type ErrorCode = (typeof errorCodes)[number];

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { Sql } from 'postgres';
 import { describeError, withTimeout } from './bounded.ts';
-import { backupCheck, migrationsCheck, operationsCheck, poolCheck, poolerCheck, type PoolState } from './client-checks.ts';
+import { backupCheck, backupScheduleCheck, migrationsCheck, operationsCheck, poolCheck, poolerCheck, type BackupScheduleState, type PoolState } from './client-checks.ts';
 import type { OperationStats } from '../db/operation-window.ts';
 import {
   archiveCheck,
@@ -40,6 +40,8 @@ export interface HealthOptions {
   migrationsDir?: string;
   /** When the last good backup finished (undefined: none): `backup:age`. */
   lastBackup?: () => Promise<Date | undefined>;
+  /** The backup schedule's state (`startBackupSchedule(...).state`): `backup:lastRun`. */
+  backupSchedule?: () => BackupScheduleState;
   /** Each check's limit, ms (default 5000): a slower check becomes a `warn` entry. */
   timeoutMs?: number;
   /** Sessions, cache and statements of the connected database (default) or of every database. */
@@ -88,6 +90,7 @@ export async function checkHealth(sql: Sql, options: HealthOptions = {}): Promis
     options.operations ? runCheck(operationsCheck(options.operations), base) : [],
     options.pooler ? runCheck(poolerCheck(options.pooler), base) : [],
     options.lastBackup ? runCheck(backupCheck(options.lastBackup), base) : [],
+    options.backupSchedule ? runCheck(backupScheduleCheck(options.backupSchedule), base) : [],
   ]);
   const database = await databaseEntries(sql, options, base);
   const entries: Entry[] = [...database, ...(await independent).flat()];

@@ -1,4 +1,5 @@
 import type { Sql } from 'postgres';
+import type { ScheduleState } from '../backup/scheduler.ts';
 import type { OperationStats } from '../db/operation-window.ts';
 import { status as migrationStatus } from '../migrate/runner.ts';
 import { poolerSnapshot } from '../pooler/metrics.ts';
@@ -153,6 +154,35 @@ export function backupCheck(lastBackup: () => Promise<Date | undefined>): CheckS
           output: `the last backup finished ${round(age / 3600, 1)} h ago (${last.toISOString()}): check that the scheduled backup runs and succeeds, then take one`,
         }),
       ];
+    },
+  };
+}
+
+/** What `backup:lastRun` reads of a backup schedule (`startBackupSchedule(...).state`). */
+export type BackupScheduleState = Pick<ScheduleState, 'consecutiveFailures' | 'maxAttempts' | 'lastSuccessAt' | 'lastFailureAt' | 'lastError' | 'missedRuns' | 'lastMissedAt' | 'schedule'>;
+
+/** The scheduled backups: fail when a run used up its attempts, warn while retrying or after a missed run. */
+export function backupScheduleCheck(schedule: () => BackupScheduleState): CheckSpec<BaseContext> {
+  return {
+    what: 'the scheduled backups',
+    key: 'backup:lastRun',
+    componentType: 'backup',
+    run: async (ctx) => {
+      const s = schedule();
+      const missedSinceSuccess = s.lastMissedAt !== undefined && (!s.lastSuccessAt || s.lastMissedAt > s.lastSuccessAt);
+      let status: 'pass' | 'warn' | 'fail' = 'pass';
+      let output = '';
+      if (s.consecutiveFailures >= s.maxAttempts) {
+        status = 'fail';
+        output = `the last scheduled backup failed ${s.consecutiveFailures} time(s) in a row (last at ${s.lastFailureAt?.toISOString() ?? '?'}: ${s.lastError ?? 'unknown error'}): fix the cause, then run \`jeex-db backup\` and \`jeex-db verify\`; the schedule tries again at its next time`;
+      } else if (s.consecutiveFailures > 0) {
+        status = 'warn';
+        output = `a scheduled backup attempt failed (${s.consecutiveFailures} of ${s.maxAttempts}, ${s.lastError ?? 'unknown error'}): it is being retried`;
+      } else if (missedSinceSuccess) {
+        status = 'warn';
+        output = `${s.missedRuns} scheduled backup time(s) of "${s.schedule}" were missed (the last at ${s.lastMissedAt?.toISOString() ?? '?'}) and none succeeded since: a run overran the next time, or the process was not running; check the serve process and the backup duration`;
+      }
+      return Promise.resolve([entry('backup:lastRun', ctx, { value: s.consecutiveFailures, unit: '{failure}', status, componentType: 'backup', output })]);
     },
   };
 }

@@ -3,6 +3,9 @@ import type { Sql } from 'postgres';
 import { AlertEngine } from '../alerts/engine.ts';
 import { startAlertLoop, type AlertLoop } from '../alerts/loop.ts';
 import type { AlertRule } from '../alerts/rules.ts';
+import { listBackups } from '../backup/list.ts';
+import type { BackupRepo } from '../backup/repo.ts';
+import { backupRunner, startBackupSchedule, type BackupRunnerOptions, type BackupSchedule } from '../backup/scheduler.ts';
 import type { JeexDb } from '../db/create-db.ts';
 import { checkHealth, type HealthOptions } from '../health/check-health.ts';
 import type { HealthDocument } from '../health/types.ts';
@@ -27,12 +30,18 @@ export interface MonitorOptions {
   /** Start the OpenTelemetry provider (OTLP from OTEL_* variables; `prometheus` mounts /metrics); false: none. */
   telemetry?: TelemetryOptions | false;
   version?: string;
+  /**
+   * Scheduled backups of the local cluster (`backupRunner`: backup, verify, prune) on a cron
+   * `schedule`; they feed `backup:age` (unless `health.lastBackup` is given) and `backup:lastRun`.
+   */
+  backups?: Omit<BackupRunnerOptions, 'verify'> & { schedule: string; logger: Logger; maxAttempts?: number; retryDelayMs?: number };
 }
 
 export interface RunningMonitor {
   server: RunningHealthServer;
   telemetry?: Telemetry;
   engine?: AlertEngine;
+  backups?: BackupSchedule;
   /** Stop serving, evaluating and exporting (flushing what is pending); leaves the clients open. */
   stop(): Promise<void>;
 }
@@ -48,10 +57,19 @@ export interface RunningMonitor {
  * await monitor.stop();
  */
 export async function startMonitor(options: MonitorOptions): Promise<RunningMonitor> {
-  const health = (): Promise<HealthDocument> =>
-    checkHealth(options.monitor, { ...options.health, pool: options.app.pool, operations: options.app.operations, ...(options.pooler ? { pooler: options.pooler } : {}) });
-
   const telemetry = options.telemetry === false ? undefined : startTelemetry(options.telemetry ?? {});
+  // After the telemetry: the schedule's instruments come from the global meter provider.
+  let backups: BackupSchedule | undefined;
+  try {
+    backups = options.backups ? scheduleBackups(options.backups) : undefined;
+  } catch (error) {
+    await telemetry?.shutdown();
+    throw error;
+  }
+  const backupHealth = backups && options.backups ? { lastBackup: lastVerifiedBackup(backups, options.backups.repo), backupSchedule: () => backups.state() } : {};
+  const health = (): Promise<HealthDocument> =>
+    checkHealth(options.monitor, { ...backupHealth, ...options.health, pool: options.app.pool, operations: options.app.operations, ...(options.pooler ? { pooler: options.pooler } : {}) });
+
   let serverMetrics: ServerMetrics | undefined;
   let poolerMetrics: PoolerMetrics | undefined;
   if (telemetry && (telemetry.otlp || telemetry.prometheus)) {
@@ -80,6 +98,7 @@ export async function startMonitor(options: MonitorOptions): Promise<RunningMoni
       ...(options.version ? { version: options.version } : {}),
     });
   } catch (error) {
+    await backups?.stop();
     await loop?.stop();
     serverMetrics?.close();
     poolerMetrics?.close();
@@ -90,12 +109,36 @@ export async function startMonitor(options: MonitorOptions): Promise<RunningMoni
     server,
     ...(telemetry ? { telemetry } : {}),
     ...(engine ? { engine } : {}),
+    ...(backups ? { backups } : {}),
     stop: async () => {
       await server.close();
+      await backups?.stop();
       await loop?.stop();
       serverMetrics?.close();
       poolerMetrics?.close();
       await telemetry?.shutdown();
     },
+  };
+}
+
+function scheduleBackups(options: NonNullable<MonitorOptions['backups']>): BackupSchedule {
+  const { schedule, logger, maxAttempts, retryDelayMs, ...runner } = options;
+  return startBackupSchedule({
+    schedule,
+    logger,
+    run: backupRunner(runner),
+    ...(maxAttempts !== undefined ? { maxAttempts } : {}),
+    ...(retryDelayMs !== undefined ? { retryDelayMs } : {}),
+  });
+}
+
+/** The schedule's last success; before it had one (the process just started), the newest verified backup in the repository. */
+function lastVerifiedBackup(schedule: BackupSchedule, repo: BackupRepo): () => Promise<Date | undefined> {
+  return async () => {
+    const last = schedule.state().lastSuccessAt;
+    if (last) return last;
+    const { backups } = await listBackups(repo);
+    const newest = backups.filter((b) => b.verified === 'ok').at(-1);
+    return newest ? new Date(newest.stoppedAt) : undefined;
   };
 }

@@ -3,6 +3,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import postgres from 'postgres';
 import { takeBaseBackup, type BaseBackupProgress } from '../../backup/base-backup.ts';
 import { listBackups } from '../../backup/list.ts';
+import { pruneBackups, type PruneResult } from '../../backup/prune.ts';
 import { backupRepo, defaultRepo, type BackupRepo } from '../../backup/repo.ts';
 import { JeexDbError } from '../../db/errors.ts';
 import { DEFAULT_DATA_DIR, localLayout } from '../../local/layout.ts';
@@ -111,6 +112,7 @@ export function backupCommand(): Command {
             const seconds = (Date.parse(record.stoppedAt) - Date.parse(record.startedAt)) / 1000;
             say(`${green('backup')} ${bold(record.id)}: ${record.files} files, ${humanBytes(record.sizeBytes)} → ${humanBytes(record.storedBytes)} in ${seconds.toFixed(1)} s`);
             say(`WAL ${record.startLsn} → ${record.stopLsn} (${record.startWalFile} … ${record.stopWalFile}), in ${dir}`);
+            say(record.encryption ? `encrypted with key ${record.encryption.keyId} (${record.encryption.algorithm})` : dim('not encrypted (set JEEX_BACKUP_KEY or JEEX_BACKUP_KEY_FILE to encrypt)'));
           }
         } finally {
           await sql.end({ timeout: 5 });
@@ -133,15 +135,67 @@ export function backupsCommand(): Command {
         const result = await listBackups(repo);
         if (flags.json) return printJson({ ok: true, ...result });
         if (result.backups.length === 0) return say(`no backups in ${result.repo}`);
-        say(bold(`${'id'.padEnd(17)}  ${'stopped'.padEnd(20)}  ${'stop LSN'.padEnd(12)}  ${'size'.padStart(10)}  ${'stored'.padStart(10)}  verified`));
+        say(bold(`${'id'.padEnd(17)}  ${'stopped'.padEnd(20)}  ${'stop LSN'.padEnd(12)}  ${'size'.padStart(10)}  ${'stored'.padStart(10)}  ${'verified'.padEnd(10)}  encryption`));
         for (const b of result.backups) {
           const verified = b.verified === 'ok' ? green('ok') : b.verified === 'failed' ? red('failed') : dim('unverified');
-          say(`${b.id.padEnd(17)}  ${b.stoppedAt.slice(0, 19).padEnd(20)}  ${b.stopLsn.padEnd(12)}  ${humanBytes(b.sizeBytes).padStart(10)}  ${humanBytes(b.storedBytes).padStart(10)}  ${verified}`);
+          say(`${b.id.padEnd(17)}  ${b.stoppedAt.slice(0, 19).padEnd(20)}  ${b.stopLsn.padEnd(12)}  ${humanBytes(b.sizeBytes).padStart(10)}  ${humanBytes(b.storedBytes).padStart(10)}  ${verified}${' '.repeat(Math.max(0, 10 - b.verified.length))}  ${b.encrypted ? `key ${b.keyId ?? '?'}` : dim('none')}`);
         }
         if (result.window) say(`recovery window: ${result.window.earliest} … ${result.window.latest} (${result.walSegments} WAL segments archived)`);
       } catch (error) {
         reportError(error, Boolean(flags.json));
       }
     });
-  return new Command('backups').description('the backup repository').addCommand(listCommand);
+  const pruneCommand = new Command('prune')
+    .description('apply the retention policy: delete old backups and the WAL only they needed')
+    .option('--data-dir <dir>', 'where the local cluster lives', process.env.JEEX_DB_DATA_DIR ?? DEFAULT_DATA_DIR)
+    .option('--repo <dir>', 'the backup repository (default: backups/ in the data dir)')
+    .addOption(new Option('--keep-count <n>', 'keep the newest N backups (default: JEEX_BACKUP_KEEP_COUNT, else 7)').argParser(countArg(true)))
+    .addOption(new Option('--keep-days <n>', 'keep backups younger than N days (default: JEEX_BACKUP_KEEP_DAYS, else 14)').argParser(countArg(false)))
+    .option('--dry-run', 'change nothing; show what would be deleted and why')
+    .addOption(jsonOption())
+    .action(async (flags: { dataDir: string; repo?: string; keepCount?: number; keepDays?: number; dryRun?: boolean; json?: boolean }) => {
+      try {
+        const repo = flags.repo ? backupRepo(resolve(flags.repo)) : defaultRepo(localLayout(flags.dataDir));
+        const result = await pruneBackups(repo, {
+          ...(flags.keepCount !== undefined ? { keepCount: flags.keepCount } : {}),
+          ...(flags.keepDays !== undefined ? { keepDays: flags.keepDays } : {}),
+          dryRun: Boolean(flags.dryRun),
+        });
+        if (flags.json) return printJson({ ok: true, repo: repo.root, ...result });
+        printPrune(repo.root, result);
+      } catch (error) {
+        reportError(error, Boolean(flags.json));
+      }
+    });
+  return new Command('backups').description('the backup repository').addCommand(listCommand).addCommand(pruneCommand);
+}
+
+/** `--keep-count 3`, `--keep-days 0.5`: 0 or more (whole for a count). */
+function countArg(whole: boolean): (value: string) => number {
+  return (value) => {
+    const n = Number(value);
+    if (value.trim() === '' || !Number.isFinite(n) || n < 0 || (whole && !Number.isInteger(n))) {
+      throw new InvalidArgumentError(whole ? 'expected a whole number of 0 or more' : 'expected a number of days, 0 or more');
+    }
+    return n;
+  };
+}
+
+/** What goes and what stays, each with its reason; then the WAL and the bytes freed. */
+function printPrune(root: string, r: PruneResult): void {
+  const verb = r.dryRun ? 'would delete' : 'deleted';
+  say(`${bold(r.dryRun ? 'dry run' : 'pruned')} ${root}: keep the newest ${r.policy.keepCount} and those younger than ${r.policy.keepDays} days`);
+  for (const warning of r.warnings) note(`${red('warning')} ${warning}`);
+  const deleted = new Set(r.deleted);
+  const kept = new Set(r.kept);
+  for (const [name, why] of Object.entries(r.reasons).sort(([a], [b]) => a.localeCompare(b))) {
+    const action = deleted.has(name) ? red(verb.padEnd(12)) : kept.has(name) ? green('keep'.padEnd(12)) : dim('leave'.padEnd(12));
+    say(`${action}  ${name.padEnd(25)}  ${dim(why)}`);
+  }
+  if (Object.keys(r.reasons).length === 0) say('no backups in the repository');
+  const first = r.walDeleted[0];
+  const last = r.walDeleted.at(-1);
+  if (first && last) say(`WAL: ${verb} ${r.walDeleted.length} file(s) before ${r.walCutoff ?? '?'} (${first === last ? first : `${first} … ${last}`}), ${r.walKept} kept (.history files always)`);
+  else say(`WAL: nothing to delete${r.walCutoff ? ` before ${r.walCutoff}` : ''}, ${r.walKept} file(s) kept`);
+  say(`${r.dryRun ? 'would free' : 'freed'} ${humanBytes(r.freedBytes)}${r.dryRun ? ' (nothing was changed)' : ''}`);
 }

@@ -3,15 +3,17 @@ import { Command, Option } from 'commander';
 import { pino } from 'pino';
 import postgres from 'postgres';
 import { loadAlertRules } from '../../alerts/rules.ts';
+import { defaultRepo, type BackupRepo } from '../../backup/repo.ts';
 import { createDb } from '../../db/create-db.ts';
 import { JeexDbError } from '../../db/errors.ts';
 import { maskUrl } from '../../db/url.ts';
 import { DEFAULT_HEALTH_TIMEOUT_MS } from '../../health/check-health.ts';
 import { resolveHealthTarget } from '../../health/target.ts';
 import { DEFAULT_DATA_DIR, localLayout } from '../../local/layout.ts';
-import { localUrl } from '../../local/state.ts';
+import { localUrl, readLocalState } from '../../local/state.ts';
 import { defaultMigrationsDir } from '../../migrate/runner.ts';
 import { poolerAdmin } from '../../pooler/admin.ts';
+import { serverOsUser } from '../../server/os-user.ts';
 import { startMonitor } from '../../serve/monitor.ts';
 import { intArg } from '../options.ts';
 import { dim, jsonOption, note, printJson, reportError } from '../output.ts';
@@ -32,6 +34,10 @@ export interface ServeFlags {
   alertRules?: string;
   alertInterval: number;
   prometheus?: boolean;
+  /** Cron pattern of scheduled backups of the local cluster (or JEEX_BACKUP_SCHEDULE). */
+  backupSchedule?: string;
+  backupKeepCount?: number;
+  backupKeepDays?: number;
   json?: boolean;
 }
 
@@ -51,6 +57,8 @@ export interface ServeTargets {
   /** The application's path (its URL through PgBouncer when there is one); undefined: createDb() resolves it. */
   appUrl?: string;
   poolerConsoleUrl?: string;
+  /** With --backup-schedule: the local cluster to back up (its superuser on the app database) and its repository. */
+  backups?: { url: string; dataDir: string; repo: BackupRepo };
 }
 
 /**
@@ -63,8 +71,11 @@ export async function serveUntil(flags: ServeFlags, targets: ServeTargets, stopp
   const app = createDb({ ...(targets.appUrl ? { url: targets.appUrl } : {}), applicationName: 'jeex-db serve (readiness)', max: 2 });
   const monitor = postgres(targets.monitorUrl, { max: 2, onnotice: () => {}, connect_timeout: 5, connection: { application_name: 'jeex-db serve (health)' } });
   const pooler = targets.poolerConsoleUrl ? poolerAdmin(targets.poolerConsoleUrl) : undefined;
+  // The backup's own client: takeBaseBackup reserves one connection for pg_backup_start/stop.
+  const backupSql = targets.backups && flags.backupSchedule ? postgres(targets.backups.url, { max: 2, onnotice: () => {}, connect_timeout: 10, connection: { application_name: 'jeex-db serve (backup)' } }) : undefined;
   try {
     const rules = flags.alertRules ? await loadAlertRules(flags.alertRules) : undefined;
+    const as = backupSql ? await serverOsUser() : undefined;
     const running = await startMonitor({
       port: flags.port,
       host: flags.host,
@@ -75,6 +86,20 @@ export async function serveUntil(flags: ServeFlags, targets: ServeTargets, stopp
       alerts: flags.alerts ? { logger, intervalMs: flags.alertInterval * 1000, ...(rules ? { rules } : {}) } : false,
       telemetry: { prometheus: Boolean(flags.prometheus) },
       version: pkg.version,
+      ...(backupSql && targets.backups && flags.backupSchedule
+        ? {
+            backups: {
+              schedule: flags.backupSchedule,
+              logger,
+              sql: backupSql,
+              repo: targets.backups.repo,
+              dataDir: targets.backups.dataDir,
+              ...(as ? { as } : {}),
+              ...(flags.backupKeepCount ? { keepCount: flags.backupKeepCount } : {}),
+              ...(flags.backupKeepDays ? { keepDays: flags.backupKeepDays } : {}),
+            },
+          }
+        : {}),
     }).catch((error: unknown) => {
       if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
         throw new JeexDbError('PORT_IN_USE', `port ${flags.port} on ${flags.host} is taken: the health server cannot listen there`, {
@@ -87,17 +112,35 @@ export async function serveUntil(flags: ServeFlags, targets: ServeTargets, stopp
     await stopped;
     await running.stop();
   } finally {
-    await Promise.all([app.close(1), monitor.end({ timeout: 1 }), pooler?.end({ timeout: 1 })]);
+    await Promise.all([app.close(1), monitor.end({ timeout: 1 }), pooler?.end({ timeout: 1 }), backupSql?.end({ timeout: 1 })]);
     logger.flush();
   }
 }
 
 /** The URLs `serve` uses: --url / JEEX_DB_MONITOR_URL / DATABASE_URL / the local cluster; the app's path from --app-url or the local cluster's app URL. */
-export function resolveServeTargets(flags: Pick<ServeFlags, 'url' | 'appUrl' | 'dataDir'>): ServeTargets {
+export function resolveServeTargets(flags: Pick<ServeFlags, 'url' | 'appUrl' | 'dataDir' | 'backupSchedule'>): ServeTargets {
   const target = resolveHealthTarget({ ...(flags.url ? { url: flags.url } : {}), dataDir: flags.dataDir });
   const localApp = target.source === 'local' ? localUrl(localLayout(flags.dataDir), 'app') : undefined;
   const appUrl = flags.appUrl ?? localApp;
-  return { monitorUrl: target.url, ...(appUrl ? { appUrl } : {}), ...(target.poolerConsoleUrl ? { poolerConsoleUrl: target.poolerConsoleUrl } : {}) };
+  const backups = flags.backupSchedule ? backupTarget(flags.dataDir, target.source) : undefined;
+  return { monitorUrl: target.url, ...(appUrl ? { appUrl } : {}), ...(target.poolerConsoleUrl ? { poolerConsoleUrl: target.poolerConsoleUrl } : {}), ...(backups ? { backups } : {}) };
+}
+
+/** Scheduled backups copy the local cluster's data directory, so they need it and a monitor on it. */
+function backupTarget(dataDir: string, source: string): NonNullable<ServeTargets['backups']> {
+  const layout = localLayout(dataDir);
+  const state = readLocalState(layout);
+  const url = state ? localUrl(layout, 'superuser', { database: state.database }) : undefined;
+  if (source !== 'local' || !url) {
+    const why = source !== 'local' ? `the monitoring connection comes from ${source === 'flag' ? '--url' : source}, not from the local cluster` : `there is no local cluster in ${layout.root}`;
+    throw new JeexDbError('INVALID_CONFIG', `--backup-schedule backs up the local cluster of --data-dir, and ${why}.`, {
+      hint: source !== 'local'
+        ? `Run \`jeex-db serve --backup-schedule ...\` without --url (unset JEEX_DB_MONITOR_URL and DATABASE_URL for it) on the machine of the cluster, or schedule \`jeex-db backup\` and \`jeex-db verify\` with cron for another server.`
+        : 'Start it with `jeex-db up` (or point --data-dir at it), or drop --backup-schedule.',
+      context: { dataDir: layout.root },
+    });
+  }
+  return { url, dataDir, repo: defaultRepo(layout) };
 }
 
 function stopSignal(): Promise<NodeJS.Signals> {
@@ -114,7 +157,10 @@ export function serveCommand(): Command {
     .option('--url <url>', 'the monitoring connection (default: JEEX_DB_MONITOR_URL, DATABASE_URL, then the local cluster as its superuser)')
     .option('--app-url <url>', "the application's path, probed by /readyz (default: the URL createDb() resolves: the local app URL through PgBouncer)")
     .option('--data-dir <dir>', 'where the local cluster lives', process.env.JEEX_DB_DATA_DIR ?? DEFAULT_DATA_DIR)
-    .option('--no-migrations', 'do not check that the migrations are applied');
+    .option('--no-migrations', 'do not check that the migrations are applied')
+    .option('--backup-schedule <cron>', 'back up, verify and prune the local cluster on this cron schedule, e.g. "0 3 * * *" (default: JEEX_BACKUP_SCHEDULE; none)', process.env.JEEX_BACKUP_SCHEDULE || undefined)
+    .addOption(new Option('--backup-keep-count <n>', 'with --backup-schedule: keep this many backups when pruning').argParser(intArg(1, 10_000)))
+    .addOption(new Option('--backup-keep-days <n>', 'with --backup-schedule: keep backups this many days when pruning').argParser(intArg(1, 36_500)));
   return addServeOptions(command)
     .addOption(jsonOption())
     .action(async (flags: ServeFlags) => {
@@ -123,9 +169,11 @@ export function serveCommand(): Command {
         const targets = resolveServeTargets(flags);
         await serveUntil(flags, targets, stopSignal(), (url) => {
           const endpoints = { livez: `${url}/livez`, readyz: `${url}/readyz`, health: `${url}/health`, ...(flags.prometheus ? { metrics: `${url}/metrics` } : {}), ...(flags.alerts ? { alerts: `${url}/alerts` } : {}) };
-          if (json) printJson({ ok: true, url, endpoints, monitor: maskUrl(targets.monitorUrl), ...(targets.appUrl ? { app: maskUrl(targets.appUrl) } : {}) });
+          const backups = targets.backups && flags.backupSchedule ? { schedule: flags.backupSchedule, repo: targets.backups.repo.root } : undefined;
+          if (json) printJson({ ok: true, url, endpoints, monitor: maskUrl(targets.monitorUrl), ...(targets.appUrl ? { app: maskUrl(targets.appUrl) } : {}), ...(backups ? { backups } : {}) });
           else {
             note(`serving ${Object.values(endpoints).join(' ')}`);
+            if (backups) note(dim(`backups "${backups.schedule}" into ${backups.repo} (verified, pruned)`));
             note(dim(`monitoring ${maskUrl(targets.monitorUrl)}${targets.appUrl ? `; readiness through ${maskUrl(targets.appUrl)}` : ''}; Ctrl-C stops`));
           }
         });

@@ -1,0 +1,149 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { readFileSync, statSync } from 'node:fs';
+import { inspect } from 'node:util';
+import { JeexDbError } from '../db/errors.ts';
+
+/** AES-256: keys are exactly 32 bytes. */
+export const KEY_BYTES = 32;
+
+/** The environment variables keys are read from (never from the database). */
+export const KEY_VARIABLES = ['JEEX_BACKUP_KEY', 'JEEX_BACKUP_KEY_FILE', 'JEEX_BACKUP_KEYS'] as const;
+
+/**
+ * A 32-byte AES-256 key and its short public id (the first 8 hex digits of the key's SHA-256).
+ * The id is stored next to what the key encrypts, so the right key can be picked and a wrong one
+ * named; the key material itself never appears in `JSON.stringify`, `console.log` or an error.
+ *
+ * @example
+ * const key = generateKey();
+ * key.id;           // '3f9a0c1e'
+ * String(key);      // 'EncryptionKey 3f9a0c1e' (no material)
+ */
+export class EncryptionKey {
+  readonly id: string;
+  declare readonly material: Buffer;
+
+  constructor(material: Buffer) {
+    if (material.length !== KEY_BYTES) throw new RangeError(`an AES-256 key is ${KEY_BYTES} bytes, not ${material.length}`);
+    this.id = keyId(material);
+    // Not enumerable: spreading, JSON and structured loggers see the id only.
+    Object.defineProperty(this, 'material', { value: Buffer.from(material), enumerable: false });
+  }
+
+  toJSON(): { id: string } {
+    return { id: this.id };
+  }
+
+  toString(): string {
+    return `EncryptionKey ${this.id}`;
+  }
+
+  [inspect.custom](): string {
+    return this.toString();
+  }
+}
+
+/** The public id of a key: the first 8 hex digits of its SHA-256. */
+export function keyId(material: Buffer): string {
+  return createHash('sha256').update(material).digest('hex').slice(0, 8);
+}
+
+/**
+ * A new random key (32 bytes from the OS's CSPRNG).
+ *
+ * @example
+ * const key = generateKey();
+ * console.log(formatKey(key)); // base64, for JEEX_BACKUP_KEY or a key file
+ */
+export function generateKey(): EncryptionKey {
+  return new EncryptionKey(randomBytes(KEY_BYTES));
+}
+
+/** The key as text for an environment variable or a key file: base64 (default) or hex. */
+export function formatKey(key: EncryptionKey, encoding: 'base64' | 'hex' = 'base64'): string {
+  return key.material.toString(encoding);
+}
+
+const generateHint = 'Generate a key with `jeex-db keys generate` (32 random bytes, printed in base64).';
+
+/**
+ * One key written as 64 hex digits or base64 (standard or URL-safe, 44 characters with padding).
+ * `source` names where it came from (a variable, a file) for the error; the text itself is never
+ * repeated in the message.
+ */
+export function parseKey(text: string, source: string): EncryptionKey {
+  const trimmed = text.trim();
+  let material: Buffer | undefined;
+  if (/^[0-9a-fA-F]{64}$/.test(trimmed)) material = Buffer.from(trimmed, 'hex');
+  else if (/^[A-Za-z0-9+/_-]+={0,2}$/.test(trimmed)) material = Buffer.from(trimmed.replace(/-/g, '+').replace(/_/g, '/'), 'base64');
+  if (!material || material.length !== KEY_BYTES) {
+    throw new JeexDbError('INVALID_CONFIG', `${source} does not hold a ${KEY_BYTES}-byte key: it must be base64 (44 characters) or hex (64 digits)${material ? `, and it decodes to ${material.length} bytes` : ''}.`, {
+      hint: generateHint,
+      context: { variable: source },
+    });
+  }
+  return new EncryptionKey(material);
+}
+
+/** Several keys separated by commas or newlines; the first one is the one that encrypts. */
+export function parseKeyList(text: string, source: string): EncryptionKey[] {
+  const parts = text.split(/[,\n]/).map((part) => part.trim()).filter((part) => part !== '');
+  if (parts.length === 0) throw new JeexDbError('INVALID_CONFIG', `${source} is set but holds no key.`, { hint: `${generateHint} Or unset ${source}.`, context: { variable: source } });
+  const keys = parts.map((part, i) => parseKey(part, parts.length > 1 ? `${source} (key ${i + 1})` : source));
+  // The same key listed twice is harmless: keep the first.
+  return keys.filter((key, i) => keys.findIndex((k) => k.id === key.id) === i);
+}
+
+/**
+ * Read a key file: refused when group or others can access it (like ssh does with private keys),
+ * since a key anyone on the machine can read protects nothing.
+ */
+export function readKeyFile(path: string, variable = 'JEEX_BACKUP_KEY_FILE'): EncryptionKey[] {
+  let mode: number;
+  let text: string;
+  try {
+    mode = statSync(path).mode;
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? String(error);
+    throw new JeexDbError('INVALID_CONFIG', `${variable} names ${path}, which cannot be read (${code}).`, {
+      hint: `Point ${variable} at a readable file holding the key (mode 600), or unset it.`,
+      context: { variable, path },
+    });
+  }
+  if (process.platform !== 'win32' && (mode & 0o077) !== 0) {
+    const octal = (mode & 0o777).toString(8).padStart(3, '0');
+    throw new JeexDbError('INVALID_CONFIG', `${path} (${variable}) is accessible by group or others (mode ${octal}): a key file must be private to its owner.`, {
+      hint: `Run \`chmod 600 ${path}\`, then try again.`,
+      context: { variable, path, mode: octal },
+    });
+  }
+  return parseKeyList(text, `${variable} (${path})`);
+}
+
+/**
+ * The backup keys from the environment: `JEEX_BACKUP_KEY` (one key, base64 or hex),
+ * `JEEX_BACKUP_KEY_FILE` (a file of mode 600 holding one key, or several one per line) or
+ * `JEEX_BACKUP_KEYS` (several, comma-separated, for rotation). Exactly one of them may be set.
+ * The first key encrypts new backups; every key decrypts. An empty list means encryption is off.
+ * Keys are never read from the database.
+ *
+ * @example
+ * const [current] = loadKeys();              // undefined: no key configured
+ * loadKeys({ JEEX_BACKUP_KEYS: `${newKey},${oldKey}` }); // encrypt with newKey, read both
+ */
+export function loadKeys(env: NodeJS.ProcessEnv = process.env): EncryptionKey[] {
+  const set = KEY_VARIABLES.filter((name) => env[name] !== undefined && env[name] !== '');
+  if (set.length > 1) {
+    throw new JeexDbError('INVALID_CONFIG', `${set.join(' and ')} are both set: set only one of them.`, {
+      hint: 'Use JEEX_BACKUP_KEY or JEEX_BACKUP_KEY_FILE for one key, JEEX_BACKUP_KEYS (comma-separated, the encrypting key first) for several.',
+      context: { variables: set },
+    });
+  }
+  const [variable] = set;
+  const value = variable ? env[variable] : undefined;
+  if (!variable || value === undefined) return [];
+  if (variable === 'JEEX_BACKUP_KEY') return [parseKey(value, variable)];
+  if (variable === 'JEEX_BACKUP_KEY_FILE') return readKeyFile(value, variable);
+  return parseKeyList(value, variable);
+}

@@ -1,0 +1,112 @@
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import pino from 'pino';
+import postgres from 'postgres';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AlertEngine } from '../../src/alerts/engine.ts';
+import { defaultAlertRules } from '../../src/alerts/rules.ts';
+import { listBackups } from '../../src/backup/list.ts';
+import { defaultRepo, type BackupRepo } from '../../src/backup/repo.ts';
+import { backupRunner, startBackupSchedule, type BackupSchedule } from '../../src/backup/scheduler.ts';
+import { checkHealth } from '../../src/health/check-health.ts';
+import { localLayout } from '../../src/local/layout.ts';
+import { localUrl, readLocalState } from '../../src/local/state.ts';
+import type { RunAs } from '../../src/server/exec.ts';
+import { serverOsUser } from '../../src/server/os-user.ts';
+import { freePort } from '../../src/server/port.ts';
+import { down, up } from '../../src/server/up.ts';
+import { reachableTempDir } from '../helpers/cli.ts';
+
+// Scheduled backups on a dedicated PostgreSQL 18 (started by the project's own `up`, WAL archived
+// into its repository): a run takes a real backup, proves it by a scratch restore and prunes; a
+// run whose verification fails is retried, then `backup-failing` fires.
+
+const CLUSTER_TIMEOUT = 180_000;
+
+describe('scheduled backups', () => {
+  let root: string;
+  let dataDir: string;
+  let repo: BackupRepo;
+  let sql: postgres.Sql;
+  let as: RunAs | undefined;
+  const schedules: BackupSchedule[] = [];
+  const lines: Record<string, unknown>[] = [];
+  const logger = pino({ level: 'debug' }, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
+
+  beforeAll(async () => {
+    root = await reachableTempDir('jeex-schedule-');
+    dataDir = join(root, 'db');
+    await up({ dataDir, port: await freePort(), memoryBytes: 512 * 2 ** 20, cpus: 2, pooler: false });
+    const layout = localLayout(dataDir);
+    repo = defaultRepo(layout);
+    const url = localUrl(layout, 'superuser', { database: readLocalState(layout)?.database ?? 'jeex' });
+    if (!url) throw new Error('no local cluster');
+    sql = postgres(url, { max: 2, onnotice: () => {} });
+    as = await serverOsUser();
+  }, CLUSTER_TIMEOUT);
+
+  afterAll(async () => {
+    await Promise.all(schedules.map((s) => s.stop()));
+    await sql?.end({ timeout: 1 });
+    await down({ dataDir }).catch(() => undefined);
+    await rm(root, { recursive: true, force: true });
+  }, CLUSTER_TIMEOUT);
+
+  it('runNow takes a backup, proves it by a restore, prunes, and health shows it', async () => {
+    const schedule = startBackupSchedule({ schedule: '0 3 * * *', logger, run: backupRunner({ sql, repo, dataDir, fast: true, keepCount: 5, ...(as ? { as } : {}) }) });
+    schedules.push(schedule);
+    const run = await schedule.runNow();
+    expect(run).toMatchObject({ verified: true, problems: [] });
+    expect(run.pruned).toMatchObject({ deleted: [], kept: [run.id] });
+
+    const { backups } = await listBackups(repo);
+    expect(backups).toEqual([expect.objectContaining({ id: run.id, verified: 'ok', storedBytes: run.sizeBytes })]);
+    const state = schedule.state();
+    expect(state.lastSuccessAt).toBeInstanceOf(Date);
+    expect(state).toMatchObject({ lastSuccessId: run.id, lastSuccessSizeBytes: run.sizeBytes, consecutiveFailures: 0 });
+    expect(lines.filter((l) => l.event === 'backup.success')).toEqual([expect.objectContaining({ id: run.id, attempt: 1 })]);
+
+    const doc = await checkHealth(sql, { lastBackup: () => Promise.resolve(schedule.state().lastSuccessAt), backupSchedule: () => schedule.state() });
+    expect(doc.checks['backup:age']?.[0]).toMatchObject({ status: 'pass' });
+    expect(doc.checks['backup:lastRun']?.[0]).toMatchObject({ status: 'pass', observedValue: 0 });
+  }, CLUSTER_TIMEOUT);
+
+  it('a run whose verification fails is retried with new backups, then backup-failing fires', async () => {
+    const before = (await listBackups(repo)).backups.length;
+    let verifications = 0;
+    const schedule = startBackupSchedule({
+      schedule: '0 3 * * *',
+      logger,
+      maxAttempts: 2,
+      retryDelayMs: 10,
+      run: backupRunner({
+        sql,
+        repo,
+        dataDir,
+        fast: true,
+        verify: (_repo, id) => {
+          verifications += 1;
+          return Promise.resolve({ ok: false, problems: [`${id}: base/5/16384 checksum mismatch (injected)`] });
+        },
+      }),
+    });
+    schedules.push(schedule);
+    const engine = new AlertEngine({ logger, webhook: null, rules: defaultAlertRules.filter((r) => r.name.startsWith('backup-')) });
+    const health = () => checkHealth(sql, { backupSchedule: () => schedule.state() });
+    expect(engine.evaluate(await health())).toEqual([]);
+
+    await expect(schedule.runNow()).rejects.toMatchObject({ code: 'BACKUP_VERIFY_FAILED', message: expect.stringContaining('checksum mismatch (injected)') as unknown });
+    expect(verifications).toBe(2);
+    // Each attempt took a new backup (none was pruned: pruning follows a verified backup only).
+    expect((await listBackups(repo)).backups.length).toBe(before + 2);
+    expect(schedule.state()).toMatchObject({ consecutiveFailures: 2, maxAttempts: 2, lastError: expect.stringContaining('checksum mismatch') as unknown });
+    expect(lines.filter((l) => l.event === 'backup.failed' && l.code === 'BACKUP_VERIFY_FAILED').map((l) => l.attempt)).toEqual([1, 2]);
+
+    const doc = await health();
+    expect(doc.checks['backup:lastRun']?.[0]).toMatchObject({ status: 'fail', observedValue: 2 });
+    const transitions = engine.evaluate(doc);
+    expect(transitions).toEqual([expect.objectContaining({ alert: 'backup-failing', state: 'firing', severity: 'critical' })]);
+    expect(engine.active()).toEqual([expect.objectContaining({ alert: 'backup-failing', state: 'firing' })]);
+    expect(lines.some((l) => l.alert === 'backup-failing' && l.state === 'firing')).toBe(true);
+  }, CLUSTER_TIMEOUT);
+});
