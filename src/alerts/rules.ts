@@ -96,6 +96,15 @@ export const defaultAlertRules: readonly AlertRule[] = Object.freeze([
     severity: 'warning',
   },
   {
+    name: 'wal-archive-failing',
+    description: 'WAL archiving fails',
+    check: 'postgresql:archiveFailures',
+    when: 'fail',
+    for: 0,
+    severity: 'critical',
+    summary: 'WAL archiving fails: {output}',
+  },
+  {
     name: 'backup-too-old',
     description: 'No recent backup',
     check: 'backup:age',

@@ -2,6 +2,7 @@ import type { RunAs } from '../server/exec.ts';
 import { recordVerification } from './record.ts';
 import type { BackupRepo } from './repo.ts';
 import { completeBackups } from './restore.ts';
+import { DEFAULT_WAL_SEGMENT_SIZE, checkWalContinuity } from './wal.ts';
 import { verifyBackupFiles, type VerifyFilesResult } from './verify-files.ts';
 import { proveRestore, type RestoreProof } from './verify-restore.ts';
 import { JeexDbError } from '../db/errors.ts';
@@ -41,6 +42,10 @@ export async function verifyBackup(
   const files = await verifyBackupFiles(repo, record.id);
   const steps = [...files.steps];
   const problems = files.problems.map((p) => p.message);
+  // Point-in-time recovery from this backup needs every segment after it too, up to the newest.
+  const onward = await checkWalContinuity(repo, record.startWalFile, undefined, record.walSegmentBytes ?? DEFAULT_WAL_SEGMENT_SIZE);
+  if (onward.ok) steps.push(`WAL continuous from ${record.startWalFile} to the newest archived segment ${onward.newest ?? record.stopWalFile}`);
+  else problems.push(`the WAL archive has a gap after the backup: ${onward.missing.slice(0, 5).join(', ')}${onward.missing.length > 5 ? ` and ${onward.missing.length - 5} more` : ''} missing; point-in-time recovery cannot pass it`);
   let restore: RestoreProof | undefined;
   if (files.ok && options.restore !== false) {
     options.onProgress?.('restoring it into a scratch directory (amcheck, row counts)');

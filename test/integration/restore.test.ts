@@ -1,4 +1,4 @@
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -6,6 +6,8 @@ import { takeBaseBackup } from '../../src/backup/base-backup.ts';
 import { defaultRepo, type BackupRecord, type BackupRepo } from '../../src/backup/repo.ts';
 import { restoreBackup, type RestoreTarget } from '../../src/backup/restore.ts';
 import { proveRestore } from '../../src/backup/verify-restore.ts';
+import { verifyBackup } from '../../src/backup/verify.ts';
+import { listWalArchive } from '../../src/backup/wal.ts';
 import { JeexDbError } from '../../src/db/errors.ts';
 import { localLayout } from '../../src/local/layout.ts';
 import { localUrl, readLocalState } from '../../src/local/state.ts';
@@ -158,5 +160,34 @@ describe('restore and point-in-time recovery', () => {
     expect(proof.ok).toBe(true);
     expect(proof.steps.join('\n')).toMatch(/amcheck over \d+ tables and \d+ B-tree indexes: no corruption/);
     expect(proof.steps.join('\n')).toMatch(/row counts of 5 tables/);
+  });
+
+  // Last: it damages the archive.
+  it('verify finds a gap in the WAL archive after the backup (point-in-time recovery could not pass it)', { timeout: CLUSTER_TIMEOUT }, async () => {
+    const before = await verifyBackup(repo, backup.id, { sourceDataDir: dataDir, restore: false });
+    expect(before.ok).toBe(true);
+    expect(before.steps.join('\n')).toMatch(/WAL continuous from .* to the newest archived segment/);
+    // Two more segments archived, so taking the first of them out leaves a gap, not a shorter archive.
+    for (let i = 0; i < 2; i++) {
+      await sql`INSERT INTO users (email, name) VALUES (${`pitr-gap-${i}-${Date.now()}@example.com`}, 'Gap')`;
+      await sql`SELECT pg_switch_wal()`;
+    }
+    for (let i = 0; i < 100; i++) {
+      const [row] = await sql<{ pending: boolean }[]>`SELECT last_archived_wal IS DISTINCT FROM pg_walfile_name(pg_current_wal_lsn() - 1) AS pending FROM pg_stat_archiver`;
+      if (!row?.pending) break;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    const segments = (await listWalArchive(repo)).segments.filter((name) => name > backup.stopWalFile);
+    expect(segments.length).toBeGreaterThanOrEqual(2);
+    const victim = segments[0];
+    if (!victim) throw new Error('no archived segment after the backup');
+    await rename(join(repo.wal, victim), join(root, victim));
+    try {
+      const after = await verifyBackup(repo, backup.id, { sourceDataDir: dataDir, restore: false });
+      expect(after.ok).toBe(false);
+      expect(after.problems.join('\n')).toContain(`gap after the backup: ${victim}`);
+    } finally {
+      await rename(join(root, victim), join(repo.wal, victim));
+    }
   });
 });

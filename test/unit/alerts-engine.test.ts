@@ -137,6 +137,15 @@ describe('AlertEngine state machine', () => {
     expect(engine.evaluate(slow('pass', 0), t0 + 500_000)).toEqual([expect.objectContaining({ state: 'resolved' })]);
   });
 
+  it('fires "wal-archive-failing" at once when archiving fails, and resolves when it works again', () => {
+    const { engine } = engineWith(defaultAlertRules.filter((r) => r.name === 'wal-archive-failing'));
+    const archive = (status: HealthCheck['status']) =>
+      doc({ 'postgresql:archiveFailures': { observedValue: status === 'fail' ? 3 : 0, status, ...(status === 'fail' ? { output: 'archive file already exists' } : {}) } });
+    expect(engine.evaluate(archive('pass'), t0)).toEqual([]);
+    expect(engine.evaluate(archive('fail'), t0 + 1000)).toEqual([expect.objectContaining({ alert: 'wal-archive-failing', state: 'firing', severity: 'critical' })]);
+    expect(engine.evaluate(archive('pass'), t0 + 2000)).toEqual([expect.objectContaining({ state: 'resolved' })]);
+  });
+
   it("fires when the app's p95 operation time stays over the SLO for 5 minutes (operations-slow)", () => {
     const { engine, lines } = engineWith(defaultAlertRules.filter((r) => r.name === 'operations-slow'));
     const p95 = (status: HealthCheck['status'], observedValue: number) =>
