@@ -22,6 +22,8 @@ import { CONTENT_BYTES, seed } from './migrations-1gb.ts';
 
 export interface BackupBenchOptions {
   scaleGb: number;
+  /** Cap the backup's read rate (MiB/s); default: none. */
+  maxRateMb?: number;
 }
 
 export interface BackupFigures {
@@ -59,9 +61,9 @@ export async function benchBackup(options: BackupBenchOptions, log: (line: strin
       writer.setPhase('backup');
       // An immediate checkpoint: the default spread one waits checkpoint_completion_target x
       // checkpoint_timeout (13.5 min with the tuned settings) before the copy even starts.
-      log('base backup while the writer inserts (immediate checkpoint, then the copy)');
+      log(`base backup while the writer inserts (immediate checkpoint, then the copy${options.maxRateMb ? ` at most ${options.maxRateMb} MiB/s` : ''})`);
       const started = performance.now();
-      const { record } = await takeBaseBackup(sql, { repo, fast: true });
+      const { record } = await takeBaseBackup(sql, { repo, fast: true, ...(options.maxRateMb ? { maxRate: options.maxRateMb * 2 ** 20 } : {}) });
       const backupMs = performance.now() - started;
       const figures = await writer.stop();
       const [mark] = await sql<{ t: Date }[]>`SELECT clock_timestamp() AS t`;

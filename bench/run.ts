@@ -13,7 +13,7 @@
  *               targets apply; then a PostgreSQL restart under load (bench/pool.ts)
  *   backup      REQ-007: on ~--scale-gb GiB, a base backup while a writer inserts (MiB/s, the
  *               writer's p99 with and without it), verify, and restore to the latest point and
- *               to a point in time (RTO) (bench/backup.ts)
+ *               to a point in time (RTO) (bench/backup.ts); --max-rate-mb N caps the backup's reads
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
@@ -36,6 +36,7 @@ const { values } = parseArgs({
     duration: { type: 'string', default: '15' },
     load: { type: 'string', default: '0.5' },
     rate: { type: 'string' },
+    'max-rate-mb': { type: 'string' },
     json: { type: 'boolean', default: false },
     out: { type: 'string' },
   },
@@ -99,7 +100,9 @@ if (selected('pool')) {
 
 if (selected('backup')) {
   const started = performance.now();
-  const backup = await benchBackup({ scaleGb }, log);
+  const maxRateMb = values['max-rate-mb'] === undefined ? undefined : Number(values['max-rate-mb']);
+  if (maxRateMb !== undefined && !(maxRateMb > 0)) usage('--max-rate-mb must be MiB/s > 0');
+  const backup = await benchBackup({ scaleGb, ...(maxRateMb ? { maxRateMb } : {}) }, log);
   result.backup = { ...backup, durationMs: performance.now() - started };
   for (const line of describeBackup(backup)) log(line);
 }
