@@ -1,5 +1,5 @@
 import { chown, mkdir, readdir, readFile, rm, stat, writeFile, appendFile, chmod } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve, sep } from 'node:path';
 import postgres from 'postgres';
 import { JeexDbError } from '../db/errors.ts';
 import { localLayout, type LocalLayout } from '../local/layout.ts';
@@ -116,6 +116,18 @@ export function recoverySettings(repo: BackupRepo, target: RestoreTarget, port: 
   return lines;
 }
 
+/** `to` must not hold the repository or the source cluster: `--force` would delete them. */
+function refuseToOverwrite(to: string, repo: BackupRepo, sourceDataDir: string | undefined): void {
+  const target = resolve(to);
+  const inside = (path: string) => path === target || path.startsWith(`${target}${sep}`);
+  const clash = inside(resolve(repo.root)) ? `the backup repository ${repo.root}` : sourceDataDir && inside(resolve(sourceDataDir)) ? `the cluster ${sourceDataDir}` : undefined;
+  if (clash) {
+    throw new JeexDbError('RESTORE_TARGET_NOT_EMPTY', `--to ${to} holds ${clash}: restoring there would delete what it restores from`, {
+      hint: 'Restore into a directory of its own, e.g. --to .jeex-db-restored.',
+    });
+  }
+}
+
 async function prepareTarget(to: string, force: boolean): Promise<void> {
   const entries = await readdir(to).catch((error: NodeJS.ErrnoException) => {
     if (error.code === 'ENOENT') return [] as string[];
@@ -166,6 +178,7 @@ export async function restoreBackup(options: RestoreOptions): Promise<RestoreRes
     );
   }
 
+  refuseToOverwrite(options.to, options.repo, options.sourceDataDir);
   await prepareTarget(options.to, Boolean(options.force));
   const layout: LocalLayout = localLayout(options.to);
   await mkdir(layout.pgdata, { recursive: true });

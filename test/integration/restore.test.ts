@@ -151,6 +151,13 @@ describe('restore and point-in-time recovery', () => {
     await writeFile(join(busy, 'keep.txt'), 'mine');
     const refused = await restoreTo('busy', { latest: true }).catch((e: unknown) => e);
     expect((refused as JeexDbError).code).toBe('RESTORE_TARGET_NOT_EMPTY');
+    // Not even with force into the directory that holds the cluster and its backups.
+    const as = await serverOsUser();
+    const own = await restoreBackup({ repo, to: dataDir, target: { latest: true }, force: true, sourceDataDir: dataDir, ...(as ? { as } : {}) }).catch((e: unknown) => e);
+    expect((own as JeexDbError).code).toBe('RESTORE_TARGET_NOT_EMPTY');
+    expect((own as JeexDbError).message).toMatch(/would delete what it restores from/);
+    const [alive] = await sql<{ one: number }[]>`SELECT 1 AS one`;
+    expect(alive?.one).toBe(1);
   });
 
   it('proveRestore: restores to the backup end, amcheck finds nothing, the row counts match', { timeout: CLUSTER_TIMEOUT }, async () => {
