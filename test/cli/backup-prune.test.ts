@@ -42,7 +42,13 @@ describe('jeex-db backups prune', () => {
     expect(await readdir(join(root, 'base'))).toHaveLength(3);
     expect(await readdir(join(root, 'wal'))).toHaveLength(7);
 
-    const human = await runCli(['backups', 'prune', '--repo', root, '--keep-count', '2', '--keep-days', '7'], localEnv({ NO_COLOR: '1' }));
+    // Without --yes nothing goes, and it says so.
+    const unconfirmed = await runCli(['backups', 'prune', '--repo', root, '--keep-count', '2', '--keep-days', '7'], localEnv({ NO_COLOR: '1' }));
+    expectExit(unconfirmed, 0);
+    expect(unconfirmed.stderr).toContain('dry run: nothing is deleted without --yes');
+    expect(await readdir(join(root, 'base'))).toHaveLength(3);
+
+    const human = await runCli(['backups', 'prune', '--repo', root, '--keep-count', '2', '--keep-days', '7', '--yes'], localEnv({ NO_COLOR: '1' }));
     expectExit(human, 0);
     expect(human.stdout).toMatch(new RegExp(`deleted\\s+${ids[0]}\\s+30 d old: older than 7 days and not among the newest 2`));
     expect(human.stdout).toMatch(new RegExp(`keep\\s+${ids[2]}\\s+the newest backup`));

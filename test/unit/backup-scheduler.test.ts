@@ -111,7 +111,8 @@ describe('startBackupSchedule', () => {
         calls += 1;
         active += 1;
         most = Math.max(most, active);
-        await sleep(2500);
+        // Long enough to be still running at the checks below (2.9 s in) whenever the first tick came.
+        await sleep(4500);
         active -= 1;
         return good(`run-${calls}`);
       },

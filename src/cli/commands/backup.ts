@@ -152,9 +152,15 @@ export function backupsCommand(): Command {
     .addOption(new Option('--keep-count <n>', 'keep the newest N backups (default: JEEX_BACKUP_KEEP_COUNT, else 7)').argParser(countArg(true)))
     .addOption(new Option('--keep-days <n>', 'keep backups younger than N days (default: JEEX_BACKUP_KEEP_DAYS, else 14)').argParser(countArg(false)))
     .option('--dry-run', 'change nothing; show what would be deleted and why')
+    .option('--yes', 'delete (without it, prune only shows what it would delete)')
     .addOption(jsonOption())
-    .action(async (flags: { dataDir: string; repo?: string; keepCount?: number; keepDays?: number; dryRun?: boolean; json?: boolean }) => {
+    .action(async (flags: { dataDir: string; repo?: string; keepCount?: number; keepDays?: number; dryRun?: boolean; yes?: boolean; json?: boolean }) => {
       try {
+        // Deleting backups takes an explicit --yes; without it this is a dry run that says so.
+        if (!flags.yes && !flags.dryRun) {
+          flags.dryRun = true;
+          if (!flags.json) note('dry run: nothing is deleted without --yes');
+        }
         const repo = flags.repo ? backupRepo(resolve(flags.repo)) : defaultRepo(localLayout(flags.dataDir));
         const result = await pruneBackups(repo, {
           ...(flags.keepCount !== undefined ? { keepCount: flags.keepCount } : {}),
