@@ -11,6 +11,7 @@ import { takeBaseBackup } from '../src/backup/base-backup.ts';
 import { defaultRepo } from '../src/backup/repo.ts';
 import { restoreBackup } from '../src/backup/restore.ts';
 import { verifyBackup } from '../src/backup/verify.ts';
+import { waitForArchiver } from '../src/backup/wal.ts';
 import { localLayout } from '../src/local/layout.ts';
 import { localUrl, readLocalState } from '../src/local/state.ts';
 import { serverOsUser } from '../src/server/os-user.ts';
@@ -57,12 +58,7 @@ export async function benchBackup(options: BackupBenchOptions, log: (line: strin
 
       // The archiver is still copying the seed's ~1 GiB of WAL: let it finish, or the baseline
       // measures the archiver rather than the backup.
-      await sql`SELECT pg_switch_wal()`;
-      for (let i = 0; i < 1200; i++) {
-        const [row] = await sql<{ pending: boolean }[]>`SELECT last_archived_wal IS DISTINCT FROM pg_walfile_name(pg_current_wal_lsn() - 1) AS pending FROM pg_stat_archiver`;
-        if (!row?.pending) break;
-        await sleep(100);
-      }
+      await waitForArchiver(sql, 120_000);
       log('writer alone for 10 s (baseline)');
       const writer = startWriter(url, writerTarget);
       await sleep(10_000);
@@ -77,12 +73,7 @@ export async function benchBackup(options: BackupBenchOptions, log: (line: strin
       const [mark] = await sql<{ t: Date }[]>`SELECT clock_timestamp() AS t`;
       await sleep(200);
       await sql`INSERT INTO users (email, name) VALUES ('bench-after-target@example.com', 'After')`;
-      await sql`SELECT pg_switch_wal()`;
-      for (let i = 0; i < 100; i++) {
-        const [row] = await sql<{ pending: boolean }[]>`SELECT last_archived_wal IS DISTINCT FROM pg_walfile_name(pg_current_wal_lsn() - 1) AS pending FROM pg_stat_archiver`;
-        if (!row?.pending) break;
-        await sleep(100);
-      }
+      await waitForArchiver(sql);
 
       log('verifying it (files, then a scratch restore with amcheck)');
       const verifyStarted = performance.now();

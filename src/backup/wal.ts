@@ -4,6 +4,7 @@ import type { Sql } from 'postgres';
 import { archiverStats } from '../health/queries.ts';
 import { archiveFailing } from '../health/judge.ts';
 import type { BackupRepo } from './repo.ts';
+import { JeexDbError } from '../db/errors.ts';
 
 /** PostgreSQL's default WAL segment size (initdb --wal-segsize), 16 MiB. */
 export const DEFAULT_WAL_SEGMENT_SIZE = 16 * 2 ** 20;
@@ -272,4 +273,28 @@ export async function archiveStatus(sql: Sql): Promise<ArchiveStatus> {
     lastFailedTime: row.lastFailedTime,
     failing: archiveFailing(row),
   };
+}
+
+/**
+ * Switch to a new WAL segment and wait until the archiver has archived everything written so
+ * far (`pg_stat_archiver.last_archived_wal` reaches the segment before the current one): what a
+ * restore to "now" needs, e.g. before a planned failover or at the end of a test.
+ *
+ * @example
+ * await waitForArchiver(sql); // every commit so far is in the archive
+ */
+export async function waitForArchiver(sql: Sql, timeoutMs = 20_000): Promise<void> {
+  await sql`SELECT pg_switch_wal()`;
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const [row] = await sql<{ pending: boolean }[]>`
+      SELECT last_archived_wal IS DISTINCT FROM pg_walfile_name(pg_current_wal_lsn() - 1) AS pending FROM pg_stat_archiver`;
+    if (!row?.pending) return;
+    if (Date.now() > deadline) {
+      throw new JeexDbError('BACKUP_WAL_MISSING', `the archiver did not catch up within ${timeoutMs / 1000} s`, {
+        hint: 'Check pg_stat_archiver (failed_count, last_failed_wal) and the server log for the archiver error.',
+      });
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
 }

@@ -6,7 +6,7 @@ import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { takeBaseBackup } from '../../src/backup/base-backup.ts';
 import { listBackups } from '../../src/backup/list.ts';
-import { backupDir, defaultRepo, type BackupRecord, type BackupRepo } from '../../src/backup/repo.ts';
+import { backupDir, type BackupRecord, type BackupRepo } from '../../src/backup/repo.ts';
 import { restoreBackup } from '../../src/backup/restore.ts';
 import { openBackupTarball } from '../../src/backup/tarball.ts';
 import { verifyBackupFiles } from '../../src/backup/verify-files.ts';
@@ -14,11 +14,11 @@ import { formatKey, generateKey, KEY_VARIABLES } from '../../src/crypto/keys.ts'
 import { EXIT } from '../../src/cli/exit-codes.ts';
 import { JeexDbError } from '../../src/db/errors.ts';
 import { localLayout } from '../../src/local/layout.ts';
-import { localUrl, readLocalState } from '../../src/local/state.ts';
+import { readLocalState } from '../../src/local/state.ts';
 import { serverOsUser } from '../../src/server/os-user.ts';
-import { freePort } from '../../src/server/port.ts';
-import { down, up } from '../../src/server/up.ts';
-import { expectExit, localEnv, parseJson, reachableTempDir, runCli } from '../helpers/cli.ts';
+import { down } from '../../src/server/up.ts';
+import { expectExit, localEnv, parseJson, runCli } from '../helpers/cli.ts';
+import { startBackupCluster } from '../helpers/backup-cluster.ts';
 
 // An encrypted base backup on a dedicated PostgreSQL 18: the stored file holds no plaintext, it
 // can be neither verified nor restored without its key, and with the key both work (the row
@@ -56,14 +56,7 @@ describe('encrypted base backups (AES-256-GCM)', () => {
   beforeAll(async () => {
     for (const name of KEY_VARIABLES) saved[name] = process.env[name];
     setEnv({});
-    root = await reachableTempDir('jeex-backup-enc-');
-    dataDir = join(root, 'db');
-    await up({ dataDir, port: await freePort(), memoryBytes: 512 * 2 ** 20, cpus: 2, pooler: false });
-    const layout = localLayout(dataDir);
-    repo = defaultRepo(layout);
-    const url = localUrl(layout, 'superuser', { database: readLocalState(layout)?.database ?? 'jeex' });
-    if (!url) throw new Error('no local cluster');
-    sql = postgres(url, { max: 2, onnotice: () => {} });
+    ({ root, dataDir, repo, sql } = await startBackupCluster('jeex-backup-enc-'));
     await sql`INSERT INTO users (email, name) VALUES (${marker}, 'Encrypted Marker')`;
     // fast: pg_backup_start's immediate checkpoint writes the row's page into the data files copied.
     ({ record: backup } = await takeBaseBackup(sql, { repo, fast: true, encryptionKey: key }));

@@ -5,15 +5,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { takeBaseBackup } from '../../src/backup/base-backup.ts';
 import { listBackups } from '../../src/backup/list.ts';
 import { pruneBackups } from '../../src/backup/prune.ts';
-import { defaultRepo, type BackupRecord, type BackupRepo } from '../../src/backup/repo.ts';
+import { waitForArchiver } from '../../src/backup/wal.ts';
+import { type BackupRecord, type BackupRepo } from '../../src/backup/repo.ts';
 import { restoreBackup } from '../../src/backup/restore.ts';
 import { checkWalContinuity } from '../../src/backup/wal.ts';
 import { localLayout } from '../../src/local/layout.ts';
-import { localUrl, readLocalState } from '../../src/local/state.ts';
+import { readLocalState } from '../../src/local/state.ts';
 import { serverOsUser } from '../../src/server/os-user.ts';
-import { freePort } from '../../src/server/port.ts';
-import { down, up } from '../../src/server/up.ts';
-import { reachableTempDir } from '../helpers/cli.ts';
+import { down } from '../../src/server/up.ts';
+import { startBackupCluster } from '../helpers/backup-cluster.ts';
 
 // Retention keeps what recovery needs: three backups of a dedicated PostgreSQL 18 (WAL archived
 // into its repository by `up`), pruned down to the newest one, and a restore from what is left
@@ -34,27 +34,10 @@ describe('backups prune on a real cluster', () => {
     await sql`INSERT INTO users (email, name) VALUES (${email}, ${`Prune ${step}`})`;
     emails.push(email);
   };
-  const switchAndWaitArchived = async () => {
-    await sql`SELECT pg_switch_wal()`;
-    const deadline = Date.now() + 20_000;
-    for (;;) {
-      const [row] = await sql<{ pending: boolean }[]>`
-        SELECT last_archived_wal IS DISTINCT FROM pg_walfile_name(pg_current_wal_lsn() - 1) AS pending FROM pg_stat_archiver`;
-      if (!row?.pending) return;
-      if (Date.now() > deadline) throw new Error('the archiver did not catch up within 20 s');
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-  };
+  const switchAndWaitArchived = () => waitForArchiver(sql);
 
   beforeAll(async () => {
-    root = await reachableTempDir('jeex-prune-');
-    dataDir = join(root, 'db');
-    await up({ dataDir, port: await freePort(), memoryBytes: 512 * 2 ** 20, cpus: 2, pooler: false });
-    const layout = localLayout(dataDir);
-    repo = defaultRepo(layout);
-    const url = localUrl(layout, 'superuser', { database: readLocalState(layout)?.database ?? 'jeex' });
-    if (!url) throw new Error('no local cluster');
-    sql = postgres(url, { max: 2, onnotice: () => {} });
+    ({ root, dataDir, repo, sql } = await startBackupCluster('jeex-prune-'));
     for (const step of [1, 2, 3]) {
       backups.push((await takeBaseBackup(sql, { repo, fast: true })).record);
       await insert(step);

@@ -1,21 +1,17 @@
 import { rm } from 'node:fs/promises';
-import { join } from 'node:path';
 import pino from 'pino';
-import postgres from 'postgres';
+import type postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AlertEngine } from '../../src/alerts/engine.ts';
 import { defaultAlertRules } from '../../src/alerts/rules.ts';
 import { listBackups } from '../../src/backup/list.ts';
-import { defaultRepo, type BackupRepo } from '../../src/backup/repo.ts';
+import { type BackupRepo } from '../../src/backup/repo.ts';
 import { backupRunner, startBackupSchedule, type BackupSchedule } from '../../src/backup/scheduler.ts';
 import { checkHealth } from '../../src/health/check-health.ts';
-import { localLayout } from '../../src/local/layout.ts';
-import { localUrl, readLocalState } from '../../src/local/state.ts';
 import type { RunAs } from '../../src/server/exec.ts';
 import { serverOsUser } from '../../src/server/os-user.ts';
-import { freePort } from '../../src/server/port.ts';
-import { down, up } from '../../src/server/up.ts';
-import { reachableTempDir } from '../helpers/cli.ts';
+import { down } from '../../src/server/up.ts';
+import { startBackupCluster } from '../helpers/backup-cluster.ts';
 
 // Scheduled backups on a dedicated PostgreSQL 18 (started by the project's own `up`, WAL archived
 // into its repository): a run takes a real backup, proves it by a scratch restore and prunes; a
@@ -34,14 +30,7 @@ describe('scheduled backups', () => {
   const logger = pino({ level: 'debug' }, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
 
   beforeAll(async () => {
-    root = await reachableTempDir('jeex-schedule-');
-    dataDir = join(root, 'db');
-    await up({ dataDir, port: await freePort(), memoryBytes: 512 * 2 ** 20, cpus: 2, pooler: false });
-    const layout = localLayout(dataDir);
-    repo = defaultRepo(layout);
-    const url = localUrl(layout, 'superuser', { database: readLocalState(layout)?.database ?? 'jeex' });
-    if (!url) throw new Error('no local cluster');
-    sql = postgres(url, { max: 2, onnotice: () => {} });
+    ({ root, dataDir, repo, sql } = await startBackupCluster('jeex-schedule-'));
     as = await serverOsUser();
   }, CLUSTER_TIMEOUT);
 

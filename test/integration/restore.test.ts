@@ -3,18 +3,17 @@ import { join } from 'node:path';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { takeBaseBackup } from '../../src/backup/base-backup.ts';
-import { defaultRepo, type BackupRecord, type BackupRepo } from '../../src/backup/repo.ts';
+import { type BackupRecord, type BackupRepo } from '../../src/backup/repo.ts';
 import { restoreBackup, type RestoreTarget } from '../../src/backup/restore.ts';
 import { proveRestore } from '../../src/backup/verify-restore.ts';
 import { verifyBackup } from '../../src/backup/verify.ts';
-import { listWalArchive } from '../../src/backup/wal.ts';
+import { listWalArchive, waitForArchiver } from '../../src/backup/wal.ts';
 import { JeexDbError } from '../../src/db/errors.ts';
 import { localLayout } from '../../src/local/layout.ts';
-import { localUrl, readLocalState } from '../../src/local/state.ts';
+import { readLocalState } from '../../src/local/state.ts';
 import { serverOsUser } from '../../src/server/os-user.ts';
-import { freePort } from '../../src/server/port.ts';
-import { down, up } from '../../src/server/up.ts';
-import { reachableTempDir } from '../helpers/cli.ts';
+import { down } from '../../src/server/up.ts';
+import { startBackupCluster } from '../helpers/backup-cluster.ts';
 
 // Point-in-time restore on a dedicated PostgreSQL 18 (started by the project's own `up`, WAL
 // archived into its repository): rows committed before each target are there after the
@@ -48,14 +47,7 @@ describe('restore and point-in-time recovery', () => {
   };
 
   beforeAll(async () => {
-    root = await reachableTempDir('jeex-restore-');
-    dataDir = join(root, 'db');
-    await up({ dataDir, port: await freePort(), memoryBytes: 512 * 2 ** 20, cpus: 2, pooler: false });
-    const layout = localLayout(dataDir);
-    repo = defaultRepo(layout);
-    const url = localUrl(layout, 'superuser', { database: readLocalState(layout)?.database ?? 'jeex' });
-    if (!url) throw new Error('no local cluster');
-    sql = postgres(url, { max: 2, onnotice: () => {} });
+    ({ root, dataDir, repo, sql } = await startBackupCluster('jeex-restore-'));
     ({ record: backup } = await takeBaseBackup(sql, { repo, fast: true }));
 
     // Row a, then the targets, then row b (each its own transaction).
@@ -71,14 +63,7 @@ describe('restore and point-in-time recovery', () => {
     await new Promise((resolve) => setTimeout(resolve, 50));
     await sql`INSERT INTO users (email, name) VALUES (${marks.after}, 'After')`;
     // Archive everything: a target is reached only when a commit after it is archived.
-    await sql`SELECT pg_switch_wal()`;
-    const deadline = Date.now() + 20_000;
-    for (;;) {
-      const [row] = await sql<{ pending: boolean }[]>`
-        SELECT last_archived_wal IS DISTINCT FROM pg_walfile_name(pg_current_wal_lsn() - 1) AS pending FROM pg_stat_archiver`;
-      if (!row?.pending || Date.now() > deadline) break;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
+    await waitForArchiver(sql);
   }, CLUSTER_TIMEOUT);
 
   afterAll(async () => {
@@ -177,12 +162,7 @@ describe('restore and point-in-time recovery', () => {
     // Two more segments archived, so taking the first of them out leaves a gap, not a shorter archive.
     for (let i = 0; i < 2; i++) {
       await sql`INSERT INTO users (email, name) VALUES (${`pitr-gap-${i}-${Date.now()}@example.com`}, 'Gap')`;
-      await sql`SELECT pg_switch_wal()`;
-    }
-    for (let i = 0; i < 100; i++) {
-      const [row] = await sql<{ pending: boolean }[]>`SELECT last_archived_wal IS DISTINCT FROM pg_walfile_name(pg_current_wal_lsn() - 1) AS pending FROM pg_stat_archiver`;
-      if (!row?.pending) break;
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      await waitForArchiver(sql);
     }
     const segments = (await listWalArchive(repo)).segments.filter((name) => name > backup.stopWalFile);
     expect(segments.length).toBeGreaterThanOrEqual(2);
