@@ -75,7 +75,7 @@ export async function startHealthServer(options: HealthServerOptions): Promise<R
       };
     } catch (error) {
       const reason = error instanceof Error && !('code' in error) ? error.message : translateDbError(error).message;
-      const output = `the database does not answer through the application's path: ${reason}`;
+      const output = `the database does not answer through the application's path: ${reason}. Check that PostgreSQL and PgBouncer run (\`jeex-db up\` locally); /health and \`jeex-db health\` say which part fails`;
       return {
         status: 'fail',
         ...version,

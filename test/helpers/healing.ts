@@ -1,3 +1,7 @@
+import type { Sql } from 'postgres';
+import { afterEach } from 'vitest';
+import { createDb, type JeexDb } from '../../src/db/create-db.ts';
+import type { DbConfigInput } from '../../src/db/config.ts';
 import { translateDbError } from '../../src/db/translate-error.ts';
 
 /** The error code a call fails with, translated as an application would see it. */
@@ -35,4 +39,26 @@ export async function until(check: () => boolean, timeoutMs = 3000): Promise<voi
     if (Date.now() > deadline) throw new Error('condition not reached in time');
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
+}
+
+/**
+ * Clients for one test file, closed after each test: `client({ max: 2 })` is the app role on
+ * `appUrl` (or `url`) with test-sized timeouts.
+ */
+export function healingClients(appUrl: () => string): (options: DbConfigInput & { url?: string }) => JeexDb {
+  const clients: JeexDb[] = [];
+  afterEach(async () => {
+    await Promise.all(clients.splice(0).map((c) => c.close(1)));
+  });
+  return (options) => {
+    const made = createDb({ url: appUrl(), queryTimeout: 10_000, acquireTimeout: 5000, ...options }, {});
+    clients.push(made);
+    return made;
+  };
+}
+
+/** How many users rows have this email (the proof a write ran exactly once). */
+export async function healingEmail(admin: Sql, email: string): Promise<number> {
+  const [row] = await admin<{ n: number }[]>`SELECT count(*)::int AS n FROM users WHERE email = ${email}`;
+  return row?.n ?? -1;
 }

@@ -1,5 +1,6 @@
-import type { Attributes } from '@opentelemetry/api';
-import { MetricReader, type Histogram } from '@opentelemetry/sdk-metrics';
+import { metrics, type Attributes } from '@opentelemetry/api';
+import { MeterProvider, MetricReader, type Histogram } from '@opentelemetry/sdk-metrics';
+import { afterAll, beforeAll, expect } from 'vitest';
 
 /** A reader the test collects from when it wants, like a Prometheus scrape. */
 export class TestMetricReader extends MetricReader {
@@ -49,4 +50,22 @@ export class MetricsSnapshot {
       { count: 0, sum: 0, min: Infinity, max: -Infinity },
     );
   }
+}
+
+/**
+ * A MeterProvider with a TestMetricReader registered as @opentelemetry/api's global one for this
+ * test file (each file runs in its own process), before any client takes a meter: meters taken
+ * from the API without a provider stay no-op. Removed again after the file.
+ */
+export function useGlobalTestMetrics(): TestMetricReader {
+  const reader = new TestMetricReader();
+  const provider = new MeterProvider({ readers: [reader] });
+  beforeAll(() => {
+    expect(metrics.setGlobalMeterProvider(provider)).toBe(true);
+  });
+  afterAll(async () => {
+    metrics.disable();
+    await provider.shutdown();
+  });
+  return reader;
 }

@@ -2,25 +2,15 @@
 // registered process-wide here (each test file runs in its own process).
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { metrics } from '@opentelemetry/api';
-import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import pino from 'pino';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { AlertEngine, type AlertTransition } from '../../src/alerts/engine.ts';
 import { startAlertLoop } from '../../src/alerts/loop.ts';
 import type { AlertRule } from '../../src/alerts/rules.ts';
 import type { HealthDocument } from '../../src/health/types.ts';
-import { TestMetricReader } from '../helpers/metrics.ts';
+import { useGlobalTestMetrics } from '../helpers/metrics.ts';
 
-const reader = new TestMetricReader();
-const provider = new MeterProvider({ readers: [reader] });
-beforeAll(() => {
-  expect(metrics.setGlobalMeterProvider(provider)).toBe(true);
-});
-afterAll(async () => {
-  metrics.disable();
-  await provider.shutdown();
-});
+const reader = useGlobalTestMetrics();
 
 interface Received {
   url: string;

@@ -1,11 +1,9 @@
 import { sql as sqlText } from 'drizzle-orm';
-import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createDb, type JeexDb } from '../../src/db/create-db.ts';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { RECONNECT_DELAYS_MS } from '../../src/db/gated-sql.ts';
-import type { DbConfigInput } from '../../src/db/config.ts';
 import { runningBackend, terminate, uniqueAppName } from '../helpers/activity.ts';
 import { startDedicatedPooler, type DedicatedPooler } from '../helpers/dedicated-pooler.ts';
-import { failure, watchCrashes } from '../helpers/healing.ts';
+import { failure, healingClients, healingEmail, watchCrashes } from '../helpers/healing.ts';
 import { refusal } from '../helpers/rejections.ts';
 import { startRelay } from '../helpers/relay.ts';
 import { requirePooler } from '../helpers/skip.ts';
@@ -15,20 +13,7 @@ import { useTestDatabase } from '../helpers/test-db.ts';
 // purpose); the run's PgBouncer is left alone.
 const t = useTestDatabase();
 
-const clients: JeexDb[] = [];
-function client(options: DbConfigInput & { url?: string }): JeexDb {
-  const made = createDb({ url: t.appUrl, queryTimeout: 10_000, acquireTimeout: 5000, ...options }, {});
-  clients.push(made);
-  return made;
-}
-afterEach(async () => {
-  await Promise.all(clients.splice(0).map((c) => c.close(1)));
-});
-
-async function healingEmail(admin: typeof t.admin, email: string): Promise<number> {
-  const [row] = await admin<{ n: number }[]>`SELECT count(*)::int AS n FROM users WHERE email = ${email}`;
-  return row?.n ?? -1;
-}
+const client = healingClients(() => t.appUrl);
 
 describe('healing through a PgBouncer restart', () => {
   let pooler: DedicatedPooler | undefined;

@@ -1,28 +1,13 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import { createDb, type JeexDb } from '../../src/db/create-db.ts';
-import type { DbConfigInput } from '../../src/db/config.ts';
+import { describe, expect, it } from 'vitest';
 import { users } from '../../src/schema/index.ts';
 import { backendsOf, runningBackend, terminate, uniqueAppName, waitForBackends } from '../helpers/activity.ts';
-import { failure, until, watchCrashes } from '../helpers/healing.ts';
+import { failure, healingClients, healingEmail, until, watchCrashes } from '../helpers/healing.ts';
 import { refusal } from '../helpers/rejections.ts';
 import { useTestDatabase } from '../helpers/test-db.ts';
 
 const t = useTestDatabase();
 
-const clients: JeexDb[] = [];
-function client(options: DbConfigInput & { url?: string }): JeexDb {
-  const made = createDb({ url: t.appUrl, queryTimeout: 10_000, acquireTimeout: 5000, ...options }, {});
-  clients.push(made);
-  return made;
-}
-afterEach(async () => {
-  await Promise.all(clients.splice(0).map((c) => c.close(1)));
-});
-
-async function healingEmail(admin: typeof t.admin, email: string): Promise<number> {
-  const [row] = await admin<{ n: number }[]>`SELECT count(*)::int AS n FROM users WHERE email = ${email}`;
-  return row?.n ?? -1;
-}
+const client = healingClients(() => t.appUrl);
 
 describe('healing after pg_terminate_backend', () => {
   it('idle connections killed under the pool are replaced: the next read and write work', async () => {

@@ -1,7 +1,5 @@
 // The OpenTelemetry SDK is registered process-wide here; vitest runs each test file in its own
 // process (pool: 'forks', isolate by default), so no other file sees it.
-import { metrics } from '@opentelemetry/api';
-import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createDb, type JeexDb } from '../../src/db/create-db.ts';
 import type { DbConfigInput } from '../../src/db/config.ts';
@@ -10,20 +8,11 @@ import { poolerAdmin } from '../../src/pooler/admin.ts';
 import { collectPoolerMetrics, poolerSnapshot } from '../../src/pooler/metrics.ts';
 import { runningBackend, uniqueAppName, waitForBackends } from '../helpers/activity.ts';
 import { startDedicatedPooler, type DedicatedPooler } from '../helpers/dedicated-pooler.ts';
-import { TestMetricReader } from '../helpers/metrics.ts';
+import { useGlobalTestMetrics } from '../helpers/metrics.ts';
 import { requirePooler } from '../helpers/skip.ts';
 import { useTestDatabase } from '../helpers/test-db.ts';
 
-const reader = new TestMetricReader();
-const provider = new MeterProvider({ readers: [reader] });
-// Before any client is made: meters taken from the API without a provider stay no-op.
-beforeAll(() => {
-  expect(metrics.setGlobalMeterProvider(provider)).toBe(true);
-});
-afterAll(async () => {
-  metrics.disable();
-  await provider.shutdown();
-});
+const reader = useGlobalTestMetrics();
 
 const t = useTestDatabase();
 const clients: JeexDb[] = [];

@@ -3,26 +3,16 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { metrics } from '@opentelemetry/api';
-import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import pino from 'pino';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { AlertEngine } from '../../src/alerts/engine.ts';
 import { defaultAlertRules, loadAlertRules, parseAlertRules, type AlertRule } from '../../src/alerts/rules.ts';
 import { maskWebhookUrl } from '../../src/alerts/webhook.ts';
 import { JeexDbError } from '../../src/db/errors.ts';
 import type { HealthCheck, HealthDocument } from '../../src/health/types.ts';
-import { TestMetricReader } from '../helpers/metrics.ts';
+import { useGlobalTestMetrics } from '../helpers/metrics.ts';
 
-const reader = new TestMetricReader();
-const provider = new MeterProvider({ readers: [reader] });
-beforeAll(() => {
-  expect(metrics.setGlobalMeterProvider(provider)).toBe(true);
-});
-afterAll(async () => {
-  metrics.disable();
-  await provider.shutdown();
-});
+const reader = useGlobalTestMetrics();
 
 /** An engine whose pino output is kept as parsed JSON lines. */
 function engineWith(rules?: readonly AlertRule[]) {

@@ -1,24 +1,14 @@
 // The OpenTelemetry SDK is registered process-wide here; vitest runs each test file in its own
 // process (pool: 'forks'), so no other file sees it.
-import { metrics } from '@opentelemetry/api';
-import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import pino from 'pino';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { startBackupSchedule, type BackupRun, type BackupSchedule, type BackupScheduleOptions } from '../../src/backup/scheduler.ts';
 import { JeexDbError } from '../../src/db/errors.ts';
 import { backupScheduleCheck } from '../../src/health/client-checks.ts';
 import { resolveHealthThresholds } from '../../src/health/thresholds.ts';
-import { TestMetricReader } from '../helpers/metrics.ts';
+import { useGlobalTestMetrics } from '../helpers/metrics.ts';
 
-const reader = new TestMetricReader();
-const provider = new MeterProvider({ readers: [reader] });
-beforeAll(() => {
-  expect(metrics.setGlobalMeterProvider(provider)).toBe(true);
-});
-afterAll(async () => {
-  metrics.disable();
-  await provider.shutdown();
-});
+const reader = useGlobalTestMetrics();
 
 const started: BackupSchedule[] = [];
 afterEach(async () => {
