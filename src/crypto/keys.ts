@@ -6,8 +6,19 @@ import { JeexDbError } from '../db/errors.ts';
 /** AES-256: keys are exactly 32 bytes. */
 export const KEY_BYTES = 32;
 
-/** The environment variables keys are read from (never from the database). */
-export const KEY_VARIABLES = ['JEEX_BACKUP_KEY', 'JEEX_BACKUP_KEY_FILE', 'JEEX_BACKUP_KEYS'] as const;
+/**
+ * The families of key variables: backups, the column cipher's data keys, and the blind index's
+ * HMAC keys. Each family is read from `<prefix>_KEY`, `<prefix>_KEY_FILE` or `<prefix>_KEYS`.
+ */
+export type KeyPrefix = 'JEEX_BACKUP' | 'JEEX_DATA' | 'JEEX_BLIND_INDEX';
+
+/** The three environment variables of a key family (never the database). */
+export function keyVariables<P extends KeyPrefix>(prefix: P): readonly [`${P}_KEY`, `${P}_KEY_FILE`, `${P}_KEYS`] {
+  return [`${prefix}_KEY`, `${prefix}_KEY_FILE`, `${prefix}_KEYS`] as const;
+}
+
+/** The environment variables backup keys are read from (never from the database). */
+export const KEY_VARIABLES = keyVariables('JEEX_BACKUP');
 
 /**
  * A 32-byte AES-256 key and its short public id (the first 8 hex digits of the key's SHA-256).
@@ -122,28 +133,31 @@ export function readKeyFile(path: string, variable = 'JEEX_BACKUP_KEY_FILE'): En
 }
 
 /**
- * The backup keys from the environment: `JEEX_BACKUP_KEY` (one key, base64 or hex),
- * `JEEX_BACKUP_KEY_FILE` (a file of mode 600 holding one key, or several one per line) or
- * `JEEX_BACKUP_KEYS` (several, comma-separated, for rotation). Exactly one of them may be set.
- * The first key encrypts new backups; every key decrypts. An empty list means encryption is off.
- * Keys are never read from the database.
+ * Keys from the environment: `<prefix>_KEY` (one key, base64 or hex), `<prefix>_KEY_FILE` (a file
+ * of mode 600 holding one key, or several one per line) or `<prefix>_KEYS` (several,
+ * comma-separated, for rotation). Exactly one of them may be set. The first key encrypts (or
+ * computes the blind index); every key decrypts (or is looked up). An empty list means no key is
+ * configured: backups are then unencrypted, while the column cipher refuses to work. Keys are
+ * never read from the database. The prefix defaults to `JEEX_BACKUP` (the backup keys).
  *
  * @example
- * const [current] = loadKeys();              // undefined: no key configured
+ * const [current] = loadKeys();              // undefined: no backup key configured
  * loadKeys({ JEEX_BACKUP_KEYS: `${newKey},${oldKey}` }); // encrypt with newKey, read both
+ * loadKeys(process.env, 'JEEX_DATA');        // the column cipher's keys (JEEX_DATA_KEY...)
  */
-export function loadKeys(env: NodeJS.ProcessEnv = process.env): EncryptionKey[] {
-  const set = KEY_VARIABLES.filter((name) => env[name] !== undefined && env[name] !== '');
+export function loadKeys(env: NodeJS.ProcessEnv = process.env, prefix: KeyPrefix = 'JEEX_BACKUP'): EncryptionKey[] {
+  const [one, file, several] = keyVariables(prefix);
+  const set = [one, file, several].filter((name) => env[name] !== undefined && env[name] !== '');
   if (set.length > 1) {
     throw new JeexDbError('INVALID_CONFIG', `${set.join(' and ')} are both set: set only one of them.`, {
-      hint: 'Use JEEX_BACKUP_KEY or JEEX_BACKUP_KEY_FILE for one key, JEEX_BACKUP_KEYS (comma-separated, the encrypting key first) for several.',
+      hint: `Use ${one} or ${file} for one key, ${several} (comma-separated, the encrypting key first) for several.`,
       context: { variables: set },
     });
   }
   const [variable] = set;
   const value = variable ? env[variable] : undefined;
   if (!variable || value === undefined) return [];
-  if (variable === 'JEEX_BACKUP_KEY') return [parseKey(value, variable)];
-  if (variable === 'JEEX_BACKUP_KEY_FILE') return readKeyFile(value, variable);
+  if (variable === one) return [parseKey(value, variable)];
+  if (variable === file) return readKeyFile(value, variable);
   return parseKeyList(value, variable);
 }
