@@ -6,7 +6,7 @@
  * const { db, close } = createDb(); // DATABASE_URL, or the local cluster of `jeex-db up`
  */
 export * from './schema/index.ts';
-export { createDb, type Database, type JeexDb } from './db/create-db.ts';
+export { createDb, type CreateDbInput, type Database, type JeexDb } from './db/create-db.ts';
 export type { OperationStats } from './db/operation-window.ts';
 export { resolveDbConfig, urlFor, type DbConfig, type DbConfigInput } from './db/config.ts';
 export { JeexDbError, errorCodes, isJeexDbError, type ErrorCode } from './db/errors.ts';
@@ -89,4 +89,8 @@ export { renderManifest, parseManifest, manifestChecksumValid, type Manifest, ty
 export { backupRepo, defaultRepo, type BackupRepo, type BackupRecord } from './backup/repo.ts';
 export { pruneBackups, type PruneOptions, type PruneResult } from './backup/prune.ts';
 export { resolveRetention, DEFAULT_RETENTION, type RetentionPolicy } from './backup/retention.ts';
-export { EncryptionKey, formatKey, generateKey, keyId, loadKeys, parseKey } from './crypto/keys.ts';
+export { EncryptionKey, formatKey, generateKey, keyId, keyVariables, loadKeys, parseKey, type KeyPrefix } from './crypto/keys.ts';
+export { Sealed } from './crypto/sealed.ts';
+export { ColumnCipher, normalizeEmail, type CipherKeys, type CipherKeySources, type ColumnId } from './crypto/column-cipher.ts';
+export { loadColumnCipher, type CipherKeyOptions } from './crypto/cipher-keys.ts';
+export { attachCipher, cipherOf } from './crypto/db-cipher.ts';

@@ -1,6 +1,10 @@
 import { drizzle, type PostgresJsDatabase } from 'drizzle-orm/postgres-js';
 import postgres, { type Sql } from 'postgres';
 import * as schema from '../schema/index.ts';
+import { loadColumnCipher } from '../crypto/cipher-keys.ts';
+import type { CipherKeys, ColumnCipher } from '../crypto/column-cipher.ts';
+import { attachCipher, cipherOf } from '../crypto/db-cipher.ts';
+import { localLayout } from '../local/layout.ts';
 import { resolveDbConfig, type DbConfig, type DbConfigInput } from './config.ts';
 import { trackConnections } from './connection-tracker.ts';
 import { gateSql } from './gated-sql.ts';
@@ -27,6 +31,20 @@ export interface JeexDb {
   operations: () => OperationStats;
   /** Close every connection; waits up to `timeoutSeconds` for running queries. */
   close: (timeoutSeconds?: number) => Promise<void>;
+  /**
+   * The column cipher the user queries use (keys resolved at the first call: see
+   * `loadColumnCipher`); ENCRYPTION_KEY_MISSING when no key is configured.
+   */
+  cipher: () => ColumnCipher;
+}
+
+/** `createDb` options: the connection's (`DbConfigInput`) and the column cipher's keys. */
+export interface CreateDbInput extends DbConfigInput {
+  /**
+   * Keys of the column cipher (users' email and name). Default: JEEX_DATA_KEY(S|_FILE) and
+   * JEEX_BLIND_INDEX_KEY(S|_FILE), else, for the local cluster, `<data-dir>/keys/`.
+   */
+  keys?: CipherKeys;
 }
 
 function tlsRequested(url: string): boolean {
@@ -58,8 +76,9 @@ export function reconnectDelay(retries: number): number {
  * const user = await createUser(db, { email: 'ada@example.com', name: 'Ada' });
  * await close();
  */
-export function createDb(input: DbConfigInput = {}, env: NodeJS.ProcessEnv = process.env): JeexDb {
-  const config = resolveDbConfig(input, env);
+export function createDb(input: CreateDbInput = {}, env: NodeJS.ProcessEnv = process.env): JeexDb {
+  const { keys, ...connection } = input;
+  const config = resolveDbConfig(connection, env);
   const namespace = decodeURIComponent(new URL(config.url).pathname.slice(1));
   const gate = new PoolGate(`${config.applicationName}@${namespace}`, config.max, config.maxQueue, config.acquireTimeout);
   // Each refers to the other only from callbacks that run later.
@@ -94,12 +113,16 @@ export function createDb(input: DbConfigInput = {}, env: NodeJS.ProcessEnv = pro
   });
   const sql = gateSql(raw, { gate, metrics, queryTimeoutMs: config.queryTimeout, namespace });
   const db = drizzle(sql, { schema });
+  // Resolved at the first user query, so a client that never reads users needs no key. The
+  // local cluster's key files are used only for the local cluster, never for a DATABASE_URL.
+  attachCipher(db, () => loadColumnCipher(env, { ...(keys ? { keys } : {}), ...(config.source === 'local' ? { local: localLayout(env.JEEX_DB_DATA_DIR) } : {}) }));
   return {
     db,
     sql,
     config,
     pool: () => ({ ...gate.state(), open: tracker.open() }),
     operations: () => recent.stats(),
+    cipher: () => cipherOf(db),
     close: async (timeoutSeconds = 5) => {
       gate.drain();
       metrics.close();

@@ -66,6 +66,10 @@ export const errorCodes = [
   'BACKUP_WAL_MISSING',
   'BACKUP_VERIFY_FAILED',
   'BACKUP_DECRYPT_FAILED',
+  // Column encryption (users' email and name) and its keys.
+  'ENCRYPTION_KEY_MISSING',
+  'ENCRYPTION_KEY_UNKNOWN',
+  'DECRYPT_FAILED',
 ] as const;
 
 export type ErrorCode = (typeof errorCodes)[number];

@@ -146,7 +146,8 @@ function fromConstraint(pg: PgErrorFields, code: ErrorCode): JeexDbError {
 /**
  * Turn anything a query can throw into a `JeexDbError`. PostgreSQL's constraint errors get the
  * constraint, table, columns and a sentence from the schema's catalog:
- * `users_email_unique: a user with this email already exists`.
+ * `users_email_hash_unique: a user with this email already exists` (the blind index of the
+ * encrypted email; the message speaks of the email).
  *
  * @example
  * try { await createUser(db, input) } catch (e) { throw translateDbError(e) }

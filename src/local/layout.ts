@@ -9,6 +9,8 @@ import { join, resolve } from 'node:path';
  *   pgdata/       the PostgreSQL data directory
  *   log/          server.log
  *   pgbouncer/    pgbouncer.ini, userlist.txt (SCRAM verifiers, 0600), pid and log
+ *   keys/         data.key and blind-index.key (0600, directory 0700): the column cipher's keys,
+ *                 outside pgdata/ and backups/ so no base backup or dump carries them
  *
  * This module imports nothing of ours, so `drizzle.config.ts` can load it through drizzle-kit.
  */
@@ -22,6 +24,11 @@ export interface LocalLayout {
   logDir: string;
   serverLog: string;
   pgbouncerDir: string;
+  keysDir: string;
+  /** The local data key(s) of the column cipher, one per line, the current one first. */
+  dataKeyFile: string;
+  /** The local blind-index key(s), one per line, the current one first. */
+  blindIndexKeyFile: string;
 }
 
 export function localLayout(dataDir: string = DEFAULT_DATA_DIR, cwd: string = process.cwd()): LocalLayout {
@@ -34,5 +41,8 @@ export function localLayout(dataDir: string = DEFAULT_DATA_DIR, cwd: string = pr
     logDir: join(root, 'log'),
     serverLog: join(root, 'log', 'server.log'),
     pgbouncerDir: join(root, 'pgbouncer'),
+    keysDir: join(root, 'keys'),
+    dataKeyFile: join(root, 'keys', 'data.key'),
+    blindIndexKeyFile: join(root, 'keys', 'blind-index.key'),
   };
 }

@@ -36,19 +36,42 @@ const projectFk = (table: string, what: string): [string, ConstraintInfo] => [
 export const constraints: Readonly<Record<string, ConstraintInfo>> = Object.fromEntries([
   pkey('users', 'user'),
   [
-    'users_email_unique',
+    // The blind index of the email (HMAC of the normalised email): the email itself is encrypted.
+    'users_email_hash_unique',
     {
       table: 'users',
-      columns: ['email'],
+      columns: ['email_hash'],
       message: 'a user with this email already exists',
       hint: 'Emails are compared ignoring case; look the user up with findUserByEmail().',
     },
   ],
   [
-    'users_email_format',
-    { table: 'users', columns: ['email'], message: 'the email must look like name@example.com and be at most 320 characters' },
+    'users_email_hash_length',
+    {
+      table: 'users',
+      columns: ['email_hash'],
+      message: 'email_hash must be a blind index of 36 bytes (key id and HMAC-SHA-256)',
+      hint: 'Write users through createUser() (or sealUser()), which computes it.',
+    },
   ],
-  ['users_name_length', { table: 'users', columns: ['name'], message: "a user's name must be 1 to 255 characters long" }],
+  [
+    'users_email_sealed',
+    {
+      table: 'users',
+      columns: ['email'],
+      message: 'the email must be stored encrypted (a jx1 envelope), never as plaintext',
+      hint: 'Write users through createUser() (or sealUser()), which encrypts email and name.',
+    },
+  ],
+  [
+    'users_name_sealed',
+    {
+      table: 'users',
+      columns: ['name'],
+      message: "a user's name must be stored encrypted (a jx1 envelope), never as plaintext",
+      hint: 'Write users through createUser() (or sealUser()), which encrypts email and name.',
+    },
+  ],
   jsonObject('users', 'profile_data'),
 
   pkey('projects', 'project'),

@@ -15,3 +15,5 @@ export * from './relations.ts';
 export type * from './types.ts';
 export * from './validation.ts';
 export { constraints, type ConstraintInfo } from './constraints.ts';
+export { encryptedText, blindIndexColumn } from './encrypted.ts';
+export { sensitiveColumns, isSensitive, encryptedColumns, type SensitiveColumn } from './sensitive.ts';

@@ -4,10 +4,19 @@ import type { exports } from './exports.ts';
 import type { projects } from './projects.ts';
 import type { users } from './users.ts';
 
-/** A row of `users` as read. */
-export type User = typeof users.$inferSelect;
-/** What an insert into `users` accepts (defaults optional). */
-export type NewUser = typeof users.$inferInsert;
+/**
+ * A row of `users` as stored: email and name are sealed envelopes (`Sealed`), `emailHash` the
+ * blind index. What `db.select().from(users)` returns; services use `User` instead.
+ */
+export type UserRow = typeof users.$inferSelect;
+/** A raw insert into `users`: sealed values and the blind index (see `sealUser`). */
+export type NewUserRow = typeof users.$inferInsert;
+/** The encrypted and derived columns, which services see as plaintext (or not at all). */
+type SealedUserColumns = 'email' | 'name' | 'emailHash';
+/** A user as services see it: email and name decrypted by the query functions. */
+export type User = Omit<UserRow, SealedUserColumns> & { email: string; name: string };
+/** What createUser accepts: plaintext email and name (defaults optional). */
+export type NewUser = Omit<NewUserRow, SealedUserColumns> & { email: string; name: string };
 export type Project = typeof projects.$inferSelect;
 export type NewProject = typeof projects.$inferInsert;
 export type DocumentVersion = typeof documentVersions.$inferSelect;

@@ -8,7 +8,8 @@ import { languageTagPattern, projects } from './projects.ts';
 import { users } from './users.ts';
 
 // The same rules as the CHECK constraints, so bad input is rejected before any SQL is sent.
-// Lengths count characters (code points), as PostgreSQL's char_length does.
+// Lengths count characters (code points), as PostgreSQL's char_length does. Users' email and
+// name are encrypted (the database sees only envelopes), so their rules are checked here only.
 const chars = (min: number, max: number) => (s: z.ZodString) =>
   s.refine((v) => [...v].length >= min && [...v].length <= max, `must be ${min} to ${max} characters long`);
 // A function, not a schema: drizzle-zod then keeps columns with a default optional.
@@ -18,12 +19,16 @@ const serverManaged = { createdAt: true, updatedAt: true } as const;
 // Callers may choose the id (to know it before the insert); it must then be a UUIDv7.
 const id = (s: z.ZodUUID) => s.refine(isUuidv7, 'must be a UUIDv7 (use uuidv7())');
 
+/** An email: name@domain, no spaces, at most 320 characters (RFC 5321's limit). */
+export const emailSchema = chars(1, 320)(z.string().regex(/^[^@\s]+@[^@\s]+$/, 'must look like name@example.com'));
+
+/** What createUser accepts: plaintext email and name (sealed by the query), no blind index. */
 export const insertUserSchema = createInsertSchema(users, {
   id,
-  email: (s) => s.max(320).regex(/^[^@\s]+@[^@\s]+$/, 'must look like name@example.com'),
-  name: chars(1, 255),
+  email: emailSchema,
+  name: chars(1, 255)(z.string()),
   profileData: jsonObject,
-}).omit(serverManaged);
+}).omit({ ...serverManaged, emailHash: true });
 
 export const insertProjectSchema = createInsertSchema(projects, {
   id,

@@ -14,6 +14,7 @@ import { checkClusterVersion, prepareDataDir } from './data-dir.ts';
 import type { RunAs } from './exec.ts';
 import { initCluster } from './initdb.ts';
 import { LOCAL_DATABASE, LOCAL_ROLES, loadOrCreateSecrets, writeLocalState } from './local-files.ts';
+import { ensureLocalKeys } from './local-keys.ts';
 import { detectMachine } from './machine.ts';
 import { serverOsUser } from './os-user.ts';
 import { serverStatus, startServer, startTimeout, stopServer } from './pg-ctl.ts';
@@ -174,6 +175,7 @@ async function upEmbedded(options: UpOptions): Promise<UpResult> {
   await prepareWalArchive(repo, as);
   const cluster = await checkClusterVersion(layout.pgdata, bin.major);
   const secrets = await loadOrCreateSecrets(layout, cluster === 'existing');
+  await ensureLocalKeys(layout, progress);
   const previous = readLocalState(layout);
 
   const status = await serverStatus(bin, layout, as);
