@@ -4,6 +4,7 @@ import { afterAll, beforeAll, inject } from 'vitest';
 import { grantAppPrivileges } from '../../src/db/bootstrap.ts';
 import { createDb, type JeexDb } from '../../src/db/create-db.ts';
 import { withDatabase } from './urls.ts';
+import { testKeys } from './users.ts';
 
 export interface TestDatabase {
   name: string;
@@ -71,7 +72,7 @@ function pooled(url: string, port: number): string {
 }
 
 export interface UsedTestDatabase extends TestDatabase {
-  /** The package's client, connected as the application role. */
+  /** The package's client, connected as the application role, with the run's column-cipher keys. */
   client: JeexDb;
   /** A superuser connection to the same database, for setup and inspection. */
   admin: Sql;
@@ -88,7 +89,7 @@ export function useTestDatabase(): UsedTestDatabase {
   const handle = {} as UsedTestDatabase;
   beforeAll(async () => {
     Object.assign(handle, await createTestDatabase());
-    handle.client = createDb({ url: handle.appUrl, max: 4 }, {});
+    handle.client = createDb({ url: handle.appUrl, max: 4, keys: testKeys() }, {});
     handle.admin = postgres(handle.adminUrl, { max: 2, onnotice: () => {} });
   });
   afterAll(async () => {

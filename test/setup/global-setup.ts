@@ -7,6 +7,7 @@ import type { TestProject } from 'vitest/node';
 
 // eslint-disable-next-line @typescript-eslint/consistent-type-imports -- loaded lazily: only with JEEX_TEST_PG=testcontainers
 type TestcontainersPostgres = typeof import('@testcontainers/postgresql');
+import { formatKey, generateKey } from '../../src/crypto/keys.ts';
 import { bootstrapDatabase } from '../../src/db/bootstrap.ts';
 import { migrate } from '../../src/migrate/runner.ts';
 import { freePort } from '../../src/server/port.ts';
@@ -47,7 +48,9 @@ export default async function setup(project: TestProject): Promise<() => Promise
   }
 
   const pooler = await startTestPooler(adminUrl, app.user);
-  const server: TestServer = { source, adminUrl, templateDatabase: TEMPLATE, migrator, app, ...pooler.provided, ...(walArchive ? { walArchive } : {}) };
+  // Users' email and name are encrypted: one data key and one blind-index key for the run.
+  const keys = { data: formatKey(generateKey()), blindIndex: formatKey(generateKey()) };
+  const server: TestServer = { source, adminUrl, templateDatabase: TEMPLATE, migrator, app, keys, ...pooler.provided, ...(walArchive ? { walArchive } : {}) };
   project.provide('testServer', server);
   const via = pooler.provided.pooler ? `, PgBouncer ${pooler.provided.pooler.version} on ${pooler.provided.pooler.port}` : `, no PgBouncer (${pooler.provided.poolerMissing ?? ''})`;
   process.stderr.write(`[test] PostgreSQL 18 from ${source}${via} ready in ${Date.now() - started} ms\n`);

@@ -14,6 +14,8 @@ export interface TestServer {
   poolerMissing?: string;
   /** The embedded server's WAL archive directory (`<temp dir>/backups/wal`); none for other sources. */
   walArchive?: string;
+  /** The column cipher's keys for the run (base64), random each run: see test/helpers/users.ts. */
+  keys: { data: string; blindIndex: string };
 }
 
 declare module 'vitest' {
