@@ -36,6 +36,7 @@ import { isUuidv7, uuidv7 } from '../../src/db/uuid.ts';
 import type { Project, User } from '../../src/schema/types.ts';
 import { useTestDatabase } from '../helpers/test-db.ts';
 import { rejection } from '../helpers/rejections.ts';
+import { emailHash, testKeys } from '../helpers/users.ts';
 
 let counter = 0;
 const uniqueEmail = (prefix = 'user') => `${prefix}.${process.pid}.${++counter}.${randomUUID().slice(0, 8)}@example.com`;
@@ -75,8 +76,9 @@ describe('query functions against PostgreSQL 18 as the application role', () => 
       await createUser(t.client.db, { profileData: {}, email, name: 'Grace' });
       const error = await rejection(createUser(t.client.db, { profileData: {}, email: email.toUpperCase(), name: 'Grace again' }));
       expect(error.code).toBe('UNIQUE_VIOLATION');
-      expect(error.constraint).toBe('users_email_unique');
-      const [row] = await t.admin<{ n: number }[]>`SELECT count(*)::int AS n FROM users WHERE lower(email) = lower(${email})`;
+      expect(error.constraint).toBe('users_email_hash_unique');
+      expect(error.message).toBe('users_email_hash_unique: a user with this email already exists');
+      const [row] = await t.admin<{ n: number }[]>`SELECT count(*)::int AS n FROM users WHERE email_hash = ${emailHash(email)}`;
       expect(row?.n).toBe(1);
     });
 
@@ -452,7 +454,7 @@ describe('query functions against PostgreSQL 18 as the application role', () => 
       const exp = await createExport(t.client.db, { manifest: {}, projectId: project.id, format: 'pdf', createdBy: user.id });
       await completeExport(t.client.db, exp.id, '/exports/idea.pdf');
 
-      const pool = createDb({ url: t.appUrl, max: 10 }, {});
+      const pool = createDb({ url: t.appUrl, max: 10, keys: testKeys() }, {});
       try {
         const results = await Promise.all(Array.from({ length: 50 }, () => recordExportDownload(pool.db, exp.id)));
         expect(results.map((r) => r.downloadCount).toSorted((a, b) => a - b)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
@@ -539,7 +541,33 @@ describe('query functions against PostgreSQL 18 as the application role', () => 
       expect(error.code).toBe('INVALID_INPUT');
       expect(error.columns).toEqual(['email']);
       expect(error.message).toMatch(/email/);
-      expect(await count('users', 'email', 'not-an-email')).toBe(0);
+      expect(await count('users', 'email_hash', emailHash('not-an-email'))).toBe(0);
+    });
+
+    // The database sees only ciphertext, so these rules (CHECKs before SEC-001) are the
+    // application's: the validation schema enforces them, counting characters, not bytes.
+    it.each([
+      ['an email without @', { email: 'ada.example.com' }, 'email'],
+      ['an email with two @', { email: 'ada@@example.com' }, 'email'],
+      ['an email with a space', { email: 'ada lovelace@example.com' }, 'email'],
+      ['an email of 321 characters', { email: `${'a'.repeat(316)}@x.io` }, 'email'],
+      ['a name of 256 characters', { name: 'x'.repeat(256) }, 'name'],
+      ['a name of 256 multi-byte characters', { name: '🦊'.repeat(256) }, 'name'],
+    ])('rejects %s before any SQL', async (_rule, patch, field) => {
+      const input = { email: uniqueEmail('rules'), name: 'Rules', ...patch };
+      const error = await rejection(createUser(t.client.db, input));
+      expect(error.code).toBe('INVALID_INPUT');
+      expect(error.columns).toEqual([field]);
+      expect(await count('users', 'email_hash', emailHash(input.email))).toBe(0);
+    });
+
+    it.each([
+      ['an email of 320 characters', { email: `${'b'.repeat(315)}@x.io` }],
+      ['a name of 255 multi-byte characters', { name: '🦊'.repeat(255) }],
+      ['a name of 255 two-byte characters', { name: 'é'.repeat(255) }],
+    ])('accepts %s', async (_rule, patch) => {
+      const user = await createUser(t.client.db, { email: uniqueEmail('edge'), name: 'Edge', ...patch });
+      expect(await getUser(t.client.db, user.id)).toMatchObject(patch);
     });
 
     it('rejects an empty name, naming the field, and writes no user', async () => {
@@ -548,7 +576,7 @@ describe('query functions against PostgreSQL 18 as the application role', () => 
       expect(error.code).toBe('INVALID_INPUT');
       expect(error.columns).toEqual(['name']);
       expect(error.message).toMatch(/name/);
-      expect(await count('users', 'email', email)).toBe(0);
+      expect(await count('users', 'email_hash', emailHash(email))).toBe(0);
     });
 
     it('rejects a caller-chosen id that is a UUIDv4, naming the field', async () => {
