@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ColumnCipher, type CipherKeys } from '../../src/crypto/column-cipher.ts';
+import type { CipherKeys } from '../../src/crypto/column-cipher.ts';
 import { keyStatus } from '../../src/crypto/key-status.ts';
 import { generateKey } from '../../src/crypto/keys.ts';
 import { rotateBlindIndex } from '../../src/crypto/rotate-blind-index.ts';
