@@ -3,6 +3,7 @@ import { afterEach } from 'vitest';
 import { createDb, type JeexDb } from '../../src/db/create-db.ts';
 import type { DbConfigInput } from '../../src/db/config.ts';
 import { translateDbError } from '../../src/db/translate-error.ts';
+import { emailHash, testKeys } from './users.ts';
 
 /** The error code a call fails with, translated as an application would see it. */
 export async function failure(promise: PromiseLike<unknown>): Promise<string> {
@@ -51,14 +52,14 @@ export function healingClients(appUrl: () => string): (options: DbConfigInput & 
     await Promise.all(clients.splice(0).map((c) => c.close(1)));
   });
   return (options) => {
-    const made = createDb({ url: appUrl(), queryTimeout: 10_000, acquireTimeout: 5000, ...options }, {});
+    const made = createDb({ url: appUrl(), queryTimeout: 10_000, acquireTimeout: 5000, keys: testKeys(), ...options }, {});
     clients.push(made);
     return made;
   };
 }
 
-/** How many users rows have this email (the proof a write ran exactly once). */
+/** How many users rows have this email (the proof a write ran exactly once), by its blind index. */
 export async function healingEmail(admin: Sql, email: string): Promise<number> {
-  const [row] = await admin<{ n: number }[]>`SELECT count(*)::int AS n FROM users WHERE email = ${email}`;
+  const [row] = await admin<{ n: number }[]>`SELECT count(*)::int AS n FROM users WHERE email_hash = ${emailHash(email)}`;
   return row?.n ?? -1;
 }

@@ -5,14 +5,20 @@ import { uuidv7 } from '../../src/db/uuid.ts';
 import { constraints } from '../../src/schema/constraints.ts';
 import { useTestDatabase } from '../helpers/test-db.ts';
 import { refusal } from '../helpers/rejections.ts';
+import { emailHash, rawUser } from '../helpers/users.ts';
 
 // Every data rule of data-model.md, broken with raw SQL as the application role: the database
 // refuses the bad row, the translator names the rule, and the matching good row goes in (so
 // each case fails if the rule is missing, too strict, or badly translated).
 
 type TableName = 'users' | 'projects' | 'document_versions' | 'agent_executions' | 'exports';
+/** Plaintext written around the column cipher (users' email and name are sealed otherwise). */
+class Raw {
+  constructor(readonly value: string) {}
+}
+const raw = (value: string) => new Raw(value);
 // Timestamps go as ISO strings: PostgreSQL casts them to timestamptz.
-type Row = Record<string, string | number | null>;
+type Row = Record<string, string | number | null | Buffer | Raw>;
 
 interface Fixture {
   /** Owns `projectId`; the author of every row below. */
@@ -161,21 +167,30 @@ const invalidEnum = (table: TableName, column: string, enumType: string, bad: st
 const completedAt = later(60_000);
 
 const cases: RuleCase[] = [
-  // users
-  ...rules('users', 'UNIQUE_VIOLATION', 'users_email_unique', ['email'], [
+  // users: email and name are sealed by insertRow/updateRow (as createUser does), so what the
+  // database checks is the envelope and the blind index; their format and length rules are the
+  // validation schema's (queries.test.ts).
+  ...rules('users', 'UNIQUE_VIOLATION', 'users_email_hash_unique', ['email_hash'], [
     { rule: 'an email taken in another case (A@x.io exists, a@x.io inserted)', bad: { email: 'a@x.io' }, good: { email: 'b@x.io' } },
     { rule: 'an email changed by UPDATE to a taken one in upper case', op: 'update', bad: { email: 'A@X.IO' }, good: { email: 'c@x.io' } },
   ]),
   ...pkey('users', (f) => f.userId),
-  ...rules('users', 'CHECK_VIOLATION', 'users_email_format', ['email'], [
-    { rule: 'an email without @', bad: { email: 'ada.example.com' }, good: { email: 'ada@example.org' } },
-    { rule: 'an email with two @', bad: { email: 'ada@@example.com' }, good: { email: 'ada@example.net' } },
-    { rule: 'an email with a space', bad: { email: 'ada lovelace@example.com' }, good: { email: 'ada.lovelace@example.com' } },
-    { rule: 'an email of 321 characters', bad: { email: `${'a'.repeat(316)}@x.io` }, good: { email: `${'b'.repeat(315)}@x.io` } },
+  ...rules('users', 'CHECK_VIOLATION', 'users_email_sealed', ['email'], [
+    { rule: 'a plaintext email', bad: { email: raw('ada@example.com') }, good: { email: 'ada@example.com' } },
+    { rule: 'an envelope without data', bad: { email: raw('jx1.0123abcd.') }, good: { email: 'ada@example.org' } },
+    { rule: 'an email set to plaintext by UPDATE', op: 'update', bad: { email: raw('ada@example.net') }, good: { email: 'ada@example.net' } },
   ]),
-  ...nameLength('users'),
+  ...rules('users', 'CHECK_VIOLATION', 'users_name_sealed', ['name'], [
+    { rule: 'a plaintext name', bad: { name: raw('Ada Lovelace') }, good: { name: 'Ada Lovelace' } },
+    { rule: 'an empty name column', bad: { name: raw('') }, good: { name: 'A' } },
+    { rule: 'a name set to plaintext by UPDATE', op: 'update', bad: { name: raw('Renamed') }, good: { name: 'Renamed' } },
+  ]),
+  ...rules('users', 'CHECK_VIOLATION', 'users_email_hash_length', ['email_hash'], [
+    { rule: 'a blind index of 32 bytes (no key id)', bad: { email_hash: Buffer.alloc(32, 1) }, good: {} },
+    { rule: 'an empty blind index set by UPDATE', op: 'update', bad: { email_hash: Buffer.alloc(0) }, good: { email: 'rehashed@example.com' } },
+  ]),
   ...jsonObject('users', 'profile_data'),
-  ...notNull('users', ['id', 'email', 'name', 'profile_data', 'created_at', 'updated_at']),
+  ...notNull('users', ['id', 'email', 'email_hash', 'name', 'profile_data', 'created_at', 'updated_at']),
 
   // projects
   ...pkey('projects', (f) => f.projectId),
@@ -297,14 +312,35 @@ const cases: RuleCase[] = [
   ...notNull('exports', ['id', 'project_id', 'format', 'status', 'manifest', 'expires_at', 'download_count', 'created_by']),
 ];
 
+/**
+ * A users row or patch as createUser would write it: email and name sealed for the row id, the
+ * email's blind index added (unless the row sets it), Raw values written as they are.
+ */
+function sealUsers(row: Row, id: string): Row {
+  const out: Row = { ...row };
+  if (typeof row.email === 'string') {
+    out.email = rawUser(row.email, 'x', id).email;
+    if (!('email_hash' in row)) out.email_hash = emailHash(row.email);
+  } else if (!('email_hash' in row) && 'email' in row) {
+    // Plaintext or NULL email: a valid blind index, so that only the email is wrong.
+    out.email_hash = emailHash(row.email instanceof Raw ? row.email.value : `no-email-${next()}@example.com`);
+  }
+  if (typeof row.name === 'string') out.name = rawUser('x@x.io', row.name, id).name;
+  for (const [key, value] of Object.entries(out)) if (value instanceof Raw) out[key] = value.value;
+  return out;
+}
+
 async function insertRow(sql: Sql, table: TableName, row: Row): Promise<string> {
-  const rows = await sql<{ id: string }[]>`INSERT INTO ${sql(table)} ${sql(row)} RETURNING id`;
+  // Users' values are bound to the row id: choose it first (a NULL id stays NULL).
+  const values = table === 'users' ? sealUsers({ id: uuidv7(), ...row }, typeof row.id === 'string' ? row.id : uuidv7()) : row;
+  const rows = await sql<{ id: string }[]>`INSERT INTO ${sql(table)} ${sql(values as Record<string, string>)} RETURNING id`;
   expect(rows).toHaveLength(1);
   return rows[0]!.id;
 }
 
 async function updateRow(sql: Sql, table: TableName, id: string, patch: Row): Promise<void> {
-  const rows = await sql<{ id: string }[]>`UPDATE ${sql(table)} SET ${sql(patch)} WHERE id = ${id} RETURNING id`;
+  const values = table === 'users' ? sealUsers(patch, id) : patch;
+  const rows = await sql<{ id: string }[]>`UPDATE ${sql(table)} SET ${sql(values as Record<string, string>)} WHERE id = ${id} RETURNING id`;
   expect(rows).toHaveLength(1);
 }
 
@@ -383,21 +419,22 @@ describe('REQ-002: every data rule is enforced by the database and translated', 
     }
   });
 
-  it('compares emails ignoring case and keeps the email out of the serialized error', async () => {
+  it('compares emails ignoring case (through the blind index) and keeps the email out of the error', async () => {
     const sql = t.client.sql;
     await insertRow(sql, 'users', { email: 'Grace.Hopper@Navy.mil', name: 'Grace' });
     const error = await refusal(insertRow(sql, 'users', { email: 'grace.hopper@navy.mil', name: 'Impostor' }));
     expect(error.code).toBe('UNIQUE_VIOLATION');
-    expect(error.message).toBe('users_email_unique: a user with this email already exists');
+    expect(error.message).toBe('users_email_hash_unique: a user with this email already exists');
     expect(error.hint).toContain('ignoring case');
-    // PostgreSQL's DETAIL names the value; it is kept, but not enumerable.
-    expect(error.detail).toContain('grace.hopper@navy.mil');
+    // PostgreSQL's DETAIL names the blind index, never the email; it is kept, but not enumerable.
+    expect(error.detail).toContain(emailHash('grace.hopper@navy.mil').toString('hex'));
+    expect(error.detail?.toLowerCase()).not.toContain('grace');
     expect(Object.keys(error)).not.toContain('detail');
     expect(Object.keys(error)).not.toContain('cause');
     const json = JSON.stringify(error).toLowerCase();
-    expect(json).toContain('users_email_unique');
+    expect(json).toContain('users_email_hash_unique');
     expect(json).not.toContain('grace.hopper@navy.mil');
-    const [count] = await sql<{ n: number }[]>`SELECT count(*)::int AS n FROM users WHERE lower(email) = 'grace.hopper@navy.mil'`;
+    const [count] = await sql<{ n: number }[]>`SELECT count(*)::int AS n FROM users WHERE email_hash = ${emailHash('GRACE.HOPPER@navy.mil')}`;
     expect(count?.n).toBe(1);
   });
 

@@ -10,6 +10,7 @@ import { uuidv7 } from '../../src/db/uuid.ts';
 import { freePort } from '../../src/server/port.ts';
 import { useTestDatabase } from '../helpers/test-db.ts';
 import { rejection } from '../helpers/rejections.ts';
+import { rawUser, testKeys } from '../helpers/users.ts';
 
 /** Open a client, run `use` with it, close it. */
 async function withClient<T>(client: JeexDb, use: (client: JeexDb) => Promise<T>): Promise<T> {
@@ -30,7 +31,7 @@ describe('connection errors through createDb', () => {
 
   it('a closed port gives CONNECTION_FAILED, naming the address and what to do', async () => {
     const port = await freePort();
-    const error = await withClient(createDb({ url: `postgres://app:secret@127.0.0.1:${port}/jeex`, connectTimeout: 5 }, {}), (c) =>
+    const error = await withClient(createDb({ url: `postgres://app:secret@127.0.0.1:${port}/jeex`, connectTimeout: 5, keys: testKeys() }, {}), (c) =>
       rejection(getUser(c.db, uuidv7())),
     );
     expect(error.code).toBe('CONNECTION_FAILED');
@@ -45,7 +46,7 @@ describe('connection errors through createDb', () => {
     const url = new URL(t.appUrl);
     const wrongPassword = 'Wr0ng-Passw0rd-do-not-print';
     url.password = wrongPassword;
-    const error = await withClient(createDb({ url: url.toString() }, {}), (c) => rejection(getUser(c.db, uuidv7())));
+    const error = await withClient(createDb({ url: url.toString(), keys: testKeys() }, {}), (c) => rejection(getUser(c.db, uuidv7())));
     expect(error.code).toBe('AUTHENTICATION_FAILED');
     expect(error.sqlState).toBe('28P01');
     expect(error.message).toMatch(/password authentication failed/);
@@ -59,7 +60,7 @@ describe('connection errors through createDb', () => {
   it('an unknown database gives CONNECTION_FAILED saying the database does not exist', async () => {
     const url = new URL(t.appUrl);
     url.pathname = '/jeex_no_such_database';
-    const error = await withClient(createDb({ url: url.toString() }, {}), (c) => rejection(getUser(c.db, uuidv7())));
+    const error = await withClient(createDb({ url: url.toString(), keys: testKeys() }, {}), (c) => rejection(getUser(c.db, uuidv7())));
     expect(error.code).toBe('CONNECTION_FAILED');
     expect(error.sqlState).toBe('3D000');
     expect(error.message).toContain('jeex_no_such_database');
@@ -165,11 +166,12 @@ describe('least privilege: the application role', () => {
   });
 
   it('can still read and write rows', async () => {
+    const u = rawUser('rows@example.com', 'Rows');
     const [row] = await t.client.sql<{ n: number }[]>`
-      WITH u AS (INSERT INTO users (email, name) VALUES ('rows@example.com', 'Rows') RETURNING id)
+      WITH u AS (INSERT INTO users (id, email, email_hash, name) VALUES (${u.id}, ${u.email}, ${u.email_hash}, ${u.name}) RETURNING id)
       SELECT count(*)::int AS n FROM u`;
     expect(row?.n).toBe(1);
-    await t.client.sql`DELETE FROM users WHERE email = 'rows@example.com'`;
+    await t.client.sql`DELETE FROM users WHERE email_hash = ${u.email_hash}`;
   });
 
   it('the migrator role, by contrast, can create and drop a table', async () => {

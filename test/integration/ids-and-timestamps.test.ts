@@ -4,8 +4,10 @@ import { eq } from 'drizzle-orm';
 import type { Sql } from 'postgres';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { isUuidv7, uuidv7, uuidv7Timestamp } from '../../src/db/uuid.ts';
-import { users } from '../../src/schema/index.ts';
+import { sealUser, USER_EMAIL } from '../../src/db/queries/users.ts';
+import { projects, users } from '../../src/schema/index.ts';
 import { useTestDatabase } from '../helpers/test-db.ts';
+import { rawUser } from '../helpers/users.ts';
 
 // Ids are UUIDv7 whoever makes them (the server's default for raw SQL, uuidv7() in the client
 // for Drizzle), they sort in creation order, and updated_at is the server's business.
@@ -20,11 +22,23 @@ interface Fixture {
 
 let sequence = 0;
 
+/**
+ * Insert a users row leaving the id to the server. Its email and name are sealed for another id
+ * (the cipher binds them to the row id, which the server has not chosen yet), so the row would
+ * not decrypt: only its id and timestamps are under test. Services choose the id first
+ * (createUser does).
+ */
+function usersWithoutId(sql: Sql, email: string, profileData: Record<string, unknown> = {}) {
+  const u = rawUser(email, 'Ada');
+  return sql<{ id: string }[]>`
+    INSERT INTO users (email, email_hash, name, profile_data) VALUES (${u.email}, ${u.email_hash}, ${u.name}, ${JSON.stringify(profileData)}) RETURNING id`;
+}
+
 /** Insert a valid row with plain SQL, leaving id, created_at and updated_at to the server. */
 async function insertWithoutId(sql: Sql, table: TableName, f: Fixture): Promise<string> {
   const n = ++sequence;
   const rows = await {
-    users: () => sql<{ id: string }[]>`INSERT INTO users (email, name) VALUES (${`u${n}@example.com`}, 'Ada') RETURNING id`,
+    users: () => usersWithoutId(sql, `u${n}@example.com`),
     projects: () => sql<{ id: string }[]>`INSERT INTO projects (name, created_by) VALUES ('Idea', ${f.userId}) RETURNING id`,
     document_versions: () => sql<{ id: string }[]>`
       INSERT INTO document_versions (project_id, document_type, version, content, created_by)
@@ -40,7 +54,7 @@ async function insertWithoutId(sql: Sql, table: TableName, f: Fixture): Promise<
 
 /** A column each table lets a caller change (document_versions: a score, not its content). */
 const harmlessChange: Record<TableName, (sql: Sql) => ReturnType<Sql['unsafe']>> = {
-  users: (sql) => sql`name = 'Ada L.'`,
+  users: (sql) => sql`profile_data = '{"edited": true}'`,
   projects: (sql) => sql`current_step = 2`,
   document_versions: (sql) => sql`readability_score = 64`,
   agent_executions: (sql) => sql`error_message = 'retrying'`,
@@ -78,13 +92,11 @@ describe('REQ-002: UUIDv7 ids and server-kept timestamps', () => {
       const sql = t.client.sql;
       const inserted: string[] = [];
       for (let n = 0; n < 200; n++) {
-        const [row] = await sql<{ id: string }[]>`
-          INSERT INTO users (email, name, profile_data) VALUES (${`order-${n}@example.com`}, 'Order', ${JSON.stringify({ order: n })})
-          RETURNING id`;
+        const [row] = await usersWithoutId(sql, `order-${n}@example.com`, { order: n });
         inserted.push(row!.id);
       }
       const byId = await sql<{ id: string; order: number }[]>`
-        SELECT id, (profile_data->>'order')::int AS order FROM users WHERE name = 'Order' ORDER BY id`;
+        SELECT id, (profile_data->>'order')::int AS order FROM users WHERE profile_data ? 'order' ORDER BY id`;
       expect(byId).toHaveLength(200);
       expect(byId.map((row) => row.order)).toEqual([...Array(200).keys()]);
       expect(byId.map((row) => row.id)).toEqual(inserted);
@@ -126,21 +138,23 @@ describe('REQ-002: UUIDv7 ids and server-kept timestamps', () => {
 
   describe('Drizzle inserts', () => {
     it('accept an id chosen before the insert', async () => {
+      // (users' email and name are sealed for the id, which is why createUser chooses it first)
       const id = uuidv7();
-      const [row] = await t.client.db.insert(users).values({ id, email: 'chosen@example.com', name: 'Chosen' }).returning();
+      const cipher = t.client.cipher();
+      const [row] = await t.client.db.insert(users).values(sealUser(cipher, { id, email: 'chosen@example.com', name: 'Chosen' })).returning();
       expect(row?.id).toBe(id);
-      const stored = await t.client.db.select({ email: users.email }).from(users).where(eq(users.id, id));
-      expect(stored).toEqual([{ email: 'chosen@example.com' }]);
+      const [stored] = await t.client.db.select({ email: users.email }).from(users).where(eq(users.id, id));
+      expect(stored && cipher.open(stored.email, USER_EMAIL, id)).toBe('chosen@example.com');
     });
 
     it('without an id, send one made by the client generator (not the server default)', async () => {
-      const query = t.client.db.insert(users).values({ email: 'generated@example.com', name: 'Generated' });
+      const query = t.client.db.insert(projects).values({ name: 'Generated', createdBy: f.userId });
       const { sql, params } = query.toSQL();
-      expect(sql).toMatch(/^insert into "users" \("id", /);
+      expect(sql).toMatch(/^insert into "projects" \("id", /);
       expect(typeof params[0] === 'string' && isUuidv7(params[0])).toBe(true);
 
       const before = Date.now();
-      const [row] = await t.client.db.insert(users).values({ email: 'generated@example.com', name: 'Generated' }).returning();
+      const [row] = await t.client.db.insert(projects).values({ name: 'Generated', createdBy: f.userId }).returning();
       expect(row && isUuidv7(row.id)).toBe(true);
       expect(uuidv7Timestamp(row!.id)).toBeGreaterThanOrEqual(before - 2);
       expect(uuidv7Timestamp(row!.id)).toBeLessThanOrEqual(Date.now() + 5);

@@ -11,7 +11,9 @@ import { listExpiredExports, listProjectExports } from '../../src/db/queries/exp
 import { listUserProjects } from '../../src/db/queries/projects.ts';
 import { findUserByEmail } from '../../src/db/queries/users.ts';
 import * as schema from '../../src/schema/index.ts';
+import { attachCipher } from '../../src/crypto/db-cipher.ts';
 import { useTestDatabase } from '../helpers/test-db.ts';
+import { emailHash, rawUser, testCipher } from '../helpers/users.ts';
 
 interface PlanNode {
   'Node Type': string;
@@ -45,10 +47,14 @@ describe('indexes serve the main reads', () => {
   };
 
   beforeAll(async () => {
+    // Users are sealed by the application: made here, sent as arrays.
+    const seedUsers = Array.from({ length: 2000 }, (_, i) => rawUser(`seed${i + 1}@example.com`, `Seed user ${i + 1}`));
     await t.admin.begin(async (sql) => {
       await sql`
-        INSERT INTO users (email, name)
-        SELECT 'seed' || i || '@example.com', 'Seed user ' || i FROM generate_series(1, 2000) AS i`;
+        INSERT INTO users (id, email, email_hash, name)
+        SELECT id, email, decode(hash, 'hex'), name
+        FROM unnest(${seedUsers.map((u) => u.id)}::uuid[], ${seedUsers.map((u) => u.email)}::text[],
+                    ${seedUsers.map((u) => u.email_hash.toString('hex'))}::text[], ${seedUsers.map((u) => u.name)}::text[]) AS s(id, email, hash, name)`;
       await sql`
         CREATE TEMP TABLE seed_users ON COMMIT DROP AS
         SELECT id, row_number() OVER (ORDER BY id) AS n FROM users`;
@@ -106,10 +112,10 @@ describe('indexes serve the main reads', () => {
     expect(counts).toEqual({ users: 2000, projects: 5000, document_versions: 20000, agent_executions: 20000, exports: 5000 });
 
     const [pick] = await t.admin<(typeof ids)[]>`
-      SELECT (SELECT id FROM users WHERE email = 'seed42@example.com') AS "userId",
+      SELECT (SELECT id FROM users WHERE email_hash = ${emailHash('seed42@example.com')}) AS "userId",
              'SEED42@Example.com' AS "userEmail",
              (SELECT p.status FROM projects p JOIN users u ON u.id = p.created_by
-              WHERE u.email = 'seed42@example.com' AND p.deleted_at IS NULL LIMIT 1) AS "userStatus",
+              WHERE u.email_hash = ${emailHash('seed42@example.com')} AND p.deleted_at IS NULL LIMIT 1) AS "userStatus",
              (SELECT project_id FROM document_versions ORDER BY id LIMIT 1) AS "projectWithDocs",
              (SELECT project_id FROM agent_executions ORDER BY id LIMIT 1) AS "projectWithExecutions",
              (SELECT correlation_id FROM agent_executions ORDER BY id OFFSET 100 LIMIT 1) AS "correlationId",
@@ -120,6 +126,7 @@ describe('indexes serve the main reads', () => {
       schema,
       logger: { logQuery: (query, params) => void recorded.push({ query, params }) },
     });
+    attachCipher(traced, testCipher());
   });
 
   /** Run a query function as the app role, then EXPLAIN the one statement it sent. */
@@ -144,10 +151,11 @@ describe('indexes serve the main reads', () => {
     });
   }
 
-  it('findUserByEmail uses users_email_unique', async () => {
+  it('findUserByEmail uses users_email_hash_unique (the blind index)', async () => {
     const { result, plan } = await planOf((db) => findUserByEmail(db, ids.userEmail));
-    expect((result as { id: string } | undefined)?.id).toBe(ids.userId);
-    expectIndex(plan, 'users_email_unique');
+    expect((result as { id: string; email: string } | undefined)?.id).toBe(ids.userId);
+    expect((result as { email: string } | undefined)?.email).toBe('seed42@example.com');
+    expectIndex(plan, 'users_email_hash_unique');
   });
 
   it('listUserProjects by status uses projects_created_by_status_updated_at_idx', async () => {

@@ -7,6 +7,7 @@ import { MIGRATION_LOCK_KEY } from '../../src/migrate/lock.ts';
 import { assertUpToDate, markApplied, migrate, status } from '../../src/migrate/runner.ts';
 import { ScratchMigrations } from '../helpers/migrations.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-db.ts';
+import { insertUser } from '../helpers/users.ts';
 
 /** The JeexDbError a runner call rejects with. */
 async function failure(promise: Promise<unknown>): Promise<JeexDbError> {
@@ -63,13 +64,14 @@ describe('the migration runner', () => {
       ['0000_init', 'own'],
       ['0001_updated_at_triggers', 'own'],
       ['0002_deferred_author_fks', 'own'],
+      ['0003_encrypt_users', 'own'],
     ]);
     expect(result.restorePoint).toBe('jeex-db before 0000_init');
     const rows = await f.admin`SELECT name, status, applied_by, application_name, client_host, duration_ms FROM jeex_migrations.ledger ORDER BY id`;
-    expect(rows).toHaveLength(3);
+    expect(rows).toHaveLength(4);
     expect(rows[0]).toMatchObject({ name: '0000_init', status: 'applied', applied_by: f.db.migratorUrl.split('//')[1]?.split(':')[0], application_name: 'runner-test' });
     expect(rows[0]?.client_host).toBe('127.0.0.1');
-    expect(await drizzleRows()).toBe(3);
+    expect(await drizzleRows()).toBe(4);
     expect((await migrate(f.sql, opts())).upToDate).toBe(true);
     await expect(assertUpToDate(f.sql, opts())).resolves.toBeUndefined();
   });
@@ -81,10 +83,10 @@ describe('the migration runner', () => {
       return migrate(client, opts());
     });
     const results = await Promise.all(runners);
-    expect(results.flatMap((r) => r.applied.map((s) => s.name)).sort()).toEqual(['0000_init', '0001_updated_at_triggers', '0002_deferred_author_fks']);
+    expect(results.flatMap((r) => r.applied.map((s) => s.name)).sort()).toEqual(['0000_init', '0001_updated_at_triggers', '0002_deferred_author_fks', '0003_encrypt_users']);
     expect(results.filter((r) => r.upToDate)).toHaveLength(5);
-    expect((await ledger()).filter((r) => r.status === 'applied')).toHaveLength(3);
-    expect(await drizzleRows()).toBe(3);
+    expect((await ledger()).filter((r) => r.status === 'applied')).toHaveLength(4);
+    expect(await drizzleRows()).toBe(4);
   });
 
   it('fails fast, naming the holder, when another session holds the lock and no wait is allowed', async () => {
@@ -101,7 +103,7 @@ describe('the migration runner', () => {
     const waiting = migrate(f.sql, opts({ lockWaitMs: 10_000 }));
     // postgres.js runs a query when it is awaited or then()-ed.
     setTimeout(() => void holder`SELECT pg_advisory_unlock_all()`.then(() => undefined), 300);
-    expect((await waiting).applied).toHaveLength(3);
+    expect((await waiting).applied).toHaveLength(4);
   });
 
   it('refuses an applied migration whose file changed, until the change is accepted', async () => {
@@ -195,20 +197,22 @@ describe('the migration runner', () => {
 
   it('runs CREATE INDEX CONCURRENTLY outside a transaction and cleans up after a failed build', async () => {
     await migrate(f.sql, opts());
-    await f.admin`INSERT INTO users (email, name) VALUES ('a@x.io', 'Same'), ('b@x.io', 'Same')`;
-    const unique = await f.migrations.add('unique_names', ['CREATE UNIQUE INDEX CONCURRENTLY users_name_unique ON users (name);']);
+    // (names are encrypted, each with its own nonce: the duplicate is a profile_data field)
+    await insertUser(f.admin, { email: 'a@x.io', name: 'A', profileData: { team: 'Same' } });
+    const b = await insertUser(f.admin, { email: 'b@x.io', name: 'B', profileData: { team: 'Same' } });
+    const unique = await f.migrations.add('unique_teams', ["CREATE UNIQUE INDEX CONCURRENTLY users_team_unique ON users ((profile_data->>'team'));"]);
     const error = await failure(migrate(f.sql, opts()));
     expect(error.code).toBe('MIGRATION_FAILED');
     expect(error.sqlState).toBe('23505');
-    expect(error.context).toMatchObject({ migration: unique, invalidIndexesDropped: ['public.users_name_unique'] });
+    expect(error.context).toMatchObject({ migration: unique, invalidIndexesDropped: ['public.users_team_unique'] });
     expect(error.message).toContain('outside a transaction');
-    const leftovers = await f.admin`SELECT 1 FROM pg_class WHERE relname = 'users_name_unique'`;
+    const leftovers = await f.admin`SELECT 1 FROM pg_class WHERE relname = 'users_team_unique'`;
     expect(leftovers).toHaveLength(0);
 
-    await f.admin`UPDATE users SET name = 'Other' WHERE email = 'b@x.io'`;
+    await f.admin`UPDATE users SET profile_data = '{"team": "Other"}' WHERE id = ${b}`;
     const result = await migrate(f.sql, opts());
     expect(result.applied).toEqual([expect.objectContaining({ name: unique, transaction: 'none' })]);
-    const [index] = await f.admin<{ valid: boolean }[]>`SELECT i.indisvalid AS valid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname = 'users_name_unique'`;
+    const [index] = await f.admin<{ valid: boolean }[]>`SELECT i.indisvalid AS valid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname = 'users_team_unique'`;
     expect(index?.valid).toBe(true);
     expect((await ledger()).filter((r) => r.name === unique).map((r) => r.status)).toEqual(['failed', 'applied']);
   });
@@ -240,7 +244,7 @@ describe('the migration runner', () => {
 
   it('refuses to run while two migrations share a parent snapshot (branches generated in parallel)', async () => {
     const meta = `${f.migrations.dir}/meta`;
-    const parent = JSON.parse(await readFile(`${meta}/0002_snapshot.json`, 'utf8')) as { id: string };
+    const parent = JSON.parse(await readFile(`${meta}/0003_snapshot.json`, 'utf8')) as { id: string };
     const a = await f.migrations.add('branch_a', ['CREATE TABLE branch_a (id int);']);
     const b = await f.migrations.add('branch_b', ['CREATE TABLE branch_b (id int);']);
     for (const tag of [a, b]) {
@@ -248,7 +252,7 @@ describe('the migration runner', () => {
     }
     const error = await failure(migrate(f.sql, opts()));
     expect(error.code).toBe('MIGRATION_COLLISION');
-    expect(error.message).toContain('0003_snapshot.json and 0004_snapshot.json were generated from the same parent snapshot');
+    expect(error.message).toContain('0004_snapshot.json and 0005_snapshot.json were generated from the same parent snapshot');
     expect(await tableExists('public.users')).toBe(false);
   });
 
@@ -290,7 +294,7 @@ describe('the migration runner', () => {
     const { drizzle } = await import('drizzle-orm/postgres-js');
     await drizzleMigrate(drizzle(f.sql), { migrationsFolder: f.migrations.dir });
     const result = await migrate(f.sql, opts());
-    expect(result.adopted).toEqual(['0000_init', '0001_updated_at_triggers', '0002_deferred_author_fks']);
+    expect(result.adopted).toEqual(['0000_init', '0001_updated_at_triggers', '0002_deferred_author_fks', '0003_encrypt_users']);
     expect(result.applied).toEqual([]);
     expect((await ledger()).every((r) => r.note === 'adopted: applied by drizzle-kit migrate')).toBe(true);
 
@@ -298,12 +302,12 @@ describe('the migration runner', () => {
     await f.migrations.add('ours', ['CREATE TABLE ours (id int);']);
     await migrate(f.sql, opts());
     await drizzleMigrate(drizzle(f.sql), { migrationsFolder: f.migrations.dir });
-    expect(await drizzleRows()).toBe(4);
+    expect(await drizzleRows()).toBe(5);
   });
 
   it('records a baseline without running anything, then applies only what is new', async () => {
     const baseline = await markApplied(f.sql, {}, opts());
-    expect(baseline.marked).toHaveLength(3);
+    expect(baseline.marked).toHaveLength(4);
     expect(await tableExists('public.users')).toBe(false);
     const added = await f.migrations.add('after_baseline', ['CREATE TABLE after_baseline (id int);']);
     const report = await status(f.sql, opts());
@@ -324,7 +328,7 @@ describe('the migration runner', () => {
   it('stops at --to', async () => {
     const result = await migrate(f.sql, opts({ to: '0001_updated_at_triggers' }));
     expect(result.applied.map((s) => s.name)).toEqual(['0000_init', '0001_updated_at_triggers']);
-    expect((await status(f.sql, opts())).pending).toEqual(['0002_deferred_author_fks']);
+    expect((await status(f.sql, opts())).pending).toEqual(['0002_deferred_author_fks', '0003_encrypt_users']);
   });
 });
 

@@ -4,6 +4,7 @@ import { deleteUser } from '../../src/db/queries/users.ts';
 import { constraints } from '../../src/schema/constraints.ts';
 import { useTestDatabase } from '../helpers/test-db.ts';
 import { refusal } from '../helpers/rejections.ts';
+import { insertUser } from '../helpers/users.ts';
 
 // The ON DELETE rules of data-model.md, exercised with plain SQL as the application role:
 // a project takes its versions, executions and exports with it; a user takes their projects
@@ -16,9 +17,7 @@ type Counts = Record<(typeof tables)[number], number>;
 let sequence = 0;
 
 async function user(sql: Sql, name: string): Promise<string> {
-  const [row] = await sql<{ id: string }[]>`
-    INSERT INTO users (email, name) VALUES (${`${name.toLowerCase()}-${++sequence}@example.com`}, ${name}) RETURNING id`;
-  return row!.id;
+  return insertUser(sql, { email: `${name.toLowerCase()}-${++sequence}@example.com`, name });
 }
 
 async function project(sql: Sql, owner: string, options: { softDeleted?: boolean } = {}): Promise<string> {

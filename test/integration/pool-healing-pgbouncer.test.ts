@@ -8,6 +8,7 @@ import { refusal } from '../helpers/rejections.ts';
 import { startRelay } from '../helpers/relay.ts';
 import { requirePooler } from '../helpers/skip.ts';
 import { useTestDatabase } from '../helpers/test-db.ts';
+import { rawUser } from '../helpers/users.ts';
 
 // Each case starts a PgBouncer of its own (stopped, restarted or cut off from PostgreSQL on
 // purpose); the run's PgBouncer is left alone.
@@ -53,7 +54,8 @@ describe('healing through a PgBouncer restart', () => {
     const both = await Promise.all([sql<{ n: number }[]>`SELECT 1 AS n FROM pg_sleep(0.1)`, sql<{ n: number }[]>`SELECT 2 AS n FROM pg_sleep(0.1)`]);
     expect(both).toEqual([[{ n: 1 }], [{ n: 2 }]]);
     const email = `heal-bouncer-${applicationName}@example.com`;
-    await sql`INSERT INTO users (email, name) VALUES (${email}, 'Bouncer')`;
+    const u = rawUser(email, 'Bouncer');
+    await sql`INSERT INTO users (id, email, email_hash, name) VALUES (${u.id}, ${u.email}, ${u.email_hash}, ${u.name})`;
     expect(await healingEmail(t.admin, email)).toBe(1);
     expect(pool()).toMatchObject({ used: 0, pending: 0, open: 2 });
   });
@@ -68,9 +70,11 @@ describe('healing through a PgBouncer restart', () => {
     const email = `heal-write-${applicationName}@example.com`;
     const crashes = watchCrashes();
     try {
-      const write = Promise.resolve(sql`INSERT INTO users (email, name) VALUES (${email}, 'Sent again')`);
+      const u = rawUser(email, 'Sent again');
+      const write = Promise.resolve(sql`INSERT INTO users (id, email, email_hash, name) VALUES (${u.id}, ${u.email}, ${u.email_hash}, ${u.name})`);
+      const v = rawUser(`tx-${email}`, 'In a transaction');
       const transaction = db.transaction(async (tx) => {
-        await tx.execute(sqlText`INSERT INTO users (email, name) VALUES (${`tx-${email}`}, 'In a transaction')`);
+        await tx.execute(sqlText`INSERT INTO users (id, email, email_hash, name) VALUES (${v.id}, ${v.email}, ${v.email_hash}, ${v.name})`);
         return 'committed';
       });
       await new Promise((resolve) => setTimeout(resolve, 300));

@@ -4,6 +4,8 @@ import { backendsOf, runningBackend, terminate, uniqueAppName, waitForBackends }
 import { failure, healingClients, healingEmail, until, watchCrashes } from '../helpers/healing.ts';
 import { refusal } from '../helpers/rejections.ts';
 import { useTestDatabase } from '../helpers/test-db.ts';
+import { rawUser } from '../helpers/users.ts';
+import { sealUser } from '../../src/db/queries/users.ts';
 
 const t = useTestDatabase();
 
@@ -23,7 +25,8 @@ describe('healing after pg_terminate_backend', () => {
     const [row] = await sql<{ pid: number }[]>`SELECT pg_backend_pid() AS pid`;
     expect(before.map((b) => b.pid)).not.toContain(row?.pid);
     const email = `heal-idle-${applicationName}@example.com`;
-    await sql`INSERT INTO users (email, name) VALUES (${email}, 'Idle')`;
+    const u = rawUser(email, 'Idle');
+    await sql`INSERT INTO users (id, email, email_hash, name) VALUES (${u.id}, ${u.email}, ${u.email_hash}, ${u.name})`;
     expect(await healingEmail(t.admin, email)).toBe(1);
     expect(pool()).toMatchObject({ used: 0, pending: 0 });
   });
@@ -58,7 +61,8 @@ describe('healing after pg_terminate_backend', () => {
     const applicationName = uniqueAppName('heal_write');
     const { sql } = client({ max: 2, applicationName });
     const email = `heal-write-${applicationName}@example.com`;
-    const write = failure(sql`INSERT INTO users (email, name) SELECT ${email}, 'Write' FROM pg_sleep(0.5)`);
+    const u = rawUser(email, 'Write');
+    const write = failure(sql`INSERT INTO users (id, email, email_hash, name) SELECT ${u.id}, ${u.email}, ${u.email_hash}, ${u.name} FROM pg_sleep(0.5)`);
     const victim = await runningBackend(t.admin, applicationName, 'INSERT INTO users');
     await terminate(t.admin, [victim.pid]);
     expect(await write).toBe('CONNECTION_FAILED');
@@ -79,7 +83,8 @@ describe('healing after pg_terminate_backend', () => {
       const transaction = failure(
         sql.begin(async (tx) => {
           runs++;
-          await tx`INSERT INTO users (email, name) VALUES (${email}, 'Tx')`;
+          const u = rawUser(email, 'Tx');
+          await tx`INSERT INTO users (id, email, email_hash, name) VALUES (${u.id}, ${u.email}, ${u.email_hash}, ${u.name})`;
           await tx`SELECT pg_sleep(0.5)`;
         }),
       );
@@ -92,7 +97,8 @@ describe('healing after pg_terminate_backend', () => {
 
       // Everything works again on the same client: reads, writes, transactions.
       await sql.begin(async (tx) => {
-        await tx`INSERT INTO users (email, name) VALUES (${email}, 'Tx')`;
+        const u = rawUser(email, 'Tx');
+        await tx`INSERT INTO users (id, email, email_hash, name) VALUES (${u.id}, ${u.email}, ${u.email_hash}, ${u.name})`;
       });
       expect(await healingEmail(t.admin, email)).toBe(1);
       expect(await sql`SELECT 1 AS one`).toEqual([{ one: 1 }]);
@@ -134,7 +140,7 @@ describe('healing after pg_terminate_backend', () => {
 
   it('a Drizzle transaction whose backend is killed fails the same way', async () => {
     const applicationName = uniqueAppName('heal_drizzle_tx');
-    const { db, sql } = client({ max: 1, applicationName });
+    const { db, sql, cipher } = client({ max: 1, applicationName });
     const email = `heal-drizzle-${applicationName}@example.com`;
     const crashes = watchCrashes();
     try {
@@ -142,7 +148,7 @@ describe('healing after pg_terminate_backend', () => {
       const transaction = failure(
         db.transaction(async (tx) => {
           runs++;
-          await tx.insert(users).values({ email, name: 'Drizzle' });
+          await tx.insert(users).values(sealUser(cipher(), { email, name: 'Drizzle' }));
           await tx.execute('SELECT pg_sleep(0.5)');
         }),
       );
@@ -151,7 +157,7 @@ describe('healing after pg_terminate_backend', () => {
       expect(await transaction).toBe('CONNECTION_FAILED');
       expect(runs).toBe(1);
       expect(await healingEmail(t.admin, email)).toBe(0);
-      await db.insert(users).values({ email, name: 'Drizzle' });
+      await db.insert(users).values(sealUser(cipher(), { email, name: 'Drizzle' }));
       expect(await healingEmail(t.admin, email)).toBe(1);
       expect(await sql`SELECT 1 AS one`).toEqual([{ one: 1 }]);
       await new Promise((resolve) => setTimeout(resolve, 50));

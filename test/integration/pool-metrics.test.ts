@@ -11,6 +11,7 @@ import { startDedicatedPooler, type DedicatedPooler } from '../helpers/dedicated
 import { useGlobalTestMetrics } from '../helpers/metrics.ts';
 import { requirePooler } from '../helpers/skip.ts';
 import { useTestDatabase } from '../helpers/test-db.ts';
+import { rawUser } from '../helpers/users.ts';
 
 const reader = useGlobalTestMetrics();
 
@@ -57,10 +58,12 @@ describe('client pool metrics (db.client.*) against a known load', () => {
 
     // Phase 2: fourteen quick operations at once on the four connections, one of them failing.
     const emails = Array.from({ length: 5 }, (_, i) => `metrics-${i}-${applicationName}@example.com`);
+    const rows = emails.map((email) => rawUser(email, 'Metrics'));
+    const noEmail = rawUser(`no-email-${applicationName}@example.com`, 'No email');
     const quick = [
-      ...emails.map((email) => outcome(sql`INSERT INTO users (email, name) VALUES (${email}, 'Metrics')`)),
-      ...Array.from({ length: 8 }, () => outcome(sql`SELECT id, email FROM users WHERE email LIKE ${'metrics-%'}`)),
-      outcome(sql`INSERT INTO users (email, name) VALUES (${null}, 'No email')`),
+      ...rows.map((u) => outcome(sql`INSERT INTO users (id, email, email_hash, name) VALUES (${u.id}, ${u.email}, ${u.email_hash}, ${u.name})`)),
+      ...Array.from({ length: 8 }, () => outcome(sql`SELECT id, email FROM users WHERE email_hash IN ${sql(rows.map((u) => u.email_hash))}`)),
+      outcome(sql`INSERT INTO users (email, email_hash, name) VALUES (${null}, ${noEmail.email_hash}, ${noEmail.name})`),
     ];
     const results = await Promise.all(quick);
     expect(results.filter((r) => r === 'ok')).toHaveLength(13);

@@ -8,9 +8,10 @@ import { defaultMigrationsDir, migrate, rollback, status } from '../../src/migra
 import { catalogFingerprint, FINGERPRINT_KINDS, publicPart, type CatalogFingerprint } from '../helpers/catalog.ts';
 import { rejection } from '../helpers/rejections.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-db.ts';
+import { rawUser } from '../helpers/users.ts';
 
 const root = resolve(import.meta.dirname, '..', '..');
-const TAGS = ['0000_init', '0001_updated_at_triggers', '0002_deferred_author_fks'];
+const TAGS = ['0000_init', '0001_updated_at_triggers', '0002_deferred_author_fks', '0003_encrypt_users'];
 
 interface Journal {
   entries: { tag: string; when: number }[];
@@ -67,9 +68,9 @@ describe('rollback: down migrations under the runner', () => {
     expect(before.triggers.filter((l) => l.includes('jeex_set_updated_at'))).toHaveLength(5);
     expect(before.functions.filter((l) => l.startsWith('public.jeex_'))).toHaveLength(2);
     expect(before.types.filter((l) => / type=e /.test(l))).toHaveLength(5);
-    expect(before.indexes.some((l) => l.includes('users_email_unique') && l.includes('lower(email)'))).toBe(true);
+    expect(before.constraints.some((l) => l.includes('users_email_hash_unique') && l.includes('UNIQUE (email_hash)'))).toBe(true);
 
-    const down = await rollback(sql, { steps: 3 });
+    const down = await rollback(sql, { steps: TAGS.length });
     expect(down.rolledBack.map((s) => [s.name, s.direction])).toEqual([...TAGS].reverse().map((t) => [t, 'down']));
     // Nothing of the application's schema is left, and every migration is pending again.
     const empty = publicPart(await catalogFingerprint(sql));
@@ -84,7 +85,7 @@ describe('rollback: down migrations under the runner', () => {
   });
 
   it('each down file restores exactly the schema its migration started from', async () => {
-    await rollback(sql, { steps: 3 });
+    await rollback(sql, { steps: TAGS.length });
     // The application's part (public): the runners' own tables exist only once a runner ran.
     const stages = [publicPart(await catalogFingerprint(sql))];
     for (const tag of TAGS) {
@@ -123,33 +124,61 @@ describe('rollback: down migrations under the runner', () => {
   });
 
   it('rollback --steps 1 undoes only the newest migration and records it', async () => {
+    const usersShape = async () =>
+      sql<{ hash: boolean; lowerIndex: boolean; formatCheck: boolean }[]>`
+        SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = 'users'::regclass AND attname = 'email_hash' AND NOT attisdropped) AS hash,
+               EXISTS (SELECT 1 FROM pg_indexes WHERE indexname = 'users_email_unique' AND indexdef LIKE '%lower(email)%') AS "lowerIndex",
+               EXISTS (SELECT 1 FROM pg_constraint WHERE conname = 'users_email_format') AS "formatCheck"`;
     const result = await rollback(sql, { steps: 1 });
-    expect(result.rolledBack.map((s) => s.name)).toEqual(['0002_deferred_author_fks']);
-    expect(await authorFks()).toEqual([
-      { conname: 'document_versions_created_by_users_id_fk', condeferrable: false, condeferred: false },
-      { conname: 'exports_created_by_users_id_fk', condeferrable: false, condeferred: false },
-    ]);
-    const [triggers] = await sql<{ n: number }[]>`SELECT count(*)::int AS n FROM pg_trigger WHERE tgname LIKE '%_set_updated_at'`;
-    expect(triggers?.n).toBe(5);
-    const upFile = await readFile(join(root, 'drizzle', '0002_deferred_author_fks.sql'), 'utf8');
-    // The ledger row names the up file it undid (by its checksum).
-    expect(await newestRow('0002_deferred_author_fks')).toMatchObject({ direction: 'down', status: 'rolled_back', sha256: createHash('sha256').update(upFile).digest('hex') });
-    expect(await drizzleRows()).toEqual([whenOf('0000_init'), whenOf('0001_updated_at_triggers')]);
-    expect(await states()).toEqual({ '0000_init': 'applied', '0001_updated_at_triggers': 'applied', '0002_deferred_author_fks': 'pending' });
-
-    expect((await migrate(sql)).applied.map((s) => s.name)).toEqual(['0002_deferred_author_fks']);
+    expect(result.rolledBack.map((s) => s.name)).toEqual(['0003_encrypt_users']);
+    // Plaintext columns again: no blind index, the unique index on lower(email) and the format CHECK back.
+    expect(await usersShape()).toEqual([{ hash: false, lowerIndex: true, formatCheck: true }]);
     expect((await authorFks()).every((fk) => fk.condeferrable && fk.condeferred)).toBe(true);
+    const upFile = await readFile(join(root, 'drizzle', '0003_encrypt_users.sql'), 'utf8');
+    // The ledger row names the up file it undid (by its checksum).
+    expect(await newestRow('0003_encrypt_users')).toMatchObject({ direction: 'down', status: 'rolled_back', sha256: createHash('sha256').update(upFile).digest('hex') });
+    expect(await drizzleRows()).toEqual([whenOf('0000_init'), whenOf('0001_updated_at_triggers'), whenOf('0002_deferred_author_fks')]);
+    expect(await states()).toEqual({ '0000_init': 'applied', '0001_updated_at_triggers': 'applied', '0002_deferred_author_fks': 'applied', '0003_encrypt_users': 'pending' });
+
+    expect((await migrate(sql)).applied.map((s) => s.name)).toEqual(['0003_encrypt_users']);
+    expect(await usersShape()).toEqual([{ hash: true, lowerIndex: false, formatCheck: false }]);
+  });
+
+  it('0003_encrypt_users refuses to run, or to be rolled back, while users has rows: SQL cannot encrypt or decrypt them', async () => {
+    const admin = postgres(db.adminUrl, { max: 1, onnotice: () => {} });
+    try {
+      const u = rawUser('rows@example.com', 'Rows');
+      await admin`INSERT INTO users (id, email, email_hash, name) VALUES (${u.id}, ${u.email}, ${u.email_hash}, ${u.name})`;
+      const down = await rejection(rollback(sql, { steps: 1 }));
+      expect(down.code).toBe('MIGRATION_FAILED');
+      expect(down.message).toContain('which SQL cannot decrypt');
+      expect(await states()).toEqual(Object.fromEntries(TAGS.map((t) => [t, 'applied'])));
+      await admin`DELETE FROM users`;
+
+      await rollback(sql, { steps: 1 });
+      await admin`INSERT INTO users (email, name) VALUES ('plain@example.com', 'Plain')`;
+      const up = await rejection(migrate(sql));
+      expect(up.code).toBe('MIGRATION_FAILED');
+      expect(up.message).toContain('which SQL cannot encrypt');
+      expect(up.message).toContain('0003_encrypt_users.sql');
+      expect(await states()).toMatchObject({ '0003_encrypt_users': 'failed' });
+      expect(await sql`SELECT 1 FROM pg_attribute WHERE attrelid = 'users'::regclass AND attname = 'email_hash'`).toHaveLength(0);
+      await admin`DELETE FROM users`;
+      await migrate(sql);
+    } finally {
+      await admin.end();
+    }
   });
 
   it('rollback --to 0000_init rolls back everything after it and keeps it', async () => {
     const result = await rollback(sql, { to: '0000_init' });
-    expect(result.rolledBack.map((s) => s.name)).toEqual(['0002_deferred_author_fks', '0001_updated_at_triggers']);
+    expect(result.rolledBack.map((s) => s.name)).toEqual(['0003_encrypt_users', '0002_deferred_author_fks', '0001_updated_at_triggers']);
     const [objects] = await sql<{ tables: number; triggers: number; functions: number }[]>`
       SELECT (SELECT count(*)::int FROM pg_tables WHERE schemaname = 'public') AS tables,
              (SELECT count(*)::int FROM pg_trigger WHERE NOT tgisinternal) AS triggers,
              (SELECT count(*)::int FROM pg_proc WHERE proname LIKE 'jeex\\_%') AS functions`;
     expect(objects).toEqual({ tables: 5, triggers: 0, functions: 0 });
-    expect(await states()).toEqual({ '0000_init': 'applied', '0001_updated_at_triggers': 'pending', '0002_deferred_author_fks': 'pending' });
+    expect(await states()).toEqual({ '0000_init': 'applied', '0001_updated_at_triggers': 'pending', '0002_deferred_author_fks': 'pending', '0003_encrypt_users': 'pending' });
     expect(await drizzleRows()).toEqual([whenOf('0000_init')]);
     expect((await rollback(sql, { to: '0000_init' })).rolledBack).toEqual([]);
     await migrate(sql);
@@ -169,14 +198,14 @@ describe('rollback: down migrations under the runner', () => {
 
   it('refuses an unreviewed draft and changes nothing', async () => {
     const dir = await migrationsCopy(async (d) => {
-      const file = join(d, '0002_deferred_author_fks.down.sql');
+      const file = join(d, '0003_encrypt_users.down.sql');
       await writeFile(file, `-- jeex:draft\n${await readFile(file, 'utf8')}`);
     });
     const before = await catalogFingerprint(sql);
     const rows = await ledgerCount();
     const error = await rejection(rollback(sql, { migrationsDir: dir }));
     expect(error.code).toBe('MIGRATION_NO_DOWN');
-    expect(error.message).toMatch(/0002_deferred_author_fks\.down\.sql is an unreviewed draft/);
+    expect(error.message).toMatch(/0003_encrypt_users\.down\.sql is an unreviewed draft/);
     expect(error.hint).toMatch(/delete its "-- jeex:draft" line/);
     expect(await catalogFingerprint(sql)).toEqual(before);
     expect(await ledgerCount()).toBe(rows);
@@ -187,40 +216,40 @@ describe('rollback: down migrations under the runner', () => {
     const dir = await migrationsCopy((d) => rm(join(d, '0001_updated_at_triggers.down.sql')));
     const before = await catalogFingerprint(sql);
     const rows = await ledgerCount();
-    const error = await rejection(rollback(sql, { migrationsDir: dir, steps: 2 }));
+    const error = await rejection(rollback(sql, { migrationsDir: dir, steps: 3 }));
     expect(error.code).toBe('MIGRATION_NO_DOWN');
     expect(error.message).toMatch(/0001_updated_at_triggers has no down migration .*0001_updated_at_triggers\.down\.sql/);
     expect(error.hint).toMatch(/generate-down 0001_updated_at_triggers/);
-    // 0002 has a down file, but nothing runs unless every step can.
+    // 0003 and 0002 have down files, but nothing runs unless every step can.
     expect(await catalogFingerprint(sql)).toEqual(before);
     expect(await ledgerCount()).toBe(rows);
-    expect(await drizzleRows()).toHaveLength(3);
+    expect(await drizzleRows()).toHaveLength(TAGS.length);
   });
 
   it('a failing down script is rolled back completely and the migration stays applied', async () => {
     const dir = await migrationsCopy((d) =>
       writeFile(
-        join(d, '0002_deferred_author_fks.down.sql'),
-        'ALTER TABLE "exports" ALTER CONSTRAINT "exports_created_by_users_id_fk" NOT DEFERRABLE;--> statement-breakpoint\n' +
-          'ALTER TABLE "document_versions" ALTER CONSTRAINT "no_such_constraint" NOT DEFERRABLE;\n',
+        join(d, '0003_encrypt_users.down.sql'),
+        'ALTER TABLE "users" DROP CONSTRAINT "users_email_sealed";--> statement-breakpoint\n' +
+          'ALTER TABLE "users" DROP CONSTRAINT "no_such_constraint";\n',
       ),
     );
     const before = await catalogFingerprint(sql);
     const error = await rejection(rollback(sql, { migrationsDir: dir }));
     expect(error.code).toBe('MIGRATION_FAILED');
-    expect(error.message).toMatch(/rollback of 0002_deferred_author_fks failed at .*0002_deferred_author_fks\.down\.sql:2:\d+ \(statement 2 of 2\)/);
+    expect(error.message).toMatch(/rollback of 0003_encrypt_users failed at .*0003_encrypt_users\.down\.sql:2:\d+ \(statement 2 of 2\)/);
     expect(error.message).toMatch(/no_such_constraint/);
-    // The first statement (exports' key made immediate) was undone with the second.
+    // The first statement (the envelope CHECK dropped) was undone with the second.
     expect(await catalogFingerprint(sql)).toEqual(before);
-    expect((await authorFks()).every((fk) => fk.condeferrable && fk.condeferred)).toBe(true);
-    const row = await newestRow('0002_deferred_author_fks');
+    expect(await sql`SELECT 1 FROM pg_constraint WHERE conname = 'users_email_sealed'`).toHaveLength(1);
+    const row = await newestRow('0003_encrypt_users');
     expect(row).toMatchObject({ direction: 'down', status: 'failed' });
     expect(row?.error?.code).toBe('MIGRATION_FAILED');
     expect(await states()).toEqual(Object.fromEntries(TAGS.map((t) => [t, 'applied'])));
-    expect(await drizzleRows()).toHaveLength(3);
+    expect(await drizzleRows()).toHaveLength(TAGS.length);
 
     // The real down file still works afterwards.
-    expect((await rollback(sql)).rolledBack.map((s) => s.name)).toEqual(['0002_deferred_author_fks']);
+    expect((await rollback(sql)).rolledBack.map((s) => s.name)).toEqual(['0003_encrypt_users']);
     await migrate(sql);
   });
 });

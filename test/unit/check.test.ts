@@ -37,7 +37,7 @@ describe('check (the CI gate, no database)', () => {
     expect(result.problems).toEqual([]);
     expect(result.ok).toBe(true);
     expect(result.drift).toEqual([]);
-    expect(result.lint.migrations).toEqual(['0000_init', '0001_updated_at_triggers', '0002_deferred_author_fks']);
+    expect(result.lint.migrations).toEqual(['0000_init', '0001_updated_at_triggers', '0002_deferred_author_fks', '0003_encrypt_users']);
     expect(result.lint.findings.length).toBeGreaterThan(0);
     expect(result.lint.findings.every((f) => f.suppressed && f.reason)).toBe(true);
     expect(result.lint.unsuppressed).toBe(0);
@@ -78,9 +78,9 @@ describe('check (the CI gate, no database)', () => {
   });
 
   it('a schema that the newest snapshot does not match is drift, with the SQL generating would write', async () => {
-    const newest = await readSnapshot(2);
+    const newest = await readSnapshot(3);
     delete newest.tables['public.users']?.columns.email;
-    await writeSnapshot(2, newest);
+    await writeSnapshot(3, newest);
     const result = await check({ migrationsDir: scratch.dir });
     expect(result.ok).toBe(false);
     expect(codes(result)).toEqual(['SCHEMA_DRIFT']);
@@ -90,13 +90,13 @@ describe('check (the CI gate, no database)', () => {
   });
 
   it('a change drizzle-kit would ask about (a rename?) is drift too, described instead of prompting', async () => {
-    const newest = await readSnapshot(2);
+    const newest = await readSnapshot(3);
     const users = newest.tables['public.users'];
     const email = users?.columns.email;
     if (!users || !email) throw new Error('the snapshot has no users.email');
     delete users.columns.email;
     users.columns.email_address = { ...email, name: 'email_address' };
-    await writeSnapshot(2, newest);
+    await writeSnapshot(3, newest);
     const result = await check({ migrationsDir: scratch.dir });
     expect(codes(result)).toEqual(['SCHEMA_DRIFT']);
     expect(result.drift).toEqual([
@@ -109,11 +109,11 @@ describe('check (the CI gate, no database)', () => {
   it('two snapshots with the same parent are a collision', async () => {
     await addCustom('branch_a', 'SELECT 1;\n');
     await addCustom('branch_b', 'SELECT 2;\n');
-    const [a, b] = [await readSnapshot(3), await readSnapshot(4)];
-    await writeSnapshot(4, { ...b, prevId: a.prevId });
+    const [a, b] = [await readSnapshot(4), await readSnapshot(5)];
+    await writeSnapshot(5, { ...b, prevId: a.prevId });
     const result = await check({ migrationsDir: scratch.dir });
     expect(codes(result)).toEqual(['MIGRATION_COLLISION']);
-    expect(result.problems[0]?.message).toContain('0003_snapshot.json and 0004_snapshot.json were generated from the same parent snapshot');
+    expect(result.problems[0]?.message).toContain('0004_snapshot.json and 0005_snapshot.json were generated from the same parent snapshot');
   });
 
   it('a journal entry without its file is MIGRATION_FILE_MISSING', async () => {
@@ -125,10 +125,10 @@ describe('check (the CI gate, no database)', () => {
   });
 
   it('a migration file missing from the journal is MIGRATION_NOT_IN_JOURNAL', async () => {
-    await writeFile(join(scratch.dir, '0003_orphan.sql'), 'SELECT 1;\n');
+    await writeFile(join(scratch.dir, '0004_orphan.sql'), 'SELECT 1;\n');
     const result = await check({ migrationsDir: scratch.dir });
     expect(codes(result)).toEqual(['MIGRATION_NOT_IN_JOURNAL']);
-    expect(result.problems[0]).toMatchObject({ migration: '0003_orphan' });
+    expect(result.problems[0]).toMatchObject({ migration: '0004_orphan' });
   });
 
   it('a journal with merge-conflict markers is reported, not thrown', async () => {
