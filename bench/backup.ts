@@ -19,6 +19,7 @@ import { freePort } from '../src/server/port.ts';
 import { down, up } from '../src/server/up.ts';
 import { reachableDir } from './dirs.ts';
 import { startWriter, type LatencyFigures } from './concurrent-writer.ts';
+import { benchCipher, insertSealedUsers } from './sealed-users.ts';
 import { CONTENT_BYTES, seed } from './migrations-1gb.ts';
 
 export interface BackupBenchOptions {
@@ -72,7 +73,8 @@ export async function benchBackup(options: BackupBenchOptions, log: (line: strin
       const figures = await writer.stop();
       const [mark] = await sql<{ t: Date }[]>`SELECT clock_timestamp() AS t`;
       await sleep(200);
-      await sql`INSERT INTO users (email, name) VALUES ('bench-after-target@example.com', 'After')`;
+      const cipher = benchCipher(dataDir);
+      await insertSealedUsers(sql, cipher, [{ email: 'bench-after-target@example.com', name: 'After' }]);
       await waitForArchiver(sql);
 
       log('verifying it (files, then a scratch restore with amcheck)');
@@ -88,7 +90,7 @@ export async function benchBackup(options: BackupBenchOptions, log: (line: strin
       if (pitr.url) {
         const restored = postgres(pitr.url.replace(/\/postgres$/, `/${database}`), { max: 1, onnotice: () => {} });
         try {
-          const [row] = await restored<{ n: number }[]>`SELECT count(*)::int AS n FROM users WHERE email = 'bench-after-target@example.com'`;
+          const [row] = await restored<{ n: number }[]>`SELECT count(*)::int AS n FROM users WHERE email_hash = ${cipher.blindIndex('bench-after-target@example.com')}`;
           pointInTimeRowsOk = row?.n === 0;
         } finally {
           await restored.end({ timeout: 1 });

@@ -14,6 +14,7 @@ import { LOCAL_DATABASE } from '../src/server/local-files.ts';
 import { freePort } from '../src/server/port.ts';
 import { down, up } from '../src/server/up.ts';
 import { startWriter, type WriterFigures } from './concurrent-writer.ts';
+import { benchCipher, insertSealedUsers } from './sealed-users.ts';
 import { BENCH_MIGRATIONS, writeMigrationSet } from './migration-set.ts';
 
 /** Each seeded version's content: md5 (32 characters) repeated, 100 KiB, incompressible enough. */
@@ -84,15 +85,14 @@ function inDatabase(url: string, database: string): string {
 
 /** Users and projects for the seeded versions, and one project of the writer's own. */
 async function seedOwners(admin: Sql): Promise<{ projectId: string; userId: string }> {
+  // Users' email and name are sealed by the application (SEC-001), so they are made here.
+  const users = Array.from({ length: SEED_PROJECTS }, (_, i) => ({ email: `bench-${i + 1}@example.com`, name: `Bench user ${i + 1}` }));
+  const ids = await insertSealedUsers(admin, benchCipher(), users);
   await admin`
-    WITH u AS (
-      INSERT INTO users (email, name)
-      SELECT format('bench-%s@example.com', g), format('Bench user %s', g) FROM generate_series(1, ${SEED_PROJECTS}) g
-      RETURNING id, name)
-    INSERT INTO projects (name, created_by) SELECT replace(name, 'user', 'project'), id FROM u`;
-  const [writer] = await admin<{ projectId: string; userId: string }[]>`
     INSERT INTO projects (name, created_by)
-    SELECT 'Bench writer project', id FROM users WHERE email = 'bench-1@example.com'
+    SELECT format('Bench project %s', u.n), u.id FROM unnest(${ids}::uuid[]) WITH ORDINALITY AS u(id, n)`;
+  const [writer] = await admin<{ projectId: string; userId: string }[]>`
+    INSERT INTO projects (name, created_by) VALUES ('Bench writer project', ${ids[0] ?? null})
     RETURNING id AS "projectId", created_by AS "userId"`;
   if (!writer) throw new Error('could not create the writer project');
   return writer;

@@ -23,6 +23,7 @@ import { serverOsUser } from '../src/server/os-user.ts';
 import { startServer, stopServer } from '../src/server/pg-ctl.ts';
 import { freePort } from '../src/server/port.ts';
 import { down, up } from '../src/server/up.ts';
+import { benchCipher, insertSealedUsers } from './sealed-users.ts';
 
 export interface PoolBenchOptions {
   clients: number;
@@ -100,8 +101,11 @@ interface Seeded {
 async function seed(superuserUrl: string): Promise<Seeded> {
   const sql = postgres(superuserUrl, { max: 1, onnotice: () => {} });
   try {
-    await sql`INSERT INTO users (email, name) SELECT 'user' || i || '@bench.example', 'User ' || i FROM generate_series(1, 1000) i`;
-    await sql`INSERT INTO projects (name, created_by, status) SELECT 'Project of ' || u.name, u.id, 'in_progress' FROM users u, generate_series(1, 2)`;
+    const users = Array.from({ length: 1000 }, (_, i) => ({ email: `user${i + 1}@bench.example`, name: `User ${i + 1}` }));
+    const ids = await insertSealedUsers(sql, benchCipher(), users);
+    await sql`
+      INSERT INTO projects (name, created_by, status)
+      SELECT 'Project of user ' || u.n, u.id, 'in_progress' FROM unnest(${ids}::uuid[]) WITH ORDINALITY AS u(id, n), generate_series(1, 2)`;
     await sql`
       INSERT INTO document_versions (project_id, document_type, version, content, created_by)
       SELECT p.id, t.type, v, repeat('Lorem ipsum dolor sit amet. ', 80), p.created_by

@@ -11,6 +11,7 @@ import { freePort, isPortFree } from '../../src/server/port.ts';
 import { processAlive } from '../../src/server/process-alive.ts';
 import { expectExit, listening, parseJson, reachableTempDir, runCli } from '../helpers/cli.ts';
 import { requirePooler } from '../helpers/skip.ts';
+import { emailHash, rawUser } from '../helpers/users.ts';
 
 // End-to-end: the built binary starts, restarts, reloads and stops a real PgBouncer next to a real
 // PostgreSQL 18 in a temp directory.
@@ -94,14 +95,15 @@ describe('jeex-db up / down with PgBouncer', () => {
     const email = `pooler-cli-${Date.now()}@example.com`;
     const row = await withSql(first.urls.app, async (sql) => {
       const [who] = await sql<{ user: string; statement_timeout: string }[]>`SELECT current_user AS user, current_setting('statement_timeout') AS statement_timeout`;
-      await sql`INSERT INTO users (email, name) VALUES (${email}, 'Through PgBouncer')`;
+      const u = rawUser(email, 'Through PgBouncer');
+      await sql`INSERT INTO users (id, email, email_hash, name) VALUES (${u.id}, ${u.email}, ${u.email_hash}, ${u.name})`;
       return who;
     });
     expect(row).toEqual({ user: 'jeex_app', statement_timeout: '30s' });
     // PgBouncer's console saw that client in the jeex/jeex_app pool, in transaction mode.
     const pools = await onConsole(showPools);
     expect(pools).toEqual(expect.arrayContaining([expect.objectContaining({ database: 'jeex', user: 'jeex_app', pool_mode: 'transaction' })]));
-    const [direct] = await withSql(first.urls.appDirect, (sql) => sql<{ n: string }[]>`SELECT count(*) AS n FROM users WHERE email = ${email}`);
+    const [direct] = await withSql(first.urls.appDirect, (sql) => sql<{ n: string }[]>`SELECT count(*) AS n FROM users WHERE email_hash = ${emailHash(email)}`);
     expect(direct?.n).toBe('1');
 
     // The generated ini follows the server (max_connections 100 for 2 CPUs) and the CPUs.

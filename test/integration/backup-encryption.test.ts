@@ -19,6 +19,7 @@ import { serverOsUser } from '../../src/server/os-user.ts';
 import { down } from '../../src/server/up.ts';
 import { expectExit, localEnv, parseJson, runCli } from '../helpers/cli.ts';
 import { startBackupCluster } from '../helpers/backup-cluster.ts';
+import { insertUser, readUsers } from '../helpers/users.ts';
 
 // An encrypted base backup on a dedicated PostgreSQL 18: the stored file holds no plaintext, it
 // can be neither verified nor restored without its key, and with the key both work (the row
@@ -40,6 +41,8 @@ describe('encrypted base backups (AES-256-GCM)', () => {
   const key = generateKey();
   const otherKey = generateKey();
   const marker = `enc-marker-${Date.now()}@example.com`;
+  // profile_data is not encrypted by the column cipher: it shows what the backup's own encryption hides.
+  const plainMarker = `enc-plain-marker-${Date.now()}`;
   const saved: Record<string, string | undefined> = {};
   let root: string;
   let dataDir: string;
@@ -57,7 +60,7 @@ describe('encrypted base backups (AES-256-GCM)', () => {
     for (const name of KEY_VARIABLES) saved[name] = process.env[name];
     setEnv({});
     ({ root, dataDir, repo, sql } = await startBackupCluster('jeex-backup-enc-'));
-    await sql`INSERT INTO users (email, name) VALUES (${marker}, 'Encrypted Marker')`;
+    await insertUser(sql, { email: marker, name: 'Encrypted Marker', profileData: { marker: plainMarker } });
     // fast: pg_backup_start's immediate checkpoint writes the row's page into the data files copied.
     ({ record: backup } = await takeBaseBackup(sql, { repo, fast: true, encryptionKey: key }));
   }, CLUSTER_TIMEOUT);
@@ -82,11 +85,14 @@ describe('encrypted base backups (AES-256-GCM)', () => {
     expect(stored.subarray(0, 8).toString('ascii')).toBe('JEEXENC1');
     // No gzip magic at the start, and the marker nowhere in the raw bytes…
     expect(stored[0] === 0x1f && stored[1] === 0x8b).toBe(false);
+    expect(stored.includes(Buffer.from(plainMarker))).toBe(false);
     expect(stored.includes(Buffer.from(marker))).toBe(false);
     expect(stored.includes(Buffer.from('PG_VERSION'))).toBe(false);
     // …although it is in the backup: decrypted and gunzipped, the heap page holds it.
     const tar = await buffer(openBackupTarball(dir, backup, [key]).pipe(createGunzip()));
-    expect(tar.includes(Buffer.from(marker))).toBe(true);
+    expect(tar.includes(Buffer.from(plainMarker))).toBe(true);
+    // The email is not, even there: the column cipher encrypted it before it reached a page.
+    expect(tar.includes(Buffer.from(marker))).toBe(false);
 
     const { backups } = await listBackups(repo);
     expect(backups.find((b) => b.id === backup.id)).toMatchObject({ encrypted: true, keyId: key.id });
@@ -129,7 +135,8 @@ describe('encrypted base backups (AES-256-GCM)', () => {
       const database = readLocalState(localLayout(dataDir))?.database ?? 'jeex';
       const restored = postgres((result.url ?? '').replace(/\/postgres$/, `/${database}`), { max: 1, onnotice: () => {} });
       try {
-        expect(await restored<{ email: string }[]>`SELECT email FROM users WHERE email = ${marker}`).toEqual([{ email: marker }]);
+        // Readable with the data keys, which no backup carries.
+        expect((await readUsers(restored)).filter((u) => u.email === marker)).toEqual([expect.objectContaining({ email: marker, name: 'Encrypted Marker' })]);
       } finally {
         await restored.end({ timeout: 1 });
       }

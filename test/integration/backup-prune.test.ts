@@ -14,6 +14,7 @@ import { readLocalState } from '../../src/local/state.ts';
 import { serverOsUser } from '../../src/server/os-user.ts';
 import { down } from '../../src/server/up.ts';
 import { startBackupCluster } from '../helpers/backup-cluster.ts';
+import { insertUser, readUsers } from '../helpers/users.ts';
 
 // Retention keeps what recovery needs: three backups of a dedicated PostgreSQL 18 (WAL archived
 // into its repository by `up`), pruned down to the newest one, and a restore from what is left
@@ -31,7 +32,7 @@ describe('backups prune on a real cluster', () => {
 
   const insert = async (step: number) => {
     const email = `prune-${step}-${Date.now()}@example.com`;
-    await sql`INSERT INTO users (email, name) VALUES (${email}, ${`Prune ${step}`})`;
+    await insertUser(sql, { email, name: `Prune ${step}` });
     emails.push(email);
   };
   const switchAndWaitArchived = () => waitForArchiver(sql);
@@ -91,8 +92,8 @@ describe('backups prune on a real cluster', () => {
     const database = readLocalState(localLayout(dataDir))?.database ?? 'jeex';
     const client = postgres((restored.url ?? '').replace(/\/postgres$/, `/${database}`), { max: 1, onnotice: () => {} });
     try {
-      const rows = await client<{ email: string }[]>`SELECT email FROM users WHERE email LIKE 'prune-%' ORDER BY email`;
-      expect(rows.map((r) => r.email)).toEqual([...emails].sort());
+      const rows = (await readUsers(client)).map((r) => r.email).filter((email) => email.startsWith('prune-'));
+      expect(rows.sort()).toEqual([...emails].sort());
     } finally {
       await client.end({ timeout: 1 });
     }

@@ -14,6 +14,7 @@ import { localUrl, readLocalState } from '../../src/local/state.ts';
 import { freePort } from '../../src/server/port.ts';
 import { down, up } from '../../src/server/up.ts';
 import { reachableTempDir } from '../helpers/cli.ts';
+import { insertUser } from '../helpers/users.ts';
 
 // A dedicated PostgreSQL 18 (started with the project's own `up`, WAL archived into the default
 // repository) so backups, archive switches and forced failures do not disturb other test files.
@@ -61,7 +62,7 @@ describe('base backups (takeBaseBackup, verifyBackupFiles, listBackups)', () => 
     let writing = true;
     const writer = (async () => {
       while (writing) {
-        await sql`INSERT INTO users (id, email, name) VALUES (gen_random_uuid(), ${`w${writerRows}@example.com`}, 'writer')`;
+        await insertUser(sql, { email: `w${writerRows}@example.com`, name: 'writer' });
         writerRows += 1;
       }
     })();

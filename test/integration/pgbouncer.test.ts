@@ -20,6 +20,7 @@ import { refusal } from '../helpers/rejections.ts';
 import { startRelay } from '../helpers/relay.ts';
 import { requirePooler } from '../helpers/skip.ts';
 import { useTestDatabase } from '../helpers/test-db.ts';
+import { emailHash, testKeys } from '../helpers/users.ts';
 
 // Transaction pooling, for real: the application role through the run's PgBouncer (the same
 // settings `jeex-db up` derives), compared with what a direct connection does.
@@ -38,7 +39,7 @@ describe('through PgBouncer in transaction mode', () => {
   const opened: JeexDb[] = [];
   /** A client of the package on the pooled URL, closed after the file. */
   const pooledClient = (options: { max?: number; prepare?: boolean; applicationName?: string } = {}) => {
-    const client = createDb({ url: t.pooledAppUrl, pooler: 'pgbouncer', max: 1, ...options }, {});
+    const client = createDb({ url: t.pooledAppUrl, pooler: 'pgbouncer', max: 1, keys: testKeys(), ...options }, {});
     opened.push(client);
     return client;
   };
@@ -52,6 +53,8 @@ describe('through PgBouncer in transaction mode', () => {
     await Promise.all(opened.map((c) => c.close()));
   });
 
+  /** Users are found by the blind index of their (encrypted) email. */
+  const byEmail = (email: string) => `email_hash = decode('${emailHash(email).toString('hex')}', 'hex')`;
   const countRows = async (table: 'users' | 'projects', where: string) =>
     Number((await t.admin.unsafe<{ n: string }[]>(`SELECT count(*) AS n FROM ${table} WHERE ${where}`))[0]?.n);
 
@@ -84,13 +87,13 @@ describe('through PgBouncer in transaction mode', () => {
     const failed = await db
       .transaction(async (tx) => {
         await createUser(tx, { email: rolledBackEmail, name: 'Rolled back', profileData: {} });
-        await createUser(tx, { email, name: 'Duplicate', profileData: {} }); // users_email_unique
+        await createUser(tx, { email, name: 'Duplicate', profileData: {} }); // users_email_hash_unique
       })
       .catch((error: unknown) => error);
     expect(failed).toBeInstanceOf(JeexDbError);
     expect((failed as JeexDbError).code).toBe('UNIQUE_VIOLATION');
-    expect((failed as JeexDbError).constraint).toBe('users_email_unique');
-    expect(await countRows('users', `email = '${rolledBackEmail}'`)).toBe(0);
+    expect((failed as JeexDbError).constraint).toBe('users_email_hash_unique');
+    expect(await countRows('users', byEmail(rolledBackEmail))).toBe(0);
 
     // An explicit rollback too.
     const explicitEmail = `explicit-${randomUUID()}@example.com`;
@@ -100,7 +103,7 @@ describe('through PgBouncer in transaction mode', () => {
         tx.rollback();
       })
       .catch(() => undefined);
-    expect(await countRows('users', `email = '${explicitEmail}'`)).toBe(0);
+    expect(await countRows('users', byEmail(explicitEmail))).toBe(0);
   });
 
   it('numbers 30 racing appendDocumentVersion calls 1..30 while they share at most pool + reserve server connections', { timeout: 60_000 }, async (ctx) => {

@@ -14,6 +14,7 @@ import { readLocalState } from '../../src/local/state.ts';
 import { serverOsUser } from '../../src/server/os-user.ts';
 import { down } from '../../src/server/up.ts';
 import { startBackupCluster } from '../helpers/backup-cluster.ts';
+import { insertUser, rawUser, readUsers } from '../helpers/users.ts';
 
 // Point-in-time restore on a dedicated PostgreSQL 18 (started by the project's own `up`, WAL
 // archived into its repository): rows committed before each target are there after the
@@ -33,7 +34,8 @@ describe('restore and point-in-time recovery', () => {
   const emails = async (url: string) => {
     const restored = postgres(url.replace(/\/postgres$/, `/${readLocalState(localLayout(dataDir))?.database ?? 'jeex'}`), { max: 1, onnotice: () => {} });
     try {
-      return (await restored<{ email: string }[]>`SELECT email FROM users WHERE email LIKE 'pitr-%' ORDER BY email`).map((r) => r.email);
+      // Encrypted at rest: decrypted with the run's keys (a restore needs the keys, kept outside the backup).
+      return (await readUsers(restored)).map((r) => r.email).filter((email) => email.startsWith('pitr-')).sort();
     } finally {
       await restored.end({ timeout: 1 });
     }
@@ -53,7 +55,9 @@ describe('restore and point-in-time recovery', () => {
     // Row a, then the targets, then row b (each its own transaction).
     marks.before = `pitr-a-${Date.now()}@example.com`;
     marks.after = `pitr-b-${Date.now()}@example.com`;
-    const [a] = await sql<{ xid: string }[]>`INSERT INTO users (email, name) VALUES (${marks.before}, 'Before') RETURNING xmin::text AS xid`;
+    const before = rawUser(marks.before, 'Before');
+    const [a] = await sql<{ xid: string }[]>`
+      INSERT INTO users (id, email, email_hash, name) VALUES (${before.id}, ${before.email}, ${before.email_hash}, ${before.name}) RETURNING xmin::text AS xid`;
     marks.xid = a?.xid ?? '';
     await new Promise((resolve) => setTimeout(resolve, 50));
     const [now] = await sql<{ t: Date; lsn: string }[]>`SELECT clock_timestamp() AS t, pg_current_wal_lsn()::text AS lsn`;
@@ -61,7 +65,7 @@ describe('restore and point-in-time recovery', () => {
     marks.lsn = now?.lsn ?? '';
     await sql`SELECT pg_create_restore_point(${marks.name})`;
     await new Promise((resolve) => setTimeout(resolve, 50));
-    await sql`INSERT INTO users (email, name) VALUES (${marks.after}, 'After')`;
+    await insertUser(sql, { email: marks.after, name: 'After' });
     // Archive everything: a target is reached only when a commit after it is archived.
     await waitForArchiver(sql);
   }, CLUSTER_TIMEOUT);
@@ -83,7 +87,7 @@ describe('restore and point-in-time recovery', () => {
       // A primary again: it takes writes.
       const restored = postgres((result.url ?? '').replace(/\/postgres$/, '/jeex'), { max: 1, onnotice: () => {} });
       try {
-        await restored`INSERT INTO users (email, name) VALUES ('pitr-new@example.com', 'New')`;
+        await insertUser(restored, { email: 'pitr-new@example.com', name: 'New' });
         expect((await restored`SELECT count(*)::int AS n FROM document_versions`)[0]).toBeDefined();
       } finally {
         await restored.end({ timeout: 1 });
@@ -161,7 +165,7 @@ describe('restore and point-in-time recovery', () => {
     expect(before.steps.join('\n')).toMatch(/WAL continuous from .* to the newest archived segment/);
     // Two more segments archived, so taking the first of them out leaves a gap, not a shorter archive.
     for (let i = 0; i < 2; i++) {
-      await sql`INSERT INTO users (email, name) VALUES (${`pitr-gap-${i}-${Date.now()}@example.com`}, 'Gap')`;
+      await insertUser(sql, { email: `pitr-gap-${i}-${Date.now()}@example.com`, name: 'Gap' });
       await waitForArchiver(sql);
     }
     const segments = (await listWalArchive(repo)).segments.filter((name) => name > backup.stopWalFile);

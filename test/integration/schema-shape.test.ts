@@ -40,7 +40,9 @@ const emptyObject = "'{}'::jsonb";
 const expectedColumns: Record<TableName, Record<string, ColumnSpec>> = {
   users: {
     id: idColumn,
+    // Encrypted by the application (jx1 envelopes), with the email's blind index (SEC-001).
     email: { type: 'text', notNull: true },
+    email_hash: { type: 'bytea', notNull: true },
     name: { type: 'text', notNull: true },
     profile_data: { type: 'jsonb', notNull: true, default: emptyObject },
     last_login_at: { type: timestamptz, notNull: false },

@@ -258,7 +258,7 @@ describe('encrypted columns in the schema', () => {
     expect(thrown(() => email.mapFromDriverValue('ada@example.com')).code).toBe('DECRYPT_FAILED');
     const sealed = newCipher().seal('ada@example.com', 'users.email', uuidv7());
     expect(email.mapToDriverValue(sealed)).toBe(sealed.envelope);
-    expect(email.mapFromDriverValue(sealed.envelope).envelope).toBe(sealed.envelope);
+    expect((email.mapFromDriverValue(sealed.envelope) as Sealed).envelope).toBe(sealed.envelope);
   });
 
   it('are exactly the encrypted columns listed in sensitiveColumns', () => {
