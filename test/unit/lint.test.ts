@@ -31,25 +31,46 @@ describe('lintScripts (squawk on the SQL as the runner sends it)', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('the committed migrations: only the four deliberate int columns of 0000, each accepted with the reason', async () => {
+  it('the committed migrations: the four deliberate int columns of 0000 and the empty-table DDL of 0003, each accepted with the reason', async () => {
     const source = await loadMigrations(PACKAGE_MIGRATIONS);
     const result = await lintScripts(source.migrations.map((m) => ({ migration: m.tag, script: m.up })));
     const init = await readFile(join(PACKAGE_MIGRATIONS, '0000_init.sql'), 'utf8');
+    const encrypt = await readFile(join(PACKAGE_MIGRATIONS, '0003_encrypt_users.sql'), 'utf8');
     expect(result.migrations).toEqual(source.migrations.map((m) => m.tag));
     expect(result.unsuppressed).toBe(0);
     expect(result.unusedIgnores).toEqual([]);
-    expect(result.findings.map((f) => [f.migration, f.rule, f.line, f.suppressed])).toEqual(
+    const ints = result.findings.filter((f) => f.migration === '0000_init');
+    expect(ints.map((f) => [f.migration, f.rule, f.line, f.suppressed])).toEqual(
       ['"duration_ms" integer', '"version" integer', '"download_count" integer', '"current_step" integer']
         .map((column) => lineOf(init, column))
         .sort((a, b) => a - b)
         .map((line) => ['0000_init', 'prefer-bigint-over-int', line, true]),
     );
-    for (const finding of result.findings) {
+    for (const finding of ints) {
       expect(finding.file).toBe(join('drizzle', '0000_init.sql'));
       expect(finding.reason).toMatch(/bounded counters/);
       // The column points at the type, in the file's own terms.
       expect(init.split('\n')[finding.line - 1]?.slice(finding.column - 1)).toMatch(/^integer/);
     }
+    // 0003 changes users while it is empty (its DO block refuses otherwise): the locking and
+    // validation findings are accepted for that reason, statement by statement.
+    const ddl = result.findings.filter((f) => f.migration !== '0000_init');
+    expect(ddl.map((f) => [f.migration, f.rule, f.suppressed])).toEqual([
+      ['0003_encrypt_users', 'require-concurrent-index-deletion', true],
+      ['0003_encrypt_users', 'adding-required-field', true],
+      ['0003_encrypt_users', 'constraint-missing-not-valid', true],
+      ['0003_encrypt_users', 'disallowed-unique-constraint', true],
+      ['0003_encrypt_users', 'constraint-missing-not-valid', true],
+      ['0003_encrypt_users', 'constraint-missing-not-valid', true],
+      ['0003_encrypt_users', 'constraint-missing-not-valid', true],
+    ]);
+    // Each at the line of its statement, after the check that the table is empty.
+    const emptyCheck = lineOf(encrypt, 'IF EXISTS (SELECT 1 FROM "public"."users")');
+    for (const finding of ddl) {
+      expect(finding.line).toBeGreaterThan(emptyCheck);
+      expect(encrypt.split('\n')[finding.line - 1]).toMatch(/^(ALTER TABLE|DROP INDEX) /);
+    }
+    for (const finding of ddl) expect(finding.reason).toMatch(/users is empty/);
   });
 
   it('a non-concurrent CREATE INDEX on an existing table is reported at its line in the file', async () => {

@@ -13,15 +13,15 @@ describe('maskUrl / maskSecrets', () => {
 
 describe('JeexDbError', () => {
   it('keeps DETAIL (which may hold personal data) and the cause out of JSON', () => {
-    const error = new JeexDbError('UNIQUE_VIOLATION', 'users_email_unique: a user with this email already exists', {
+    const error = new JeexDbError('UNIQUE_VIOLATION', 'users_email_hash_unique: a user with this email already exists', {
       detail: 'Key (lower(email))=(ada@example.com) already exists.',
       cause: { parameters: ['ada@example.com'] },
-      constraint: 'users_email_unique',
+      constraint: 'users_email_hash_unique',
     });
     expect(error.detail).toContain('ada@example.com');
     expect(JSON.stringify(error)).not.toContain('ada@example.com');
     expect(Object.keys(error)).not.toContain('detail');
-    expect(error.toJSON()).toMatchObject({ code: 'UNIQUE_VIOLATION', constraint: 'users_email_unique' });
+    expect(error.toJSON()).toMatchObject({ code: 'UNIQUE_VIOLATION', constraint: 'users_email_hash_unique' });
   });
 
   it('translates socket errors into CONNECTION_FAILED with a next step', () => {
@@ -47,13 +47,15 @@ describe('JeexDbError', () => {
 describe('JeexDbError under util.inspect (console.log, loggers)', () => {
   it('shows code and constraint but neither the cause nor DETAIL', async () => {
     const { inspect } = await import('node:util');
-    const pg = { code: '23505', severity: 'ERROR', message: 'duplicate key', detail: 'Key (lower(email))=(ada@example.com) already exists.', constraint_name: 'users_email_unique', table_name: 'users', parameters: ['ada@example.com'] };
+    const hash = `\\x0123abcd${'ab'.repeat(32)}`;
+    const pg = { code: '23505', severity: 'ERROR', message: 'duplicate key', detail: `Key (email_hash)=(${hash}) already exists.`, constraint_name: 'users_email_hash_unique', table_name: 'users', parameters: ['ada@example.com'] };
     const translated = translateDbError(new Error('Failed query: params: ada@example.com', { cause: pg }));
     const shown = inspect(translated, { depth: 10 });
-    expect(shown).toContain('users_email_unique: a user with this email already exists');
+    expect(shown).toContain('users_email_hash_unique: a user with this email already exists');
     expect(shown).toContain("code: 'UNIQUE_VIOLATION'");
     expect(shown).not.toContain('ada@example.com');
-    expect(translated.detail).toContain('ada@example.com');
+    expect(shown).not.toContain(hash);
+    expect(translated.detail).toContain(hash);
   });
 });
 
