@@ -49,7 +49,7 @@ export async function insertUser(sql: Sql | TransactionSql, user: { email: strin
   const u = rawUser(user.email, user.name, user.id);
   const [row] = await sql<{ id: string }[]>`
     INSERT INTO users (id, email, email_hash, name, profile_data)
-    VALUES (${u.id}, ${u.email}, ${u.email_hash}, ${u.name}, ${sql.json((user.profileData ?? {}) as never)}::jsonb) RETURNING id`;
+    VALUES (${u.id}, ${u.email}, ${u.email_hash}, ${u.name}, ${JSON.stringify(user.profileData ?? {})}::text::jsonb) RETURNING id`;
   if (!row) throw new Error('the user was not inserted');
   return row.id;
 }
