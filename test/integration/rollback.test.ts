@@ -145,29 +145,25 @@ describe('rollback: down migrations under the runner', () => {
   });
 
   it('0003_encrypt_users refuses to run, or to be rolled back, while users has rows: SQL cannot encrypt or decrypt them', async () => {
-    const admin = postgres(db.adminUrl, { max: 1, onnotice: () => {} });
-    try {
-      const u = rawUser('rows@example.com', 'Rows');
-      await admin`INSERT INTO users (id, email, email_hash, name) VALUES (${u.id}, ${u.email}, ${u.email_hash}, ${u.name})`;
-      const down = await rejection(rollback(sql, { steps: 1 }));
-      expect(down.code).toBe('MIGRATION_FAILED');
-      expect(down.message).toContain('which SQL cannot decrypt');
-      expect(await states()).toEqual(Object.fromEntries(TAGS.map((t) => [t, 'applied'])));
-      await admin`DELETE FROM users`;
+    // (as the migrator, which owns the table)
+    const u = rawUser('rows@example.com', 'Rows');
+    await sql`INSERT INTO users (id, email, email_hash, name) VALUES (${u.id}, ${u.email}, ${u.email_hash}, ${u.name})`;
+    const down = await rejection(rollback(sql, { steps: 1 }));
+    expect(down.code).toBe('MIGRATION_FAILED');
+    expect(down.message).toContain('which SQL cannot decrypt');
+    expect(await states()).toEqual(Object.fromEntries(TAGS.map((t) => [t, 'applied'])));
+    await sql`DELETE FROM users`;
 
-      await rollback(sql, { steps: 1 });
-      await admin`INSERT INTO users (email, name) VALUES ('plain@example.com', 'Plain')`;
-      const up = await rejection(migrate(sql));
-      expect(up.code).toBe('MIGRATION_FAILED');
-      expect(up.message).toContain('which SQL cannot encrypt');
-      expect(up.message).toContain('0003_encrypt_users.sql');
-      expect(await states()).toMatchObject({ '0003_encrypt_users': 'failed' });
-      expect(await sql`SELECT 1 FROM pg_attribute WHERE attrelid = 'users'::regclass AND attname = 'email_hash'`).toHaveLength(0);
-      await admin`DELETE FROM users`;
-      await migrate(sql);
-    } finally {
-      await admin.end();
-    }
+    await rollback(sql, { steps: 1 });
+    await sql`INSERT INTO users (email, name) VALUES ('plain@example.com', 'Plain')`;
+    const up = await rejection(migrate(sql));
+    expect(up.code).toBe('MIGRATION_FAILED');
+    expect(up.message).toContain('which SQL cannot encrypt');
+    expect(up.message).toContain('0003_encrypt_users.sql');
+    expect(await states()).toMatchObject({ '0003_encrypt_users': 'failed' });
+    expect(await sql`SELECT 1 FROM pg_attribute WHERE attrelid = 'users'::regclass AND attname = 'email_hash'`).toHaveLength(0);
+    await sql`DELETE FROM users`;
+    await migrate(sql);
   });
 
   it('rollback --to 0000_init rolls back everything after it and keeps it', async () => {
