@@ -94,3 +94,6 @@ export { Sealed } from './crypto/sealed.ts';
 export { ColumnCipher, normalizeEmail, type CipherKeys, type CipherKeySources, type ColumnId } from './crypto/column-cipher.ts';
 export { loadColumnCipher, type CipherKeyOptions } from './crypto/cipher-keys.ts';
 export { attachCipher, cipherOf } from './crypto/db-cipher.ts';
+export { rotateDataKey, DEFAULT_BATCH_SIZE as DEFAULT_ROTATION_BATCH_SIZE, type RotateOptions, type RotateDataKeyResult, type RotationProgress, type TableRotation } from './crypto/rotate-data-key.ts';
+export { rotateBlindIndex, type RotateBlindIndexResult, type BlindIndexConflict } from './crypto/rotate-blind-index.ts';
+export { keyStatus, type KeyStatusResult, type ColumnKeys, type KeyUse } from './crypto/key-status.ts';
