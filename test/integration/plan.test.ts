@@ -4,11 +4,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { plan } from '../../src/migrate/plan.ts';
 import { migrate } from '../../src/migrate/runner.ts';
 import { BREAKPOINT, stripComments } from '../../src/migrate/statements.ts';
-import { PACKAGE_MIGRATIONS, ScratchMigrations } from '../helpers/migrations.ts';
+import { PACKAGE_MIGRATIONS, PACKAGE_TAGS, ScratchMigrations } from '../helpers/migrations.ts';
 import { rejection } from '../helpers/rejections.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-db.ts';
 
-const TAGS = ['0000_init', '0001_updated_at_triggers', '0002_deferred_author_fks'];
+const TAGS = PACKAGE_TAGS;
 
 describe('plan: what migrate would run, changing nothing', () => {
   let db: TestDatabase;
@@ -42,13 +42,16 @@ describe('plan: what migrate would run, changing nothing', () => {
       ORDER BY 1, 2`;
 
   it('on an empty database lists every migration, in order, with its statements, grouping and timeouts, and creates nothing', async () => {
-    expect(pristine.filter((o) => o.kind === 'schema')).toEqual([{ kind: 'schema', name: 'public' }]);
+    // `roles apply` creates the ledgers' schemas (empty) with the database, so that their default
+    // privileges are in place before any runner creates a ledger.
+    expect(pristine.filter((o) => o.kind === 'schema').map((o) => o.name)).toEqual(['drizzle', 'jeex_migrations', 'public']);
+    expect(pristine.filter((o) => o.kind === 'relation' && !o.name.startsWith('public.pg_stat_statements'))).toEqual([]);
 
     const result = await plan(sql, { migrationsDir: PACKAGE_MIGRATIONS });
     expect(result.migrations.map((m) => m.name)).toEqual(TAGS);
     expect(result.problems).toEqual([]);
     expect(result.upToDate).toBe(false);
-    expect(result.total).toBe(3);
+    expect(result.total).toBe(TAGS.length);
     for (const migration of result.migrations) {
       const text = await readFile(`${PACKAGE_MIGRATIONS}/${migration.name}.sql`, 'utf8');
       const chunks = text.split(BREAKPOINT).filter((c) => stripComments(c).trim() !== '');
@@ -82,12 +85,12 @@ describe('plan: what migrate would run, changing nothing', () => {
     const result = await plan(sql, { migrationsDir: scratch.dir });
     expect(result.migrations.map((m) => m.name)).toEqual([...TAGS, concurrent, mixed]);
 
-    const none = result.migrations[3];
+    const none = result.migrations[TAGS.length];
     expect(none).toMatchObject({ grouping: 'none', timeouts: { lockTimeoutMs: 10_000, statementTimeoutMs: 900_000 } });
     expect(none?.statements).toEqual([
       expect.objectContaining({ index: 0, line: 2, column: 1, outsideTransaction: 'CREATE INDEX CONCURRENTLY cannot run in a transaction' }),
     ]);
-    expect(result.migrations[4]?.grouping).toBe('mixed');
+    expect(result.migrations[TAGS.length + 1]?.grouping).toBe('mixed');
     expect(result.problems.map((p) => [p.code, p.migration])).toEqual([['MIGRATION_MIXED_TRANSACTION', mixed]]);
     expect(result.upToDate).toBe(false);
 
@@ -102,7 +105,7 @@ describe('plan: what migrate would run, changing nothing', () => {
   it('after migrate it lists nothing; a migration added later is all it lists', async () => {
     await migrate(sql, { migrationsDir: PACKAGE_MIGRATIONS, restorePoint: false });
     const upToDate = await plan(sql, { migrationsDir: PACKAGE_MIGRATIONS });
-    expect(upToDate).toMatchObject({ migrations: [], problems: [], adopt: [], upToDate: true, total: 3 });
+    expect(upToDate).toMatchObject({ migrations: [], problems: [], adopt: [], upToDate: true, total: TAGS.length });
     expect(upToDate.lint.findings).toEqual([]);
 
     const later = await ScratchMigrations.create();

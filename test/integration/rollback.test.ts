@@ -6,11 +6,17 @@ import postgres, { type Sql } from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultMigrationsDir, migrate, rollback, status } from '../../src/migrate/runner.ts';
 import { catalogFingerprint, FINGERPRINT_KINDS, publicPart, type CatalogFingerprint } from '../helpers/catalog.ts';
+import { PACKAGE_TAGS } from '../helpers/migrations.ts';
 import { rejection } from '../helpers/rejections.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-db.ts';
 
 const root = resolve(import.meta.dirname, '..', '..');
-const TAGS = ['0000_init', '0001_updated_at_triggers', '0002_deferred_author_fks'];
+const TAGS = PACKAGE_TAGS;
+// Some tests are about 0002 in particular (two author keys made deferrable): they start with the
+// database rolled back to it, so it is the newest applied migration, and end with it migrated.
+const BASE = '0002_deferred_author_fks';
+const LATER = TAGS.slice(TAGS.indexOf(BASE) + 1);
+const baseStates = (state: string) => Object.fromEntries(TAGS.map((t) => [t, LATER.includes(t) ? 'pending' : state]));
 
 interface Journal {
   entries: { tag: string; when: number }[];
@@ -69,7 +75,7 @@ describe('rollback: down migrations under the runner', () => {
     expect(before.types.filter((l) => / type=e /.test(l))).toHaveLength(5);
     expect(before.indexes.some((l) => l.includes('users_email_unique') && l.includes('lower(email)'))).toBe(true);
 
-    const down = await rollback(sql, { steps: 3 });
+    const down = await rollback(sql, { steps: TAGS.length });
     expect(down.rolledBack.map((s) => [s.name, s.direction])).toEqual([...TAGS].reverse().map((t) => [t, 'down']));
     // Nothing of the application's schema is left, and every migration is pending again.
     const empty = publicPart(await catalogFingerprint(sql));
@@ -84,7 +90,7 @@ describe('rollback: down migrations under the runner', () => {
   });
 
   it('each down file restores exactly the schema its migration started from', async () => {
-    await rollback(sql, { steps: 3 });
+    await rollback(sql, { steps: TAGS.length });
     // The application's part (public): the runners' own tables exist only once a runner ran.
     const stages = [publicPart(await catalogFingerprint(sql))];
     for (const tag of TAGS) {
@@ -123,6 +129,7 @@ describe('rollback: down migrations under the runner', () => {
   });
 
   it('rollback --steps 1 undoes only the newest migration and records it', async () => {
+    await rollback(sql, { to: BASE });
     const result = await rollback(sql, { steps: 1 });
     expect(result.rolledBack.map((s) => s.name)).toEqual(['0002_deferred_author_fks']);
     expect(await authorFks()).toEqual([
@@ -135,21 +142,21 @@ describe('rollback: down migrations under the runner', () => {
     // The ledger row names the up file it undid (by its checksum).
     expect(await newestRow('0002_deferred_author_fks')).toMatchObject({ direction: 'down', status: 'rolled_back', sha256: createHash('sha256').update(upFile).digest('hex') });
     expect(await drizzleRows()).toEqual([whenOf('0000_init'), whenOf('0001_updated_at_triggers')]);
-    expect(await states()).toEqual({ '0000_init': 'applied', '0001_updated_at_triggers': 'applied', '0002_deferred_author_fks': 'pending' });
+    expect(await states()).toEqual({ ...baseStates('applied'), '0002_deferred_author_fks': 'pending' });
 
-    expect((await migrate(sql)).applied.map((s) => s.name)).toEqual(['0002_deferred_author_fks']);
+    expect((await migrate(sql)).applied.map((s) => s.name)).toEqual(['0002_deferred_author_fks', ...LATER]);
     expect((await authorFks()).every((fk) => fk.condeferrable && fk.condeferred)).toBe(true);
   });
 
   it('rollback --to 0000_init rolls back everything after it and keeps it', async () => {
     const result = await rollback(sql, { to: '0000_init' });
-    expect(result.rolledBack.map((s) => s.name)).toEqual(['0002_deferred_author_fks', '0001_updated_at_triggers']);
+    expect(result.rolledBack.map((s) => s.name)).toEqual([...TAGS.slice(1)].reverse());
     const [objects] = await sql<{ tables: number; triggers: number; functions: number }[]>`
       SELECT (SELECT count(*)::int FROM pg_tables WHERE schemaname = 'public') AS tables,
              (SELECT count(*)::int FROM pg_trigger WHERE NOT tgisinternal) AS triggers,
              (SELECT count(*)::int FROM pg_proc WHERE proname LIKE 'jeex\\_%') AS functions`;
     expect(objects).toEqual({ tables: 5, triggers: 0, functions: 0 });
-    expect(await states()).toEqual({ '0000_init': 'applied', '0001_updated_at_triggers': 'pending', '0002_deferred_author_fks': 'pending' });
+    expect(await states()).toEqual({ ...Object.fromEntries(TAGS.map((t) => [t, 'pending'])), '0000_init': 'applied' });
     expect(await drizzleRows()).toEqual([whenOf('0000_init')]);
     expect((await rollback(sql, { to: '0000_init' })).rolledBack).toEqual([]);
     await migrate(sql);
@@ -174,7 +181,8 @@ describe('rollback: down migrations under the runner', () => {
     });
     const before = await catalogFingerprint(sql);
     const rows = await ledgerCount();
-    const error = await rejection(rollback(sql, { migrationsDir: dir }));
+    // Down to 0001: the newer migrations' down files are fine, but nothing runs unless every step can.
+    const error = await rejection(rollback(sql, { migrationsDir: dir, to: '0001_updated_at_triggers' }));
     expect(error.code).toBe('MIGRATION_NO_DOWN');
     expect(error.message).toMatch(/0002_deferred_author_fks\.down\.sql is an unreviewed draft/);
     expect(error.hint).toMatch(/delete its "-- jeex:draft" line/);
@@ -187,17 +195,18 @@ describe('rollback: down migrations under the runner', () => {
     const dir = await migrationsCopy((d) => rm(join(d, '0001_updated_at_triggers.down.sql')));
     const before = await catalogFingerprint(sql);
     const rows = await ledgerCount();
-    const error = await rejection(rollback(sql, { migrationsDir: dir, steps: 2 }));
+    const error = await rejection(rollback(sql, { migrationsDir: dir, to: '0000_init' }));
     expect(error.code).toBe('MIGRATION_NO_DOWN');
     expect(error.message).toMatch(/0001_updated_at_triggers has no down migration .*0001_updated_at_triggers\.down\.sql/);
     expect(error.hint).toMatch(/generate-down 0001_updated_at_triggers/);
-    // 0002 has a down file, but nothing runs unless every step can.
+    // The newer ones have down files, but nothing runs unless every step can.
     expect(await catalogFingerprint(sql)).toEqual(before);
     expect(await ledgerCount()).toBe(rows);
-    expect(await drizzleRows()).toHaveLength(3);
+    expect(await drizzleRows()).toHaveLength(TAGS.length);
   });
 
   it('a failing down script is rolled back completely and the migration stays applied', async () => {
+    await rollback(sql, { to: BASE });
     const dir = await migrationsCopy((d) =>
       writeFile(
         join(d, '0002_deferred_author_fks.down.sql'),
@@ -216,8 +225,8 @@ describe('rollback: down migrations under the runner', () => {
     const row = await newestRow('0002_deferred_author_fks');
     expect(row).toMatchObject({ direction: 'down', status: 'failed' });
     expect(row?.error?.code).toBe('MIGRATION_FAILED');
-    expect(await states()).toEqual(Object.fromEntries(TAGS.map((t) => [t, 'applied'])));
-    expect(await drizzleRows()).toHaveLength(3);
+    expect(await states()).toEqual(baseStates('applied'));
+    expect(await drizzleRows()).toHaveLength(TAGS.length - LATER.length);
 
     // The real down file still works afterwards.
     expect((await rollback(sql)).rolledBack.map((s) => s.name)).toEqual(['0002_deferred_author_fks']);
