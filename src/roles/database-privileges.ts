@@ -126,6 +126,8 @@ async function functionGrants(sql: Sql, roles: RoleSet): Promise<RoleChange[]> {
     // The low-level backup API that `jeex-db backup` uses.
     ['pg_catalog.pg_backup_start(text, boolean)', { [roles.backup]: ['EXECUTE'] }],
     ['pg_catalog.pg_backup_stop(boolean)', { [roles.backup]: ['EXECUTE'] }],
+    // Closes the current WAL segment so the archive holds everything up to now (backup tests, bench).
+    ['pg_catalog.pg_switch_wal()', { [roles.backup]: ['EXECUTE'] }],
   ];
   const changes: RoleChange[] = [];
   for (const [signature, desired] of functions) {
