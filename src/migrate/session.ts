@@ -9,9 +9,9 @@ import { acquireMigrationLock, releaseMigrationLock } from './lock.ts';
  * then cancels the running statement, rolls the migration's transaction back and frees the
  * lock, instead of finishing a long statement for a client that is gone.
  *
- * The role's idle_session_timeout (SEC-003) is turned off for these two sessions: the lock
- * session is idle by design while the other one migrates, for as long as the migrations take,
- * and losing it would free the lock mid-run. Both end when the run does.
+ * The role's idle_session_timeout (SEC-003) is turned off for these two sessions: closing the
+ * lock session frees the lock mid-run, and while it is polled during each statement (blockers),
+ * nothing keeps it busy between the runner's steps. Both end when the run does.
  */
 async function watchClient(sql: ReservedSql): Promise<void> {
   await sql`SELECT set_config('client_connection_check_interval', '1000', false), set_config('idle_session_timeout', '0', false)`;
