@@ -37,11 +37,12 @@ export async function transferOwnership(sql: Sql, owner: string, previousOwners:
         -- identity and serial sequences move with their table
         AND NOT (c.relkind = 'S' AND EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype IN ('a', 'i')))
     UNION ALL
-    SELECT CASE p.prokind WHEN 'a' THEN 'AGGREGATE' ELSE 'ROUTINE' END, p.oid::regprocedure::text, pg_get_userbyid(p.proowner)
+    SELECT CASE p.prokind WHEN 'a' THEN 'AGGREGATE' ELSE 'ROUTINE' END,
+           quote_ident(n.nspname) || '.' || quote_ident(p.proname) || '(' || pg_get_function_identity_arguments(p.oid) || ')', pg_get_userbyid(p.proowner)
       FROM pg_proc p JOIN schemas n ON n.oid = p.pronamespace
       WHERE pg_get_userbyid(p.proowner) = ANY($2::text[]) AND ${notExtension('pg_proc', 'p.oid')}
     UNION ALL
-    SELECT CASE t.typtype WHEN 'd' THEN 'DOMAIN' ELSE 'TYPE' END, t.oid::regtype::text, pg_get_userbyid(t.typowner)
+    SELECT CASE t.typtype WHEN 'd' THEN 'DOMAIN' ELSE 'TYPE' END, quote_ident(n.nspname) || '.' || quote_ident(t.typname), pg_get_userbyid(t.typowner)
       FROM pg_type t JOIN schemas n ON n.oid = t.typnamespace
       WHERE t.typtype IN ('e', 'd', 'r', 'm') AND pg_get_userbyid(t.typowner) = ANY($2::text[]) AND ${notExtension('pg_type', 't.oid')}
     ORDER BY 1, 2`,
