@@ -90,3 +90,14 @@ export { backupRepo, defaultRepo, type BackupRepo, type BackupRecord } from './b
 export { pruneBackups, type PruneOptions, type PruneResult } from './backup/prune.ts';
 export { resolveRetention, DEFAULT_RETENTION, type RetentionPolicy } from './backup/retention.ts';
 export { EncryptionKey, formatKey, generateKey, keyId, loadKeys, parseKey } from './crypto/keys.ts';
+export { applyRoles, type ApplyRolesOptions, type ApplyRolesResult } from './roles/apply.ts';
+export { roleCatalog, type RoleSpec } from './roles/catalog.ts';
+export { roleNames, ROLE_KINDS, LOGIN_KINDS, type RoleKind, type LoginKind, type RoleSet } from './roles/names.ts';
+export { resolveRoleSettings, DEFAULT_ROLE_SETTINGS, type RoleSettings, type RoleSettingsFlags } from './roles/settings.ts';
+export { checkPassword, assertPasswordPolicy, MIN_PASSWORD_LENGTH } from './roles/password-policy.ts';
+export { setRolePassword, rotateLocalPassword, type RotateResult } from './roles/rotate.ts';
+export type { RoleChange } from './roles/acl.ts';
+export { auditTimeline, parseSince, type AuditOptions, type AuditResult } from './audit/timeline.ts';
+export type { AuditEvent, AuditKind } from './audit/events.ts';
+export { asAppUser } from './audit/app-user.ts';
+export { AUDIT_REDACTED_COLUMNS, AUDITED_TABLES } from './audit/redaction.ts';
