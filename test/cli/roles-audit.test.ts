@@ -8,7 +8,7 @@ import type { AuditResult } from '../../src/audit/timeline.ts';
 import type { ApplyRolesResult } from '../../src/roles/apply.ts';
 import type { RotateResult } from '../../src/roles/rotate.ts';
 import { freePort } from '../../src/server/port.ts';
-import { expectExit, parseJson, runCli } from '../helpers/cli.ts';
+import { expectExit, localEnv, parseJson, runCli } from '../helpers/cli.ts';
 
 // End-to-end: the built binary on a cluster of its own (`up`), then `roles apply`, `roles rotate`
 // and `audit` as a user runs them.
@@ -190,6 +190,66 @@ describe('jeex-db roles and jeex-db audit (local cluster)', () => {
     const human = await cli(['audit', '--since', '10min']);
     expect(human.stdout).toMatch(/failure +authentication failed jeex_app@jeex from 127\.0\.0\.1: \[28P01\]/);
     expect(human.stdout).toMatch(/change +INSERT jeex_app from 127\.0\.0\.1/);
+  });
+
+  it('up upgrades a secrets.json made before the read-only, backup and monitoring roles', { timeout: CLUSTER_TIMEOUT }, async () => {
+    const file = join(dataDir, 'secrets.json');
+    const old = secrets();
+    const { readonly: _r, backup: _b, monitor: _m, ...before } = old;
+    await writeFile(file, JSON.stringify(before), { mode: 0o600 });
+    await cli(['up', '--detach', '--json', ...TUNING]);
+    const after = secrets();
+    for (const role of ['readonly', 'backup', 'monitor']) {
+      expect(after[role]?.user).toBe(`jeex_${role}`);
+      expect(after[role]?.password).not.toBe(old[role]?.password);
+    }
+    expect((await stat(file)).mode & 0o777).toBe(0o600);
+    // up set the new passwords on the server: the URLs work.
+    const sql = postgres((await cli(['url', 'monitor'])).stdout.trim(), { max: 1, onnotice: () => {} });
+    try {
+      expect(await sql<{ who: string }[]>`SELECT current_user AS who`).toEqual([{ who: 'jeex_monitor' }]);
+    } finally {
+      await sql.end({ timeout: 1 });
+    }
+  });
+
+  it('roles apply --url and roles rotate --url manage another server, passwords from the environment or a file', { timeout: CLUSTER_TIMEOUT }, async () => {
+    const superuser = new URL(up.urls.superuser);
+    superuser.pathname = '/elsewhere';
+    const env = localEnv({ JEEX_APP_PASSWORD: 'app-password-from-env-3c9f', JEEX_MIGRATOR_PASSWORD_FILE: join(root, 'migrator-password') });
+    await writeFile(join(root, 'migrator-password'), 'migrator-password-file-71d2\n', { mode: 0o600 });
+    const apply = await runCli(['roles', 'apply', '--url', superuser.toString(), '--prefix', 'ext', '--json'], env);
+    expectExit(apply, 0);
+    const applied = parseJson<ApplyRolesResult>(apply);
+    expect(applied).toMatchObject({ createdDatabase: true, roles: { owner: 'ext_owner', app: 'ext_app' } });
+    // Roles whose password was not given cannot log in until it is set, and the run says so.
+    expect(applied.warnings).toEqual(['ext_readonly', 'ext_backup', 'ext_monitor'].map((r) => `${r} has no password and cannot log in; set one with \`jeex-db roles rotate\``));
+    expect(apply.stdout + apply.stderr).not.toContain('app-password-from-env-3c9f');
+    const login = async (user: string, password: string) => {
+      const url = new URL(superuser);
+      url.username = user;
+      url.password = password;
+      const sql = postgres(url.toString(), { max: 1, onnotice: () => {} });
+      try {
+        return await sql<{ who: string }[]>`SELECT current_user AS who`;
+      } finally {
+        await sql.end({ timeout: 1 });
+      }
+    };
+    expect(await login('ext_app', 'app-password-from-env-3c9f')).toEqual([{ who: 'ext_app' }]);
+    expect(await login('ext_migrator', 'migrator-password-file-71d2')).toEqual([{ who: 'ext_owner' }]);
+
+    await writeFile(join(root, 'monitor-password'), 'monitor-password-given-5e8a\n', { mode: 0o600 });
+    const rotate = await runCli(['roles', 'rotate', 'monitor', '--url', superuser.toString(), '--prefix', 'ext', '--password-file', join(root, 'monitor-password'), '--json'], localEnv());
+    expectExit(rotate, 0);
+    expect(parseJson<{ user: string }>(rotate).user).toBe('ext_monitor');
+    expect(await login('ext_monitor', 'monitor-password-given-5e8a')).toEqual([{ who: 'ext_monitor' }]);
+    // Without a password to set, --url refuses (it keeps no secrets.json there).
+    expectExit(await runCli(['roles', 'rotate', 'monitor', '--url', superuser.toString(), '--prefix', 'ext'], localEnv()), 2);
+    // A weak password from the environment is refused before anything changes.
+    const weak = await runCli(['roles', 'apply', '--url', superuser.toString(), '--prefix', 'ext', '--json'], localEnv({ JEEX_APP_PASSWORD: 'qwerty' }));
+    expectExit(weak, 2);
+    expect(parseJson<{ error: { message: string } }>(weak).error.message).toContain('JEEX_APP_PASSWORD was refused');
   });
 
   it('health runs as the monitoring role and can see everything it checks', { timeout: CLUSTER_TIMEOUT }, async () => {

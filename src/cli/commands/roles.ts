@@ -35,7 +35,8 @@ async function applyRemote(flags: ApplyFlags & { url: string }): Promise<ApplyRo
   const settings = resolveRoleSettings(roleSettingsFlags(flags), process.env);
   const passwords = await passwordsFromEnvironment();
   const database = flags.database ?? (decodeURIComponent(new URL(flags.url).pathname.slice(1)) || 'jeex');
-  const admin = postgres(flags.url, { max: 1, connect_timeout: 10, onnotice: () => {}, connection: { application_name: 'jeex-db roles apply' } });
+  // The maintenance database: the application database may not exist yet.
+  const admin = postgres(withDatabase(flags.url, 'postgres'), { max: 1, connect_timeout: 10, onnotice: () => {}, connection: { application_name: 'jeex-db roles apply' } });
   try {
     return await applyRoles(admin, (db) => postgres(withDatabase(flags.url, db), { max: 1, onnotice: () => {} }), { database, roles: roleNames(flags.prefix), passwords, settings });
   } catch (error) {
