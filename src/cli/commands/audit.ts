@@ -63,7 +63,7 @@ export function auditCommand(): Command {
     .addOption(new Option('--kind <kinds>', 'connections, failures, denied, statements, changes or all (comma-separated or repeated; default failures,denied,changes)').argParser(kindArg))
     .option('--limit <n>', 'show the newest N events (counts cover all)', intArg(1, 1_000_000), 200)
     .option('--data-dir <dir>', 'the local cluster: its log directory and its database', DEFAULT_DATA_DIR)
-    .option('--url <url>', 'another server: a URL that may read jeex_audit.changes (its owner or a superuser)')
+    .option('--url <url>', 'another server: a URL that may read jeex_audit.changes, a superuser (or JEEX_DB_ADMIN_URL)')
     .option('--log-dir <dir>', "the server's log directory with its *.json logs (default: the local cluster's)")
     .addOption(jsonOption())
     .action(async (flags: AuditFlags) => {
@@ -74,8 +74,9 @@ export function auditCommand(): Command {
         const since = parseSince(flags.since, now);
         const until = flags.until ? parseSince(flags.until, now) : undefined;
         const layout = localLayout(flags.dataDir);
-        const state = flags.url ? undefined : readLocalState(layout);
-        const url = flags.url ?? (state ? localUrl(layout, 'superuser', { database: state.database }) : undefined);
+        const given = flags.url ?? process.env.JEEX_DB_ADMIN_URL;
+        const state = given ? undefined : readLocalState(layout);
+        const url = given ?? (state ? localUrl(layout, 'superuser', { database: state.database }) : undefined);
         const logDir = flags.logDir ?? (state ? layout.logDir : undefined);
         if (!url && !logDir) {
           throw new JeexDbError('CONNECTION_FAILED', `no local cluster in ${layout.root}, and no --url or --log-dir`, {

@@ -64,7 +64,7 @@ export function rolesCommand(): Command {
     new Command('apply')
       .description('create the roles and the database, or bring them back in line (idempotent; `up` runs it too)')
       .option('--data-dir <dir>', 'the local cluster (default: .jeex-db)', DEFAULT_DATA_DIR)
-      .option('--url <url>', 'a superuser URL of another server (passwords from JEEX_APP_PASSWORD, JEEX_MIGRATOR_PASSWORD, ... or *_FILE)')
+      .option('--url <url>', 'a superuser URL of another server (or JEEX_DB_ADMIN_URL, which keeps its password out of `ps`); passwords from JEEX_APP_PASSWORD, JEEX_MIGRATOR_PASSWORD, ... or *_FILE')
       .option('--database <name>', 'with --url: the application database (default: the URL\'s, else jeex)')
       .option('--prefix <prefix>', 'with --url: role names <prefix>_owner, <prefix>_app, ...', DEFAULT_ROLE_PREFIX),
   )
@@ -72,7 +72,8 @@ export function rolesCommand(): Command {
     .action(async (flags: ApplyFlags) => {
       const json = Boolean(flags.json);
       try {
-        const result = flags.url ? await applyRemote({ ...flags, url: flags.url }) : await applyLocalRoles({ dataDir: flags.dataDir, flags: roleSettingsFlags(flags) });
+        const url = flags.url ?? process.env.JEEX_DB_ADMIN_URL;
+        const result = url ? await applyRemote({ ...flags, url }) : await applyLocalRoles({ dataDir: flags.dataDir, flags: roleSettingsFlags(flags) });
         if (json) printJson({ ok: true, ...result });
         else printApply(result);
       } catch (error) {
@@ -84,7 +85,7 @@ export function rolesCommand(): Command {
     .description('give a login role a new password (random, or from --password-file / --password-stdin / JEEX_NEW_PASSWORD)')
     .addArgument(new Argument('<role>', `the role: ${LOCAL_LOGIN_ROLES.join(', ')} (or, with --url, a role name)`))
     .option('--data-dir <dir>', 'the local cluster (default: .jeex-db)', DEFAULT_DATA_DIR)
-    .option('--url <url>', 'a superuser URL of another server (then the new password must be given)')
+    .option('--url <url>', 'a superuser URL of another server, or JEEX_DB_ADMIN_URL (then the new password must be given)')
     .option('--prefix <prefix>', 'with --url: a role kind (app, ...) means <prefix>_<kind>', DEFAULT_ROLE_PREFIX)
     .option('--password-file <file>', 'read the new password from this file (one trailing newline is dropped)')
     .option('--password-stdin', 'read the new password from standard input')
@@ -93,10 +94,11 @@ export function rolesCommand(): Command {
       const json = Boolean(flags.json);
       try {
         const input = await newPasswordInput({ ...(flags.passwordFile ? { file: flags.passwordFile } : {}), ...(flags.passwordStdin ? { stdin: true } : {}) });
-        if (flags.url) {
+        const url = flags.url ?? process.env.JEEX_DB_ADMIN_URL;
+        if (url) {
           if (!input) throw new JeexDbError('INVALID_CONFIG', 'roles rotate --url needs the new password (--password-file, --password-stdin or JEEX_NEW_PASSWORD)', { hint: 'jeex-db generates passwords only for the local cluster, whose secrets.json it keeps.' });
           const user = isLoginKind(role) ? roleNames(flags.prefix)[role] : role;
-          const admin = postgres(flags.url, { max: 1, connect_timeout: 10, onnotice: () => {}, connection: { application_name: 'jeex-db roles rotate' } });
+          const admin = postgres(url, { max: 1, connect_timeout: 10, onnotice: () => {}, connection: { application_name: 'jeex-db roles rotate' } });
           const started = Date.now();
           try {
             await setRolePassword(admin, user, input.password);
