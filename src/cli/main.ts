@@ -18,6 +18,8 @@ import { planCommand } from './commands/plan.ts';
 import { checkCommand } from './commands/check.ts';
 import { diagnoseCommand } from './commands/diagnose.ts';
 import { healthCommand } from './commands/health.ts';
+import { rolesCommand } from './commands/roles.ts';
+import { auditCommand } from './commands/audit.ts';
 import { EXIT } from './exit-codes.ts';
 import { printJson, usageError } from './output.ts';
 
@@ -54,7 +56,9 @@ const program = new Command('jeex-db')
   .addCommand(baselineCommand())
   .addCommand(markAppliedCommand())
   .addCommand(diagnoseCommand())
-  .addCommand(healthCommand());
+  .addCommand(healthCommand())
+  .addCommand(rolesCommand())
+  .addCommand(auditCommand());
 
 const everyCommand = (command: Command): Command[] => [command, ...command.commands.flatMap(everyCommand)];
 for (const command of everyCommand(program).slice(1)) command.exitOverride().showHelpAfterError('(add --help for usage)');

@@ -12,20 +12,23 @@ export interface HealthTarget {
 
 /**
  * Which database `jeex-db health`, `serve` and `diagnose` look at: `url` (--url), else
- * `JEEX_DB_MONITOR_URL`, else `DATABASE_URL`, else the local cluster's superuser on its app
- * database (with its PgBouncer's admin console when there is one). CONNECTION_FAILED (exit 17,
+ * `JEEX_DB_MONITOR_URL`, else `DATABASE_URL`, else the local cluster on its app database as its
+ * monitoring role (pg_monitor; `localRole: 'superuser'` for diagnose, which reads the tables'
+ * statistics and explains their statements), the superuser for a secrets.json older than that
+ * role (with its PgBouncer's admin console when there is one). CONNECTION_FAILED (exit 17,
  * not 2, which `health` uses for "fail") when there is none of them.
  *
  * @example
  * resolveHealthTarget({ dataDir: '.jeex-db' }, process.env); // { url, source: 'local', poolerConsoleUrl }
  */
-export function resolveHealthTarget(flags: { url?: string; dataDir?: string }, env: NodeJS.ProcessEnv = process.env): HealthTarget {
+export function resolveHealthTarget(flags: { url?: string; dataDir?: string; localRole?: 'monitor' | 'superuser' }, env: NodeJS.ProcessEnv = process.env): HealthTarget {
   if (flags.url) return { url: flags.url, source: 'flag' };
   if (env.JEEX_DB_MONITOR_URL) return { url: env.JEEX_DB_MONITOR_URL, source: 'JEEX_DB_MONITOR_URL' };
   if (env.DATABASE_URL) return { url: env.DATABASE_URL, source: 'DATABASE_URL' };
   const layout = localLayout(flags.dataDir ?? env.JEEX_DB_DATA_DIR);
   const state = readLocalState(layout);
-  const url = state && localUrl(layout, 'superuser', { database: state.database });
+  const monitor = state && (flags.localRole ?? 'monitor') === 'monitor' ? localUrl(layout, 'monitor', { database: state.database }) : undefined;
+  const url = monitor ?? (state ? localUrl(layout, 'superuser', { database: state.database }) : undefined);
   if (!state || !url) {
     throw new JeexDbError('CONNECTION_FAILED', `no database to check: no --url, JEEX_DB_MONITOR_URL or DATABASE_URL, and no local cluster in ${layout.root}`, {
       hint: 'Pass --url postgres://..., set JEEX_DB_MONITOR_URL, or start the local cluster with `jeex-db up` (or point --data-dir at it).',

@@ -8,7 +8,9 @@ export interface LocalState {
   host: string;
   port: number;
   database: string;
-  roles: { superuser: string; migrator: string; app: string };
+  roles: { superuser: string; migrator: string; app: string; owner?: string; readonly?: string; backup?: string; monitor?: string };
+  /** The role settings `up` and `roles apply` used last (flags and environment override them). */
+  roleSettings?: { idleSessionTimeoutMs: number; idleInTransactionTimeoutMs: number; auditReads: boolean };
   /** The local PgBouncer in front of the server, when `up` started one. */
   pooler?: { port: number; version: string; preparedStatements: boolean };
 }
@@ -24,11 +26,17 @@ export interface LocalSecrets {
   superuser: RoleSecret;
   migrator: RoleSecret;
   app: RoleSecret;
+  /** Added by `up` to secrets.json files made before these roles existed. */
+  readonly?: RoleSecret;
+  backup?: RoleSecret;
+  monitor?: RoleSecret;
   /** PgBouncer's admin console user (not a PostgreSQL role). */
   pooler?: RoleSecret;
 }
 
-export type LocalRole = keyof LocalState['roles'];
+/** The login roles of a local cluster that have a URL (`jeex-db url ROLE`). */
+export const LOCAL_LOGIN_ROLES = ['app', 'migrator', 'superuser', 'readonly', 'backup', 'monitor'] as const;
+export type LocalRole = (typeof LOCAL_LOGIN_ROLES)[number];
 
 function readJson<T>(file: string): T | undefined {
   try {
@@ -56,10 +64,12 @@ export function localUrl(layout: LocalLayout, role: LocalRole, options: { databa
   const state = readLocalState(layout);
   const secrets = readLocalSecrets(layout);
   if (!state || !secrets) return undefined;
+  const secret = secrets[role];
+  if (!secret) return undefined;
   const pooled = role === 'app' && !options.direct && state.pooler;
   return buildUrl({
-    user: secrets[role].user,
-    password: secrets[role].password,
+    user: secret.user,
+    password: secret.password,
     host: state.host,
     port: pooled ? pooled.port : state.port,
     database: options.database ?? (role === 'superuser' ? 'postgres' : state.database),

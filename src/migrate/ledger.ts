@@ -50,7 +50,7 @@ export async function ensureLedger(sql: Db): Promise<void> {
       started_at timestamptz NOT NULL,
       finished_at timestamptz,
       duration_ms integer,
-      applied_by text NOT NULL DEFAULT current_user,
+      applied_by text NOT NULL DEFAULT session_user,
       application_name text DEFAULT current_setting('application_name'),
       client_host text DEFAULT coalesce(host(inet_client_addr()), 'local socket'),
       restore_point text,
@@ -130,10 +130,12 @@ export interface NewLedgerRow {
 export async function insertLedgerRow(sql: Db, row: NewLedgerRow): Promise<number> {
   const finished = row.finishedAt ?? null;
   const [inserted] = await sql<{ id: number }[]>`
-    INSERT INTO jeex_migrations.ledger (name, sha256, direction, status, started_at, finished_at, duration_ms, restore_point, error, note)
+    INSERT INTO jeex_migrations.ledger (name, sha256, direction, status, started_at, finished_at, duration_ms, restore_point, error, note, applied_by)
     VALUES (${row.name}, ${row.sha256}, ${row.direction}, ${row.status}, ${row.startedAt.toISOString()}::timestamptz, ${finished?.toISOString() ?? null}::timestamptz,
             ${finished ? finished.getTime() - row.startedAt.getTime() : null}, ${row.restorePoint ?? null},
-            ${row.error ? sql.json(row.error as never) : null}, ${row.note ?? null})
+            ${row.error ? sql.json(row.error as never) : null}, ${row.note ?? null},
+            -- the role that logged in (the migrator), not the owner role its session runs as
+            session_user)
     RETURNING id::int`;
   return inserted?.id ?? 0;
 }

@@ -8,9 +8,13 @@ import { acquireMigrationLock, releaseMigrationLock } from './lock.ts';
  * Make the server notice within a second when this process dies (SIGKILL, a lost network): it
  * then cancels the running statement, rolls the migration's transaction back and frees the
  * lock, instead of finishing a long statement for a client that is gone.
+ *
+ * The role's idle_session_timeout (SEC-003) is turned off for these two sessions: closing the
+ * lock session frees the lock mid-run, and while it is polled during each statement (blockers),
+ * nothing keeps it busy between the runner's steps. Both end when the run does.
  */
 async function watchClient(sql: ReservedSql): Promise<void> {
-  await sql`SELECT set_config('client_connection_check_interval', '1000', false)`;
+  await sql`SELECT set_config('client_connection_check_interval', '1000', false), set_config('idle_session_timeout', '0', false)`;
 }
 
 /** Two reserved connections: one holds the advisory lock (and watches), one does the work. */

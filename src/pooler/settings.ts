@@ -74,6 +74,11 @@ export function derivePoolerSettings(input: PoolerInputs): PoolerSetting[] {
       value: '300',
       reason: 'seconds a client may sit idle inside a transaction, holding a server connection, before it is disconnected (as the server does)',
     },
+    {
+      name: 'client_idle_timeout',
+      value: '900',
+      reason: 'seconds a client may stay connected doing nothing before PgBouncer closes it: 15 minutes, as the roles\' idle_session_timeout (SEC-003)',
+    },
     { name: 'ignore_startup_parameters', value: 'extra_float_digits', reason: 'sent by some drivers (pgjdbc, psql); harmless to drop' },
     { name: 'stats_period', value: '10', reason: 'seconds over which SHOW STATS averages, for the metrics collector' },
     { name: 'log_connections', value: '0', reason: 'a line per client connection would drown the log under load' },

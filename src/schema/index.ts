@@ -11,6 +11,7 @@ export { projects, languageTagPattern } from './projects.ts';
 export { documentVersions } from './document-versions.ts';
 export { agentExecutions } from './agent-executions.ts';
 export { exports } from './exports.ts';
+export { auditSchema, auditChanges } from './audit.ts';
 export * from './relations.ts';
 export type * from './types.ts';
 export * from './validation.ts';

@@ -49,6 +49,9 @@ export async function writeServerConfig(layout: LocalLayout, settings: LocalServ
       `listen_addresses = '${settings.host}'`,
       `port = ${settings.port}`,
       "unix_socket_directories = ''",
+      '# The logging collector appends to the file `pg_ctl -l` started the server with (and server.json):',
+      '# one log per cluster, which `up`, `restore` and `jeex-db audit` read.',
+      "log_filename = 'server.log'",
       ...(settings.walArchiveDir
         ? [
             '# The WAL archive of this cluster: <backup repository>/wal (archive_mode and archive_library',

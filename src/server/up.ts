@@ -21,6 +21,7 @@ import { serverStatus, startServer, startTimeout, stopServer } from './pg-ctl.ts
 import { isPortFree, portInUse } from './port.ts';
 import { waitUntilReady } from './ready.ts';
 import { readLogSince, relevantLines, logOffset } from './server-log.ts';
+import { DEFAULT_IDLE_SESSION_TIMEOUT_MS, resolveRoleSettings, type RoleSettingsFlags } from '../roles/settings.ts';
 import { deriveSettings, humanBytes, type Setting } from './tuning.ts';
 
 /** The port a local cluster listens on unless told otherwise (5432 is often taken). */
@@ -56,6 +57,12 @@ export interface UpOptions {
   databaseUrl?: string;
   /** Run PgBouncer in front of the local cluster when it is installed (default true). */
   pooler?: boolean;
+  /**
+   * Idle timeouts and read auditing of the roles (see `roles apply`): these, else
+   * JEEX_IDLE_TIMEOUT / JEEX_IDLE_IN_TRANSACTION_TIMEOUT / JEEX_AUDIT_READS, else the values
+   * used last (state.json), else 15 min / 5 min / on.
+   */
+  roleSettings?: RoleSettingsFlags;
   onProgress?: (message: string) => void;
 }
 
@@ -91,7 +98,7 @@ export interface UpResult {
   /** A new cluster was created (initdb ran). */
   created: boolean;
   /** `app`: what a service uses (through PgBouncer when it runs); `appDirect`: the same role straight to PostgreSQL. */
-  urls: { app: string; appDirect?: string; migrator?: string; superuser?: string };
+  urls: { app: string; appDirect?: string; migrator?: string; superuser?: string; readonly?: string; backup?: string; monitor?: string };
   pooler: UpPooler;
   serverVersion: string;
   /** What the migration runner did: migrations applied now, adopted from drizzle-kit, and all there are. */
@@ -177,6 +184,7 @@ async function upEmbedded(options: UpOptions): Promise<UpResult> {
   const secrets = await loadOrCreateSecrets(layout, cluster === 'existing');
   await ensureLocalKeys(layout, progress);
   const previous = readLocalState(layout);
+  const roleSettings = resolveRoleSettings(options.roleSettings, process.env, previous?.roleSettings);
 
   const status = await serverStatus(bin, layout, as);
   let port = options.port ?? previous?.port ?? DEFAULT_PORT;
@@ -214,7 +222,15 @@ async function upEmbedded(options: UpOptions): Promise<UpResult> {
   }
 
   try {
-    const state = { version: 1 as const, pgMajor: bin.major, host: LOCAL_HOST, port, database: LOCAL_DATABASE, roles: { ...LOCAL_ROLES } };
+    const state = {
+      version: 1 as const,
+      pgMajor: bin.major,
+      host: LOCAL_HOST,
+      port,
+      database: LOCAL_DATABASE,
+      roles: { ...LOCAL_ROLES },
+      roleSettings: { idleSessionTimeoutMs: roleSettings.idleSessionTimeoutMs, idleInTransactionTimeoutMs: roleSettings.idleInTransactionTimeoutMs, auditReads: roleSettings.auditReads },
+    };
     await writeLocalState(layout, state);
     const urls = localUrls(secrets, port);
     const ready = await waitUntilReady(urls.superuser, deadline).catch(async (error: unknown) => {
@@ -227,13 +243,21 @@ async function upEmbedded(options: UpOptions): Promise<UpResult> {
     progress('creating roles and the application database');
     const admin = postgres(urls.superuser, { max: 1, onnotice: () => {} });
     let walArchive: UpWalArchive;
+    let roleWarnings: string[] = [];
     try {
       walArchive = await readWalArchive(admin, repo.wal, startedHere);
-      await bootstrapDatabase(admin, (database) => postgres(urlFor(secrets.superuser, port, database), { max: 1, onnotice: () => {} }), {
+      const roles = await bootstrapDatabase(admin, (database) => postgres(urlFor(secrets.superuser, port, database), { max: 1, onnotice: () => {} }), {
         database: LOCAL_DATABASE,
         migrator: secrets.migrator,
         app: secrets.app,
+        owner: LOCAL_ROLES.owner,
+        ...(secrets.readonly ? { readonly: secrets.readonly } : {}),
+        ...(secrets.backup ? { backup: secrets.backup } : {}),
+        ...(secrets.monitor ? { monitor: secrets.monitor } : {}),
+        settings: roleSettings,
       });
+      roleWarnings = roles.warnings;
+      if (roles.changes.length > 0) progress(`roles: ${roles.changes.length} change(s) applied (\`jeex-db roles apply\` lists them)`);
     } catch (error) {
       throw translateDbError(error);
     } finally {
@@ -257,8 +281,10 @@ async function upEmbedded(options: UpOptions): Promise<UpResult> {
           host: LOCAL_HOST,
           server: { port },
           admin: poolerAdminSql,
-          roles: [secrets.app.user],
+          roles: [secrets.app.user, ...(secrets.readonly ? [secrets.readonly.user] : [])],
           console: secrets.pooler ?? { user: POOLER_ADMIN_USER, password: '' },
+          // Clients idle longer than the roles' idle_session_timeout are closed by PgBouncer too.
+          ...(roleSettings.idleSessionTimeoutMs !== DEFAULT_IDLE_SESSION_TIMEOUT_MS ? { overrides: { client_idle_timeout: String(Math.ceil(roleSettings.idleSessionTimeoutMs / 1000)) } } : {}),
           cpus,
           ...(previous?.pooler ? { previousPort: previous.pooler.port } : {}),
           progress,
@@ -278,14 +304,14 @@ async function upEmbedded(options: UpOptions): Promise<UpResult> {
       }
     }
 
-    const notes = walArchiveNotes(walArchive);
+    const notes = [...walArchiveNotes(walArchive), ...roleWarnings];
     for (const line of notes) progress(line);
     const after = await serverStatus(bin, layout, as);
     return {
       mode: 'embedded',
       status: startedHere ? 'started' : 'already-running',
       created: cluster === 'new',
-      urls: { app: appUrl, appDirect: urls.app, migrator: urls.migrator, superuser: urls.superuser },
+      urls: { app: appUrl, appDirect: urls.app, migrator: urls.migrator, superuser: urls.superuser, ...otherUrls(secrets, port) },
       pooler,
       serverVersion: ready.version,
       migrations,
@@ -366,6 +392,16 @@ async function migrateUrl(url: string, progress: (message: string) => void): Pro
 
 function urlFor(role: { user: string; password: string }, port: number, database: string): string {
   return buildUrl({ user: role.user, password: role.password, host: LOCAL_HOST, port, database });
+}
+
+/** The read-only, backup and monitor roles, straight to PostgreSQL. */
+function otherUrls(secrets: LocalSecrets, port: number): { readonly?: string; backup?: string; monitor?: string } {
+  const urls: { readonly?: string; backup?: string; monitor?: string } = {};
+  for (const role of ['readonly', 'backup', 'monitor'] as const) {
+    const secret = secrets[role];
+    if (secret) urls[role] = urlFor(secret, port, LOCAL_DATABASE);
+  }
+  return urls;
 }
 
 function localUrls(secrets: LocalSecrets, port: number): { app: string; migrator: string; superuser: string } {

@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { EXIT } from '../../src/cli/exit-codes.ts';
 import { MIGRATION_LOCK_KEY } from '../../src/migrate/lock.ts';
 import { CLI, localEnv, parseJson, runCli, type RunResult } from '../helpers/cli.ts';
-import { ScratchMigrations } from '../helpers/migrations.ts';
+import { PACKAGE_TAGS, ScratchMigrations } from '../helpers/migrations.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-db.ts';
 
 // The migration commands, spawned for real against a database of their own.
@@ -51,7 +51,7 @@ describe('jeex-db migrate / status / baseline / mark-applied', () => {
   it('status says pending (exit 20), migrate applies (exit 0), then status is up to date (exit 0)', { timeout: 60_000 }, async () => {
     const before = await cli('status', '--json');
     expectCode(before, EXIT.MIGRATIONS_PENDING);
-    expect(parseJson<{ pending: string[] }>(before).pending).toHaveLength(4);
+    expect(parseJson<{ pending: string[] }>(before).pending).toEqual(PACKAGE_TAGS);
 
     const human = await cli('migrate');
     expectCode(human, 0);
@@ -102,7 +102,7 @@ describe('jeex-db migrate / status / baseline / mark-applied', () => {
   it('baseline records everything as applied without running it', { timeout: 60_000 }, async () => {
     const result = await cli('baseline', '--json');
     expectCode(result, 0);
-    expect(parseJson<{ marked: string[] }>(result).marked).toHaveLength(4);
+    expect(parseJson<{ marked: string[] }>(result).marked).toEqual(PACKAGE_TAGS);
     expect(await tableExists('public.users')).toBe(false);
     expectCode(await cli('status'), 0);
   });
@@ -172,22 +172,17 @@ describe('jeex-db migrate / status / baseline / mark-applied', () => {
     const planned = await cli('plan', '--json');
     expectCode(planned, 0);
     const doc = parseJson<{ migrations: { name: string; grouping: string; statements: unknown[] }[] }>(planned);
-    expect(doc.migrations.map((m) => [m.name, m.grouping])).toEqual([
-      ['0000_init', 'transaction'],
-      ['0001_updated_at_triggers', 'transaction'],
-      ['0002_deferred_author_fks', 'transaction'],
-      ['0003_encrypt_users', 'transaction'],
-    ]);
+    expect(doc.migrations.map((m) => [m.name, m.grouping])).toEqual(PACKAGE_TAGS.map((tag) => [tag, 'transaction']));
     expect(await tableExists('jeex_migrations.ledger')).toBe(false);
 
     expectCode(await cli('migrate'), 0);
-    const back = await cli('rollback', '--steps', '3');
+    const back = await cli('rollback', '--steps', String(PACKAGE_TAGS.length - 1));
     expectCode(back, 0);
     expect(back.stdout).toContain('rolled back 0003_encrypt_users');
     expect(back.stdout).toContain('rolled back 0002_deferred_author_fks');
     expect(back.stdout).toContain('rolled back 0001_updated_at_triggers');
     const status = parseJson<{ pending: string[] }>(await cli('status', '--json'));
-    expect(status.pending).toEqual(['0001_updated_at_triggers', '0002_deferred_author_fks', '0003_encrypt_users']);
+    expect(status.pending).toEqual(PACKAGE_TAGS.slice(1));
     expectCode(await cli('rollback', '--steps', '1', '--to', '0000_init'), EXIT.USAGE);
   });
 

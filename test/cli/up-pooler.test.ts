@@ -123,7 +123,8 @@ describe('jeex-db up / down with PgBouncer', () => {
     if (as) expect(info.uid).toBe(as.uid);
     const text = await readFile(file, 'utf8');
     const lines = text.trim().split('\n');
-    expect(lines.map((l) => l.split(' ')[0])).toEqual(['"jeex_app"', `"${secrets.pooler.user}"`]);
+    // The roles whose logins go through PgBouncer (the app and read-only roles), and its console user.
+    expect(lines.map((l) => l.split(' ')[0])).toEqual(['"jeex_app"', '"jeex_readonly"', `"${secrets.pooler.user}"`]);
     for (const line of lines) expect(line).toMatch(/^"[a-z_]+" "SCRAM-SHA-256\$4096:[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+:[A-Za-z0-9+/=]+"$/);
     for (const password of [secrets.app.password, secrets.pooler.password]) expect(text).not.toContain(password);
     expect((await stat(pgbouncerFile('pgbouncer.ini'))).mode & 0o777).toBe(0o600);

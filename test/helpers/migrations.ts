@@ -1,10 +1,17 @@
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { cp, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
 /** The package's drizzle-kit output folder. */
 export const PACKAGE_MIGRATIONS = resolve(import.meta.dirname, '..', '..', 'drizzle');
+
+/** The package's migrations in journal order, so a test does not change when one is added. */
+export const PACKAGE_TAGS: readonly string[] = (JSON.parse(readFileSync(join(PACKAGE_MIGRATIONS, 'meta', '_journal.json'), 'utf8')) as { entries: { tag: string }[] }).entries.map((e) => e.tag);
+
+/** `0003_snapshot.json` for the migration at journal index 3. */
+export const snapshotName = (idx: number): string => `${String(idx).padStart(4, '0')}_snapshot.json`;
 
 interface Journal {
   version: string;

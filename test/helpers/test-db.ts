@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import postgres, { type Sql } from 'postgres';
 import { afterAll, beforeAll, inject } from 'vitest';
-import { grantAppPrivileges } from '../../src/db/bootstrap.ts';
+import { applyDatabasePrivileges } from '../../src/roles/database-privileges.ts';
 import { createDb, type JeexDb } from '../../src/db/create-db.ts';
 import { withDatabase } from './urls.ts';
 import { testKeys } from './users.ts';
@@ -10,7 +10,7 @@ export interface TestDatabase {
   name: string;
   /** Superuser on this database. */
   adminUrl: string;
-  /** The schema owner (runs migrations). */
+  /** The migrator: runs migrations, as the owner role (its sessions SET ROLE to it). */
   migratorUrl: string;
   /** The application role: row access only. What the code under test uses. */
   appUrl: string;
@@ -33,8 +33,12 @@ export async function createTestDatabase(options: { empty?: boolean } = {}): Pro
   const sql = admin();
   try {
     const template = options.empty ? 'template0' : server.templateDatabase;
-    await sql.unsafe(`CREATE DATABASE ${name} TEMPLATE ${template} OWNER ${server.migrator.user}`);
-    await sql.unsafe(`GRANT CONNECT, TEMPORARY ON DATABASE ${name} TO ${server.app.user}`);
+    const { roles } = server;
+    // As `roles apply` leaves a database: the owner role owns it, PUBLIC may not even connect.
+    await sql.unsafe(`CREATE DATABASE ${name} TEMPLATE ${template} OWNER ${roles.owner}`);
+    await sql.unsafe(`REVOKE ALL ON DATABASE ${name} FROM PUBLIC`);
+    await sql.unsafe(`GRANT CONNECT ON DATABASE ${name} TO ${roles.migrator}, ${roles.readonly}, ${roles.backup}, ${roles.monitor}`);
+    await sql.unsafe(`GRANT CONNECT, TEMPORARY ON DATABASE ${name} TO ${roles.app}`);
   } finally {
     await sql.end();
   }
@@ -42,7 +46,7 @@ export async function createTestDatabase(options: { empty?: boolean } = {}): Pro
   if (options.empty) {
     const inDb = postgres(adminUrl, { max: 1, onnotice: () => {} });
     try {
-      await grantAppPrivileges(inDb, server.migrator.user, server.app.user);
+      await applyDatabasePrivileges(inDb, server.roles);
     } finally {
       await inDb.end();
     }

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { appendFile } from 'node:fs/promises';
 import postgres, { type Sql } from 'postgres';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -17,29 +16,17 @@ import { withDatabase } from '../helpers/urls.ts';
 const t = useTestDatabase();
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-// The health check runs as a monitoring role (pg_monitor), as it would in production: not a superuser.
-const monitorRole = { user: `jeex_t_monitor_${randomBytes(4).toString('hex')}`, password: randomBytes(18).toString('base64url') };
+// The health check runs as the monitoring role `roles apply` makes (pg_monitor, the migration
+// ledger, no application rows), as it would in production: not a superuser.
 let monitor: Sql;
 let maxConnections = 0;
 beforeAll(async () => {
-  await t.admin.unsafe(`CREATE ROLE ${monitorRole.user} LOGIN PASSWORD '${monitorRole.password}' IN ROLE pg_monitor`);
-  await t.admin.unsafe(`GRANT CONNECT ON DATABASE ${t.name} TO ${monitorRole.user}`);
-  // Reading the migration ledger (the security issue will make a proper monitoring role).
-  await t.admin.unsafe(`GRANT USAGE ON SCHEMA jeex_migrations, drizzle TO ${monitorRole.user}`);
-  await t.admin.unsafe(`GRANT SELECT ON ALL TABLES IN SCHEMA jeex_migrations, drizzle TO ${monitorRole.user}`);
-  monitor = postgres(withDatabase(inject('testServer').adminUrl, t.name, monitorRole), { max: 2, onnotice: () => {} });
+  monitor = postgres(withDatabase(inject('testServer').adminUrl, t.name, inject('testServer').monitor), { max: 2, onnotice: () => {} });
   const [row] = await t.admin<{ max: number }[]>`SELECT current_setting('max_connections')::int AS max`;
   maxConnections = row?.max ?? 0;
 });
 afterAll(async () => {
   await monitor?.end();
-  await t.admin?.unsafe(`DROP OWNED BY ${monitorRole.user}`);
-  const server = postgres(inject('testServer').adminUrl, { max: 1, onnotice: () => {} });
-  try {
-    await server.unsafe(`DROP ROLE IF EXISTS ${monitorRole.user}`);
-  } finally {
-    await server.end();
-  }
 });
 
 /** checkHealth as the monitoring role, with no JEEX_HEALTH_* from the environment. */

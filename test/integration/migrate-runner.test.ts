@@ -5,7 +5,7 @@ import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isJeexDbError, type JeexDbError } from '../../src/db/errors.ts';
 import { MIGRATION_LOCK_KEY } from '../../src/migrate/lock.ts';
 import { assertUpToDate, markApplied, migrate, status } from '../../src/migrate/runner.ts';
-import { ScratchMigrations } from '../helpers/migrations.ts';
+import { PACKAGE_TAGS, ScratchMigrations, snapshotName } from '../helpers/migrations.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-db.ts';
 import { insertUser } from '../helpers/users.ts';
 
@@ -60,18 +60,13 @@ describe('the migration runner', () => {
 
   it('applies every migration once, each in its own transaction, and records both ledgers', async () => {
     const result = await migrate(f.sql, opts());
-    expect(result.applied.map((s) => [s.name, s.transaction])).toEqual([
-      ['0000_init', 'own'],
-      ['0001_updated_at_triggers', 'own'],
-      ['0002_deferred_author_fks', 'own'],
-      ['0003_encrypt_users', 'own'],
-    ]);
+    expect(result.applied.map((s) => [s.name, s.transaction])).toEqual(PACKAGE_TAGS.map((tag) => [tag, 'own']));
     expect(result.restorePoint).toBe('jeex-db before 0000_init');
     const rows = await f.admin`SELECT name, status, applied_by, application_name, client_host, duration_ms FROM jeex_migrations.ledger ORDER BY id`;
-    expect(rows).toHaveLength(4);
+    expect(rows).toHaveLength(PACKAGE_TAGS.length);
     expect(rows[0]).toMatchObject({ name: '0000_init', status: 'applied', applied_by: f.db.migratorUrl.split('//')[1]?.split(':')[0], application_name: 'runner-test' });
     expect(rows[0]?.client_host).toBe('127.0.0.1');
-    expect(await drizzleRows()).toBe(4);
+    expect(await drizzleRows()).toBe(PACKAGE_TAGS.length);
     expect((await migrate(f.sql, opts())).upToDate).toBe(true);
     await expect(assertUpToDate(f.sql, opts())).resolves.toBeUndefined();
   });
@@ -83,10 +78,10 @@ describe('the migration runner', () => {
       return migrate(client, opts());
     });
     const results = await Promise.all(runners);
-    expect(results.flatMap((r) => r.applied.map((s) => s.name)).sort()).toEqual(['0000_init', '0001_updated_at_triggers', '0002_deferred_author_fks', '0003_encrypt_users']);
+    expect(results.flatMap((r) => r.applied.map((s) => s.name)).sort()).toEqual([...PACKAGE_TAGS]);
     expect(results.filter((r) => r.upToDate)).toHaveLength(5);
-    expect((await ledger()).filter((r) => r.status === 'applied')).toHaveLength(4);
-    expect(await drizzleRows()).toBe(4);
+    expect((await ledger()).filter((r) => r.status === 'applied')).toHaveLength(PACKAGE_TAGS.length);
+    expect(await drizzleRows()).toBe(PACKAGE_TAGS.length);
   });
 
   it('fails fast, naming the holder, when another session holds the lock and no wait is allowed', async () => {
@@ -103,7 +98,7 @@ describe('the migration runner', () => {
     const waiting = migrate(f.sql, opts({ lockWaitMs: 10_000 }));
     // postgres.js runs a query when it is awaited or then()-ed.
     setTimeout(() => void holder`SELECT pg_advisory_unlock_all()`.then(() => undefined), 300);
-    expect((await waiting).applied).toHaveLength(4);
+    expect((await waiting).applied).toHaveLength(PACKAGE_TAGS.length);
   });
 
   it('refuses an applied migration whose file changed, until the change is accepted', async () => {
@@ -123,12 +118,13 @@ describe('the migration runner', () => {
 
   it('refuses when an applied migration is missing from disk', async () => {
     await migrate(f.sql, opts());
+    const newest = PACKAGE_TAGS.at(-1) ?? '';
     const journal = await f.migrations.journal();
-    await f.migrations.writeJournal({ ...journal, entries: journal.entries.filter((e) => e.tag !== '0002_deferred_author_fks') });
-    await rm(f.migrations.file('0002_deferred_author_fks'));
+    await f.migrations.writeJournal({ ...journal, entries: journal.entries.filter((e) => e.tag !== newest) });
+    await rm(f.migrations.file(newest));
     const error = await failure(migrate(f.sql, opts()));
     expect(error.code).toBe('MIGRATION_MISSING');
-    expect(error.message).toContain('0002_deferred_author_fks is applied to this database but is not in');
+    expect(error.message).toContain(`${newest} is applied to this database but is not in`);
   });
 
   it('refuses a migration merged from another branch (older than the newest applied) unless allowed', async () => {
@@ -244,7 +240,7 @@ describe('the migration runner', () => {
 
   it('refuses to run while two migrations share a parent snapshot (branches generated in parallel)', async () => {
     const meta = `${f.migrations.dir}/meta`;
-    const parent = JSON.parse(await readFile(`${meta}/0003_snapshot.json`, 'utf8')) as { id: string };
+    const parent = JSON.parse(await readFile(`${meta}/${snapshotName(PACKAGE_TAGS.length - 1)}`, 'utf8')) as { id: string };
     const a = await f.migrations.add('branch_a', ['CREATE TABLE branch_a (id int);']);
     const b = await f.migrations.add('branch_b', ['CREATE TABLE branch_b (id int);']);
     for (const tag of [a, b]) {
@@ -252,7 +248,7 @@ describe('the migration runner', () => {
     }
     const error = await failure(migrate(f.sql, opts()));
     expect(error.code).toBe('MIGRATION_COLLISION');
-    expect(error.message).toContain('0004_snapshot.json and 0005_snapshot.json were generated from the same parent snapshot');
+    expect(error.message).toContain(`${snapshotName(PACKAGE_TAGS.length)} and ${snapshotName(PACKAGE_TAGS.length + 1)} were generated from the same parent snapshot`);
     expect(await tableExists('public.users')).toBe(false);
   });
 
@@ -294,7 +290,7 @@ describe('the migration runner', () => {
     const { drizzle } = await import('drizzle-orm/postgres-js');
     await drizzleMigrate(drizzle(f.sql), { migrationsFolder: f.migrations.dir });
     const result = await migrate(f.sql, opts());
-    expect(result.adopted).toEqual(['0000_init', '0001_updated_at_triggers', '0002_deferred_author_fks', '0003_encrypt_users']);
+    expect(result.adopted).toEqual(PACKAGE_TAGS);
     expect(result.applied).toEqual([]);
     expect((await ledger()).every((r) => r.note === 'adopted: applied by drizzle-kit migrate')).toBe(true);
 
@@ -302,12 +298,12 @@ describe('the migration runner', () => {
     await f.migrations.add('ours', ['CREATE TABLE ours (id int);']);
     await migrate(f.sql, opts());
     await drizzleMigrate(drizzle(f.sql), { migrationsFolder: f.migrations.dir });
-    expect(await drizzleRows()).toBe(5);
+    expect(await drizzleRows()).toBe(PACKAGE_TAGS.length + 1);
   });
 
   it('records a baseline without running anything, then applies only what is new', async () => {
     const baseline = await markApplied(f.sql, {}, opts());
-    expect(baseline.marked).toHaveLength(4);
+    expect(baseline.marked).toHaveLength(PACKAGE_TAGS.length);
     expect(await tableExists('public.users')).toBe(false);
     const added = await f.migrations.add('after_baseline', ['CREATE TABLE after_baseline (id int);']);
     const report = await status(f.sql, opts());
@@ -328,7 +324,7 @@ describe('the migration runner', () => {
   it('stops at --to', async () => {
     const result = await migrate(f.sql, opts({ to: '0001_updated_at_triggers' }));
     expect(result.applied.map((s) => s.name)).toEqual(['0000_init', '0001_updated_at_triggers']);
-    expect((await status(f.sql, opts())).pending).toEqual(['0002_deferred_author_fks', '0003_encrypt_users']);
+    expect((await status(f.sql, opts())).pending).toEqual(PACKAGE_TAGS.slice(2));
   });
 });
 

@@ -6,12 +6,19 @@ import postgres, { type Sql } from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultMigrationsDir, migrate, rollback, status } from '../../src/migrate/runner.ts';
 import { catalogFingerprint, FINGERPRINT_KINDS, publicPart, type CatalogFingerprint } from '../helpers/catalog.ts';
+import { PACKAGE_TAGS } from '../helpers/migrations.ts';
 import { rejection } from '../helpers/rejections.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-db.ts';
 import { rawUser } from '../helpers/users.ts';
 
 const root = resolve(import.meta.dirname, '..', '..');
-const TAGS = ['0000_init', '0001_updated_at_triggers', '0002_deferred_author_fks', '0003_encrypt_users'];
+const TAGS = PACKAGE_TAGS;
+// Some tests are about 0003 in particular (users encrypted, a down file that refuses rows): they
+// start with the database rolled back to it, so it is the newest applied migration, and end with
+// it migrated.
+const BASE = '0003_encrypt_users';
+const LATER = TAGS.slice(TAGS.indexOf(BASE) + 1);
+const baseStates = (state: string) => Object.fromEntries(TAGS.map((t) => [t, LATER.includes(t) ? 'pending' : state]));
 
 interface Journal {
   entries: { tag: string; when: number }[];
@@ -129,6 +136,7 @@ describe('rollback: down migrations under the runner', () => {
         SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = 'users'::regclass AND attname = 'email_hash' AND NOT attisdropped) AS hash,
                EXISTS (SELECT 1 FROM pg_indexes WHERE indexname = 'users_email_unique' AND indexdef LIKE '%lower(email)%') AS "lowerIndex",
                EXISTS (SELECT 1 FROM pg_constraint WHERE conname = 'users_email_format') AS "formatCheck"`;
+    await rollback(sql, { to: BASE });
     const result = await rollback(sql, { steps: 1 });
     expect(result.rolledBack.map((s) => s.name)).toEqual(['0003_encrypt_users']);
     // Plaintext columns again: no blind index, the unique index on lower(email) and the format CHECK back.
@@ -138,20 +146,21 @@ describe('rollback: down migrations under the runner', () => {
     // The ledger row names the up file it undid (by its checksum).
     expect(await newestRow('0003_encrypt_users')).toMatchObject({ direction: 'down', status: 'rolled_back', sha256: createHash('sha256').update(upFile).digest('hex') });
     expect(await drizzleRows()).toEqual([whenOf('0000_init'), whenOf('0001_updated_at_triggers'), whenOf('0002_deferred_author_fks')]);
-    expect(await states()).toEqual({ '0000_init': 'applied', '0001_updated_at_triggers': 'applied', '0002_deferred_author_fks': 'applied', '0003_encrypt_users': 'pending' });
+    expect(await states()).toEqual({ ...baseStates('applied'), [BASE]: 'pending' });
 
-    expect((await migrate(sql)).applied.map((s) => s.name)).toEqual(['0003_encrypt_users']);
+    expect((await migrate(sql)).applied.map((s) => s.name)).toEqual([BASE, ...LATER]);
     expect(await usersShape()).toEqual([{ hash: true, lowerIndex: false, formatCheck: false }]);
   });
 
   it('0003_encrypt_users refuses to run, or to be rolled back, while users has rows: SQL cannot encrypt or decrypt them', async () => {
     // (as the migrator, which owns the table)
+    await rollback(sql, { to: BASE });
     const u = rawUser('rows@example.com', 'Rows');
     await sql`INSERT INTO users (id, email, email_hash, name) VALUES (${u.id}, ${u.email}, ${u.email_hash}, ${u.name})`;
     const down = await rejection(rollback(sql, { steps: 1 }));
     expect(down.code).toBe('MIGRATION_FAILED');
     expect(down.message).toContain('which SQL cannot decrypt');
-    expect(await states()).toEqual(Object.fromEntries(TAGS.map((t) => [t, 'applied'])));
+    expect(await states()).toEqual(baseStates('applied'));
     await sql`DELETE FROM users`;
 
     await rollback(sql, { steps: 1 });
@@ -168,13 +177,13 @@ describe('rollback: down migrations under the runner', () => {
 
   it('rollback --to 0000_init rolls back everything after it and keeps it', async () => {
     const result = await rollback(sql, { to: '0000_init' });
-    expect(result.rolledBack.map((s) => s.name)).toEqual(['0003_encrypt_users', '0002_deferred_author_fks', '0001_updated_at_triggers']);
+    expect(result.rolledBack.map((s) => s.name)).toEqual([...TAGS.slice(1)].reverse());
     const [objects] = await sql<{ tables: number; triggers: number; functions: number }[]>`
       SELECT (SELECT count(*)::int FROM pg_tables WHERE schemaname = 'public') AS tables,
              (SELECT count(*)::int FROM pg_trigger WHERE NOT tgisinternal) AS triggers,
              (SELECT count(*)::int FROM pg_proc WHERE proname LIKE 'jeex\\_%') AS functions`;
     expect(objects).toEqual({ tables: 5, triggers: 0, functions: 0 });
-    expect(await states()).toEqual({ '0000_init': 'applied', '0001_updated_at_triggers': 'pending', '0002_deferred_author_fks': 'pending', '0003_encrypt_users': 'pending' });
+    expect(await states()).toEqual({ ...Object.fromEntries(TAGS.map((t) => [t, 'pending'])), '0000_init': 'applied' });
     expect(await drizzleRows()).toEqual([whenOf('0000_init')]);
     expect((await rollback(sql, { to: '0000_init' })).rolledBack).toEqual([]);
     await migrate(sql);
@@ -199,7 +208,8 @@ describe('rollback: down migrations under the runner', () => {
     });
     const before = await catalogFingerprint(sql);
     const rows = await ledgerCount();
-    const error = await rejection(rollback(sql, { migrationsDir: dir }));
+    // Down to 0002: the newer migrations' down files are fine, but nothing runs unless every step can.
+    const error = await rejection(rollback(sql, { migrationsDir: dir, to: '0002_deferred_author_fks' }));
     expect(error.code).toBe('MIGRATION_NO_DOWN');
     expect(error.message).toMatch(/0003_encrypt_users\.down\.sql is an unreviewed draft/);
     expect(error.hint).toMatch(/delete its "-- jeex:draft" line/);
@@ -212,17 +222,18 @@ describe('rollback: down migrations under the runner', () => {
     const dir = await migrationsCopy((d) => rm(join(d, '0001_updated_at_triggers.down.sql')));
     const before = await catalogFingerprint(sql);
     const rows = await ledgerCount();
-    const error = await rejection(rollback(sql, { migrationsDir: dir, steps: 3 }));
+    const error = await rejection(rollback(sql, { migrationsDir: dir, to: '0000_init' }));
     expect(error.code).toBe('MIGRATION_NO_DOWN');
     expect(error.message).toMatch(/0001_updated_at_triggers has no down migration .*0001_updated_at_triggers\.down\.sql/);
     expect(error.hint).toMatch(/generate-down 0001_updated_at_triggers/);
-    // 0003 and 0002 have down files, but nothing runs unless every step can.
+    // The newer ones have down files, but nothing runs unless every step can.
     expect(await catalogFingerprint(sql)).toEqual(before);
     expect(await ledgerCount()).toBe(rows);
     expect(await drizzleRows()).toHaveLength(TAGS.length);
   });
 
   it('a failing down script is rolled back completely and the migration stays applied', async () => {
+    await rollback(sql, { to: BASE });
     const dir = await migrationsCopy((d) =>
       writeFile(
         join(d, '0003_encrypt_users.down.sql'),
@@ -241,8 +252,8 @@ describe('rollback: down migrations under the runner', () => {
     const row = await newestRow('0003_encrypt_users');
     expect(row).toMatchObject({ direction: 'down', status: 'failed' });
     expect(row?.error?.code).toBe('MIGRATION_FAILED');
-    expect(await states()).toEqual(Object.fromEntries(TAGS.map((t) => [t, 'applied'])));
-    expect(await drizzleRows()).toHaveLength(TAGS.length);
+    expect(await states()).toEqual(baseStates('applied'));
+    expect(await drizzleRows()).toHaveLength(TAGS.length - LATER.length);
 
     // The real down file still works afterwards.
     expect((await rollback(sql)).rolledBack.map((s) => s.name)).toEqual(['0003_encrypt_users']);

@@ -8,7 +8,8 @@ import type { TestProject } from 'vitest/node';
 // eslint-disable-next-line @typescript-eslint/consistent-type-imports -- loaded lazily: only with JEEX_TEST_PG=testcontainers
 type TestcontainersPostgres = typeof import('@testcontainers/postgresql');
 import { formatKey, generateKey } from '../../src/crypto/keys.ts';
-import { bootstrapDatabase } from '../../src/db/bootstrap.ts';
+import { applyRoles } from '../../src/roles/apply.ts';
+import { roleNames } from '../../src/roles/names.ts';
 import { migrate } from '../../src/migrate/runner.ts';
 import { freePort } from '../../src/server/port.ts';
 import { ensurePooler, stopPoolerIn } from '../../src/pooler/local.ts';
@@ -22,9 +23,10 @@ const TEMPLATE = 'jeex_test_template';
 /** Start (or find) one PostgreSQL 18 for the whole run and prepare a migrated template database. */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const started = Date.now();
-  const { adminUrl, source, teardown, walArchive } = await obtainServer();
-  const migrator = { user: 'jeex_test_migrator', password: randomBytes(24).toString('base64url') };
-  const app = { user: 'jeex_test_app', password: randomBytes(24).toString('base64url') };
+  const { adminUrl, source, teardown, walArchive, logDir } = await obtainServer();
+  const roles = roleNames('jeex_test');
+  const login = (user: string) => ({ user, password: randomBytes(24).toString('base64url') });
+  const [migrator, app, readonly, backup, monitor] = [login(roles.migrator), login(roles.app), login(roles.readonly), login(roles.backup), login(roles.monitor)];
 
   const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
   try {
@@ -32,10 +34,14 @@ export default async function setup(project: TestProject): Promise<() => Promise
     if (Number(num) < 180000) throw new Error(`the test server runs PostgreSQL ${num}; the tests need 18 (${source})`);
     // A template from an earlier, interrupted run would be stale: rebuild it.
     await admin.unsafe(`DROP DATABASE IF EXISTS ${TEMPLATE} WITH (FORCE)`);
-    await bootstrapDatabase(admin, (database) => postgres(withDatabase(adminUrl, database), { max: 1, onnotice: () => {} }), {
+    await applyRoles(admin, (database) => postgres(withDatabase(adminUrl, database), { max: 1, onnotice: () => {} }), {
       database: TEMPLATE,
-      migrator,
-      app,
+      roles,
+      passwords: { migrator: migrator.password, app: app.password, readonly: readonly.password, backup: backup.password, monitor: monitor.password },
+      // The whole run shares these roles: many files connect and migrate at once, so no
+      // connection limits, and no statement log of every test query (test/integration/roles-*.test.ts
+      // checks both on roles of their own).
+      settings: { auditReads: false, connectionLimits: { migrator: -1, app: -1, readonly: -1, backup: -1, monitor: -1 } },
     });
   } finally {
     await admin.end();
@@ -50,7 +56,21 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const pooler = await startTestPooler(adminUrl, app.user);
   // Users' email and name are encrypted: one data key and one blind-index key for the run.
   const keys = { data: formatKey(generateKey()), blindIndex: formatKey(generateKey()) };
-  const server: TestServer = { source, adminUrl, templateDatabase: TEMPLATE, migrator, app, keys, ...pooler.provided, ...(walArchive ? { walArchive } : {}) };
+  const server: TestServer = {
+    source,
+    adminUrl,
+    templateDatabase: TEMPLATE,
+    migrator,
+    app,
+    keys,
+    roles,
+    readonly,
+    backup,
+    monitor,
+    ...pooler.provided,
+    ...(walArchive ? { walArchive } : {}),
+    ...(logDir ? { logDir } : {}),
+  };
   project.provide('testServer', server);
   const via = pooler.provided.pooler ? `, PgBouncer ${pooler.provided.pooler.version} on ${pooler.provided.pooler.port}` : `, no PgBouncer (${pooler.provided.poolerMissing ?? ''})`;
   process.stderr.write(`[test] PostgreSQL 18 from ${source}${via} ready in ${Date.now() - started} ms\n`);
@@ -90,7 +110,7 @@ async function startTestPooler(adminUrl: string, appRole: string): Promise<{ pro
   }
 }
 
-async function obtainServer(): Promise<{ adminUrl: string; source: string; teardown: () => Promise<void>; walArchive?: string }> {
+async function obtainServer(): Promise<{ adminUrl: string; source: string; teardown: () => Promise<void>; walArchive?: string; logDir?: string }> {
   if (process.env.TEST_DATABASE_URL) {
     return { adminUrl: process.env.TEST_DATABASE_URL, source: 'TEST_DATABASE_URL', teardown: async () => {} };
   }
@@ -101,7 +121,7 @@ async function obtainServer(): Promise<{ adminUrl: string; source: string; teard
   return startEmbedded();
 }
 
-async function startEmbedded(): Promise<{ adminUrl: string; source: string; teardown: () => Promise<void>; walArchive?: string }> {
+async function startEmbedded(): Promise<{ adminUrl: string; source: string; teardown: () => Promise<void>; walArchive?: string; logDir?: string }> {
   const dir = await mkdtemp(join(tmpdir(), 'jeex-test-pg-'));
   await chmod(dir, 0o755); // the server's OS user must reach it when the tests run as root
   const result = await up({ dataDir: dir, port: await freePort(), memoryBytes: 1024 ** 3, startTimeoutSeconds: 60, pooler: false });
@@ -111,6 +131,7 @@ async function startEmbedded(): Promise<{ adminUrl: string; source: string; tear
     adminUrl,
     source: `embedded (${dir})`,
     ...(result.walArchive ? { walArchive: result.walArchive.dir } : {}),
+    logDir: join(dir, 'log'),
     teardown: async () => {
       await down({ dataDir: dir });
       await rm(dir, { recursive: true, force: true });

@@ -8,6 +8,13 @@ export interface TestServer {
   templateDatabase: string;
   migrator: { user: string; password: string };
   app: { user: string; password: string };
+  /** The run's roles (`roles apply` with the prefix jeex_test): the NOLOGIN owner and the other login roles. */
+  roles: { owner: string; migrator: string; app: string; readonly: string; backup: string; monitor: string };
+  readonly: { user: string; password: string };
+  backup: { user: string; password: string };
+  monitor: { user: string; password: string };
+  /** The embedded server's log directory (server.log, server.json); none for other sources. */
+  logDir?: string;
   /** A PgBouncer (transaction mode) in front of the server, when the binary is installed. */
   pooler?: { port: number; version: string; preparedStatements: boolean };
   /** Why there is none. */

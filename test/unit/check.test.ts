@@ -3,7 +3,7 @@ import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { check, type CheckResult } from '../../src/migrate/check.ts';
-import { ScratchMigrations } from '../helpers/migrations.ts';
+import { PACKAGE_TAGS, ScratchMigrations } from '../helpers/migrations.ts';
 
 type Snapshot = { id: string; prevId: string; tables: Record<string, { columns: Record<string, { name: string }> }> } & Record<string, unknown>;
 
@@ -37,7 +37,7 @@ describe('check (the CI gate, no database)', () => {
     expect(result.problems).toEqual([]);
     expect(result.ok).toBe(true);
     expect(result.drift).toEqual([]);
-    expect(result.lint.migrations).toEqual(['0000_init', '0001_updated_at_triggers', '0002_deferred_author_fks', '0003_encrypt_users']);
+    expect(result.lint.migrations).toEqual(PACKAGE_TAGS);
     expect(result.lint.findings.length).toBeGreaterThan(0);
     expect(result.lint.findings.every((f) => f.suppressed && f.reason)).toBe(true);
     expect(result.lint.unsuppressed).toBe(0);
@@ -78,9 +78,9 @@ describe('check (the CI gate, no database)', () => {
   });
 
   it('a schema that the newest snapshot does not match is drift, with the SQL generating would write', async () => {
-    const newest = await readSnapshot(3);
+    const newest = await readSnapshot(PACKAGE_TAGS.length - 1);
     delete newest.tables['public.users']?.columns.email;
-    await writeSnapshot(3, newest);
+    await writeSnapshot(PACKAGE_TAGS.length - 1, newest);
     const result = await check({ migrationsDir: scratch.dir });
     expect(result.ok).toBe(false);
     expect(codes(result)).toEqual(['SCHEMA_DRIFT']);
@@ -90,13 +90,13 @@ describe('check (the CI gate, no database)', () => {
   });
 
   it('a change drizzle-kit would ask about (a rename?) is drift too, described instead of prompting', async () => {
-    const newest = await readSnapshot(3);
+    const newest = await readSnapshot(PACKAGE_TAGS.length - 1);
     const users = newest.tables['public.users'];
     const email = users?.columns.email;
     if (!users || !email) throw new Error('the snapshot has no users.email');
     delete users.columns.email;
     users.columns.email_address = { ...email, name: 'email_address' };
-    await writeSnapshot(3, newest);
+    await writeSnapshot(PACKAGE_TAGS.length - 1, newest);
     const result = await check({ migrationsDir: scratch.dir });
     expect(codes(result)).toEqual(['SCHEMA_DRIFT']);
     expect(result.drift).toEqual([

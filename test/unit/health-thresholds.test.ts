@@ -124,7 +124,7 @@ describe('which database `jeex-db health` checks', () => {
     expect(resolveHealthTarget({}, { DATABASE_URL: 'postgres://app@h/db' })).toEqual({ url: 'postgres://app@h/db', source: 'DATABASE_URL' });
   });
 
-  it("else the local cluster's superuser on the app database, with its PgBouncer's admin console", async () => {
+  it("else the local cluster's monitoring role (the superuser before it existed) on the app database, with its PgBouncer's admin console", async () => {
     const dir = await mkdtemp(join(tmpdir(), 'jeex-health-target-'));
     try {
       const roles = { superuser: 'postgres', migrator: 'jeex_migrator', app: 'jeex_app' };
@@ -141,6 +141,10 @@ describe('which database `jeex-db health` checks', () => {
         poolerConsoleUrl: 'postgres://jeex_pgbouncer:jeex_pgbouncer%2Fpw@127.0.0.1:6418/pgbouncer',
       });
       expect(() => resolveHealthTarget({ dataDir: join(dir, 'nothing') }, {})).toThrow(/no database to check/);
+      // With the monitoring role (secrets.json written by `up` since roles apply): pg_monitor, not the superuser.
+      await writeFile(join(dir, 'secrets.json'), JSON.stringify({ ...secrets, monitor: secret('jeex_monitor') }));
+      expect(resolveHealthTarget({ dataDir: dir }, {}).url).toBe('postgres://jeex_monitor:jeex_monitor%2Fpw@127.0.0.1:5418/jeex');
+      expect(resolveHealthTarget({ dataDir: dir, localRole: 'superuser' }, {}).url).toBe('postgres://postgres:postgres%2Fpw@127.0.0.1:5418/jeex');
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

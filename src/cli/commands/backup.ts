@@ -30,7 +30,7 @@ function rateArg(value: string): number {
 }
 
 /**
- * Where to back up from and to: the local cluster of --data-dir (its superuser, its data
+ * Where to back up from and to: the local cluster of --data-dir (its backup role, its data
  * directory, its default repository), or --url (the server's own data_directory) with --repo.
  */
 export function resolveBackupTarget(flags: { dataDir: string; repo?: string; url?: string }): { url: string; dataDir?: string; repo: BackupRepo } {
@@ -41,7 +41,9 @@ export function resolveBackupTarget(flags: { dataDir: string; repo?: string; url
     if (!repo) throw new JeexDbError('INVALID_CONFIG', `--url needs --repo DIR: there is no local cluster in ${layout.root} whose repository could be used.`, { hint: 'Pass --repo DIR (a directory on this machine, where the server archives its WAL).' });
     return { url: flags.url, repo };
   }
-  const url = state ? localUrl(layout, 'superuser', { database: state.database }) : undefined;
+  // The backup role (pg_backup_start/stop, pg_read_all_data); the superuser for a cluster whose
+  // secrets.json predates it (until its next `jeex-db up`).
+  const url = state ? (localUrl(layout, 'backup', { database: state.database }) ?? localUrl(layout, 'superuser', { database: state.database })) : undefined;
   if (!url || !repo) {
     throw new JeexDbError('CONNECTION_FAILED', `There is no local cluster in ${layout.root}.`, {
       hint: 'Start one with `jeex-db up`, pass --data-dir DIR, or pass --url URL and --repo DIR for another server on this machine.',

@@ -74,7 +74,7 @@ export function diagnoseCommand(): Command {
     .addOption(jsonOption())
     .action(async (flags: DiagnoseFlags) => {
       try {
-        const target = resolveHealthTarget(flags);
+        const target = resolveHealthTarget({ ...flags, localRole: 'superuser' });
         const sql = postgres(target.url, { max: 1, connect_timeout: 10, onnotice: () => {}, connection: { application_name: 'jeex-db diagnose' } });
         try {
           const report = await diagnose(sql);

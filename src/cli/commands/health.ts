@@ -44,7 +44,7 @@ export function healthTable(doc: HealthDocument): string[] {
 export function healthCommand(): Command {
   return new Command('health')
     .description('check PostgreSQL (and the local PgBouncer and migrations); exit 0 pass, 1 warn, 2 fail')
-    .option('--url <url>', 'database to check (default: JEEX_DB_MONITOR_URL, DATABASE_URL, then the local cluster as its superuser)')
+    .option('--url <url>', 'database to check (default: JEEX_DB_MONITOR_URL, DATABASE_URL, then the local cluster as its monitoring role)')
     .option('--data-dir <dir>', 'where the local cluster lives', process.env.JEEX_DB_DATA_DIR ?? DEFAULT_DATA_DIR)
     .option('--migrations-dir <dir>', "drizzle-kit's output folder to compare with the database (default: the package's drizzle/)")
     .option('--no-migrations', 'do not check the migrations')

@@ -57,7 +57,7 @@ export interface ServeTargets {
   /** The application's path (its URL through PgBouncer when there is one); undefined: createDb() resolves it. */
   appUrl?: string;
   poolerConsoleUrl?: string;
-  /** With --backup-schedule: the local cluster to back up (its superuser on the app database) and its repository. */
+  /** With --backup-schedule: the local cluster to back up (its backup role on the app database) and its repository. */
   backups?: { url: string; dataDir: string; repo: BackupRepo };
 }
 
@@ -130,7 +130,7 @@ export function resolveServeTargets(flags: Pick<ServeFlags, 'url' | 'appUrl' | '
 function backupTarget(dataDir: string, source: string): NonNullable<ServeTargets['backups']> {
   const layout = localLayout(dataDir);
   const state = readLocalState(layout);
-  const url = state ? localUrl(layout, 'superuser', { database: state.database }) : undefined;
+  const url = state ? (localUrl(layout, 'backup', { database: state.database }) ?? localUrl(layout, 'superuser', { database: state.database })) : undefined;
   if (source !== 'local' || !url) {
     const why = source !== 'local' ? `the monitoring connection comes from ${source === 'flag' ? '--url' : source}, not from the local cluster` : `there is no local cluster in ${layout.root}`;
     throw new JeexDbError('INVALID_CONFIG', `--backup-schedule backs up the local cluster of --data-dir, and ${why}.`, {
@@ -154,7 +154,7 @@ export function serveCommand(): Command {
   const command = new Command('serve')
     .description('serve /livez, /readyz and /health (and /metrics, /alerts), evaluate alert rules and export metrics until Ctrl-C')
     .addOption(new Option('--port <n>', 'port of the health server').argParser(intArg(0, 65535)).default(DEFAULT_SERVE_PORT))
-    .option('--url <url>', 'the monitoring connection (default: JEEX_DB_MONITOR_URL, DATABASE_URL, then the local cluster as its superuser)')
+    .option('--url <url>', 'the monitoring connection (default: JEEX_DB_MONITOR_URL, DATABASE_URL, then the local cluster as its monitoring role)')
     .option('--app-url <url>', "the application's path, probed by /readyz (default: the URL createDb() resolves: the local app URL through PgBouncer)")
     .option('--data-dir <dir>', 'where the local cluster lives', process.env.JEEX_DB_DATA_DIR ?? DEFAULT_DATA_DIR)
     .option('--no-migrations', 'do not check that the migrations are applied')

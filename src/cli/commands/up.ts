@@ -7,6 +7,7 @@ import { DEFAULT_PORT, down, up, whenServerExits, type UpResult } from '../../se
 import { EXIT, bold, dim, green, jsonOption, note, printJson, progressReporter, reportError, say, usageError } from '../output.ts';
 import { addServeOptions, DEFAULT_SERVE_PORT, resolveServeTargets, serveUntil } from './serve.ts';
 import { bytesArg, intArg } from '../options.ts';
+import { addRoleSettingsOptions, roleSettingsFlags } from '../role-flags.ts';
 
 interface UpFlags {
   dataDir: string;
@@ -26,6 +27,9 @@ interface UpFlags {
   alertRules?: string;
   alertInterval: number;
   prometheus?: boolean;
+  idleTimeout?: string;
+  idleInTransactionTimeout?: string;
+  auditReads?: boolean;
 }
 
 export function upCommand(): Command {
@@ -43,7 +47,7 @@ export function upCommand(): Command {
     .addOption(new Option('--os-user <name>', 'OS user to run PostgreSQL as when started as root').default(DEFAULT_OS_USER))
     .option('--no-pooler', 'do not run PgBouncer in front (the app URL then points straight at PostgreSQL)')
     .option('--serve [port]', `in the foreground, also run the health server (jeex-db serve) on this port (default ${DEFAULT_SERVE_PORT})`, intArg(0, 65535));
-  return addServeOptions(command).action(async (flags: UpFlags) => {
+  return addServeOptions(addRoleSettingsOptions(command)).action(async (flags: UpFlags) => {
       const json = Boolean(flags.json);
       if (flags.serve !== undefined && flags.detach) {
         reportError(usageError('--serve runs the health server in the foreground: leave out --detach, or start `jeex-db serve` beside a detached cluster'), json);
@@ -63,6 +67,7 @@ export function upCommand(): Command {
           startTimeoutSeconds: flags.startTimeout,
           osUser: flags.osUser,
           pooler: flags.pooler,
+          roleSettings: roleSettingsFlags(flags),
           onProgress: progressReporter(json),
           ...(process.env.DATABASE_URL ? { databaseUrl: process.env.DATABASE_URL } : {}),
           ...(flags.port !== undefined ? { port: flags.port } : {}),
@@ -130,6 +135,10 @@ function printHuman(result: UpResult, foreground: boolean): void {
   if (result.urls.appDirect && result.urls.appDirect !== result.urls.app) say(`  ${bold('app direct')} ${maskUrl(result.urls.appDirect)} ${dim('(sessions: LISTEN, session locks)')}`);
   if (result.urls.migrator) say(`  ${bold('migrator')}   ${maskUrl(result.urls.migrator)}`);
   if (result.urls.superuser) say(`  ${bold('superuser')}  ${maskUrl(result.urls.superuser)}`);
+  for (const role of ['readonly', 'monitor', 'backup'] as const) {
+    const url = result.urls[role];
+    if (url) say(`  ${bold(role.padEnd(10))} ${maskUrl(url)}`);
+  }
   if (result.secretsFile) say(dim(`  passwords in ${result.secretsFile}; a full URL: jeex-db url app`));
   const applied = result.migrations.applied;
   say(

@@ -1,13 +1,13 @@
 import { Argument, Command } from 'commander';
 import { JeexDbError } from '../../db/errors.ts';
 import { DEFAULT_DATA_DIR, localLayout } from '../../local/layout.ts';
-import { localUrl, type LocalRole } from '../../local/state.ts';
+import { LOCAL_LOGIN_ROLES, localUrl, type LocalRole } from '../../local/state.ts';
 import { jsonOption, printJson, reportError, say } from '../output.ts';
 
 export function urlCommand(): Command {
   return new Command('url')
     .description('print the full URL (with password) of a local role, e.g. psql "$(jeex-db url superuser)"')
-    .addArgument(new Argument('[role]', 'which role').choices(['app', 'migrator', 'superuser']).default('app'))
+    .addArgument(new Argument('[role]', 'which role').choices(LOCAL_LOGIN_ROLES).default('app'))
     .option('--data-dir <dir>', 'where the local cluster lives', DEFAULT_DATA_DIR)
     .option('--direct', 'the app role straight to PostgreSQL, not through PgBouncer')
     .addOption(jsonOption())

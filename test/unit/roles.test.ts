@@ -1,0 +1,98 @@
+import { describe, expect, it } from 'vitest';
+import { roleCatalog } from '../../src/roles/catalog.ts';
+import { roleNames } from '../../src/roles/names.ts';
+import { checkPassword, generatePassword, MIN_PASSWORD_LENGTH } from '../../src/roles/password-policy.ts';
+import { newPasswordInput, passwordsFromEnvironment } from '../../src/roles/password-input.ts';
+import { DEFAULT_ROLE_SETTINGS, formatTimeout, parseTimeout, resolveRoleSettings } from '../../src/roles/settings.ts';
+import { Readable } from 'node:stream';
+
+describe('the password policy', () => {
+  it.each([
+    ['short', 'Tr0ub4dor&3', /at least 16 are required/],
+    ['common', 'correcthorsebatterystaple', /common password/],
+    ['common with digits added', 'Password1234567890!', /common password with characters added/],
+    ['one character repeated', 'aaaaaaaaaaaaaaaaaaaa', /repeats one character/],
+    ['a control character', 'good-length-password\u0007', /control characters/],
+  ])('refuses a %s password', (_, password, problem) => {
+    const verdict = checkPassword(password);
+    expect(verdict.ok).toBe(false);
+    expect(verdict.problems.join('; ')).toMatch(problem);
+    // The verdict never repeats the password.
+    expect(verdict.problems.join('; ')).not.toContain(password);
+  });
+
+  it('accepts a long random password, and every generated one', () => {
+    expect(checkPassword('k7#Vq2!xLm9$Rt4@Wz').ok).toBe(true);
+    for (let i = 0; i < 50; i++) {
+      const password = generatePassword();
+      expect(password.length).toBeGreaterThanOrEqual(MIN_PASSWORD_LENGTH);
+      expect(checkPassword(password)).toEqual({ ok: true, problems: [] });
+    }
+  });
+
+  it('reads a new password from stdin or the environment (one trailing newline dropped), never from an argument, and checks it', async () => {
+    await expect(newPasswordInput({ stdin: true }, {}, Readable.from(['a-very-long-random-pass\n']))).resolves.toEqual({ password: 'a-very-long-random-pass', source: 'standard input' });
+    await expect(newPasswordInput({}, { JEEX_NEW_PASSWORD: 'another-long-random-pw' })).resolves.toEqual({ password: 'another-long-random-pw', source: 'JEEX_NEW_PASSWORD' });
+    await expect(newPasswordInput({}, {})).resolves.toBeUndefined();
+    const refused = await newPasswordInput({}, { JEEX_NEW_PASSWORD: 'password1' }).catch((e: unknown) => e);
+    expect(refused).toMatchObject({ code: 'INVALID_CONFIG', message: expect.stringContaining('JEEX_NEW_PASSWORD was refused') as string });
+    expect(String((refused as Error).message)).not.toContain('password1');
+    await expect(passwordsFromEnvironment({ JEEX_APP_PASSWORD: 'app-password-long-enough', JEEX_MONITOR_PASSWORD: '' })).resolves.toEqual({ app: 'app-password-long-enough' });
+  });
+});
+
+describe('role settings', () => {
+  it('parses and writes durations the way PostgreSQL stores them', () => {
+    expect(parseTimeout('15min')).toBe(900_000);
+    expect(parseTimeout('900')).toBe(900_000);
+    expect(parseTimeout('1s')).toBe(1000);
+    expect(parseTimeout('soon')).toBeUndefined();
+    expect([900_000, 30_000, 1500, 0, 3_600_000].map(formatTimeout)).toEqual(['15min', '30s', '1500ms', '0', '1h']);
+  });
+
+  it('takes flags over the environment over the last values over the defaults, and reports every problem at once', () => {
+    expect(resolveRoleSettings({}, {})).toEqual(DEFAULT_ROLE_SETTINGS);
+    expect(resolveRoleSettings({}, { JEEX_IDLE_TIMEOUT: '10min', JEEX_AUDIT_READS: 'off' }, { idleSessionTimeoutMs: 1000 })).toMatchObject({ idleSessionTimeoutMs: 600_000, auditReads: false });
+    expect(resolveRoleSettings({ idleTimeout: '5min' }, { JEEX_IDLE_TIMEOUT: '10min' }).idleSessionTimeoutMs).toBe(300_000);
+    expect(resolveRoleSettings({}, {}, { idleSessionTimeoutMs: 1000, auditReads: false })).toMatchObject({ idleSessionTimeoutMs: 1000, auditReads: false });
+    const error = (() => {
+      try {
+        resolveRoleSettings({ idleTimeout: 'later' }, { JEEX_IDLE_IN_TRANSACTION_TIMEOUT: 'x', JEEX_AUDIT_READS: 'maybe' });
+      } catch (e) {
+        return e as { code: string; message: string };
+      }
+      return undefined;
+    })();
+    expect(error?.code).toBe('INVALID_CONFIG');
+    expect(error?.message).toMatch(/--idle-timeout.*JEEX_IDLE_IN_TRANSACTION_TIMEOUT.*JEEX_AUDIT_READS/);
+  });
+});
+
+describe('the role catalog', () => {
+  const catalog = roleCatalog(roleNames('jeex'), DEFAULT_ROLE_SETTINGS, 100);
+  const spec = (kind: string) => catalog.find((r) => r.kind === kind);
+
+  it('has six roles; only the owner cannot log in, only the backup role replicates', () => {
+    expect(catalog.map((r) => r.name)).toEqual(['jeex_owner', 'jeex_migrator', 'jeex_app', 'jeex_readonly', 'jeex_backup', 'jeex_monitor']);
+    expect(catalog.filter((r) => !r.login).map((r) => r.kind)).toEqual(['owner']);
+    expect(catalog.filter((r) => r.replication).map((r) => r.kind)).toEqual(['backup']);
+  });
+
+  it('makes the migrator the owner for DDL, through SET ROLE only', () => {
+    expect(spec('migrator')?.settings.role).toBe('jeex_owner');
+    expect(spec('migrator')?.memberOf).toEqual([{ role: 'jeex_owner', inherit: false }]);
+  });
+
+  it('gives every login role the 15 minute idle timeout but the backup role, and logs the statements of the app and read-only roles', () => {
+    for (const kind of ['migrator', 'app', 'readonly', 'monitor']) expect(spec(kind)?.settings.idle_session_timeout).toBe('15min');
+    expect(spec('backup')?.settings).toMatchObject({ idle_session_timeout: '0', idle_in_transaction_session_timeout: '0', statement_timeout: '0' });
+    expect(catalog.filter((r) => r.settings.log_statement === 'all').map((r) => r.kind)).toEqual(['app', 'readonly']);
+    const quiet = roleCatalog(roleNames('jeex'), { ...DEFAULT_ROLE_SETTINGS, auditReads: false }, 100);
+    expect(quiet.filter((r) => r.settings.log_statement)).toEqual([]);
+  });
+
+  it("sizes the app role's connection limit from max_connections, above PgBouncer's pool", () => {
+    expect(spec('app')?.connectionLimit).toBe(90); // PgBouncer may open 100 - 15 = 85
+    expect(roleCatalog(roleNames('jeex'), { ...DEFAULT_ROLE_SETTINGS, connectionLimits: { app: -1 } }, 100).find((r) => r.kind === 'app')?.connectionLimit).toBe(-1);
+  });
+});
