@@ -4,6 +4,7 @@ import { asAppUser } from '../../src/audit/app-user.ts';
 import { AUDIT_REDACTED_COLUMNS, REDACTED } from '../../src/audit/redaction.ts';
 import { requirePooler } from '../helpers/skip.ts';
 import { useTestDatabase } from '../helpers/test-db.ts';
+import { insertUser, rawUser } from '../helpers/users.ts';
 
 interface Change {
   operation: string;
@@ -41,11 +42,10 @@ describe('the audit trail (jeex_audit.changes)', () => {
       FROM jeex_audit.changes WHERE row_key ->> 'id' = ${id} ORDER BY id`;
 
   it('records an insert, an update and a delete with the role, the client address, the app user and the transaction, redacting personal data', async () => {
-    const [user] = await app<{ id: string }[]>`
-      INSERT INTO users (email, name, profile_data) VALUES ('audit@example.com', 'Ada Audit', '{"phone": "+1 555 0100"}') RETURNING id`;
-    const id = user?.id ?? '';
+    const id = await insertUser(app, { email: 'audit@example.com', name: 'Ada Audit', profileData: { phone: '+1 555 0100' } });
+    const renamed = rawUser('audit@example.com', 'Ada A.', id).name;
     const [{ xid } = { xid: '' }] = await asAppUser(app, 'user-7', async (tx) => {
-      await tx`UPDATE users SET name = 'Ada A.', last_login_at = now() WHERE id = ${id}`;
+      await tx`UPDATE users SET name = ${renamed}, last_login_at = now() WHERE id = ${id}`;
       return tx<{ xid: string }[]>`SELECT pg_current_xact_id()::text AS xid`;
     });
     await app`DELETE FROM users WHERE id = ${id}`;
@@ -75,10 +75,10 @@ describe('the audit trail (jeex_audit.changes)', () => {
   });
 
   it('records the rows a cascade deletes, in the same transaction', async () => {
-    const [user] = await app<{ id: string }[]>`INSERT INTO users (email, name) VALUES ('cascade@example.com', 'C') RETURNING id`;
-    const [project] = await app<{ id: string }[]>`INSERT INTO projects (name, created_by) VALUES ('Cascade', ${user?.id ?? ''}) RETURNING id`;
-    await app`DELETE FROM users WHERE id = ${user?.id ?? ''}`;
-    const [userDelete] = (await changesOf(user?.id ?? '')).filter((r) => r.operation === 'DELETE');
+    const userId = await insertUser(app, { email: 'cascade@example.com', name: 'C' });
+    const [project] = await app<{ id: string }[]>`INSERT INTO projects (name, created_by) VALUES ('Cascade', ${userId}) RETURNING id`;
+    await app`DELETE FROM users WHERE id = ${userId}`;
+    const [userDelete] = (await changesOf(userId)).filter((r) => r.operation === 'DELETE');
     const [projectDelete] = (await changesOf(project?.id ?? '')).filter((r) => r.operation === 'DELETE');
     expect(projectDelete).toMatchObject({ table_name: 'projects', db_role: server.app.user, transaction_id: userDelete?.transaction_id });
     expect(projectDelete?.old_values).toMatchObject({ name: 'Cascade' });
@@ -87,8 +87,8 @@ describe('the audit trail (jeex_audit.changes)', () => {
   it('records what the migrator changes as the owner role, with the role that logged in', async () => {
     const migrator = postgres(t.migratorUrl, { max: 1, onnotice: () => {} });
     try {
-      const [user] = await migrator<{ id: string }[]>`INSERT INTO users (email, name) VALUES ('owner@example.com', 'O') RETURNING id`;
-      const [row] = await changesOf(user?.id ?? '');
+      const userId = await insertUser(migrator, { email: 'owner@example.com', name: 'O' });
+      const [row] = await changesOf(userId);
       expect(row).toMatchObject({ operation: 'INSERT', db_role: server.roles.owner, session_role: server.migrator.user });
     } finally {
       await migrator.end({ timeout: 1 });
@@ -138,14 +138,14 @@ describe('the audit trail (jeex_audit.changes)', () => {
     try {
       const ids = await Promise.all(
         ['pooled-1', 'pooled-2', 'pooled-3'].map((who) =>
-          asAppUser(pooled, who, async (tx) => (await tx<{ id: string }[]>`INSERT INTO users (email, name) VALUES (${`${who}@example.com`}, ${who}) RETURNING id`)[0]?.id ?? ''),
+          asAppUser(pooled, who, async (tx) => insertUser(tx, { email: `${who}@example.com`, name: who })),
         ),
       );
       const users = await Promise.all(ids.map(async (id) => (await changesOf(id))[0]?.app_user));
       expect(users).toEqual(['pooled-1', 'pooled-2', 'pooled-3']);
       // A transaction without SET LOCAL on a server connection that had one before: no leftover.
-      const [plain] = await pooled<{ id: string }[]>`INSERT INTO users (email, name) VALUES ('plain@example.com', 'P') RETURNING id`;
-      expect((await changesOf(plain?.id ?? ''))[0]?.app_user).toBeNull();
+      const plainId = await insertUser(pooled, { email: 'plain@example.com', name: 'P' });
+      expect((await changesOf(plainId))[0]?.app_user).toBeNull();
     } finally {
       await pooled.end({ timeout: 1 });
     }

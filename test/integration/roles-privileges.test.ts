@@ -4,6 +4,14 @@ import { migrate } from '../../src/migrate/runner.ts';
 import type { ApplyRolesResult } from '../../src/roles/apply.ts';
 import type { LoginKind } from '../../src/roles/names.ts';
 import { createRoleFixture, type RoleFixture } from '../helpers/roles.ts';
+import { emailHash, insertUser, rawUser } from '../helpers/users.ts';
+
+/** A raw INSERT of a user whose email and name are sealed with the run's keys (SEC-001: the table refuses plaintext). */
+function insertUserStatement(email: string, name: string): string {
+  const u = rawUser(email, name);
+  return `INSERT INTO users (id, email, email_hash, name) VALUES ('${u.id}', '${u.email}', '\\x${u.email_hash.toString('hex')}', '${u.name}')`;
+}
+const SEED = `'\\x${emailHash('seed@example.com').toString('hex')}'`;
 
 type Who = LoginKind | 'nobody';
 /** `ok`, or the SQLSTATE the statement must fail with. */
@@ -30,9 +38,9 @@ async function attempt(sql: Sql, statement: string): Promise<string> {
 const MATRIX: [Who, string, Outcome][] = [
   // The application role: rows of the application tables, nothing else.
   ['app', 'SELECT count(*) FROM users', 'ok'],
-  ['app', "INSERT INTO users (email, name) VALUES ('matrix@example.com', 'M')", 'ok'],
-  ['app', "UPDATE users SET name = 'N' WHERE email = 'seed@example.com'", 'ok'],
-  ['app', "DELETE FROM users WHERE email = 'seed@example.com'", 'ok'],
+  ['app', insertUserStatement('matrix@example.com', 'M'), 'ok'],
+  ['app', `UPDATE users SET last_login_at = now() WHERE email_hash = ${SEED}`, 'ok'],
+  ['app', `DELETE FROM users WHERE email_hash = ${SEED}`, 'ok'],
   ['app', 'CREATE TEMPORARY TABLE staging (id int)', 'ok'],
   ['app', 'CREATE TABLE app_made (id int)', '42501'],
   ['app', 'ALTER TABLE users ADD COLUMN sneaky text', '42501'],
@@ -53,8 +61,8 @@ const MATRIX: [Who, string, Outcome][] = [
   // The read-only role: reads, never writes.
   ['readonly', 'SELECT count(*) FROM users', 'ok'],
   ['readonly', 'SELECT count(*) FROM jeex_migrations.ledger', 'ok'],
-  ['readonly', "INSERT INTO users (email, name) VALUES ('ro@example.com', 'R')", '42501'],
-  ['readonly', "UPDATE users SET name = 'R'", '42501'],
+  ['readonly', insertUserStatement('ro@example.com', 'R'), '42501'],
+  ['readonly', 'UPDATE users SET last_login_at = now()', '42501'],
   ['readonly', 'DELETE FROM users', '42501'],
   ['readonly', 'TRUNCATE users', '42501'],
   ['readonly', 'CREATE TABLE ro_made (id int)', '42501'],
@@ -73,11 +81,11 @@ const MATRIX: [Who, string, Outcome][] = [
   ['monitor', 'SELECT count(*) FROM pg_stat_statements', 'ok'],
   ['monitor', 'SELECT count(*) FROM jeex_migrations.ledger', 'ok'],
   ['monitor', 'SELECT count(*) FROM users', '42501'],
-  ['monitor', "INSERT INTO users (email, name) VALUES ('mon@example.com', 'M')", '42501'],
+  ['monitor', insertUserStatement('mon@example.com', 'M'), '42501'],
   ['monitor', 'SELECT count(*) FROM jeex_audit.changes', '42501'],
   // The backup role: reads everything (row counts), writes nothing, changes nothing.
   ['backup', 'SELECT count(*) FROM users', 'ok'],
-  ['backup', "INSERT INTO users (email, name) VALUES ('bk@example.com', 'B')", '42501'],
+  ['backup', insertUserStatement('bk@example.com', 'B'), '42501'],
   ['backup', 'CREATE TABLE backup_made (id int)', '42501'],
   ['backup', 'TRUNCATE users', '42501'],
 ];
@@ -104,7 +112,7 @@ describe('least privilege: the privilege matrix of the roles `roles apply` makes
     } finally {
       await migrator.end();
     }
-    await as('app')`INSERT INTO users (email, name) VALUES ('seed@example.com', 'Seed')`;
+    await insertUser(as('app'), { email: 'seed@example.com', name: 'Seed' });
   }, 60_000);
 
   afterAll(async () => {
