@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { metrics } from '@opentelemetry/api';
 import { AggregationTemporality, InMemoryMetricExporter, MeterProvider, PeriodicExportingMetricReader, type HistogramMetricData } from '@opentelemetry/sdk-metrics';
-import postgres from 'postgres';
+import { connect } from '../src/db/connect.ts';
 import { createDb, type JeexDb } from '../src/db/create-db.ts';
 import { uuidv7 } from '../src/db/uuid.ts';
 import { appendDocumentVersion, getLatestDocuments } from '../src/db/queries/document-versions.ts';
@@ -98,7 +98,7 @@ interface Seeded {
 }
 
 async function seed(superuserUrl: string): Promise<Seeded> {
-  const sql = postgres(superuserUrl, { max: 1, onnotice: () => {} });
+  const sql = connect(superuserUrl, { max: 1, onnotice: () => {} });
   try {
     await sql`INSERT INTO users (email, name) SELECT 'user' || i || '@bench.example', 'User ' || i FROM generate_series(1, 1000) i`;
     await sql`INSERT INTO projects (name, created_by, status) SELECT 'Project of ' || u.name, u.id, 'in_progress' FROM users u, generate_series(1, 2)`;

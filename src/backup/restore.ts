@@ -1,6 +1,6 @@
 import { chown, mkdir, readdir, readFile, rm, stat, writeFile, appendFile, chmod } from 'node:fs/promises';
 import { join, resolve, sep } from 'node:path';
-import postgres from 'postgres';
+import { connect } from '../db/connect.ts';
 import { JeexDbError } from '../db/errors.ts';
 import { localLayout, type LocalLayout } from '../local/layout.ts';
 import { findBinaries, type PgBinaries } from '../server/binaries.ts';
@@ -329,7 +329,7 @@ async function waitForPromotion(
     if (promoted >= 0 && log.slice(promoted).some((line) => READY.test(line))) {
       const fromLog = { lsn: /redo done at ([0-9A-F]+\/[0-9A-F]+)/.exec(log.join('\n'))?.[1] ?? '', timeline: Number(/selected new timeline ID: (\d+)/.exec(log.join('\n'))?.[1] ?? 0) };
       if (!url) return { ...fromLog, lastCommitAt: lastCommit(log) };
-      const sql = postgres(url, { max: 1, onnotice: () => {}, connect_timeout: 5 });
+      const sql = connect(url, { max: 1, onnotice: () => {}, connect_timeout: 5 });
       try {
         const [where] = await sql<{ lsn: string; wal: string }[]>`SELECT pg_current_wal_lsn()::text AS lsn, pg_walfile_name(pg_current_wal_lsn()) AS wal`;
         return { lsn: where?.lsn ?? fromLog.lsn, timeline: Number.parseInt((where?.wal ?? '').slice(0, 8), 16) || fromLog.timeline, lastCommitAt: lastCommit(log) };

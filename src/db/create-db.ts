@@ -1,6 +1,7 @@
 import { drizzle, type PostgresJsDatabase } from 'drizzle-orm/postgres-js';
 import postgres, { type Sql } from 'postgres';
 import * as schema from '../schema/index.ts';
+import { clientTarget } from './client-tls.ts';
 import { resolveDbConfig, type DbConfig, type DbConfigInput } from './config.ts';
 import { trackConnections } from './connection-tracker.ts';
 import { gateSql } from './gated-sql.ts';
@@ -27,15 +28,6 @@ export interface JeexDb {
   operations: () => OperationStats;
   /** Close every connection; waits up to `timeoutSeconds` for running queries. */
   close: (timeoutSeconds?: number) => Promise<void>;
-}
-
-function tlsRequested(url: string): boolean {
-  try {
-    const mode = new URL(url).searchParams.get('sslmode') ?? new URL(url).searchParams.get('ssl');
-    return mode !== null && mode !== 'disable' && mode !== 'false';
-  } catch {
-    return false;
-  }
 }
 
 /** Seconds before reconnect attempt `retries` (1, 2, ...): 50 ms doubling, at most 1 s, jittered. */
@@ -65,7 +57,16 @@ export function createDb(input: DbConfigInput = {}, env: NodeJS.ProcessEnv = pro
   // Each refers to the other only from callbacks that run later.
   // postgres.js looks up array types on each new connection; the tracker must know (see guardSocket).
   const fetchTypes = true;
-  const tracker = trackConnections((seconds) => metrics.createTime(seconds), { tls: tlsRequested(config.url), setupStatements: fetchTypes ? 1 : 0 });
+  // sslmode, sslrootcert, ... as libpq reads them (see clientTarget).
+  const target = clientTarget(config.url);
+  const single = !new URL(config.url).host.includes(',');
+  // TLS with a single host is negotiated by the tracker's socket, so the guard reads the
+  // messages above the encryption; postgres.js then sees a plain socket.
+  const ownTls = single && typeof target.ssl === 'object' ? target.ssl : undefined;
+  const tracker = trackConnections((seconds) => metrics.createTime(seconds), {
+    tls: ownTls ?? (target.ssl ? 'opaque' : false),
+    setupStatements: fetchTypes ? 1 : 0,
+  });
   const recorded = poolMetrics(gate, () => tracker.open());
   // The last minute's operation times, for `operations()` (the SLO in health checks).
   const recent = new OperationWindow();
@@ -76,8 +77,9 @@ export function createDb(input: DbConfigInput = {}, env: NodeJS.ProcessEnv = pro
       recorded.operation(seconds, attributes);
     },
   };
-  const single = !new URL(config.url).host.includes(',');
-  const raw = postgres(config.url, {
+  const raw = postgres(target.url, {
+    ...(target.hostaddr ? { host: target.hostaddr } : {}),
+    ssl: ownTls ? false : target.ssl,
     max: config.max,
     idle_timeout: config.idleTimeout,
     connect_timeout: config.connectTimeout,

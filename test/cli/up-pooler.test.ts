@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import { readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import postgres from 'postgres';
+import type postgres from 'postgres';
+import { connect } from '../../src/db/connect.ts';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { poolerAdmin, showConfig, showPools } from '../../src/pooler/admin.ts';
 import { opsDir } from '../../src/server/configure.ts';
@@ -33,7 +34,7 @@ interface Secrets {
 }
 
 async function withSql<T>(url: string, fn: (sql: postgres.Sql) => Promise<T>): Promise<T> {
-  const sql = postgres(url, { max: 1, prepare: false, onnotice: () => {} });
+  const sql = connect(url, { max: 1, prepare: false, onnotice: () => {} });
   try {
     return await fn(sql);
   } finally {

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import postgres, { type Sql } from 'postgres';
+import { type Sql } from 'postgres';
+import { connect } from '../../src/db/connect.ts';
 import { afterAll, beforeAll, inject } from 'vitest';
 import { grantAppPrivileges } from '../../src/db/bootstrap.ts';
 import { createDb, type JeexDb } from '../../src/db/create-db.ts';
@@ -19,7 +20,7 @@ export interface TestDatabase {
 }
 
 function admin(): Sql {
-  return postgres(inject('testServer').adminUrl, { max: 1, onnotice: () => {} });
+  return connect(inject('testServer').adminUrl, { max: 1, onnotice: () => {} });
 }
 
 /**
@@ -39,7 +40,7 @@ export async function createTestDatabase(options: { empty?: boolean } = {}): Pro
   }
   const adminUrl = withDatabase(server.adminUrl, name);
   if (options.empty) {
-    const inDb = postgres(adminUrl, { max: 1, onnotice: () => {} });
+    const inDb = connect(adminUrl, { max: 1, onnotice: () => {} });
     try {
       await grantAppPrivileges(inDb, server.migrator.user, server.app.user);
     } finally {
@@ -89,7 +90,7 @@ export function useTestDatabase(): UsedTestDatabase {
   beforeAll(async () => {
     Object.assign(handle, await createTestDatabase());
     handle.client = createDb({ url: handle.appUrl, max: 4 }, {});
-    handle.admin = postgres(handle.adminUrl, { max: 2, onnotice: () => {} });
+    handle.admin = connect(handle.adminUrl, { max: 2, onnotice: () => {} });
   });
   afterAll(async () => {
     await handle.client?.close();

@@ -2,7 +2,8 @@ import { readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { buffer } from 'node:stream/consumers';
 import { createGunzip } from 'node:zlib';
-import postgres from 'postgres';
+import type postgres from 'postgres';
+import { connect } from '../../src/db/connect.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { takeBaseBackup } from '../../src/backup/base-backup.ts';
 import { listBackups } from '../../src/backup/list.ts';
@@ -127,7 +128,7 @@ describe('encrypted base backups (AES-256-GCM)', () => {
     try {
       expect(result.url).toBeDefined();
       const database = readLocalState(localLayout(dataDir))?.database ?? 'jeex';
-      const restored = postgres((result.url ?? '').replace(/\/postgres$/, `/${database}`), { max: 1, onnotice: () => {} });
+      const restored = connect((result.url ?? '').replace(/\/postgres$/, `/${database}`), { max: 1, onnotice: () => {} });
       try {
         expect(await restored<{ email: string }[]>`SELECT email FROM users WHERE email = ${marker}`).toEqual([{ email: marker }]);
       } finally {

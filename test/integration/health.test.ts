@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { appendFile } from 'node:fs/promises';
-import postgres, { type Sql } from 'postgres';
+import { type Sql } from 'postgres';
+import { connect } from '../../src/db/connect.ts';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createDb, type JeexDb } from '../../src/db/create-db.ts';
 import { checkHealth, type HealthOptions } from '../../src/health/check-health.ts';
@@ -27,14 +28,14 @@ beforeAll(async () => {
   // Reading the migration ledger (the security issue will make a proper monitoring role).
   await t.admin.unsafe(`GRANT USAGE ON SCHEMA jeex_migrations, drizzle TO ${monitorRole.user}`);
   await t.admin.unsafe(`GRANT SELECT ON ALL TABLES IN SCHEMA jeex_migrations, drizzle TO ${monitorRole.user}`);
-  monitor = postgres(withDatabase(inject('testServer').adminUrl, t.name, monitorRole), { max: 2, onnotice: () => {} });
+  monitor = connect(withDatabase(inject('testServer').adminUrl, t.name, monitorRole), { max: 2, onnotice: () => {} });
   const [row] = await t.admin<{ max: number }[]>`SELECT current_setting('max_connections')::int AS max`;
   maxConnections = row?.max ?? 0;
 });
 afterAll(async () => {
   await monitor?.end();
   await t.admin?.unsafe(`DROP OWNED BY ${monitorRole.user}`);
-  const server = postgres(inject('testServer').adminUrl, { max: 1, onnotice: () => {} });
+  const server = connect(inject('testServer').adminUrl, { max: 1, onnotice: () => {} });
   try {
     await server.unsafe(`DROP ROLE IF EXISTS ${monitorRole.user}`);
   } finally {
@@ -115,7 +116,7 @@ describe('checkHealth on a healthy database', () => {
 describe('checkHealth on provoked conditions', () => {
   it('an unreachable server: the whole document fails at once, postgresql:reachable false', async () => {
     const port = await freePort();
-    const dead = postgres(`postgres://nobody:secret-pw@127.0.0.1:${port}/nothing`, { max: 1, connect_timeout: 2, onnotice: () => {} });
+    const dead = connect(`postgres://nobody:secret-pw@127.0.0.1:${port}/nothing`, { max: 1, connect_timeout: 2, onnotice: () => {} });
     try {
       const started = Date.now();
       const doc = await checkHealth(dead, { env: {}, lastBackup: () => Promise.resolve(new Date()) });
@@ -138,7 +139,7 @@ describe('checkHealth on provoked conditions', () => {
     expect(check(before, 'postgresql:transactionAge').status).toBe('pass');
     expect(check(before, 'postgresql:idleInTransaction').status).toBe('pass');
 
-    const holder = postgres(t.appUrl, { max: 1, onnotice: () => {} });
+    const holder = connect(t.appUrl, { max: 1, onnotice: () => {} });
     const session = await holder.reserve();
     try {
       await session`BEGIN`;
@@ -165,7 +166,7 @@ describe('checkHealth on provoked conditions', () => {
     }
 
     // A transaction that is busy (not idle) is long, but nobody is idle in transaction.
-    const runner = postgres(t.appUrl, { max: 1, onnotice: () => {}, connection: { application_name: uniqueAppName('health_long') } });
+    const runner = connect(t.appUrl, { max: 1, onnotice: () => {}, connection: { application_name: uniqueAppName('health_long') } });
     try {
       const running = runner.begin((tx) => tx`SELECT pg_sleep(1.5)`);
       await sleep(900);
@@ -181,7 +182,7 @@ describe('checkHealth on provoked conditions', () => {
 
   it('connections crossing an overridden limit: pass, warn, fail', async () => {
     const opened = 5;
-    const crowd = postgres(t.appUrl, { max: opened, onnotice: () => {} });
+    const crowd = connect(t.appUrl, { max: opened, onnotice: () => {} });
     const held = await Promise.all(Array.from({ length: opened }, () => crowd.reserve()));
     try {
       // My five connections alone reach a limit of five (plus the health check's own).
@@ -281,7 +282,7 @@ describe('checkHealth on provoked conditions', () => {
   });
 
   it('a check that cannot finish in time becomes a warn entry, the others still run', async () => {
-    const locker = postgres(t.adminUrl, { max: 1, onnotice: () => {} });
+    const locker = connect(t.adminUrl, { max: 1, onnotice: () => {} });
     const session = await locker.reserve();
     try {
       await session`BEGIN`;
@@ -361,7 +362,7 @@ describe('checkHealth with PgBouncer', () => {
     if (!pooler) throw new Error('the binary is there, but the dedicated PgBouncer did not start');
     const admin = poolerAdmin(pooler.consoleUrl);
     const applicationName = uniqueAppName('health_bouncer');
-    const clients = postgres(pooler.through(t.appUrl), { max: 3, prepare: false, onnotice: () => {}, connection: { application_name: applicationName } });
+    const clients = connect(pooler.through(t.appUrl), { max: 3, prepare: false, onnotice: () => {}, connection: { application_name: applicationName } });
     try {
       const quiet = await health({ pooler: admin });
       expect(check(quiet, 'pgbouncer:clientsWaiting')).toMatchObject({ observedValue: 0, status: 'pass' });

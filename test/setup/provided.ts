@@ -14,6 +14,12 @@ export interface TestServer {
   poolerMissing?: string;
   /** The embedded server's WAL archive directory (`<temp dir>/backups/wal`); none for other sources. */
   walArchive?: string;
+  /**
+   * The embedded server's TLS files (its development CA): the admin URL carries
+   * sslmode=verify-full&sslrootcert=<caFile>, so every test connection is TLS 1.3. None for
+   * TEST_DATABASE_URL (its URL says what it needs) or testcontainers.
+   */
+  tls?: { caFile: string; certFile: string; keyFile: string };
 }
 
 declare module 'vitest' {
