@@ -86,7 +86,7 @@ export async function benchBackup(options: BackupBenchOptions, log: (line: strin
       const pitr = await restoreBackup({ repo, to: join(root, 'pitr'), target: { time: mark?.t ?? new Date() }, start: { port: 0 }, sourceDataDir: dataDir, ...(as ? { as } : {}) });
       let pointInTimeRowsOk = false;
       if (pitr.url) {
-        const restored = connect(pitr.url.replace(/\/postgres$/, `/${database}`), { max: 1, onnotice: () => {} });
+        const restored = connect(pitr.url.replace(/\/postgres(\?|$)/, `/${database}$1`), { max: 1, onnotice: () => {} });
         try {
           const [row] = await restored<{ n: number }[]>`SELECT count(*)::int AS n FROM users WHERE email = 'bench-after-target@example.com'`;
           pointInTimeRowsOk = row?.n === 0;

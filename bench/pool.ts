@@ -350,7 +350,7 @@ export async function benchPool(options: PoolBenchOptions, log: (line: string) =
     await admin.end({ timeout: 1 });
     const pgbouncerPool = Number(config.find((r) => r.key === 'default_pool_size')?.value ?? 20);
     log(`PostgreSQL ${result.serverVersion} on ${port}, PgBouncer ${result.pooler.version ?? ''} on ${result.pooler.port} (pool ${pgbouncerPool})`);
-    const seeded = await seed(result.urls.superuser?.replace(/\/postgres$/, '/jeex') ?? '');
+    const seeded = await seed(result.urls.superuser?.replace(/\/postgres(\?|$)/, '/jeex$1') ?? '');
     log(`seeded 1000 users, ${seeded.projects.length} projects, ${seeded.projects.length * 8} document versions`);
 
     const base = { clients: options.clients, durationS: options.durationS };

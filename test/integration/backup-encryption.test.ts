@@ -4,6 +4,7 @@ import { buffer } from 'node:stream/consumers';
 import { createGunzip } from 'node:zlib';
 import type postgres from 'postgres';
 import { connect } from '../../src/db/connect.ts';
+import { withDatabase } from '../helpers/urls.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { takeBaseBackup } from '../../src/backup/base-backup.ts';
 import { listBackups } from '../../src/backup/list.ts';
@@ -128,7 +129,7 @@ describe('encrypted base backups (AES-256-GCM)', () => {
     try {
       expect(result.url).toBeDefined();
       const database = readLocalState(localLayout(dataDir))?.database ?? 'jeex';
-      const restored = connect((result.url ?? '').replace(/\/postgres$/, `/${database}`), { max: 1, onnotice: () => {} });
+      const restored = connect(withDatabase(result.url ?? '', database), { max: 1, onnotice: () => {} });
       try {
         expect(await restored<{ email: string }[]>`SELECT email FROM users WHERE email = ${marker}`).toEqual([{ email: marker }]);
       } finally {

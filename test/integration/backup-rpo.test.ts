@@ -2,6 +2,7 @@ import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type postgres from 'postgres';
 import { connect } from '../../src/db/connect.ts';
+import { withDatabase } from '../helpers/urls.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { takeBaseBackup } from '../../src/backup/base-backup.ts';
 import { defaultRepo, type BackupRepo } from '../../src/backup/repo.ts';
@@ -66,7 +67,7 @@ describe('recovery point objective: archive_timeout bounds what a crash can lose
 
     const as = await serverOsUser();
     const restored = await restoreBackup({ repo, to: join(root, 'after-crash'), target: { latest: true }, start: { port: 0 }, sourceDataDir: dataDir, ...(as ? { as } : {}) });
-    const back = connect((restored.url ?? '').replace(/\/postgres$/, `/${readLocalState(localLayout(dataDir))?.database ?? 'jeex'}`), { max: 1, onnotice: () => {} });
+    const back = connect(withDatabase(restored.url ?? '', readLocalState(localLayout(dataDir))?.database ?? 'jeex'), { max: 1, onnotice: () => {} });
     try {
       const present = new Set((await back<{ email: string }[]>`SELECT email FROM users WHERE email LIKE 'rpo-%'`).map((r) => r.email));
       // Allow the archiver one more second to have copied the switched segment.

@@ -2,6 +2,7 @@ import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type postgres from 'postgres';
 import { connect } from '../../src/db/connect.ts';
+import { withDatabase } from '../helpers/urls.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { takeBaseBackup } from '../../src/backup/base-backup.ts';
 import { type BackupRecord, type BackupRepo } from '../../src/backup/repo.ts';
@@ -32,7 +33,7 @@ describe('restore and point-in-time recovery', () => {
   const marks = { before: '', after: '', time: new Date(0), lsn: '', xid: '', name: 'jeex-test before b' };
 
   const emails = async (url: string) => {
-    const restored = connect(url.replace(/\/postgres$/, `/${readLocalState(localLayout(dataDir))?.database ?? 'jeex'}`), { max: 1, onnotice: () => {} });
+    const restored = connect(withDatabase(url, readLocalState(localLayout(dataDir))?.database ?? 'jeex'), { max: 1, onnotice: () => {} });
     try {
       return (await restored<{ email: string }[]>`SELECT email FROM users WHERE email LIKE 'pitr-%' ORDER BY email`).map((r) => r.email);
     } finally {
@@ -82,7 +83,7 @@ describe('restore and point-in-time recovery', () => {
       expect(result.reached.timeline).toBeGreaterThan(backup.timeline);
       expect(Date.parse(result.reached.lastCommitAt ?? '')).toBeLessThanOrEqual(marks.time.getTime());
       // A primary again: it takes writes.
-      const restored = connect((result.url ?? '').replace(/\/postgres$/, '/jeex'), { max: 1, onnotice: () => {} });
+      const restored = connect(withDatabase(result.url ?? '', 'jeex'), { max: 1, onnotice: () => {} });
       try {
         await restored`INSERT INTO users (email, name) VALUES ('pitr-new@example.com', 'New')`;
         expect((await restored`SELECT count(*)::int AS n FROM document_versions`)[0]).toBeDefined();
