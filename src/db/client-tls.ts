@@ -14,6 +14,8 @@ export interface ClientTarget {
   hostaddr?: string;
   /** The sslmode in force, libpq's names (`disable` when none). */
   sslmode: SslMode;
+  /** One TCP host (not a multi-host URL, not a Unix socket): `openTlsSocket` can connect it. */
+  single: boolean;
 }
 
 export type SslMode = 'disable' | 'allow' | 'prefer' | 'require' | 'verify-ca' | 'verify-full';
@@ -66,7 +68,7 @@ export function clientTarget(url: string): ClientTarget {
     parsed = new URL(url);
   } catch {
     // Not for us to judge (postgres.js reports it, or a multi-host URL URL() cannot read).
-    return { url, ssl: false, sslmode: 'disable' };
+    return { url, ssl: false, sslmode: 'disable', single: false };
   }
   const params = parsed.searchParams;
   const given = (name: string) => params.get(name) ?? undefined;
@@ -85,7 +87,8 @@ export function clientTarget(url: string): ClientTarget {
   const hosts = hostsOf(url);
   const clean = stripParams(url, parsed);
 
-  const base = { url: clean, sslmode, ...(hostaddr ? { hostaddr } : {}) };
+  const single = hosts.length === 1 && !hosts[0]?.startsWith('/');
+  const base = { url: clean, sslmode, single, ...(hostaddr ? { hostaddr } : {}) };
   if (sslmode === 'disable') return { ...base, ssl: false };
   if (sslmode === 'allow' || sslmode === 'prefer') return { ...base, ssl: 'prefer' };
   const options: ConnectionOptions = {
@@ -102,6 +105,16 @@ export function clientTarget(url: string): ClientTarget {
     return { ...base, ssl: options };
   }
   return { ...base, ssl: { ...options, ...identity(hosts) } };
+}
+
+/**
+ * How `openTlsSocket` makes this target's connection: its TLS options, and whether a server that
+ * declines TLS may be used in clear (prefer); undefined for no TLS.
+ */
+export function socketTls(target: ClientTarget): { tls: ConnectionOptions; allowPlain: boolean } | undefined {
+  if (target.ssl === false) return undefined;
+  if (target.ssl === 'prefer' || target.ssl === 'require') return { tls: { rejectUnauthorized: false }, allowPlain: target.ssl === 'prefer' };
+  return { tls: target.ssl, allowPlain: false };
 }
 
 function legacySsl(value: string | undefined): string | undefined {

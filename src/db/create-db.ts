@@ -1,7 +1,7 @@
 import { drizzle, type PostgresJsDatabase } from 'drizzle-orm/postgres-js';
 import postgres, { type Sql } from 'postgres';
 import * as schema from '../schema/index.ts';
-import { clientTarget } from './client-tls.ts';
+import { clientTarget, socketTls } from './client-tls.ts';
 import { resolveDbConfig, type DbConfig, type DbConfigInput } from './config.ts';
 import { trackConnections } from './connection-tracker.ts';
 import { gateSql } from './gated-sql.ts';
@@ -62,10 +62,11 @@ export function createDb(input: DbConfigInput = {}, env: NodeJS.ProcessEnv = pro
   const single = !new URL(config.url).host.includes(',');
   // TLS with a single host is negotiated by the tracker's socket, so the guard reads the
   // messages above the encryption; postgres.js then sees a plain socket.
-  const ownTls = single && typeof target.ssl === 'object' ? target.ssl : undefined;
+  const ownTls = single ? socketTls(target) : undefined;
   const tracker = trackConnections((seconds) => metrics.createTime(seconds), {
     tls: ownTls ?? (target.ssl ? 'opaque' : false),
     setupStatements: fetchTypes ? 1 : 0,
+    connectTimeoutMs: config.connectTimeout * 1000,
   });
   const recorded = poolMetrics(gate, () => tracker.open());
   // The last minute's operation times, for `operations()` (the SLO in health checks).

@@ -43,14 +43,14 @@ function fromTls(code: string, message: string, cause: unknown): JeexDbError | u
       cause,
     });
   }
-  if (code.startsWith('ERR_SSL_') || code === 'ERR_SERVER_NO_TLS') {
-    return new JeexDbError('CONNECTION_FAILED', `TLS to the server failed: ${message.trim()} (${code})`, {
-      hint:
-        code === 'ERR_SERVER_NO_TLS'
-          ? 'The server does not offer TLS: start it with TLS (`jeex-db up` without --no-tls), or, only for a server whose network you trust, sslmode=disable.'
-          : 'The client and the server share no TLS version: jeex-db speaks TLS 1.3 (and its servers only that); for an older server add ssl_min_protocol_version=TLSv1.2 to the URL.',
-      cause,
-    });
+  // Node reports OpenSSL's failures on a socket it was handed as EPROTO, with OpenSSL's text.
+  if (code.startsWith('ERR_SSL_') || code === 'ERR_SERVER_NO_TLS' || (code === 'EPROTO' && /SSL routines/.test(message))) {
+    const reason = /alert protocol version|unsupported protocol|no protocols available|PROTOCOL_VERSION/i.test(`${code} ${message}`)
+      ? 'The client and the server share no TLS version: jeex-db speaks TLS 1.3 (and its servers only that); for an older server add ssl_min_protocol_version=TLSv1.2 to the URL.'
+      : code === 'ERR_SERVER_NO_TLS'
+        ? 'The server does not offer TLS: start it with TLS (`jeex-db up` without --no-tls), or, only for a server whose network you trust, sslmode=disable.'
+        : `Check that the server speaks TLS on that port and that the URL is right: ${TLS_URL_HINT}.`;
+    return new JeexDbError('CONNECTION_FAILED', `TLS to the server failed: ${message.trim()} (${code})`, { hint: reason, cause });
   }
   return undefined;
 }
