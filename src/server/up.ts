@@ -20,7 +20,7 @@ import { initCluster } from './initdb.ts';
 import { LOCAL_DATABASE, LOCAL_ROLES, loadOrCreateSecrets, writeLocalState } from './local-files.ts';
 import { detectMachine } from './machine.ts';
 import { serverOsUser } from './os-user.ts';
-import { serverStatus, startServer, startTimeout, stopServer } from './pg-ctl.ts';
+import { reloadServer, serverStatus, startServer, startTimeout, stopServer } from './pg-ctl.ts';
 import { isPortFree, portInUse } from './port.ts';
 import { waitUntilReady } from './ready.ts';
 import { readLogSince, relevantLines, logOffset } from './server-log.ts';
@@ -238,25 +238,23 @@ async function upEmbedded(options: UpOptions): Promise<UpResult> {
     startedHere = true;
   } else {
     progress(`PostgreSQL is already running on ${LOCAL_HOST}:${port} (pid ${status.pid ?? '?'})`);
+    // It still has the TLS setup (and certificates) of its last start: pg_hba.conf, the ssl
+    // settings and renewed certificates take effect with a reload.
+    const access = { host: LOCAL_HOST, port, walArchiveDir: repo.wal, ...(tls.files ? { tls: tls.files } : {}) };
+    if ((await writeAccessConfig(layout, access, as)) || tls.changed) {
+      progress(`reloading PostgreSQL's configuration (TLS ${tls.files ? 'on' : 'OFF'})`);
+      await reloadServer(bin, layout, as);
+    }
   }
 
   try {
     const urls = localUrls(secrets, port, tls.url);
-    // A running server still has the TLS setup of its last start (state.json says which): log
-    // in that way, then apply this one with a reload.
-    const ready = await waitUntilReady(startedHere ? urls.superuser : localUrls(secrets, port, previous?.tls).superuser, deadline).catch(async (error: unknown) => {
+    const ready = await waitUntilReady(urls.superuser, deadline).catch(async (error: unknown) => {
       if (error instanceof JeexDbError && error.code === 'SERVER_START_TIMEOUT') {
         throw startTimeout(timeoutSeconds, layout, relevantLines(await readLogSince(layout.serverLog, offset)));
       }
       throw error;
     });
-    if (!startedHere) {
-      const access = { host: LOCAL_HOST, port, walArchiveDir: repo.wal, ...(tls.files ? { tls: tls.files } : {}) };
-      if ((await writeAccessConfig(layout, access, as)) || tls.changed) {
-        progress(`reloading PostgreSQL's configuration (TLS ${tls.files ? 'on' : 'OFF'})`);
-        await reloadServer(localUrls(secrets, port, previous?.tls).superuser);
-      }
-    }
     const state = { version: 1 as const, pgMajor: bin.major, host: LOCAL_HOST, port, database: LOCAL_DATABASE, roles: { ...LOCAL_ROLES }, ...(tls.url ? { tls: tls.url } : {}) };
     await writeLocalState(layout, state);
 
@@ -412,35 +410,6 @@ function localUrls(secrets: LocalSecrets, port: number, tls: UrlTls | undefined)
     migrator: urlFor(secrets.migrator, port, LOCAL_DATABASE, tls),
     superuser: urlFor(secrets.superuser, port, 'postgres', tls),
   };
-}
-
-/**
- * Reload a running server's configuration (pg_hba.conf, TLS) and wait until it took effect: the
- * postmaster re-reads everything before it accepts the next connection, and tells the backends
- * after its own settings, so once this session's pg_conf_load_time() moves, new connections meet
- * the new rules.
- */
-async function reloadServer(superuserUrl: string): Promise<void> {
-  const sql = connect(superuserUrl, { max: 1, onnotice: () => {} });
-  try {
-    const [before] = await sql<{ at: Date }[]>`SELECT pg_conf_load_time() AS at`;
-    await sql`SELECT pg_reload_conf()`;
-    const deadline = Date.now() + 10_000;
-    for (;;) {
-      const [now] = await sql<{ at: Date }[]>`SELECT pg_conf_load_time() AS at`;
-      if ((now?.at.getTime() ?? 0) > (before?.at.getTime() ?? 0)) return;
-      if (Date.now() > deadline) {
-        throw new JeexDbError('SERVER_START_FAILED', 'PostgreSQL did not reload its configuration within 10 s', {
-          hint: 'Read the server log; or restart it: `jeex-db down`, then `jeex-db up`.',
-        });
-      }
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-  } catch (error) {
-    throw translateDbError(error);
-  } finally {
-    await sql.end({ timeout: 2 });
-  }
 }
 
 export interface DownResult {
