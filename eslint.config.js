@@ -19,6 +19,27 @@ export default tseslint.config(
     },
   },
   {
+    // Every client goes through connect() (src/db/connect.ts): it reads sslmode/sslrootcert the
+    // way libpq does; postgres() alone would send sslrootcert to the server and verify nothing.
+    files: ['src/**/*.ts', 'test/**/*.ts', 'bench/**/*.ts'],
+    ignores: ['src/db/connect.ts', 'src/db/create-db.ts', 'src/db/guarded-socket.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          paths: [
+            {
+              name: 'postgres',
+              importNames: ['default'],
+              allowTypeImports: true,
+              message: 'Open clients with connect() from src/db/connect.ts (it understands sslmode and sslrootcert).',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     // Library code never prints or exits: only the CLI edge does (STYLE.md, "Shape").
     files: ['src/**/*.ts'],
     ignores: ['src/cli/**'],

@@ -17,7 +17,8 @@ import { spawn } from 'node:child_process';
 import { stat, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import postgres, { type Sql } from 'postgres';
+import type { Sql } from 'postgres';
+import { connect } from '../src/db/connect.ts';
 import { localLayout } from '../src/local/layout.ts';
 import { localUrl } from '../src/local/state.ts';
 import { applyLocalRoles } from '../src/roles/local.ts';
@@ -66,13 +67,13 @@ function pgbench(url: string, script: string, seconds: number): Promise<number |
 try {
   await up({ dataDir, port: await freePort(), memoryBytes: 1024 ** 3, pooler: false, startTimeoutSeconds: 60 });
   const appUrl = localUrl(layout, 'app', { direct: true }) ?? '';
-  const admin = postgres(localUrl(layout, 'superuser', { database: 'jeex' }) ?? '', { max: 1, onnotice: () => {} });
+  const admin = connect(localUrl(layout, 'superuser', { database: 'jeex' }) ?? '', { max: 1, onnotice: () => {} });
   // Users' email and name are sealed by the application (SEC-001): seed one with the cluster's keys.
   const [id = ''] = await insertSealedUsers(admin, benchCipher(dataDir), [{ email: 'bench@example.com', name: 'Bench' }]);
 
   // 1. Log volume of the app role's queries, statement logging on and off.
   const volume = async () => {
-    const sql = postgres(appUrl, { max: 1, onnotice: () => {} });
+    const sql = connect(appUrl, { max: 1, onnotice: () => {} });
     await sql`SELECT 1`; // connected before measuring
     let ms = 0;
     const bytes = await logged(async () => {
@@ -86,7 +87,7 @@ try {
   const connections = async () =>
     logged(async () => {
       for (let i = 0; i < 100; i++) {
-        const sql = postgres(appUrl, { max: 1, onnotice: () => {} });
+        const sql = connect(appUrl, { max: 1, onnotice: () => {} });
         await sql`SELECT 1`;
         await sql.end();
       }
@@ -100,7 +101,7 @@ try {
   await applyLocalRoles({ dataDir, flags: { auditReads: true } });
 
   // 2. The audit trigger.
-  const app = postgres(appUrl, { max: 1, onnotice: () => {} });
+  const app = connect(appUrl, { max: 1, onnotice: () => {} });
   // Measured on projects (plain columns, so plain SQL and pgbench can insert them): the same
   // trigger function as on every audited table.
   const setTrigger = (on: boolean) => admin.unsafe(`ALTER TABLE projects ${on ? 'ENABLE' : 'DISABLE'} TRIGGER projects_audit`);

@@ -6,7 +6,7 @@
  */
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import postgres from 'postgres';
+import { connect } from '../src/db/connect.ts';
 import { takeBaseBackup } from '../src/backup/base-backup.ts';
 import { defaultRepo } from '../src/backup/repo.ts';
 import { restoreBackup } from '../src/backup/restore.ts';
@@ -48,7 +48,7 @@ export async function benchBackup(options: BackupBenchOptions, log: (line: strin
     const repo = defaultRepo(layout);
     const database = readLocalState(layout)?.database ?? 'jeex';
     const url = localUrl(layout, 'superuser', { database }) ?? '';
-    const sql = postgres(url, { max: 3, onnotice: () => {} });
+    const sql = connect(url, { max: 3, onnotice: () => {} });
     const as = await serverOsUser();
     try {
       const rows = Math.ceil((options.scaleGb * 2 ** 30) / CONTENT_BYTES);
@@ -88,7 +88,7 @@ export async function benchBackup(options: BackupBenchOptions, log: (line: strin
       const pitr = await restoreBackup({ repo, to: join(root, 'pitr'), target: { time: mark?.t ?? new Date() }, start: { port: 0 }, sourceDataDir: dataDir, ...(as ? { as } : {}) });
       let pointInTimeRowsOk = false;
       if (pitr.url) {
-        const restored = postgres(pitr.url.replace(/\/postgres$/, `/${database}`), { max: 1, onnotice: () => {} });
+        const restored = connect(pitr.url.replace(/\/postgres(\?|$)/, `/${database}$1`), { max: 1, onnotice: () => {} });
         try {
           const [row] = await restored<{ n: number }[]>`SELECT count(*)::int AS n FROM users WHERE email_hash = ${cipher.blindIndex('bench-after-target@example.com')}`;
           pointInTimeRowsOk = row?.n === 0;

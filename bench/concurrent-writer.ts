@@ -1,4 +1,4 @@
-import postgres from 'postgres';
+import { connect } from '../src/db/connect.ts';
 
 export interface LatencyFigures {
   inserts: number;
@@ -49,7 +49,7 @@ export const BASELINE = 'baseline';
  * applied). Phase `baseline` until the first `setPhase`; `stop()` ends the loop.
  */
 export function startWriter(url: string, target: { projectId: string; userId: string }) {
-  const sql = postgres(url, { max: 1, onnotice: () => {}, connection: { application_name: 'bench-writer' } });
+  const sql = connect(url, { max: 1, onnotice: () => {}, connection: { application_name: 'bench-writer' } });
   const samples: Sample[] = [];
   const phases: string[] = [BASELINE];
   const errorSamples = new Set<string>();

@@ -8,7 +8,8 @@
 import { chmod, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import postgres, { type Sql } from 'postgres';
+import { type Sql } from 'postgres';
+import { connect } from '../src/db/connect.ts';
 import { migrate } from '../src/migrate/runner.ts';
 import { LOCAL_DATABASE } from '../src/server/local-files.ts';
 import { freePort } from '../src/server/port.ts';
@@ -166,7 +167,7 @@ export async function benchMigrations(options: MigrationBenchOptions, log: (line
     const migrator = server.urls.migrator;
     if (!superuser || !migrator) throw new Error('up() returned no superuser/migrator URL');
 
-    const admin = postgres(inDatabase(superuser, LOCAL_DATABASE), { max: 2, onnotice: () => {}, connection: { application_name: 'bench-seed' } });
+    const admin = connect(inDatabase(superuser, LOCAL_DATABASE), { max: 2, onnotice: () => {}, connection: { application_name: 'bench-seed' } });
     let writerTarget: { projectId: string; userId: string };
     let tableBytes: number;
     const seedStarted = performance.now();
@@ -186,7 +187,7 @@ export async function benchMigrations(options: MigrationBenchOptions, log: (line
     log(`  applying ${tags.length} migrations (lock_timeout ${DDL_LOCK_TIMEOUT_MS} ms) while bench-writer inserts`);
 
     const writer = startWriter(server.urls.app, writerTarget);
-    const sql = postgres(migrator, { max: 2, onnotice: () => {}, connection: { application_name: 'jeex-db bench migrate' } });
+    const sql = connect(migrator, { max: 2, onnotice: () => {}, connection: { application_name: 'jeex-db bench migrate' } });
     let totalMs: number;
     let steps: MigrationFigures['migrations']['steps'];
     let writerFigures: WriterFigures;

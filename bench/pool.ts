@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { metrics } from '@opentelemetry/api';
 import { AggregationTemporality, InMemoryMetricExporter, MeterProvider, PeriodicExportingMetricReader, type HistogramMetricData } from '@opentelemetry/sdk-metrics';
-import postgres from 'postgres';
+import { connect } from '../src/db/connect.ts';
 import { createDb, type JeexDb } from '../src/db/create-db.ts';
 import { uuidv7 } from '../src/db/uuid.ts';
 import { appendDocumentVersion, getLatestDocuments } from '../src/db/queries/document-versions.ts';
@@ -99,7 +99,7 @@ interface Seeded {
 }
 
 async function seed(superuserUrl: string): Promise<Seeded> {
-  const sql = postgres(superuserUrl, { max: 1, onnotice: () => {} });
+  const sql = connect(superuserUrl, { max: 1, onnotice: () => {} });
   try {
     const users = Array.from({ length: 1000 }, (_, i) => ({ email: `user${i + 1}@bench.example`, name: `User ${i + 1}` }));
     const ids = await insertSealedUsers(sql, benchCipher(), users);
@@ -354,7 +354,7 @@ export async function benchPool(options: PoolBenchOptions, log: (line: string) =
     await admin.end({ timeout: 1 });
     const pgbouncerPool = Number(config.find((r) => r.key === 'default_pool_size')?.value ?? 20);
     log(`PostgreSQL ${result.serverVersion} on ${port}, PgBouncer ${result.pooler.version ?? ''} on ${result.pooler.port} (pool ${pgbouncerPool})`);
-    const seeded = await seed(result.urls.superuser?.replace(/\/postgres$/, '/jeex') ?? '');
+    const seeded = await seed(result.urls.superuser?.replace(/\/postgres(\?|$)/, '/jeex$1') ?? '');
     log(`seeded 1000 users, ${seeded.projects.length} projects, ${seeded.projects.length * 8} document versions`);
 
     const base = { clients: options.clients, durationS: options.durationS };

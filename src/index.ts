@@ -7,6 +7,8 @@
  */
 export * from './schema/index.ts';
 export { createDb, type CreateDbInput, type Database, type JeexDb } from './db/create-db.ts';
+export { connect } from './db/connect.ts';
+export { clientTarget, type ClientTarget, type SslMode } from './db/client-tls.ts';
 export type { OperationStats } from './db/operation-window.ts';
 export { resolveDbConfig, urlFor, type DbConfig, type DbConfigInput } from './db/config.ts';
 export { JeexDbError, errorCodes, isJeexDbError, type ErrorCode } from './db/errors.ts';
@@ -47,6 +49,9 @@ export {
   type PoolerDatabaseStats,
 } from './pooler/metrics.ts';
 export { up, down, DEFAULT_PORT, type UpOptions, type UpResult, type DownResult } from './server/up.ts';
+export { ensureDevTls, type DevTlsOptions, type DevTlsResult } from './tls/dev-tls.ts';
+export { resolveTlsPlan, type TlsInput, type TlsPlan } from './tls/config.ts';
+export type { UpTls } from './tls/server-tls.ts';
 export { deriveSettings, type Machine, type Setting } from './server/tuning.ts';
 export { diagnose } from './diagnose/diagnose.ts';
 export {

@@ -1,14 +1,16 @@
 import { chown, mkdir, readdir, readFile, rm, stat, writeFile, appendFile, chmod } from 'node:fs/promises';
 import { join, resolve, sep } from 'node:path';
-import postgres from 'postgres';
+import { connect } from '../db/connect.ts';
 import { JeexDbError } from '../db/errors.ts';
 import { localLayout, type LocalLayout } from '../local/layout.ts';
+import { buildUrl, type UrlTls } from '../local/state.ts';
 import { findBinaries, type PgBinaries } from '../server/binaries.ts';
 import type { RunAs } from '../server/exec.ts';
 import { freePort } from '../server/port.ts';
 import { readLogSince, logOffset } from '../server/server-log.ts';
 import { startServer, stopServer } from '../server/pg-ctl.ts';
 import { backupDir, type BackupRecord, type BackupRepo } from './repo.ts';
+import { restoredTls } from './restore-tls.ts';
 import { extractBackupTarball } from './tarball.ts';
 
 /** Where recovery should stop. `latest`: replay every archived WAL segment. */
@@ -189,13 +191,16 @@ export async function restoreBackup(options: RestoreOptions): Promise<RestoreRes
   await mkdir(join(layout.pgdata, 'pg_wal'), { recursive: true });
   await writeFile(join(layout.pgdata, 'recovery.signal'), '');
   const port = options.start?.port ? options.start.port : await freePort();
-  await appendFile(join(layout.pgdata, 'postgresql.auto.conf'), `\n${recoverySettings(options.repo, target, port).join('\n')}\n`);
+  // The source's certificate files, copied beside the new cluster (or a CA of its own).
+  const tls = await restoredTls(layout, options.sourceDataDir, options.as);
+  const tlsLines = tls ? [`ssl_cert_file = ${quote(tls.certFile)}`, `ssl_key_file = ${quote(tls.keyFile)}`] : [];
+  await appendFile(join(layout.pgdata, 'postgresql.auto.conf'), `\n${[...recoverySettings(options.repo, target, port), ...tlsLines].join('\n')}\n`);
   await chmod(layout.pgdata, 0o700);
   if (options.as) {
     await chownTree(layout.pgdata, options.as);
     await chownTree(layout.logDir, options.as);
   }
-  const copied = await copyLocalState(options.sourceDataDir, layout, port);
+  const copied = await copyLocalState(options.sourceDataDir, layout, port, tls?.url);
 
   const bin = options.binaries ?? (await findBinaries());
   const timeoutSeconds = options.timeoutSeconds ?? 600;
@@ -206,7 +211,7 @@ export async function restoreBackup(options: RestoreOptions): Promise<RestoreRes
   } catch (error) {
     throw await explainFailure(error, layout, offset, target, options.repo);
   }
-  const superuser = await superuserUrl(layout, port);
+  const superuser = await superuserUrl(layout, port, tls?.url);
   const reached = await waitForPromotion(superuser, timeoutSeconds, layout, offset, target, options.repo);
   await keepOnlyPort(layout.pgdata);
   let state: RestoreResult['state'] = 'running';
@@ -230,7 +235,8 @@ export async function restoreBackup(options: RestoreOptions): Promise<RestoreRes
 /**
  * Recovery is over: drop the recovery settings from postgresql.auto.conf (they would apply again
  * only with a new recovery.signal, but archive_mode = off would stay), keeping the port and
- * address so a plain start does not collide with the source cluster. Takes effect at the next start.
+ * address so a plain start does not collide with the source cluster, and the TLS files of the new
+ * directory. Takes effect at the next start.
  */
 async function keepOnlyPort(pgdata: string): Promise<void> {
   const file = join(pgdata, 'postgresql.auto.conf');
@@ -240,18 +246,18 @@ async function keepOnlyPort(pgdata: string): Promise<void> {
   const kept = text
     .slice(at)
     .split('\n')
-    .filter((line) => /^(port|listen_addresses) = /.test(line));
+    .filter((line) => /^(port|listen_addresses|ssl_cert_file|ssl_key_file) = /.test(line));
   await writeFile(file, `${text.slice(0, at)}# Written by jeex-db restore\n${kept.join('\n')}\n`);
 }
 
-/** The source cluster's state and secrets, with the restored port, so `jeex-db url` and `down` work on it. */
-async function copyLocalState(source: string | undefined, layout: LocalLayout, port: number): Promise<boolean> {
+/** The source cluster's state and secrets, with the restored port and TLS files, so `jeex-db url` and `down` work on it. */
+async function copyLocalState(source: string | undefined, layout: LocalLayout, port: number, tls: UrlTls | undefined): Promise<boolean> {
   if (!source) return false;
   const from = localLayout(source);
   try {
     const state = JSON.parse(await readFile(from.stateFile, 'utf8')) as Record<string, unknown>;
-    const { pooler: _pooler, ...rest } = state;
-    await writeFile(layout.stateFile, `${JSON.stringify({ ...rest, port }, null, 2)}\n`);
+    const { pooler: _pooler, tls: _tls, ...rest } = state;
+    await writeFile(layout.stateFile, `${JSON.stringify({ ...rest, port, ...(tls ? { tls } : {}) }, null, 2)}\n`);
     await writeFile(layout.secretsFile, await readFile(from.secretsFile), { mode: 0o600 });
     return true;
   } catch {
@@ -259,11 +265,11 @@ async function copyLocalState(source: string | undefined, layout: LocalLayout, p
   }
 }
 
-async function superuserUrl(layout: LocalLayout, port: number): Promise<string | undefined> {
+async function superuserUrl(layout: LocalLayout, port: number, tls: UrlTls | undefined): Promise<string | undefined> {
   try {
     const secrets = JSON.parse(await readFile(layout.secretsFile, 'utf8')) as { superuser?: { user: string; password: string } };
     if (!secrets.superuser) return undefined;
-    return `postgres://${encodeURIComponent(secrets.superuser.user)}:${encodeURIComponent(secrets.superuser.password)}@127.0.0.1:${port}/postgres`;
+    return buildUrl({ ...secrets.superuser, host: '127.0.0.1', port, database: 'postgres', ...(tls ? { tls } : {}) });
   } catch {
     return undefined;
   }
@@ -329,7 +335,7 @@ async function waitForPromotion(
     if (promoted >= 0 && log.slice(promoted).some((line) => READY.test(line))) {
       const fromLog = { lsn: /redo done at ([0-9A-F]+\/[0-9A-F]+)/.exec(log.join('\n'))?.[1] ?? '', timeline: Number(/selected new timeline ID: (\d+)/.exec(log.join('\n'))?.[1] ?? 0) };
       if (!url) return { ...fromLog, lastCommitAt: lastCommit(log) };
-      const sql = postgres(url, { max: 1, onnotice: () => {}, connect_timeout: 5 });
+      const sql = connect(url, { max: 1, onnotice: () => {}, connect_timeout: 5 });
       try {
         const [where] = await sql<{ lsn: string; wal: string }[]>`SELECT pg_current_wal_lsn()::text AS lsn, pg_walfile_name(pg_current_wal_lsn()) AS wal`;
         return { lsn: where?.lsn ?? fromLog.lsn, timeline: Number.parseInt((where?.wal ?? '').slice(0, 8), 16) || fromLog.timeline, lastCommitAt: lastCommit(log) };

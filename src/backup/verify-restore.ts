@@ -1,7 +1,8 @@
 import { mkdtemp, rm, chmod } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import postgres from 'postgres';
+import type postgres from 'postgres';
+import { connect } from '../db/connect.ts';
 import { JeexDbError } from '../db/errors.ts';
 import { localLayout } from '../local/layout.ts';
 import { findBinaries } from '../server/binaries.ts';
@@ -67,7 +68,7 @@ export async function proveRestore(
       });
     }
     checkStarted.at = performance.now();
-    const admin = postgres(restored.url, { max: 1, onnotice: () => {} });
+    const admin = connect(restored.url, { max: 1, onnotice: () => {} });
     let databases: string[];
     try {
       databases = (await admin<{ datname: string }[]>`SELECT datname FROM pg_database WHERE datallowconn ORDER BY datname`).map((r) => r.datname);
@@ -77,7 +78,7 @@ export async function proveRestore(
     for (const database of databases) {
       const url = new URL(restored.url);
       url.pathname = `/${encodeURIComponent(database)}`;
-      const sql = postgres(url.toString(), { max: 1, onnotice: () => {} });
+      const sql = connect(url.toString(), { max: 1, onnotice: () => {} });
       try {
         await sql`CREATE EXTENSION IF NOT EXISTS amcheck`;
         const heap = await sql<{ relation: string; msg: string }[]>`

@@ -9,6 +9,7 @@ import { restoreCommand } from './commands/restore.ts';
 import { verifyCommand } from './commands/verify.ts';
 import { backupCommand, backupsCommand } from './commands/backup.ts';
 import { keysCommand } from './commands/keys.ts';
+import { tlsCommand } from './commands/tls.ts';
 import { urlCommand } from './commands/url.ts';
 import { migrateCommand } from './commands/migrate.ts';
 import { statusCommand } from './commands/status.ts';
@@ -46,6 +47,7 @@ const program = new Command('jeex-db')
   .addCommand(restoreCommand())
   .addCommand(verifyCommand())
   .addCommand(keysCommand())
+  .addCommand(tlsCommand())
   .addCommand(configCommand())
   .addCommand(urlCommand())
   .addCommand(migrateCommand())

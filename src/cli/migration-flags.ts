@@ -1,5 +1,6 @@
 import { type Command, InvalidArgumentError } from 'commander';
-import postgres, { type Sql } from 'postgres';
+import { type Sql } from 'postgres';
+import { connect } from '../db/connect.ts';
 import { parseDuration } from '../migrate/directives.ts';
 import type { RunnerOptions } from '../migrate/runner.ts';
 import { requireUrl, resolveMigrationTarget, type MigrationTarget } from '../migrate/target.ts';
@@ -65,7 +66,7 @@ export function runnerOptions(flags: RunnerFlags, migrationsDir: string): Runner
 /** Resolve the target, open a two-connection client to it, run `fn`, close the client. */
 export async function withMigrationClient<T>(flags: TargetFlags, command: string, fn: (sql: Sql, target: MigrationTarget) => Promise<T>): Promise<T> {
   const target = await resolveMigrationTarget(flags);
-  const sql = postgres(requireUrl(target), { max: 2, onnotice: () => {}, connection: { application_name: `jeex-db ${command}` } });
+  const sql = connect(requireUrl(target), { max: 2, onnotice: () => {}, connection: { application_name: `jeex-db ${command}` } });
   try {
     return await fn(sql, target);
   } finally {

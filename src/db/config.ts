@@ -6,7 +6,10 @@ import { maskUrl } from './url.ts';
 
 /** Options a caller may pass to `createDb()`; each overrides its environment variable. */
 export interface DbConfigInput {
-  /** postgres:// URL. Env: DATABASE_URL, else libpq PGHOST/PGPORT/PGUSER/PGPASSWORD/PGDATABASE. */
+  /**
+   * postgres:// URL. Env: DATABASE_URL, else libpq PGHOST/PGPORT/PGUSER/PGPASSWORD/PGDATABASE.
+   * TLS as libpq reads it: `sslmode`/`sslrootcert` in the URL, else PGSSLMODE/PGSSLROOTCERT.
+   */
   url?: string;
   /** Most connections the pool opens. Env: JEEX_DB_POOL_MAX. Default 10. */
   max?: number;
@@ -73,8 +76,29 @@ function urlFromLibpq(env: NodeJS.ProcessEnv): string | undefined {
   url.username = env.PGUSER ?? 'postgres';
   if (env.PGPASSWORD) url.password = env.PGPASSWORD;
   url.pathname = `/${env.PGDATABASE ?? url.username}`;
-  if (env.PGSSLMODE) url.searchParams.set('sslmode', env.PGSSLMODE);
   return url.toString();
+}
+
+/**
+ * libpq's PGSSLMODE and PGSSLROOTCERT, for a URL that does not say (libpq takes them as defaults
+ * for any connection string). The local cluster's URLs always say.
+ */
+function withLibpqTls(url: string, env: NodeJS.ProcessEnv): string {
+  const defaults = { sslmode: env.PGSSLMODE, sslrootcert: env.PGSSLROOTCERT };
+  if (!defaults.sslmode && !defaults.sslrootcert) return url;
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return url;
+  }
+  let changed = false;
+  for (const [name, value] of Object.entries(defaults)) {
+    if (!value || parsed.searchParams.has(name)) continue;
+    parsed.searchParams.set(name, value);
+    changed = true;
+  }
+  return changed ? parsed.toString() : url;
 }
 
 function checkUrl(url: string, from: string, problems: string[]): void {
@@ -109,6 +133,7 @@ export function resolveDbConfig(input: DbConfigInput = {}, env: NodeJS.ProcessEn
   else if ((url = urlFromLibpq(env))) source = 'PG*';
   else if ((url = localUrl(localLayout(env.JEEX_DB_DATA_DIR), 'app'))) source = 'local';
 
+  if (url !== undefined && source !== 'local') url = withLibpqTls(url, env);
   if (url === undefined) {
     problems.push(
       'no database configured: set DATABASE_URL (postgres://user:password@host:5432/database), ' +
@@ -142,8 +167,12 @@ export function resolveDbConfig(input: DbConfigInput = {}, env: NodeJS.ProcessEn
     if (env.JEEX_DB_POOLER === 'pgbouncer' || env.JEEX_DB_POOLER === 'none') pooler = env.JEEX_DB_POOLER;
     else problems.push(`JEEX_DB_POOLER must be pgbouncer or none, got ${JSON.stringify(env.JEEX_DB_POOLER)}`);
   }
-  const directUrl =
-    input.directUrl ?? env.JEEX_DB_DIRECT_URL ?? (source === 'local' ? localUrl(localLayout(env.JEEX_DB_DATA_DIR), 'app', { direct: true }) : undefined);
+  const givenDirect = input.directUrl ?? env.JEEX_DB_DIRECT_URL;
+  const directUrl = givenDirect
+    ? withLibpqTls(givenDirect, env)
+    : source === 'local'
+      ? localUrl(localLayout(env.JEEX_DB_DATA_DIR), 'app', { direct: true })
+      : undefined;
   if (directUrl) checkUrl(directUrl, input.directUrl ? 'option directUrl' : env.JEEX_DB_DIRECT_URL ? 'JEEX_DB_DIRECT_URL' : 'the local direct URL', problems);
 
   let prepare = input.prepare ?? (pooler === 'pgbouncer' ? Boolean(local?.pooler?.preparedStatements) : true);

@@ -5,6 +5,7 @@ import { loadColumnCipher } from '../crypto/cipher-keys.ts';
 import type { CipherKeys, ColumnCipher } from '../crypto/column-cipher.ts';
 import { attachCipher, cipherOf } from '../crypto/db-cipher.ts';
 import { localLayout } from '../local/layout.ts';
+import { clientTarget, socketTls } from './client-tls.ts';
 import { resolveDbConfig, type DbConfig, type DbConfigInput } from './config.ts';
 import { trackConnections } from './connection-tracker.ts';
 import { gateSql } from './gated-sql.ts';
@@ -47,15 +48,6 @@ export interface CreateDbInput extends DbConfigInput {
   keys?: CipherKeys;
 }
 
-function tlsRequested(url: string): boolean {
-  try {
-    const mode = new URL(url).searchParams.get('sslmode') ?? new URL(url).searchParams.get('ssl');
-    return mode !== null && mode !== 'disable' && mode !== 'false';
-  } catch {
-    return false;
-  }
-}
-
 /** Seconds before reconnect attempt `retries` (1, 2, ...): 50 ms doubling, at most 1 s, jittered. */
 export function reconnectDelay(retries: number): number {
   return Math.min(0.05 * 2 ** Math.max(0, retries - 1), 1) * (0.5 + Math.random() / 2);
@@ -84,7 +76,17 @@ export function createDb(input: CreateDbInput = {}, env: NodeJS.ProcessEnv = pro
   // Each refers to the other only from callbacks that run later.
   // postgres.js looks up array types on each new connection; the tracker must know (see guardSocket).
   const fetchTypes = true;
-  const tracker = trackConnections((seconds) => metrics.createTime(seconds), { tls: tlsRequested(config.url), setupStatements: fetchTypes ? 1 : 0 });
+  // sslmode, sslrootcert, ... as libpq reads them (see clientTarget).
+  const target = clientTarget(config.url);
+  const single = !new URL(config.url).host.includes(',');
+  // TLS with a single host is negotiated by the tracker's socket, so the guard reads the
+  // messages above the encryption; postgres.js then sees a plain socket.
+  const ownTls = single ? socketTls(target) : undefined;
+  const tracker = trackConnections((seconds) => metrics.createTime(seconds), {
+    tls: ownTls ?? (target.ssl ? 'opaque' : false),
+    setupStatements: fetchTypes ? 1 : 0,
+    connectTimeoutMs: config.connectTimeout * 1000,
+  });
   const recorded = poolMetrics(gate, () => tracker.open());
   // The last minute's operation times, for `operations()` (the SLO in health checks).
   const recent = new OperationWindow();
@@ -95,8 +97,9 @@ export function createDb(input: CreateDbInput = {}, env: NodeJS.ProcessEnv = pro
       recorded.operation(seconds, attributes);
     },
   };
-  const single = !new URL(config.url).host.includes(',');
-  const raw = postgres(config.url, {
+  const raw = postgres(target.url, {
+    ...(target.hostaddr ? { host: target.hostaddr } : {}),
+    ssl: ownTls ? false : target.ssl,
     max: config.max,
     idle_timeout: config.idleTimeout,
     connect_timeout: config.connectTimeout,

@@ -57,6 +57,9 @@ export const errorCodes = [
   'POOL_TIMEOUT',
   'QUERY_TIMEOUT',
   'POOLER_START_FAILED',
+  // TLS (`jeex-db up`, `tls init`).
+  'TLS_REQUIRED',
+  'TLS_CERT_INVALID',
   // Backups and restores.
   'BACKUP_NOT_FOUND',
   'RESTORE_TARGET_NOT_EMPTY',

@@ -282,6 +282,9 @@ export function guardSocket(socket: Socket, options: GuardOptions): void {
       if (messages.readies !== readies) writesAtLastReady = writes;
       return passed.length > 0 ? emit('data', passed) : true;
     }
+    // The server said why (a FATAL error, held back above) before the connection broke under a
+    // write (EPIPE, ECONNRESET: over TLS the write often comes first): that is the reason to give.
+    if (event === 'error' && messages.fatal && args[0] !== messages.fatal) return emit('error', messages.fatal);
     // Before login and its setup statements (a refused login, a cancel request's connection, the
     // array-type lookup) postgres.js's own handling is right: it connects again for the query
     // that waits, and a cancel request waits for exactly this 'close'.

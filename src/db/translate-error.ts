@@ -14,6 +14,47 @@ interface PgErrorFields {
 
 const connectionErrnos = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EHOSTUNREACH', 'EPIPE', 'EAI_AGAIN']);
 
+/** Node's codes for a server certificate the client does not accept (OpenSSL's names, and the host name check's). */
+const certificateErrors = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'CERT_SIGNATURE_FAILURE',
+  'CERT_UNTRUSTED',
+  'CERT_REJECTED',
+  'INVALID_PURPOSE',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
+const TLS_URL_HINT = 'use the URL `jeex-db up` prints (`jeex-db url`): sslmode=verify-full&sslrootcert=<data dir>/tls/ca.crt';
+
+/** A TLS failure before PostgreSQL said anything: the certificate, the protocol version, or no TLS at all. */
+function fromTls(code: string, message: string, cause: unknown): JeexDbError | undefined {
+  if (certificateErrors.has(code)) {
+    return new JeexDbError('CONNECTION_FAILED', `TLS: the server's certificate was not accepted: ${message} (${code})`, {
+      hint:
+        code === 'ERR_TLS_CERT_ALTNAME_INVALID'
+          ? 'Connect with a host name the certificate names (the local one: localhost, 127.0.0.1, ::1; add more with `jeex-db tls init --host NAME`), or check that the URL points at the right server.'
+          : `Check that sslrootcert names the CA that issued the server's certificate: ${TLS_URL_HINT}.`,
+      cause,
+    });
+  }
+  // Node reports OpenSSL's failures on a socket it was handed as EPROTO, with OpenSSL's text.
+  if (code.startsWith('ERR_SSL_') || code === 'ERR_SERVER_NO_TLS' || (code === 'EPROTO' && /SSL routines/.test(message))) {
+    const reason = /alert protocol version|unsupported protocol|no protocols available|PROTOCOL_VERSION/i.test(`${code} ${message}`)
+      ? 'The client and the server share no TLS version: jeex-db speaks TLS 1.3 (and its servers only that); for an older server add ssl_min_protocol_version=TLSv1.2 to the URL.'
+      : code === 'ERR_SERVER_NO_TLS'
+        ? 'The server does not offer TLS: start it with TLS (`jeex-db up` without --no-tls), or, only for a server whose network you trust, sslmode=disable.'
+        : `Check that the server speaks TLS on that port and that the URL is right: ${TLS_URL_HINT}.`;
+    return new JeexDbError('CONNECTION_FAILED', `TLS to the server failed: ${message.trim()} (${code})`, { hint: reason, cause });
+  }
+  return undefined;
+}
+
 function isPgError(value: unknown): value is PgErrorFields {
   return (
     typeof value === 'object' &&
@@ -61,6 +102,12 @@ const byPoolerMessage: { match: RegExp; code: ErrorCode; what: string; next: str
     code: 'CONNECTION_FAILED',
     what: 'PgBouncer cannot log in to PostgreSQL',
     next: `Read ${POOLER_LOG}, and check that PostgreSQL is up and accepts the role's password; PgBouncer tries again every server_login_retry seconds (1 in the pgbouncer.ini jeex-db generates, 15 by PgBouncer's default).`,
+  },
+  {
+    match: /^SSL required$/,
+    code: 'CONNECTION_FAILED',
+    what: 'PgBouncer accepts TLS connections only',
+    next: `The URL asks for no TLS: ${TLS_URL_HINT}.`,
   },
   {
     match: /^unsupported startup parameter/,
@@ -186,6 +233,10 @@ export function translateDbError(error: unknown): JeexDbError {
         cause: root,
       });
     }
+    if (root.code === '28000' && /no encryption/.test(root.message)) {
+      const next = `The server accepts TLS connections only: ${TLS_URL_HINT}.`;
+      return new JeexDbError('AUTHENTICATION_FAILED', `the server refused a connection without TLS: ${root.message}. ${next}`, { sqlState: root.code, hint: next, cause: root });
+    }
     const known = bySqlState[root.code];
     if (known) {
       return new JeexDbError(known.code, `${known.what}: ${root.message}. ${known.next}`, {
@@ -219,6 +270,8 @@ export function translateDbError(error: unknown): JeexDbError {
   }
 
   const errno = (root as { code?: unknown } | null)?.code;
+  const tls = typeof errno === 'string' ? fromTls(errno, root instanceof Error ? root.message : String(root), root) : undefined;
+  if (tls) return tls;
   if (typeof errno === 'string' && (connectionErrnos.has(errno) || errno.startsWith('CONNECT_') || errno === 'CONNECTION_CLOSED' || errno === 'CONNECTION_ENDED' || errno === 'CONNECTION_DESTROYED')) {
     const address = (root as { address?: string; port?: number }).address;
     const port = (root as { port?: number }).port;

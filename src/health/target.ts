@@ -40,7 +40,7 @@ export function resolveHealthTarget(flags: { url?: string; dataDir?: string; loc
     url,
     source: 'local',
     ...(state.pooler && console
-      ? { poolerConsoleUrl: buildUrl({ user: console.user, password: console.password, host: state.host, port: state.pooler.port, database: 'pgbouncer' }) }
+      ? { poolerConsoleUrl: buildUrl({ user: console.user, password: console.password, host: state.host, port: state.pooler.port, database: 'pgbouncer', ...(state.tls ? { tls: state.tls } : {}) }) }
       : {}),
   };
 }

@@ -13,6 +13,16 @@ export interface LocalState {
   roleSettings?: { idleSessionTimeoutMs: number; idleInTransactionTimeoutMs: number; auditReads: boolean };
   /** The local PgBouncer in front of the server, when `up` started one. */
   pooler?: { port: number; version: string; preparedStatements: boolean };
+  /** How clients verify the server over TLS (absent: the cluster runs without TLS, `up --no-tls`). */
+  tls?: UrlTls;
+}
+
+/** What a URL carries for a client to verify the server: libpq's sslrootcert, and the name to check. */
+export interface UrlTls {
+  /** The CA certificate file (absolute), or `system` for the system's CAs. */
+  rootCert: string;
+  /** The name the certificate is issued to when it does not cover the address connected to (libpq's host, with hostaddr). */
+  verifyHost?: string;
 }
 
 export interface RoleSecret {
@@ -73,10 +83,22 @@ export function localUrl(layout: LocalLayout, role: LocalRole, options: { databa
     host: state.host,
     port: pooled ? pooled.port : state.port,
     database: options.database ?? (role === 'superuser' ? 'postgres' : state.database),
+    ...(state.tls ? { tls: state.tls } : {}),
   });
 }
 
-export function buildUrl(parts: { user: string; password: string; host: string; port: number; database: string }): string {
+/**
+ * A postgres:// URL. With `tls`, it carries what a client needs to verify the server, in libpq's
+ * words (psql, pg_dump and `connect()` read them): `?sslmode=verify-full&sslrootcert=/abs/ca.crt`,
+ * plus `hostaddr` when the certificate names the server differently from the address.
+ */
+export function buildUrl(parts: { user: string; password: string; host: string; port: number; database: string; tls?: UrlTls }): string {
   const auth = `${encodeURIComponent(parts.user)}:${encodeURIComponent(parts.password)}`;
-  return `postgres://${auth}@${parts.host}:${parts.port}/${encodeURIComponent(parts.database)}`;
+  const host = parts.tls?.verifyHost ?? parts.host;
+  const base = `postgres://${auth}@${host.includes(':') ? `[${host}]` : host}:${parts.port}/${encodeURIComponent(parts.database)}`;
+  if (!parts.tls) return base;
+  // Slashes stay readable: libpq and URL() decode either spelling.
+  const rootCert = encodeURIComponent(parts.tls.rootCert).replaceAll('%2F', '/');
+  const hostaddr = parts.tls.verifyHost ? `&hostaddr=${encodeURIComponent(parts.host)}` : '';
+  return `${base}?sslmode=verify-full&sslrootcert=${rootCert}${hostaddr}`;
 }

@@ -1,4 +1,5 @@
-import postgres, { type Sql } from 'postgres';
+import { type Sql } from 'postgres';
+import { connect } from '../db/connect.ts';
 
 /** One row of SHOW POOLS (the columns the metrics use). */
 export interface PoolRow {
@@ -34,7 +35,7 @@ export interface StatsRow {
  * simple query protocol and knows no catalog, so types are not fetched and nothing is prepared.
  */
 export function poolerAdmin(url: string): Sql {
-  return postgres(url, { max: 1, fetch_types: false, prepare: false, onnotice: () => {}, connect_timeout: 5, idle_timeout: 30 });
+  return connect(url, { max: 1, fetch_types: false, prepare: false, onnotice: () => {}, connect_timeout: 5, idle_timeout: 30 });
 }
 
 const numbers = <T>(rows: Record<string, unknown>[]): T[] =>

@@ -1,12 +1,13 @@
 import { chmod, chown, mkdir, readFile, writeFile } from 'node:fs/promises';
-import postgres, { type Sql } from 'postgres';
+import { type Sql } from 'postgres';
+import { connect } from '../db/connect.ts';
 import { JeexDbError } from '../db/errors.ts';
 import { translateDbError } from '../db/translate-error.ts';
 import type { RunAs } from '../server/exec.ts';
 import { isPortFree } from '../server/port.ts';
 import { authEntries } from './auth.ts';
 import { findPgbouncer, supportsPreparedStatements, type PgbouncerBinary } from './binary.ts';
-import { renderAuthFile, renderPgbouncerIni } from './ini.ts';
+import { renderAuthFile, renderPgbouncerIni, type PoolerTls } from './ini.ts';
 import { poolerFiles, poolerPid, reloadPooler, startPooler, stopPooler } from './process.ts';
 import { derivePoolerSettings } from './settings.ts';
 
@@ -31,6 +32,10 @@ export interface PoolerOptions {
   overrides?: Record<string, string>;
   /** The port this PgBouncer used before (kept, so URLs do not change). */
   previousPort?: number;
+  /** TLS to clients and to the server (the cluster's certificate files); absent: plain TCP. */
+  tls?: PoolerTls;
+  /** The certificate files changed (renewed): reload even when pgbouncer.ini did not. */
+  reloadTls?: boolean;
   progress: (message: string) => void;
 }
 
@@ -105,13 +110,14 @@ export async function ensurePooler(options: PoolerOptions): Promise<PoolerResult
       logfile: files.logfile,
       pidfile: files.pidfile,
       header: ['Written by `jeex-db up` on every start; the template with reasons is ops/pgbouncer.ini.'],
+      ...(options.tls ? { tls: options.tls } : {}),
     }),
     0o600,
     options.as,
   );
 
   if (running) {
-    if (!authChanged && !iniChanged) return { status: 'already-running', port, version: binary.version, preparedStatements, pid: running };
+    if (!authChanged && !iniChanged && !options.reloadTls) return { status: 'already-running', port, version: binary.version, preparedStatements, pid: running };
     await reloadPooler(files);
     options.progress('PgBouncer reloaded its configuration');
     return { status: 'reloaded', port, version: binary.version, preparedStatements, pid: running };
@@ -123,7 +129,7 @@ export async function ensurePooler(options: PoolerOptions): Promise<PoolerResult
 
 /** Log in through PgBouncer and run a query: proves the whole path an application uses. */
 export async function checkThroughPooler(url: string, preparedStatements: boolean): Promise<void> {
-  const sql = postgres(url, { max: 1, prepare: preparedStatements, connect_timeout: 5, onnotice: () => {} });
+  const sql = connect(url, { max: 1, prepare: preparedStatements, connect_timeout: 5, onnotice: () => {} });
   try {
     await sql`SELECT 1`;
   } catch (error) {

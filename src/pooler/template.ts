@@ -14,6 +14,9 @@ export const OPS_POOLER_PLACES = {
   adminUser: 'jeex_pgbouncer',
   logfile: '/var/log/postgresql/pgbouncer.log',
   pidfile: '/var/run/postgresql/pgbouncer.pid',
+  // The certificate names the host clients connect to; the CA is the one PostgreSQL's certificate
+  // comes from (its certificate must name `postgres`, the host in [databases]).
+  tls: { certFile: '/etc/pgbouncer/tls/server.crt', keyFile: '/etc/pgbouncer/tls/server.key', caFile: '/etc/pgbouncer/tls/ca.crt', verifyHostname: true },
 } as const satisfies Omit<IniInputs, 'settings' | 'header'>;
 
 /**
@@ -62,7 +65,12 @@ export function pgbouncerTemplate(server: PgbouncerTemplateInputs): string {
     `  SET password_encryption = 'scram-sha-256'; CREATE ROLE ${places.adminUser} NOLOGIN PASSWORD '...';`,
     'After a password change, run the psql line again, then RELOAD on the console (or SIGHUP).',
     '',
-    `Services use postgres://jeex_app:...@pgbouncer-host:${places.listenPort}/jeex with JEEX_DB_POOLER=pgbouncer;`,
+    `TLS 1.3 both ways: clients must use TLS (${places.tls.certFile} and its key, 0600, owned by`,
+    `PgBouncer's OS user), and PgBouncer verifies PostgreSQL's certificate against ${places.tls.caFile}`,
+    'and the host name `postgres` (verify-full). Clients verify PgBouncer with sslmode=verify-full.',
+    '',
+    `Services use postgres://jeex_app:...@pgbouncer-host:${places.listenPort}/jeex?sslmode=verify-full&sslrootcert=/path/ca.crt`,
+    'with JEEX_DB_POOLER=pgbouncer;',
     'migrations, LISTEN and session locks need a session: JEEX_DB_DIRECT_URL points at PostgreSQL.',
   ];
   return renderPgbouncerIni({ ...places, settings: derivePoolerSettings(server), header });

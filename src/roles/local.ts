@@ -1,4 +1,4 @@
-import postgres from 'postgres';
+import { connect } from '../db/connect.ts';
 import { bootstrapDatabase } from '../db/bootstrap.ts';
 import { JeexDbError } from '../db/errors.ts';
 import { translateDbError } from '../db/translate-error.ts';
@@ -25,9 +25,9 @@ export async function applyLocalRoles(options: { dataDir?: string; cwd?: string;
   const settings = resolveRoleSettings(options.flags, options.env ?? process.env, state.roleSettings);
   const secrets = await loadOrCreateSecrets(layout, true);
   const url = (database: string) => localUrl(layout, 'superuser', { database }) ?? '';
-  const admin = postgres(url('postgres'), { max: 1, connect_timeout: 10, onnotice: () => {}, connection: { application_name: 'jeex-db roles apply' } });
+  const admin = connect(url('postgres'), { max: 1, connect_timeout: 10, onnotice: () => {}, connection: { application_name: 'jeex-db roles apply' } });
   try {
-    const result = await bootstrapDatabase(admin, (database) => postgres(url(database), { max: 1, onnotice: () => {} }), {
+    const result = await bootstrapDatabase(admin, (database) => connect(url(database), { max: 1, onnotice: () => {} }), {
       database: state.database,
       owner: LOCAL_ROLES.owner,
       migrator: secrets.migrator,

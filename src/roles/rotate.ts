@@ -1,5 +1,6 @@
 import { rename, rm } from 'node:fs/promises';
-import postgres, { type Sql } from 'postgres';
+import { type Sql } from 'postgres';
+import { connect } from '../db/connect.ts';
 import { JeexDbError } from '../db/errors.ts';
 import { scramVerifier } from '../db/scram.ts';
 import { translateDbError } from '../db/translate-error.ts';
@@ -71,7 +72,7 @@ export async function rotateLocalPassword(options: { role: LocalRole; password?:
   const password = options.password?.password ?? generatePassword();
   const next: LocalSecrets = { ...secrets, [options.role]: { user: current.user, password } };
   const pending = `${layout.secretsFile}.new`;
-  const admin = postgres(adminUrl, { max: 1, connect_timeout: 10, onnotice: () => {}, connection: { application_name: 'jeex-db roles rotate' } });
+  const admin = connect(adminUrl, { max: 1, connect_timeout: 10, onnotice: () => {}, connection: { application_name: 'jeex-db roles rotate' } });
   let pooler: RotateResult['pooler'] = 'none';
   try {
     try {

@@ -1,9 +1,10 @@
-import { chmod, chown, copyFile, mkdir, writeFile } from 'node:fs/promises';
+import { chmod, chown, copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { JeexDbError } from '../db/errors.ts';
 import type { BackupRepo } from '../backup/repo.ts';
 import type { LocalLayout } from '../local/layout.ts';
+import { renderPgHba, sslSettings } from '../tls/hba.ts';
 import type { RunAs } from './exec.ts';
 import { renderConf, type Setting } from './tuning.ts';
 
@@ -17,21 +18,18 @@ export interface LocalServerSettings {
   machine: string;
   /** Where basic_archive copies finished WAL segments (`<repo>/wal`); see prepareWalArchive. */
   walArchiveDir?: string;
+  /** The server's certificate and key; absent: no TLS (`up --no-tls`), pg_hba.conf then accepts plain TCP. */
+  tls?: { certFile: string; keyFile: string };
 }
 
 /**
- * Write the cluster's configuration on every start: ops/postgresql.conf and ops/pg_hba.conf as
- * they are, jeex-tuning.conf derived from this machine, jeex-local.conf with the port and the WAL archive
- * directory.
+ * Write the cluster's configuration on every start: ops/postgresql.conf as it is, jeex-tuning.conf
+ * derived from this machine, and pg_hba.conf and jeex-local.conf (see writeAccessConfig).
  * postgresql.local.conf is the user's and is never touched.
  */
 export async function writeServerConfig(layout: LocalLayout, settings: LocalServerSettings, as?: RunAs): Promise<void> {
-  const files: string[] = [];
-  for (const name of ['postgresql.conf', 'pg_hba.conf']) {
-    const target = join(layout.pgdata, name);
-    await copyFile(join(opsDir, name), target);
-    files.push(target);
-  }
+  const conf = join(layout.pgdata, 'postgresql.conf');
+  await copyFile(join(opsDir, 'postgresql.conf'), conf);
   const tuning = join(layout.pgdata, 'jeex-tuning.conf');
   await writeFile(
     tuning,
@@ -41,29 +39,45 @@ export async function writeServerConfig(layout: LocalLayout, settings: LocalServ
       'Explained by `jeex-db config --explain`.',
     ]),
   );
-  const local = join(layout.pgdata, 'jeex-local.conf');
-  await writeFile(
-    local,
-    [
-      '# Written by `jeex-db up` on every start: where this local cluster listens.',
-      `listen_addresses = '${settings.host}'`,
-      `port = ${settings.port}`,
-      "unix_socket_directories = ''",
-      '# The logging collector appends to the file `pg_ctl -l` started the server with (and server.json):',
-      '# one log per cluster, which `up`, `restore` and `jeex-db audit` read.',
-      "log_filename = 'server.log'",
-      ...(settings.walArchiveDir
-        ? [
-            '# The WAL archive of this cluster: <backup repository>/wal (archive_mode and archive_library',
-            '# are set in postgresql.conf).',
-            `basic_archive.archive_directory = '${settings.walArchiveDir.replaceAll("'", "''")}'`,
-          ]
-        : []),
-      '',
-    ].join('\n'),
-  );
-  files.push(tuning, local);
-  if (as) await Promise.all(files.map((file) => chown(file, as.uid, as.gid)));
+  if (as) await Promise.all([conf, tuning].map((file) => chown(file, as.uid, as.gid)));
+  await writeAccessConfig(layout, settings, as);
+}
+
+/**
+ * Write what a reload applies to a running server: pg_hba.conf from ops/pg_hba.conf (TLS only,
+ * unless `tls` is absent) and jeex-local.conf with the port, the TLS files and the WAL archive
+ * directory. Returns whether either file changed.
+ */
+export async function writeAccessConfig(layout: LocalLayout, settings: Omit<LocalServerSettings, 'tuning' | 'machine'>, as?: RunAs): Promise<boolean> {
+  const hba = renderPgHba(await readFile(join(opsDir, 'pg_hba.conf'), 'utf8'), { tls: settings.tls !== undefined });
+  const local = [
+    '# Written by `jeex-db up` on every start: where this local cluster listens.',
+    `listen_addresses = '${settings.host}'`,
+    `port = ${settings.port}`,
+    "unix_socket_directories = ''",
+    '# The logging collector appends to the file `pg_ctl -l` started the server with (and server.json):',
+    '# one log per cluster, which `up`, `restore` and `jeex-db audit` read.',
+    "log_filename = 'server.log'",
+    ...sslSettings(settings.tls),
+    ...(settings.walArchiveDir
+      ? [
+          '# The WAL archive of this cluster: <backup repository>/wal (archive_mode and archive_library',
+          '# are set in postgresql.conf).',
+          `basic_archive.archive_directory = '${settings.walArchiveDir.replaceAll("'", "''")}'`,
+        ]
+      : []),
+    '',
+  ].join('\n');
+  let changed = false;
+  for (const [name, text] of [['pg_hba.conf', hba], ['jeex-local.conf', local]] as const) {
+    const file = join(layout.pgdata, name);
+    const before = await readFile(file, 'utf8').catch(() => undefined);
+    if (before === text) continue;
+    changed = true;
+    await writeFile(file, text);
+    if (as) await chown(file, as.uid, as.gid);
+  }
+  return changed;
 }
 
 /**

@@ -52,6 +52,31 @@ export async function startServer(
   });
 }
 
+/**
+ * Reload a running server's configuration (`pg_ctl reload`: no connection needed, so it works
+ * whatever TLS setup the server has now) and wait until the postmaster has taken it: it logs
+ * "received SIGHUP" and then re-reads everything (pg_hba.conf, the TLS files) before it accepts
+ * another connection.
+ */
+export async function reloadServer(bin: PgBinaries, layout: LocalLayout, as?: RunAs, timeoutMs = 10_000): Promise<void> {
+  const offset = await logOffset(layout.serverLog);
+  const result = await exec(bin.pgCtl, ['reload', '-D', layout.pgdata, '-s'], { as, cwd: '/' });
+  if (result.code !== 0) {
+    throw new JeexDbError('SERVER_START_FAILED', `pg_ctl reload failed: ${result.stderr.trim()}`, {
+      hint: `Check ${layout.serverLog}; or restart the cluster: \`jeex-db down\`, then \`jeex-db up\`.`,
+    });
+  }
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if ((await readLogSince(layout.serverLog, offset)).some((line) => /received SIGHUP, reloading configuration files/.test(line))) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new JeexDbError('SERVER_START_FAILED', `PostgreSQL did not reload its configuration within ${timeoutMs / 1000} s`, {
+    hint: `Read ${layout.serverLog}; or restart the cluster: \`jeex-db down\`, then \`jeex-db up\`.`,
+    logExcerpt: relevantLines(await readLogSince(layout.serverLog, offset)),
+  });
+}
+
 export function startTimeout(seconds: number, layout: LocalLayout, excerpt: string[]): JeexDbError {
   return new JeexDbError('SERVER_START_TIMEOUT', `PostgreSQL was not ready to accept queries within ${seconds}s`, {
     hint: `Give it longer with --start-timeout N, or read ${layout.serverLog} for what it was doing (recovery after a crash can take a while).`,

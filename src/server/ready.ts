@@ -1,4 +1,4 @@
-import postgres from 'postgres';
+import { connect } from '../db/connect.ts';
 import { JeexDbError } from '../db/errors.ts';
 import { translateDbError } from '../db/translate-error.ts';
 
@@ -12,7 +12,7 @@ export async function waitUntilReady(url: string, deadline: number): Promise<{ v
   let last: unknown;
   while (Date.now() < deadline) {
     const remaining = Math.max(1, Math.ceil((deadline - Date.now()) / 1000));
-    const sql = postgres(url, { max: 1, connect_timeout: Math.min(remaining, 5), onnotice: () => {}, prepare: false });
+    const sql = connect(url, { max: 1, connect_timeout: Math.min(remaining, 5), onnotice: () => {}, prepare: false });
     try {
       const [row] = await sql<{ version: string; num: string }[]>`
         SELECT current_setting('server_version') AS version, current_setting('server_version_num') AS num`;

@@ -1,4 +1,6 @@
-import postgres from 'postgres';
+import type postgres from 'postgres';
+import { clientTarget } from '../db/client-tls.ts';
+import { connect } from '../db/connect.ts';
 import { bootstrapDatabase } from '../db/bootstrap.ts';
 import { JeexDbError } from '../db/errors.ts';
 import { migrate } from '../migrate/runner.ts';
@@ -6,10 +8,12 @@ import { translateDbError } from '../db/translate-error.ts';
 import { processAlive } from './process-alive.ts';
 import { POOLER_ADMIN_USER, checkThroughPooler, ensurePooler, stopPoolerIn } from '../pooler/local.ts';
 import { localLayout, type LocalLayout } from '../local/layout.ts';
-import { buildUrl, readLocalState, type LocalSecrets } from '../local/state.ts';
+import { buildUrl, readLocalState, type LocalSecrets, type UrlTls } from '../local/state.ts';
+import { resolveTlsPlan, type TlsInput } from '../tls/config.ts';
+import { prepareServerTls, type UpTls } from '../tls/server-tls.ts';
 import { findBinaries, type PgBinaries } from './binaries.ts';
 import { defaultRepo } from '../backup/repo.ts';
-import { prepareWalArchive, writeServerConfig } from './configure.ts';
+import { prepareWalArchive, writeAccessConfig, writeServerConfig } from './configure.ts';
 import { checkClusterVersion, prepareDataDir } from './data-dir.ts';
 import type { RunAs } from './exec.ts';
 import { initCluster } from './initdb.ts';
@@ -17,7 +21,7 @@ import { LOCAL_DATABASE, LOCAL_ROLES, loadOrCreateSecrets, writeLocalState } fro
 import { ensureLocalKeys } from './local-keys.ts';
 import { detectMachine } from './machine.ts';
 import { serverOsUser } from './os-user.ts';
-import { serverStatus, startServer, startTimeout, stopServer } from './pg-ctl.ts';
+import { reloadServer, serverStatus, startServer, startTimeout, stopServer } from './pg-ctl.ts';
 import { isPortFree, portInUse } from './port.ts';
 import { waitUntilReady } from './ready.ts';
 import { readLogSince, relevantLines, logOffset } from './server-log.ts';
@@ -63,6 +67,14 @@ export interface UpOptions {
    * used last (state.json), else 15 min / 5 min / on.
    */
   roleSettings?: RoleSettingsFlags;
+  /**
+   * TLS (default: on, with the development CA in `<data dir>/tls/`): `{ enabled: false }` is
+   * `--no-tls`; `certFile`/`keyFile`/`caFile` real certificates (else JEEX_TLS_*_FILE); in
+   * production (`production`, or NODE_ENV=production) only real certificates are accepted.
+   */
+  tls?: TlsInput;
+  /** Where NODE_ENV and JEEX_TLS_* are read (default process.env). */
+  env?: NodeJS.ProcessEnv;
   onProgress?: (message: string) => void;
 }
 
@@ -117,6 +129,8 @@ export interface UpResult {
   walArchive?: UpWalArchive;
   /** Things the user should know that did not stop `up`, e.g. a restart that archiving needs. */
   notes?: string[];
+  /** TLS of the local cluster (not for DATABASE_URL): on, with what clients verify; or off, with a warning. */
+  tls?: UpTls;
 }
 
 /**
@@ -135,9 +149,16 @@ export async function up(options: UpOptions = {}): Promise<UpResult> {
 
 async function upExternal(url: string, options: UpOptions): Promise<UpResult> {
   const started = Date.now();
+  const env = options.env ?? process.env;
+  const sslmode = clientTarget(url).sslmode;
+  if ((options.tls?.production || env.NODE_ENV === 'production') && sslmode !== 'verify-full' && sslmode !== 'verify-ca') {
+    throw new JeexDbError('TLS_REQUIRED', `refusing DATABASE_URL without a verified TLS connection in production (NODE_ENV=production or --production): its sslmode is ${sslmode}`, {
+      hint: 'Add sslmode=verify-full and sslrootcert=<the CA file> (or sslrootcert=system for a public CA) to DATABASE_URL.',
+    });
+  }
   const progress = options.onProgress ?? (() => {});
   progress('connecting to DATABASE_URL');
-  const sql = postgres(url, { max: 1, connect_timeout: options.startTimeoutSeconds ?? 10, onnotice: () => {} });
+  const sql = connect(url, { max: 1, connect_timeout: options.startTimeoutSeconds ?? 10, onnotice: () => {} });
   let version: { version: string; num: number };
   try {
     const [row] = await sql<{ version: string; num: string }[]>`
@@ -173,6 +194,8 @@ async function upEmbedded(options: UpOptions): Promise<UpResult> {
   const deadline = started + timeoutSeconds * 1000;
   const progress = options.onProgress ?? (() => {});
   const layout = localLayout(options.dataDir, options.cwd);
+  // Before anything is touched: production without real certificates stops here.
+  const tlsPlan = resolveTlsPlan(options.tls ?? {}, options.env ?? process.env);
 
   const bin = await findBinaries();
   const as = await serverOsUser(options.osUser);
@@ -185,6 +208,8 @@ async function upEmbedded(options: UpOptions): Promise<UpResult> {
   await ensureLocalKeys(layout, progress);
   const previous = readLocalState(layout);
   const roleSettings = resolveRoleSettings(options.roleSettings, process.env, previous?.roleSettings);
+  const tls = await prepareServerTls(tlsPlan, { dataDir: layout.root, localHost: LOCAL_HOST, ...(as ? { as } : {}) });
+  if (tls.report.status === 'on' && tls.report.ca?.status === 'created') progress(`created the development CA ${tls.report.ca.file} (clients verify the server with it)`);
 
   const status = await serverStatus(bin, layout, as);
   let port = options.port ?? previous?.port ?? DEFAULT_PORT;
@@ -212,16 +237,34 @@ async function upEmbedded(options: UpOptions): Promise<UpResult> {
     }
     const memoryBytes = options.memoryBytes ?? machine.memoryBytes;
     settings = deriveSettings({ memoryBytes, cpus, storage: machine.storage }, options.maxConnections ? { maxConnections: options.maxConnections } : {});
-    await writeServerConfig(layout, { host: LOCAL_HOST, port, tuning: settings, machine: `${humanBytes(memoryBytes)} memory, ${cpus} CPUs`, walArchiveDir: repo.wal }, as);
+    await writeServerConfig(
+      layout,
+      { host: LOCAL_HOST, port, tuning: settings, machine: `${humanBytes(memoryBytes)} memory, ${cpus} CPUs`, walArchiveDir: repo.wal, ...(tls.files ? { tls: tls.files } : {}) },
+      as,
+    );
     if (!(await isPortFree(port, LOCAL_HOST))) throw portInUse(port, LOCAL_HOST);
-    progress(`starting PostgreSQL on ${LOCAL_HOST}:${port}`);
+    progress(`starting PostgreSQL on ${LOCAL_HOST}:${port}${tls.files ? ' (TLS 1.3 only)' : ' WITHOUT TLS'}`);
     await startServer(bin, layout, { timeoutSeconds: Math.max(1, (deadline - Date.now()) / 1000), host: LOCAL_HOST, port }, as);
     startedHere = true;
   } else {
     progress(`PostgreSQL is already running on ${LOCAL_HOST}:${port} (pid ${status.pid ?? '?'})`);
+    // It still has the TLS setup (and certificates) of its last start: pg_hba.conf, the ssl
+    // settings and renewed certificates take effect with a reload.
+    const access = { host: LOCAL_HOST, port, walArchiveDir: repo.wal, ...(tls.files ? { tls: tls.files } : {}) };
+    if ((await writeAccessConfig(layout, access, as)) || tls.changed) {
+      progress(`reloading PostgreSQL's configuration (TLS ${tls.files ? 'on' : 'OFF'})`);
+      await reloadServer(bin, layout, as);
+    }
   }
 
   try {
+    const urls = localUrls(secrets, port, tls.url);
+    const ready = await waitUntilReady(urls.superuser, deadline).catch(async (error: unknown) => {
+      if (error instanceof JeexDbError && error.code === 'SERVER_START_TIMEOUT') {
+        throw startTimeout(timeoutSeconds, layout, relevantLines(await readLogSince(layout.serverLog, offset)));
+      }
+      throw error;
+    });
     const state = {
       version: 1 as const,
       pgMajor: bin.major,
@@ -230,23 +273,17 @@ async function upEmbedded(options: UpOptions): Promise<UpResult> {
       database: LOCAL_DATABASE,
       roles: { ...LOCAL_ROLES },
       roleSettings: { idleSessionTimeoutMs: roleSettings.idleSessionTimeoutMs, idleInTransactionTimeoutMs: roleSettings.idleInTransactionTimeoutMs, auditReads: roleSettings.auditReads },
+      ...(tls.url ? { tls: tls.url } : {}),
     };
     await writeLocalState(layout, state);
-    const urls = localUrls(secrets, port);
-    const ready = await waitUntilReady(urls.superuser, deadline).catch(async (error: unknown) => {
-      if (error instanceof JeexDbError && error.code === 'SERVER_START_TIMEOUT') {
-        throw startTimeout(timeoutSeconds, layout, relevantLines(await readLogSince(layout.serverLog, offset)));
-      }
-      throw error;
-    });
 
     progress('creating roles and the application database');
-    const admin = postgres(urls.superuser, { max: 1, onnotice: () => {} });
+    const admin = connect(urls.superuser, { max: 1, onnotice: () => {} });
     let walArchive: UpWalArchive;
     let roleWarnings: string[] = [];
     try {
       walArchive = await readWalArchive(admin, repo.wal, startedHere);
-      const roles = await bootstrapDatabase(admin, (database) => postgres(urlFor(secrets.superuser, port, database), { max: 1, onnotice: () => {} }), {
+      const roles = await bootstrapDatabase(admin, (database) => connect(urlFor(secrets.superuser, port, database, tls.url), { max: 1, onnotice: () => {} }), {
         database: LOCAL_DATABASE,
         migrator: secrets.migrator,
         app: secrets.app,
@@ -273,7 +310,7 @@ async function upEmbedded(options: UpOptions): Promise<UpResult> {
       if (await stopPoolerIn(layout.pgbouncerDir)) progress('stopped PgBouncer (--no-pooler)');
       pooler = { status: 'disabled', reason: '--no-pooler: the app URL points straight at PostgreSQL' };
     } else {
-      const poolerAdminSql = postgres(urls.superuser, { max: 1, onnotice: () => {} });
+      const poolerAdminSql = connect(urls.superuser, { max: 1, onnotice: () => {} });
       try {
         const result = await ensurePooler({
           dir: layout.pgbouncerDir,
@@ -285,6 +322,7 @@ async function upEmbedded(options: UpOptions): Promise<UpResult> {
           console: secrets.pooler ?? { user: POOLER_ADMIN_USER, password: '' },
           // Clients idle longer than the roles' idle_session_timeout are closed by PgBouncer too.
           ...(roleSettings.idleSessionTimeoutMs !== DEFAULT_IDLE_SESSION_TIMEOUT_MS ? { overrides: { client_idle_timeout: String(Math.ceil(roleSettings.idleSessionTimeoutMs / 1000)) } } : {}),
+          ...(tls.files && tls.url ? { tls: { certFile: tls.files.certFile, keyFile: tls.files.keyFile, ...(tls.files.caFile ? { caFile: tls.files.caFile } : {}), verifyHostname: !tls.url.verifyHost }, reloadTls: tls.changed } : {}),
           cpus,
           ...(previous?.pooler ? { previousPort: previous.pooler.port } : {}),
           progress,
@@ -294,7 +332,7 @@ async function upEmbedded(options: UpOptions): Promise<UpResult> {
           pooler = result;
         } else {
           poolerStartedHere = result.status === 'started';
-          appUrl = buildUrl({ ...secrets.app, host: LOCAL_HOST, port: result.port, database: LOCAL_DATABASE });
+          appUrl = buildUrl({ ...secrets.app, host: LOCAL_HOST, port: result.port, database: LOCAL_DATABASE, ...(tls.url ? { tls: tls.url } : {}) });
           await checkThroughPooler(appUrl, result.preparedStatements);
           pooler = { status: result.status, port: result.port, version: result.version, preparedStatements: result.preparedStatements };
           await writeLocalState(layout, { ...state, pooler: { port: result.port, version: result.version, preparedStatements: result.preparedStatements } });
@@ -304,14 +342,14 @@ async function upEmbedded(options: UpOptions): Promise<UpResult> {
       }
     }
 
-    const notes = [...walArchiveNotes(walArchive), ...roleWarnings];
+    const notes = [...tls.notes, ...walArchiveNotes(walArchive), ...roleWarnings];
     for (const line of notes) progress(line);
     const after = await serverStatus(bin, layout, as);
     return {
       mode: 'embedded',
       status: startedHere ? 'started' : 'already-running',
       created: cluster === 'new',
-      urls: { app: appUrl, appDirect: urls.app, migrator: urls.migrator, superuser: urls.superuser, ...otherUrls(secrets, port) },
+      urls: { app: appUrl, appDirect: urls.app, migrator: urls.migrator, superuser: urls.superuser, ...otherUrls(secrets, port, tls.url) },
       pooler,
       serverVersion: ready.version,
       migrations,
@@ -327,6 +365,7 @@ async function upEmbedded(options: UpOptions): Promise<UpResult> {
       ...(settings ? { settings } : {}),
       walArchive,
       ...(notes.length ? { notes } : {}),
+      tls: tls.report,
     };
   } catch (error) {
     // A failed `up` leaves things as they were: stop what this call started.
@@ -375,7 +414,7 @@ async function firstFreePort(from: number, to: number): Promise<number | undefin
 
 /** Apply the package's migrations with the runner, on a client of its own (two connections). */
 async function migrateUrl(url: string, progress: (message: string) => void): Promise<UpMigrations> {
-  const sql = postgres(url, { max: 2, onnotice: () => {}, connection: { application_name: 'jeex-db up' } });
+  const sql = connect(url, { max: 2, onnotice: () => {}, connection: { application_name: 'jeex-db up' } });
   try {
     const result = await migrate(sql, { onProgress: progress });
     return {
@@ -390,25 +429,25 @@ async function migrateUrl(url: string, progress: (message: string) => void): Pro
   }
 }
 
-function urlFor(role: { user: string; password: string }, port: number, database: string): string {
-  return buildUrl({ user: role.user, password: role.password, host: LOCAL_HOST, port, database });
+function urlFor(role: { user: string; password: string }, port: number, database: string, tls: UrlTls | undefined): string {
+  return buildUrl({ user: role.user, password: role.password, host: LOCAL_HOST, port, database, ...(tls ? { tls } : {}) });
 }
 
 /** The read-only, backup and monitor roles, straight to PostgreSQL. */
-function otherUrls(secrets: LocalSecrets, port: number): { readonly?: string; backup?: string; monitor?: string } {
+function otherUrls(secrets: LocalSecrets, port: number, tls: UrlTls | undefined): { readonly?: string; backup?: string; monitor?: string } {
   const urls: { readonly?: string; backup?: string; monitor?: string } = {};
   for (const role of ['readonly', 'backup', 'monitor'] as const) {
     const secret = secrets[role];
-    if (secret) urls[role] = urlFor(secret, port, LOCAL_DATABASE);
+    if (secret) urls[role] = urlFor(secret, port, LOCAL_DATABASE, tls);
   }
   return urls;
 }
 
-function localUrls(secrets: LocalSecrets, port: number): { app: string; migrator: string; superuser: string } {
+function localUrls(secrets: LocalSecrets, port: number, tls: UrlTls | undefined): { app: string; migrator: string; superuser: string } {
   return {
-    app: urlFor(secrets.app, port, LOCAL_DATABASE),
-    migrator: urlFor(secrets.migrator, port, LOCAL_DATABASE),
-    superuser: urlFor(secrets.superuser, port, 'postgres'),
+    app: urlFor(secrets.app, port, LOCAL_DATABASE, tls),
+    migrator: urlFor(secrets.migrator, port, LOCAL_DATABASE, tls),
+    superuser: urlFor(secrets.superuser, port, 'postgres', tls),
   };
 }
 

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import postgres from 'postgres';
+import { connect } from '../../src/db/connect.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../src/server/port.ts';
 import { ROOT, localEnv, reachableTempDir, run, runCli } from '../helpers/cli.ts';
@@ -43,7 +43,7 @@ describe('drizzle.config.ts and the local cluster', () => {
     expect(result.code, result.output).toBe(0);
     expect(result.output).toContain('migrations applied successfully');
     // `up` applied them already; drizzle-kit saw that in this cluster and applied nothing twice.
-    const sql = postgres(migratorUrl, { max: 1, onnotice: () => {} });
+    const sql = connect(migratorUrl, { max: 1, onnotice: () => {} });
     try {
       const [row] = await sql<{ n: number }[]>`SELECT count(*)::int AS n FROM drizzle.__drizzle_migrations`;
       expect(row?.n).toBe(MIGRATIONS);

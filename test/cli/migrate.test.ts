@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
-import postgres, { type Sql } from 'postgres';
+import { type Sql } from 'postgres';
+import { connect } from '../../src/db/connect.ts';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { EXIT } from '../../src/cli/exit-codes.ts';
 import { MIGRATION_LOCK_KEY } from '../../src/migrate/lock.ts';
@@ -35,7 +36,7 @@ describe('jeex-db migrate / status / baseline / mark-applied', () => {
   beforeEach(async () => {
     db = await createTestDatabase({ empty: true });
     migrations = await ScratchMigrations.create();
-    admin = postgres(db.adminUrl, { max: 2, onnotice: () => {} });
+    admin = connect(db.adminUrl, { max: 2, onnotice: () => {} });
     target = ['--url', db.migratorUrl, '--migrations-dir', migrations.dir];
   });
 
@@ -88,7 +89,7 @@ describe('jeex-db migrate / status / baseline / mark-applied', () => {
   });
 
   it('fails fast with exit 27 naming the lock holder when --lock-timeout 0', { timeout: 60_000 }, async () => {
-    const holder = postgres(db.adminUrl, { max: 1, onnotice: () => {}, connection: { application_name: 'other-deploy' } });
+    const holder = connect(db.adminUrl, { max: 1, onnotice: () => {}, connection: { application_name: 'other-deploy' } });
     try {
       await holder`SELECT pg_advisory_lock(${MIGRATION_LOCK_KEY.toString()}::bigint)`;
       const result = await cli('migrate', '--lock-timeout', '0');
@@ -134,7 +135,7 @@ describe('jeex-db migrate / status / baseline / mark-applied', () => {
     expectCode(await cli('migrate'), 0);
     const index = await migrations.add('name_index', ['CREATE INDEX CONCURRENTLY users_name_idx ON users (name);']);
     // An open transaction makes the build wait for it after creating the (still invalid) index.
-    const blocker = postgres(db.adminUrl, { max: 1, onnotice: () => {} });
+    const blocker = connect(db.adminUrl, { max: 1, onnotice: () => {} });
     const reserved = await blocker.reserve();
     await reserved`BEGIN`;
     await reserved`SELECT txid_current()`;

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { chmod, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import postgres from 'postgres';
+import { connect } from '../../src/db/connect.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditResult } from '../../src/audit/timeline.ts';
 import type { ApplyRolesResult } from '../../src/roles/apply.ts';
@@ -51,7 +51,7 @@ describe('jeex-db roles and jeex-db audit (local cluster)', () => {
     expect(Object.keys(secrets()).filter((k) => k !== 'version').sort()).toEqual(['app', 'backup', 'migrator', 'monitor', 'pooler', 'readonly', 'superuser']);
     for (const role of ['readonly', 'monitor', 'backup'] as const) {
       const url = up.urls[role] ?? '';
-      const sql = postgres(url, { max: 1, onnotice: () => {} });
+      const sql = connect(url, { max: 1, onnotice: () => {} });
       try {
         const [row] = await sql<{ who: string }[]>`SELECT current_user AS who`;
         expect(row?.who).toBe(`jeex_${role}`);
@@ -75,8 +75,8 @@ describe('jeex-db roles and jeex-db audit (local cluster)', () => {
 
   it('roles rotate app: sessions already open keep working, new logins need the new password, directly and through PgBouncer', { timeout: CLUSTER_TIMEOUT }, async () => {
     const before = secrets().app?.password ?? '';
-    const direct = postgres(up.urls.appDirect, { max: 1, onnotice: () => {} });
-    const pooled = postgres(up.urls.app, { max: 1, prepare: false, onnotice: () => {} });
+    const direct = connect(up.urls.appDirect, { max: 1, onnotice: () => {} });
+    const pooled = connect(up.urls.app, { max: 1, prepare: false, onnotice: () => {} });
     try {
       await direct`SELECT 1`;
       await pooled`SELECT 1`;
@@ -103,8 +103,8 @@ describe('jeex-db roles and jeex-db audit (local cluster)', () => {
       };
       const urls = [up.urls.appDirect, ...(up.pooler.port ? [up.urls.app] : [])];
       for (const url of urls) {
-        const old = postgres(withPassword(url, before), { max: 1, prepare: false, onnotice: () => {} });
-        const fresh = postgres(withPassword(url, after), { max: 1, prepare: false, onnotice: () => {} });
+        const old = connect(withPassword(url, before), { max: 1, prepare: false, onnotice: () => {} });
+        const fresh = connect(withPassword(url, after), { max: 1, prepare: false, onnotice: () => {} });
         try {
           // PostgreSQL: 28P01 "password authentication failed"; PgBouncer: 08P01 "SASL authentication failed".
           expect(await error(old`SELECT 1`), url === up.urls.app ? 'through PgBouncer' : 'direct').toMatchObject({
@@ -138,7 +138,7 @@ describe('jeex-db roles and jeex-db audit (local cluster)', () => {
     expect(parseJson<RotateResult>(await cli(['roles', 'rotate', 'readonly', '--password-file', file, '--json']))).toMatchObject({ generated: false, user: 'jeex_readonly' });
     expect(secrets().readonly?.password).toBe(good);
     expect(unchanged).not.toBe(good);
-    const sql = postgres((await cli(['url', 'readonly'])).stdout.trim(), { max: 1, onnotice: () => {} });
+    const sql = connect((await cli(['url', 'readonly'])).stdout.trim(), { max: 1, onnotice: () => {} });
     try {
       expect(await sql<{ who: string }[]>`SELECT current_user AS who`).toEqual([{ who: 'jeex_readonly' }]);
     } finally {
@@ -149,10 +149,10 @@ describe('jeex-db roles and jeex-db audit (local cluster)', () => {
   it('a failed login, a denied statement and data changes appear in the JSON log and in `jeex-db audit`', { timeout: CLUSTER_TIMEOUT }, async () => {
     const wrong = new URL(up.urls.appDirect);
     wrong.password = 'not-the-password';
-    const intruder = postgres(wrong.toString(), { max: 1, onnotice: () => {}, connection: { application_name: 'intruder' } });
+    const intruder = connect(wrong.toString(), { max: 1, onnotice: () => {}, connection: { application_name: 'intruder' } });
     expect(await error(intruder`SELECT 1`)).toMatchObject({ code: '28P01' });
     await intruder.end({ timeout: 1 });
-    const app = postgres((await cli(['url', 'app', '--direct'])).stdout.trim(), { max: 1, onnotice: () => {} });
+    const app = connect((await cli(['url', 'app', '--direct'])).stdout.trim(), { max: 1, onnotice: () => {} });
     let id = '';
     try {
       expect(await error(app`SELECT * FROM jeex_audit.changes`)).toMatchObject({ code: '42501' });
@@ -207,7 +207,7 @@ describe('jeex-db roles and jeex-db audit (local cluster)', () => {
     }
     expect((await stat(file)).mode & 0o777).toBe(0o600);
     // up set the new passwords on the server: the URLs work.
-    const sql = postgres((await cli(['url', 'monitor'])).stdout.trim(), { max: 1, onnotice: () => {} });
+    const sql = connect((await cli(['url', 'monitor'])).stdout.trim(), { max: 1, onnotice: () => {} });
     try {
       expect(await sql<{ who: string }[]>`SELECT current_user AS who`).toEqual([{ who: 'jeex_monitor' }]);
     } finally {
@@ -231,7 +231,7 @@ describe('jeex-db roles and jeex-db audit (local cluster)', () => {
       const url = new URL(superuser);
       url.username = user;
       url.password = password;
-      const sql = postgres(url.toString(), { max: 1, onnotice: () => {} });
+      const sql = connect(url.toString(), { max: 1, onnotice: () => {} });
       try {
         return await sql<{ who: string }[]>`SELECT current_user AS who`;
       } finally {

@@ -4,7 +4,7 @@ import { chmod, chown, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/p
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import postgres from 'postgres';
+import { connect } from '../../src/db/connect.ts';
 import { skipOrFail } from '../helpers/skip.ts';
 import { listening, localEnv, reachableTempDir, runCli, type RunResult } from '../helpers/cli.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -197,7 +197,7 @@ describe('jeex-db up failures', () => {
     // (nothing, another version, a password) and the case cannot be shown: skip, never migrate it.
     const url = 'postgres://postgres@127.0.0.1:5432/postgres';
     if (!(await listening(5432))) skipOrFail(ctx, 'nothing listens on 127.0.0.1:5432; the PostgreSQL < 18 case needs one there');
-    const sql = postgres(url, { max: 1, connect_timeout: 5, onnotice: () => {} });
+    const sql = connect(url, { max: 1, connect_timeout: 5, onnotice: () => {} });
     let versionNum = 0;
     try {
       const [row] = await sql<{ num: string }[]>`SELECT current_setting('server_version_num') AS num`;

@@ -2,13 +2,16 @@ import { readFileSync } from 'node:fs';
 import { readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import postgres from 'postgres';
+import type postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { connect } from '../../src/db/connect.ts';
+import { buildUrl } from '../../src/local/state.ts';
 import { poolerAdmin, showConfig, showPools } from '../../src/pooler/admin.ts';
 import { opsDir } from '../../src/server/configure.ts';
 import { serverOsUser } from '../../src/server/os-user.ts';
 import { freePort, isPortFree } from '../../src/server/port.ts';
 import { processAlive } from '../../src/server/process-alive.ts';
+import { tlsFiles } from '../../src/tls/files.ts';
 import { expectExit, listening, parseJson, reachableTempDir, runCli } from '../helpers/cli.ts';
 import { requirePooler } from '../helpers/skip.ts';
 import { emailHash, rawUser } from '../helpers/users.ts';
@@ -34,7 +37,7 @@ interface Secrets {
 }
 
 async function withSql<T>(url: string, fn: (sql: postgres.Sql) => Promise<T>): Promise<T> {
-  const sql = postgres(url, { max: 1, prepare: false, onnotice: () => {} });
+  const sql = connect(url, { max: 1, prepare: false, onnotice: () => {} });
   try {
     return await fn(sql);
   } finally {
@@ -50,6 +53,9 @@ describe('jeex-db up / down with PgBouncer', () => {
   let poolerPort: number;
   let secrets: Secrets;
   const pgbouncerFile = (name: string) => join(dataDir, 'pgbouncer', name);
+  /** What every URL of this cluster ends with: TLS, verified against its development CA. */
+  const tlsQuery = () => `?sslmode=verify-full&sslrootcert=${tlsFiles(dataDir).caCert}`;
+  const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
   const poolerPid = async () => Number.parseInt(await readFile(pgbouncerFile('pgbouncer.pid'), 'utf8'), 10);
   const up = async (...extra: string[]) => {
     const result = await runCli(['up', '--data-dir', dataDir, '--detach', '--json', ...TUNING, ...extra]);
@@ -58,7 +64,7 @@ describe('jeex-db up / down with PgBouncer', () => {
   };
   /** The PgBouncer console of this cluster (user and password from secrets.json). */
   const onConsole = async <T>(fn: (sql: postgres.Sql) => Promise<T>): Promise<T> => {
-    const sql = poolerAdmin(`postgres://${secrets.pooler.user}:${encodeURIComponent(secrets.pooler.password)}@127.0.0.1:${poolerPort}/pgbouncer`);
+    const sql = poolerAdmin(buildUrl({ ...secrets.pooler, host: '127.0.0.1', port: poolerPort, database: 'pgbouncer', tls: { rootCert: tlsFiles(dataDir).caCert } }));
     try {
       return await fn(sql);
     } finally {
@@ -140,8 +146,8 @@ describe('jeex-db up / down with PgBouncer', () => {
 
     const human = await runCli(['up', '--data-dir', dataDir, '--detach', ...TUNING]);
     expectExit(human, 0);
-    expect(human.stdout).toMatch(new RegExp(`app +postgres://jeex_app:\\*\\*\\*@127\\.0\\.0\\.1:${poolerPort}/jeex .*PgBouncer`));
-    expect(human.stdout).toMatch(new RegExp(`app direct +postgres://jeex_app:\\*\\*\\*@127\\.0\\.0\\.1:${port}/jeex`));
+    expect(human.stdout).toMatch(new RegExp(`app +postgres://jeex_app:\\*\\*\\*@127\\.0\\.0\\.1:${poolerPort}/jeex${escape(tlsQuery())} .*PgBouncer`));
+    expect(human.stdout).toMatch(new RegExp(`app direct +postgres://jeex_app:\\*\\*\\*@127\\.0\\.0\\.1:${port}/jeex${escape(tlsQuery())}`));
     expect(human.stdout + human.stderr).not.toContain(secrets.app.password);
   });
 
@@ -151,8 +157,8 @@ describe('jeex-db up / down with PgBouncer', () => {
     const direct = await runCli(['url', 'app', '--direct', '--data-dir', dataDir]);
     expectExit(pooled, 0);
     expectExit(direct, 0);
-    expect(pooled.stdout.trim()).toBe(`postgres://jeex_app:${secrets.app.password}@127.0.0.1:${poolerPort}/jeex`);
-    expect(direct.stdout.trim()).toBe(`postgres://jeex_app:${secrets.app.password}@127.0.0.1:${port}/jeex`);
+    expect(pooled.stdout.trim()).toBe(`postgres://jeex_app:${secrets.app.password}@127.0.0.1:${poolerPort}/jeex${tlsQuery()}`);
+    expect(direct.stdout.trim()).toBe(`postgres://jeex_app:${secrets.app.password}@127.0.0.1:${port}/jeex${tlsQuery()}`);
     const [viaPooler] = await withSql(pooled.stdout.trim(), (sql) => sql<{ port: number }[]>`SELECT inet_server_port() AS port`);
     expect(viaPooler?.port).toBe(port);
   });

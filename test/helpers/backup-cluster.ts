@@ -1,5 +1,6 @@
 import { join } from 'node:path';
-import postgres from 'postgres';
+import type postgres from 'postgres';
+import { connect } from '../../src/db/connect.ts';
 import { defaultRepo, type BackupRepo } from '../../src/backup/repo.ts';
 import { localLayout, type LocalLayout } from '../../src/local/layout.ts';
 import { localUrl, readLocalState } from '../../src/local/state.ts';
@@ -33,5 +34,5 @@ export async function startBackupCluster(prefix: string): Promise<BackupCluster>
   const database = readLocalState(layout)?.database ?? 'jeex';
   const url = localUrl(layout, 'superuser', { database });
   if (!url) throw new Error(`no local cluster in ${dataDir}`);
-  return { root, dataDir, layout, repo: defaultRepo(layout), database, sql: postgres(url, { max: 3, onnotice: () => {} }) };
+  return { root, dataDir, layout, repo: defaultRepo(layout), database, sql: connect(url, { max: 3, onnotice: () => {} }) };
 }

@@ -2,8 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import postgres from 'postgres';
+import { connect } from '../../src/db/connect.ts';
 import { inject } from 'vitest';
+import { buildUrl } from '../../src/local/state.ts';
 import { ensurePooler, stopPoolerIn } from '../../src/pooler/local.ts';
 import { freePort } from '../../src/server/port.ts';
 import { serverOsUser } from '../../src/server/os-user.ts';
@@ -39,7 +40,7 @@ export async function startDedicatedPooler(options: { overrides?: Record<string,
   const serverPort = options.serverPort ?? Number(new URL(server.adminUrl).port || 5432);
   const as = await serverOsUser();
   const ensure = async (port: number) => {
-    const admin = postgres(server.adminUrl, { max: 1, onnotice: () => {} });
+    const admin = connect(server.adminUrl, { max: 1, onnotice: () => {} });
     try {
       return await ensurePooler({
         dir,
@@ -53,6 +54,7 @@ export async function startDedicatedPooler(options: { overrides?: Record<string,
         previousPort: port,
         progress: () => {},
         ...(overrides ? { overrides } : {}),
+        ...(server.tls ? { tls: { ...server.tls, verifyHostname: true } } : {}),
       });
     } finally {
       await admin.end();
@@ -73,7 +75,7 @@ export async function startDedicatedPooler(options: { overrides?: Record<string,
   return {
     port,
     version: first.version,
-    consoleUrl: `postgres://${console.user}:${console.password}@127.0.0.1:${port}/pgbouncer`,
+    consoleUrl: buildUrl({ ...console, host: '127.0.0.1', port, database: 'pgbouncer', ...(server.tls ? { tls: { rootCert: server.tls.caFile } } : {}) }),
     through,
     stop: async () => {
       await stopPoolerIn(dir);

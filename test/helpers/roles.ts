@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import postgres, { type Sql } from 'postgres';
+import { type Sql } from 'postgres';
+import { connect } from '../../src/db/connect.ts';
 import { inject } from 'vitest';
 import { applyRoles, type ApplyRolesResult } from '../../src/roles/apply.ts';
 import { LOGIN_KINDS, roleNames, type LoginKind, type RoleSet } from '../../src/roles/names.ts';
@@ -32,15 +33,15 @@ export async function createRoleFixture(settings: Partial<RoleSettings> = {}): P
   const passwords = Object.fromEntries(LOGIN_KINDS.map((kind) => [kind, randomBytes(24).toString('base64url')])) as Record<LoginKind, string>;
   const database = `${prefix}_db`;
   const apply = async (override?: Partial<RoleSettings>) => {
-    const admin = postgres(server.adminUrl, { max: 1, onnotice: () => {} });
+    const admin = connect(server.adminUrl, { max: 1, onnotice: () => {} });
     try {
-      return await applyRoles(admin, (db) => postgres(withDatabase(server.adminUrl, db), { max: 1, onnotice: () => {} }), { database, roles, passwords, settings: override ?? settings });
+      return await applyRoles(admin, (db) => connect(withDatabase(server.adminUrl, db), { max: 1, onnotice: () => {} }), { database, roles, passwords, settings: override ?? settings });
     } finally {
       await admin.end();
     }
   };
   const first = await apply();
-  const admin = postgres(withDatabase(server.adminUrl, database), { max: 2, onnotice: () => {} });
+  const admin = connect(withDatabase(server.adminUrl, database), { max: 2, onnotice: () => {} });
   const fixture: RoleFixture = {
     prefix,
     roles,
@@ -51,7 +52,7 @@ export async function createRoleFixture(settings: Partial<RoleSettings> = {}): P
     apply,
     remove: async () => {
       await admin.end({ timeout: 1 });
-      const dropper = postgres(server.adminUrl, { max: 1, onnotice: () => {} });
+      const dropper = connect(server.adminUrl, { max: 1, onnotice: () => {} });
       try {
         await dropper.unsafe(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
         for (const kind of [...LOGIN_KINDS, 'owner'] as const) await dropper.unsafe(`DROP ROLE IF EXISTS ${roles[kind]}`);

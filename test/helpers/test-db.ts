@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import postgres, { type Sql } from 'postgres';
+import { type Sql } from 'postgres';
+import { connect } from '../../src/db/connect.ts';
 import { afterAll, beforeAll, inject } from 'vitest';
 import { applyDatabasePrivileges } from '../../src/roles/database-privileges.ts';
 import { createDb, type JeexDb } from '../../src/db/create-db.ts';
@@ -20,7 +21,7 @@ export interface TestDatabase {
 }
 
 function admin(): Sql {
-  return postgres(inject('testServer').adminUrl, { max: 1, onnotice: () => {} });
+  return connect(inject('testServer').adminUrl, { max: 1, onnotice: () => {} });
 }
 
 /**
@@ -44,7 +45,7 @@ export async function createTestDatabase(options: { empty?: boolean } = {}): Pro
   }
   const adminUrl = withDatabase(server.adminUrl, name);
   if (options.empty) {
-    const inDb = postgres(adminUrl, { max: 1, onnotice: () => {} });
+    const inDb = connect(adminUrl, { max: 1, onnotice: () => {} });
     try {
       await applyDatabasePrivileges(inDb, server.roles);
     } finally {
@@ -94,7 +95,7 @@ export function useTestDatabase(): UsedTestDatabase {
   beforeAll(async () => {
     Object.assign(handle, await createTestDatabase());
     handle.client = createDb({ url: handle.appUrl, max: 4, keys: testKeys() }, {});
-    handle.admin = postgres(handle.adminUrl, { max: 2, onnotice: () => {} });
+    handle.admin = connect(handle.adminUrl, { max: 2, onnotice: () => {} });
   });
   afterAll(async () => {
     await handle.client?.close();

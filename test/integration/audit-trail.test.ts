@@ -1,4 +1,5 @@
-import postgres, { type Sql } from 'postgres';
+import { type Sql } from 'postgres';
+import { connect } from '../../src/db/connect.ts';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { asAppUser } from '../../src/audit/app-user.ts';
 import { AUDIT_REDACTED_COLUMNS, REDACTED } from '../../src/audit/redaction.ts';
@@ -29,7 +30,7 @@ describe('the audit trail (jeex_audit.changes)', () => {
   let app: Sql;
 
   beforeAll(() => {
-    app = postgres(t.appUrl, { max: 2, onnotice: () => {}, connection: { application_name: 'audit-test' } });
+    app = connect(t.appUrl, { max: 2, onnotice: () => {}, connection: { application_name: 'audit-test' } });
   });
   afterAll(async () => {
     await app?.end({ timeout: 1 });
@@ -85,7 +86,7 @@ describe('the audit trail (jeex_audit.changes)', () => {
   });
 
   it('records what the migrator changes as the owner role, with the role that logged in', async () => {
-    const migrator = postgres(t.migratorUrl, { max: 1, onnotice: () => {} });
+    const migrator = connect(t.migratorUrl, { max: 1, onnotice: () => {} });
     try {
       const userId = await insertUser(migrator, { email: 'owner@example.com', name: 'O' });
       const [row] = await changesOf(userId);
@@ -105,7 +106,7 @@ describe('the audit trail (jeex_audit.changes)', () => {
   it('is append-only even for the owner and a superuser: UPDATE, DELETE and TRUNCATE are refused', async () => {
     const [{ n: before } = { n: 0 }] = await t.admin<{ n: number }[]>`SELECT count(*)::int AS n FROM jeex_audit.changes`;
     expect(before).toBeGreaterThan(0);
-    const owner = postgres(t.migratorUrl, { max: 1, onnotice: () => {} });
+    const owner = connect(t.migratorUrl, { max: 1, onnotice: () => {} });
     try {
       for (const [sql, statement] of [
         [owner, 'UPDATE jeex_audit.changes SET app_user = NULL'],
@@ -134,7 +135,7 @@ describe('the audit trail (jeex_audit.changes)', () => {
 
   it('through PgBouncer (transaction pooling), SET LOCAL names the app user of each transaction', async (ctx) => {
     requirePooler(ctx, server);
-    const pooled = postgres(t.pooledAppUrl ?? '', { max: 2, prepare: false, onnotice: () => {} });
+    const pooled = connect(t.pooledAppUrl ?? '', { max: 2, prepare: false, onnotice: () => {} });
     try {
       const ids = await Promise.all(
         ['pooled-1', 'pooled-2', 'pooled-3'].map((who) =>

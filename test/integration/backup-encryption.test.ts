@@ -2,7 +2,9 @@ import { readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { buffer } from 'node:stream/consumers';
 import { createGunzip } from 'node:zlib';
-import postgres from 'postgres';
+import type postgres from 'postgres';
+import { connect } from '../../src/db/connect.ts';
+import { withDatabase } from '../helpers/urls.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { takeBaseBackup } from '../../src/backup/base-backup.ts';
 import { listBackups } from '../../src/backup/list.ts';
@@ -133,7 +135,7 @@ describe('encrypted base backups (AES-256-GCM)', () => {
     try {
       expect(result.url).toBeDefined();
       const database = readLocalState(localLayout(dataDir))?.database ?? 'jeex';
-      const restored = postgres((result.url ?? '').replace(/\/postgres$/, `/${database}`), { max: 1, onnotice: () => {} });
+      const restored = connect(withDatabase(result.url ?? '', database), { max: 1, onnotice: () => {} });
       try {
         // Readable with the data keys, which no backup carries.
         expect((await readUsers(restored)).filter((u) => u.email === marker)).toEqual([expect.objectContaining({ email: marker, name: 'Encrypted Marker' })]);

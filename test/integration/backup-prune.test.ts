@@ -1,6 +1,8 @@
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import postgres from 'postgres';
+import type postgres from 'postgres';
+import { connect } from '../../src/db/connect.ts';
+import { withDatabase } from '../helpers/urls.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { takeBaseBackup } from '../../src/backup/base-backup.ts';
 import { listBackups } from '../../src/backup/list.ts';
@@ -90,7 +92,7 @@ describe('backups prune on a real cluster', () => {
     });
     expect(restored.backupId).toBe(b3.id);
     const database = readLocalState(localLayout(dataDir))?.database ?? 'jeex';
-    const client = postgres((restored.url ?? '').replace(/\/postgres$/, `/${database}`), { max: 1, onnotice: () => {} });
+    const client = connect(withDatabase(restored.url ?? '', database), { max: 1, onnotice: () => {} });
     try {
       const rows = (await readUsers(client)).map((r) => r.email).filter((email) => email.startsWith('prune-'));
       expect(rows.sort()).toEqual([...emails].sort());

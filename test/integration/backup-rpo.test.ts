@@ -1,6 +1,8 @@
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import postgres from 'postgres';
+import type postgres from 'postgres';
+import { connect } from '../../src/db/connect.ts';
+import { withDatabase } from '../helpers/urls.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { takeBaseBackup } from '../../src/backup/base-backup.ts';
 import { defaultRepo, type BackupRepo } from '../../src/backup/repo.ts';
@@ -32,7 +34,7 @@ describe('recovery point objective: archive_timeout bounds what a crash can lose
     await up({ dataDir, port: await freePort(), memoryBytes: 512 * 2 ** 20, cpus: 2, pooler: false });
     const layout = localLayout(dataDir);
     repo = defaultRepo(layout);
-    sql = postgres(localUrl(layout, 'superuser', { database: readLocalState(layout)?.database ?? 'jeex' }) ?? '', { max: 2, onnotice: () => {} });
+    sql = connect(localUrl(layout, 'superuser', { database: readLocalState(layout)?.database ?? 'jeex' }) ?? '', { max: 2, onnotice: () => {} });
     const [setting] = await sql<{ value: string }[]>`SELECT current_setting('archive_timeout') AS value`;
     expect(setting?.value).toBe('1min'); // the default `up` configures
     await sql.unsafe(`ALTER SYSTEM SET archive_timeout = '${ARCHIVE_TIMEOUT_S}s'`);
@@ -66,7 +68,7 @@ describe('recovery point objective: archive_timeout bounds what a crash can lose
 
     const as = await serverOsUser();
     const restored = await restoreBackup({ repo, to: join(root, 'after-crash'), target: { latest: true }, start: { port: 0 }, sourceDataDir: dataDir, ...(as ? { as } : {}) });
-    const back = postgres((restored.url ?? '').replace(/\/postgres$/, `/${readLocalState(localLayout(dataDir))?.database ?? 'jeex'}`), { max: 1, onnotice: () => {} });
+    const back = connect(withDatabase(restored.url ?? '', readLocalState(localLayout(dataDir))?.database ?? 'jeex'), { max: 1, onnotice: () => {} });
     try {
       const present = new Set((await readUsers(back)).map((r) => r.email).filter((email) => email.startsWith('rpo-')));
       // Allow the archiver one more second to have copied the switched segment.

@@ -1,6 +1,7 @@
 import { cp, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import postgres from 'postgres';
+import type postgres from 'postgres';
+import { connect } from '../../src/db/connect.ts';
 import { create, extract, list, type ReadEntry } from 'tar';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { takeBaseBackup } from '../../src/backup/base-backup.ts';
@@ -46,7 +47,7 @@ describe('base backups (takeBaseBackup, verifyBackupFiles, listBackups)', () => 
     const state = readLocalState(layout);
     const url = localUrl(layout, 'superuser', state ? { database: state.database } : {});
     if (!url) throw new Error('no local url');
-    sql = postgres(url, { max: 3, onnotice: () => {} });
+    sql = connect(url, { max: 3, onnotice: () => {} });
     const [settings] = await sql<{ mode: string; library: string }[]>`SELECT current_setting('archive_mode') AS mode, current_setting('archive_library') AS library`;
     // `up` configures archiving into <repo>/wal; this test depends on it.
     expect(settings).toEqual({ mode: 'on', library: 'basic_archive' });
@@ -147,7 +148,7 @@ describe('base backups (takeBaseBackup, verifyBackupFiles, listBackups)', () => 
 
   it('does not leave the server in backup mode when the copy fails', async () => {
     // One connection, so the session that ran pg_backup_start is the one we ask afterwards.
-    const one = postgres(localUrl(layout, 'superuser') ?? '', { max: 1, onnotice: () => {} });
+    const one = connect(localUrl(layout, 'superuser') ?? '', { max: 1, onnotice: () => {} });
     try {
       const failure = await takeBaseBackup(one, {
         repo,

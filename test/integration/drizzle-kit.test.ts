@@ -3,7 +3,7 @@ import { cp, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import postgres from 'postgres';
+import { connect } from '../../src/db/connect.ts';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-db.ts';
 
@@ -42,7 +42,7 @@ describe('drizzle-kit and the committed migrations', () => {
     cleanup.push(() => database.drop());
     await run(drizzleKit, ['migrate'], { cwd: root, env: { ...process.env, DATABASE_URL: database.migratorUrl } });
 
-    const sql = postgres(database.adminUrl, { max: 1, onnotice: () => {} });
+    const sql = connect(database.adminUrl, { max: 1, onnotice: () => {} });
     cleanup.push(() => sql.end());
     const tables = await sql<{ table_name: string }[]>`
       SELECT table_name FROM information_schema.tables

@@ -86,6 +86,9 @@ describe('configuration from the environment', () => {
       PGUSER: decodeURIComponent(url.username),
       PGPASSWORD: decodeURIComponent(url.password),
       PGDATABASE: decodeURIComponent(url.pathname.slice(1)),
+      // The run's server takes TLS only (verify-full against its CA), as libpq would be told.
+      ...(url.searchParams.has('sslmode') ? { PGSSLMODE: url.searchParams.get('sslmode') ?? '' } : {}),
+      ...(url.searchParams.has('sslrootcert') ? { PGSSLROOTCERT: url.searchParams.get('sslrootcert') ?? '' } : {}),
     };
     const client = createDb({}, env);
     expect(client.config.source).toBe('PG*');

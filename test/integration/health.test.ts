@@ -1,5 +1,6 @@
 import { appendFile } from 'node:fs/promises';
-import postgres, { type Sql } from 'postgres';
+import { type Sql } from 'postgres';
+import { connect } from '../../src/db/connect.ts';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createDb, type JeexDb } from '../../src/db/create-db.ts';
 import { checkHealth, type HealthOptions } from '../../src/health/check-health.ts';
@@ -21,7 +22,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 let monitor: Sql;
 let maxConnections = 0;
 beforeAll(async () => {
-  monitor = postgres(withDatabase(inject('testServer').adminUrl, t.name, inject('testServer').monitor), { max: 2, onnotice: () => {} });
+  monitor = connect(withDatabase(inject('testServer').adminUrl, t.name, inject('testServer').monitor), { max: 2, onnotice: () => {} });
   const [row] = await t.admin<{ max: number }[]>`SELECT current_setting('max_connections')::int AS max`;
   maxConnections = row?.max ?? 0;
 });
@@ -102,7 +103,7 @@ describe('checkHealth on a healthy database', () => {
 describe('checkHealth on provoked conditions', () => {
   it('an unreachable server: the whole document fails at once, postgresql:reachable false', async () => {
     const port = await freePort();
-    const dead = postgres(`postgres://nobody:secret-pw@127.0.0.1:${port}/nothing`, { max: 1, connect_timeout: 2, onnotice: () => {} });
+    const dead = connect(`postgres://nobody:secret-pw@127.0.0.1:${port}/nothing`, { max: 1, connect_timeout: 2, onnotice: () => {} });
     try {
       const started = Date.now();
       const doc = await checkHealth(dead, { env: {}, lastBackup: () => Promise.resolve(new Date()) });
@@ -125,7 +126,7 @@ describe('checkHealth on provoked conditions', () => {
     expect(check(before, 'postgresql:transactionAge').status).toBe('pass');
     expect(check(before, 'postgresql:idleInTransaction').status).toBe('pass');
 
-    const holder = postgres(t.appUrl, { max: 1, onnotice: () => {} });
+    const holder = connect(t.appUrl, { max: 1, onnotice: () => {} });
     const session = await holder.reserve();
     try {
       await session`BEGIN`;
@@ -152,7 +153,7 @@ describe('checkHealth on provoked conditions', () => {
     }
 
     // A transaction that is busy (not idle) is long, but nobody is idle in transaction.
-    const runner = postgres(t.appUrl, { max: 1, onnotice: () => {}, connection: { application_name: uniqueAppName('health_long') } });
+    const runner = connect(t.appUrl, { max: 1, onnotice: () => {}, connection: { application_name: uniqueAppName('health_long') } });
     try {
       const running = runner.begin((tx) => tx`SELECT pg_sleep(1.5)`);
       await sleep(900);
@@ -168,7 +169,7 @@ describe('checkHealth on provoked conditions', () => {
 
   it('connections crossing an overridden limit: pass, warn, fail', async () => {
     const opened = 5;
-    const crowd = postgres(t.appUrl, { max: opened, onnotice: () => {} });
+    const crowd = connect(t.appUrl, { max: opened, onnotice: () => {} });
     const held = await Promise.all(Array.from({ length: opened }, () => crowd.reserve()));
     try {
       // My five connections alone reach a limit of five (plus the health check's own).
@@ -268,7 +269,7 @@ describe('checkHealth on provoked conditions', () => {
   });
 
   it('a check that cannot finish in time becomes a warn entry, the others still run', async () => {
-    const locker = postgres(t.adminUrl, { max: 1, onnotice: () => {} });
+    const locker = connect(t.adminUrl, { max: 1, onnotice: () => {} });
     const session = await locker.reserve();
     try {
       await session`BEGIN`;
@@ -348,7 +349,7 @@ describe('checkHealth with PgBouncer', () => {
     if (!pooler) throw new Error('the binary is there, but the dedicated PgBouncer did not start');
     const admin = poolerAdmin(pooler.consoleUrl);
     const applicationName = uniqueAppName('health_bouncer');
-    const clients = postgres(pooler.through(t.appUrl), { max: 3, prepare: false, onnotice: () => {}, connection: { application_name: applicationName } });
+    const clients = connect(pooler.through(t.appUrl), { max: 3, prepare: false, onnotice: () => {}, connection: { application_name: applicationName } });
     try {
       const quiet = await health({ pooler: admin });
       expect(check(quiet, 'pgbouncer:clientsWaiting')).toMatchObject({ observedValue: 0, status: 'pass' });

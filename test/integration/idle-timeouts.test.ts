@@ -1,5 +1,5 @@
 import pg from 'pg';
-import postgres from 'postgres';
+import { connect } from '../../src/db/connect.ts';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { migrate } from '../../src/migrate/runner.ts';
 import { startDedicatedPooler } from '../helpers/dedicated-pooler.ts';
@@ -84,7 +84,7 @@ describe('idle timeouts', () => {
   it('migrations longer than the idle timeout run through, holding the migration lock throughout', async () => {
     const scratch = await ScratchMigrations.create();
     // A migration that takes 2.5 s while the lock session idles (the role's timeout is 1 s).
-    const sql = postgres(fixture.url('migrator'), { max: 2, onnotice: () => {}, connection: { application_name: 'idle-test' } });
+    const sql = connect(fixture.url('migrator'), { max: 2, onnotice: () => {}, connection: { application_name: 'idle-test' } });
     try {
       await scratch.add('slow', ['SELECT pg_sleep(2.5);']);
       const running = migrate(sql, { migrationsDir: scratch.dir, restorePoint: false });

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { appendFile, readFile, rm, writeFile } from 'node:fs/promises';
-import postgres, { type Sql } from 'postgres';
+import { type Sql } from 'postgres';
+import { connect } from '../../src/db/connect.ts';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isJeexDbError, type JeexDbError } from '../../src/db/errors.ts';
 import { MIGRATION_LOCK_KEY } from '../../src/migrate/lock.ts';
@@ -38,8 +39,8 @@ describe('the migration runner', () => {
     f = {
       db,
       migrations: await ScratchMigrations.create(),
-      sql: postgres(db.migratorUrl, { max: 2, onnotice: () => {}, connection: { application_name: 'runner-test' } }),
-      admin: postgres(db.adminUrl, { max: 2, onnotice: () => {} }),
+      sql: connect(db.migratorUrl, { max: 2, onnotice: () => {}, connection: { application_name: 'runner-test' } }),
+      admin: connect(db.adminUrl, { max: 2, onnotice: () => {} }),
     };
   });
 
@@ -73,7 +74,7 @@ describe('the migration runner', () => {
 
   it('lets any number of simultaneous runners apply each migration exactly once', async () => {
     const runners = Array.from({ length: 6 }, () => {
-      const client = postgres(f.db.migratorUrl, { max: 2, onnotice: () => {} });
+      const client = connect(f.db.migratorUrl, { max: 2, onnotice: () => {} });
       extraClients.push(client);
       return migrate(client, opts());
     });
@@ -85,7 +86,7 @@ describe('the migration runner', () => {
   });
 
   it('fails fast, naming the holder, when another session holds the lock and no wait is allowed', async () => {
-    const holder = postgres(f.db.adminUrl, { max: 1, onnotice: () => {}, connection: { application_name: 'deploy-replica-2' } });
+    const holder = connect(f.db.adminUrl, { max: 1, onnotice: () => {}, connection: { application_name: 'deploy-replica-2' } });
     extraClients.push(holder);
     const [{ pid } = { pid: 0 }] = await holder<{ pid: number }[]>`SELECT pg_backend_pid() AS pid, pg_advisory_lock(${MIGRATION_LOCK_KEY.toString()}::bigint)`;
     const error = await failure(migrate(f.sql, opts({ lockWaitMs: 0 })));
@@ -254,7 +255,7 @@ describe('the migration runner', () => {
 
   it('retries a lock timeout with backoff, then reports the blocking session', async () => {
     await migrate(f.sql, opts());
-    const blocker = postgres(f.db.adminUrl, { max: 1, onnotice: () => {}, connection: { application_name: 'long-report' } });
+    const blocker = connect(f.db.adminUrl, { max: 1, onnotice: () => {}, connection: { application_name: 'long-report' } });
     extraClients.push(blocker);
     const reserved = await blocker.reserve();
     await reserved`BEGIN`;

@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { sql as dsql } from 'drizzle-orm';
-import postgres from 'postgres';
+import type postgres from 'postgres';
+import { connect } from '../../src/db/connect.ts';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { urlFor } from '../../src/db/config.ts';
 import { createDb, type JeexDb } from '../../src/db/create-db.ts';
@@ -266,7 +267,7 @@ describe('through PgBouncer in transaction mode', () => {
     const url = new URL(t.appUrl);
     url.hostname = '127.0.0.1';
     url.port = String(pooler.port);
-    const raw = postgres(url.toString(), { max: 1, prepare: false, onnotice: () => {}, connection: { statement_timeout: '1s' } as Record<string, string> });
+    const raw = connect(url.toString(), { max: 1, prepare: false, onnotice: () => {}, connection: { statement_timeout: '1s' } as Record<string, string> });
     try {
       const refused = await refusal(raw`SELECT 1`);
       expect(refused.code).toBe('INVALID_CONFIG');
@@ -289,9 +290,9 @@ describe('through PgBouncer in transaction mode', () => {
     const channel = `jeex_${randomUUID().replaceAll('-', '')}`;
     const viaPooler: string[] = [];
     const viaSession: string[] = [];
-    const pooledListener = postgres(urlFor(config, 'queries'), { max: 1, prepare: false, onnotice: () => {} });
-    const sessionListener = postgres(urlFor(config, 'session'), { max: 1, onnotice: () => {} });
-    const notifier = postgres(t.appUrl, { max: 1, onnotice: () => {} });
+    const pooledListener = connect(urlFor(config, 'queries'), { max: 1, prepare: false, onnotice: () => {} });
+    const sessionListener = connect(urlFor(config, 'session'), { max: 1, onnotice: () => {} });
+    const notifier = connect(t.appUrl, { max: 1, onnotice: () => {} });
     try {
       // LISTEN "succeeds" through PgBouncer: it ran on a server connection that went back to the pool.
       await pooledListener.listen(channel, (payload) => viaPooler.push(payload));
@@ -311,7 +312,7 @@ describe("PgBouncer's own errors, provoked on PgBouncers of this file's own", ()
   const t = useTestDatabase();
   const serverUrl = new URL(server.adminUrl);
   const host = serverUrl.hostname === 'localhost' ? '127.0.0.1' : serverUrl.hostname;
-  const admin = postgres(server.adminUrl, { max: 1, onnotice: () => {} });
+  const admin = connect(server.adminUrl, { max: 1, onnotice: () => {} });
   const dirs: string[] = [];
   const clients: { end: () => Promise<unknown> }[] = [];
   let root: string | undefined;
@@ -332,6 +333,7 @@ describe("PgBouncer's own errors, provoked on PgBouncers of this file's own", ()
       previousPort: previousPort ?? (await freePort(host)),
       overrides,
       progress: () => {},
+      ...(server.tls ? { tls: { ...server.tls, verifyHostname: true } } : {}),
     });
     if (result.status === 'missing') throw new Error(result.reason);
     if (!dirs.includes(dir)) dirs.push(dir);
@@ -343,7 +345,7 @@ describe("PgBouncer's own errors, provoked on PgBouncers of this file's own", ()
   }
   const statuses: string[] = [];
   const raw = (url: string) => {
-    const sql = postgres(url, { max: 1, prepare: false, onnotice: () => {} });
+    const sql = connect(url, { max: 1, prepare: false, onnotice: () => {} });
     clients.push(sql);
     return sql;
   };

@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
-import postgres, { type Sql } from 'postgres';
+import { type Sql } from 'postgres';
+import { connect } from '../../src/db/connect.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { plan } from '../../src/migrate/plan.ts';
 import { migrate } from '../../src/migrate/runner.ts';
@@ -20,8 +21,8 @@ describe('plan: what migrate would run, changing nothing', () => {
 
   beforeAll(async () => {
     db = await createTestDatabase({ empty: true });
-    sql = postgres(db.migratorUrl, { max: 2, onnotice: () => {} });
-    admin = postgres(db.adminUrl, { max: 1, onnotice: () => {} });
+    sql = connect(db.migratorUrl, { max: 2, onnotice: () => {} });
+    admin = connect(db.adminUrl, { max: 1, onnotice: () => {} });
     scratch = await ScratchMigrations.create();
     pristine = await catalog();
   });

@@ -1,6 +1,8 @@
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import postgres from 'postgres';
+import type postgres from 'postgres';
+import { connect } from '../../src/db/connect.ts';
+import { withDatabase } from '../helpers/urls.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { takeBaseBackup } from '../../src/backup/base-backup.ts';
 import { type BackupRecord, type BackupRepo } from '../../src/backup/repo.ts';
@@ -32,7 +34,7 @@ describe('restore and point-in-time recovery', () => {
   const marks = { before: '', after: '', time: new Date(0), lsn: '', xid: '', name: 'jeex-test before b' };
 
   const emails = async (url: string) => {
-    const restored = postgres(url.replace(/\/postgres$/, `/${readLocalState(localLayout(dataDir))?.database ?? 'jeex'}`), { max: 1, onnotice: () => {} });
+    const restored = connect(withDatabase(url, readLocalState(localLayout(dataDir))?.database ?? 'jeex'), { max: 1, onnotice: () => {} });
     try {
       // Encrypted at rest: decrypted with the run's keys (a restore needs the keys, kept outside the backup).
       return (await readUsers(restored)).map((r) => r.email).filter((email) => email.startsWith('pitr-')).sort();
@@ -85,7 +87,7 @@ describe('restore and point-in-time recovery', () => {
       expect(result.reached.timeline).toBeGreaterThan(backup.timeline);
       expect(Date.parse(result.reached.lastCommitAt ?? '')).toBeLessThanOrEqual(marks.time.getTime());
       // A primary again: it takes writes.
-      const restored = postgres((result.url ?? '').replace(/\/postgres$/, '/jeex'), { max: 1, onnotice: () => {} });
+      const restored = connect(withDatabase(result.url ?? '', 'jeex'), { max: 1, onnotice: () => {} });
       try {
         await insertUser(restored, { email: 'pitr-new@example.com', name: 'New' });
         expect((await restored`SELECT count(*)::int AS n FROM document_versions`)[0]).toBeDefined();

@@ -1,4 +1,5 @@
-import postgres, { type Sql } from 'postgres';
+import { type Sql } from 'postgres';
+import { connect } from '../../src/db/connect.ts';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { migrate } from '../../src/migrate/runner.ts';
 import type { ApplyRolesResult } from '../../src/roles/apply.ts';
@@ -98,7 +99,7 @@ describe('least privilege: the privilege matrix of the roles `roles apply` makes
     let sql = clients.get(who);
     if (!sql) {
       const url = who === 'nobody' ? '' : fixture.url(who);
-      sql = postgres(url, { max: 1, onnotice: () => {}, connect_timeout: 10 });
+      sql = connect(url, { max: 1, onnotice: () => {}, connect_timeout: 10 });
       clients.set(who, sql);
     }
     return sql;
@@ -106,7 +107,7 @@ describe('least privilege: the privilege matrix of the roles `roles apply` makes
 
   beforeAll(async () => {
     ({ fixture, first } = await createRoleFixture({ connectionLimits: { readonly: 2 }, auditReads: false }));
-    const migrator = postgres(fixture.url('migrator'), { max: 2, onnotice: () => {} });
+    const migrator = connect(fixture.url('migrator'), { max: 2, onnotice: () => {} });
     try {
       await migrate(migrator, { restorePoint: false });
     } finally {
@@ -147,7 +148,7 @@ describe('least privilege: the privilege matrix of the roles `roles apply` makes
     // The only superuser that can log in is the cluster's own (initdb's), not one of ours.
     const superusers = await fixture.admin<{ rolname: string }[]>`SELECT rolname FROM pg_roles WHERE rolsuper AND rolcanlogin`;
     expect(superusers.map((r) => r.rolname)).not.toEqual(expect.arrayContaining(Object.values(fixture.roles)));
-    const owner = await attempt(postgres(fixture.url('app').replace(encodeURIComponent(fixture.roles.app), fixture.roles.owner), { max: 1, onnotice: () => {} }), 'SELECT 1');
+    const owner = await attempt(connect(fixture.url('app').replace(encodeURIComponent(fixture.roles.app), fixture.roles.owner), { max: 1, onnotice: () => {} }), 'SELECT 1');
     expect(owner).toMatch(/^28/); // NOLOGIN: refused at login (28000), whatever the password
   });
 
@@ -164,7 +165,7 @@ describe('least privilege: the privilege matrix of the roles `roles apply` makes
       const url = new URL(fixture.url('app'));
       url.username = nobody;
       url.password = 'nobody-password-1234567';
-      const sql = postgres(url.toString(), { max: 1, onnotice: () => {} });
+      const sql = connect(url.toString(), { max: 1, onnotice: () => {} });
       try {
         const error = await sql`SELECT 1`.then(() => undefined, (e: { code?: string; message?: string }) => e);
         expect(error).toMatchObject({ code: '42501', message: expect.stringContaining('permission denied for database') as string });
@@ -185,7 +186,7 @@ describe('least privilege: the privilege matrix of the roles `roles apply` makes
   });
 
   it('the backup role can start and stop a base backup', async () => {
-    const sql = postgres(fixture.url('backup'), { max: 1, onnotice: () => {} });
+    const sql = connect(fixture.url('backup'), { max: 1, onnotice: () => {} });
     try {
       const reserved = await sql.reserve();
       try {
@@ -202,8 +203,8 @@ describe('least privilege: the privilege matrix of the roles `roles apply` makes
   });
 
   it('applies a connection limit per role (here 2 for the read-only role)', async () => {
-    const sessions = [postgres(fixture.url('readonly'), { max: 1, onnotice: () => {} }), postgres(fixture.url('readonly'), { max: 1, onnotice: () => {} })];
-    const third = postgres(fixture.url('readonly'), { max: 1, onnotice: () => {} });
+    const sessions = [connect(fixture.url('readonly'), { max: 1, onnotice: () => {} }), connect(fixture.url('readonly'), { max: 1, onnotice: () => {} })];
+    const third = connect(fixture.url('readonly'), { max: 1, onnotice: () => {} });
     try {
       // The matrix's client may hold one already: close it so exactly two are open.
       await clients.get('readonly')?.end({ timeout: 1 });
@@ -227,7 +228,7 @@ describe('least privilege: the privilege matrix of the roles `roles apply` makes
 
   it("shows nothing of the run's other databases: the roles are this database's only", async () => {
     const server = inject('testServer');
-    const sql = postgres(fixture.url('app').replace(`/${fixture.database}`, `/${server.templateDatabase}`), { max: 1, onnotice: () => {} });
+    const sql = connect(fixture.url('app').replace(`/${fixture.database}`, `/${server.templateDatabase}`), { max: 1, onnotice: () => {} });
     try {
       const error = await sql`SELECT 1`.then(() => undefined, (e: { code?: string }) => e);
       expect(error).toMatchObject({ code: '42501' });

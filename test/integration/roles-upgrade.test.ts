@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import postgres from 'postgres';
+import { connect } from '../../src/db/connect.ts';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { scramVerifier } from '../../src/db/scram.ts';
 import { migrate, rollback } from '../../src/migrate/runner.ts';
@@ -18,11 +18,11 @@ describe('roles apply on a cluster made before the owner role', () => {
   const roles = roleNames(prefix);
   const database = `${prefix}_db`;
   const passwords = Object.fromEntries(LOGIN_KINDS.map((kind) => [kind, randomBytes(24).toString('base64url')])) as Record<(typeof LOGIN_KINDS)[number], string>;
-  const admin = postgres(server.adminUrl, { max: 1, onnotice: () => {} });
-  const inDb = postgres(withDatabase(server.adminUrl, database), { max: 1, onnotice: () => {} });
+  const admin = connect(server.adminUrl, { max: 1, onnotice: () => {} });
+  const inDb = connect(withDatabase(server.adminUrl, database), { max: 1, onnotice: () => {} });
   const as = (kind: 'migrator' | 'app') => withDatabase(server.adminUrl, database, { user: roles[kind], password: passwords[kind] });
   const apply = () =>
-    applyRoles(admin, (db) => postgres(withDatabase(server.adminUrl, db), { max: 1, onnotice: () => {} }), { database, roles, passwords, settings: { auditReads: false } });
+    applyRoles(admin, (db) => connect(withDatabase(server.adminUrl, db), { max: 1, onnotice: () => {} }), { database, roles, passwords, settings: { auditReads: false } });
 
   afterAll(async () => {
     await inDb.end({ timeout: 1 });
@@ -46,7 +46,7 @@ describe('roles apply on a cluster made before the owner role', () => {
     await inDb.unsafe(`GRANT USAGE ON SCHEMA public TO ${roles.app}`);
     await inDb.unsafe(`ALTER DEFAULT PRIVILEGES FOR ROLE ${roles.migrator} IN SCHEMA public GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO ${roles.app}`);
     await inDb.unsafe(`ALTER DEFAULT PRIVILEGES FOR ROLE ${roles.migrator} IN SCHEMA public GRANT USAGE, SELECT ON SEQUENCES TO ${roles.app}`);
-    const oldMigrator = postgres(as('migrator'), { max: 2, onnotice: () => {} });
+    const oldMigrator = connect(as('migrator'), { max: 2, onnotice: () => {} });
     try {
       await migrate(oldMigrator, { to: '0003_encrypt_users', restorePoint: false });
       await insertUser(oldMigrator, { email: 'before@example.com', name: 'Before' });
@@ -78,8 +78,8 @@ describe('roles apply on a cluster made before the owner role', () => {
     expect(fns?.owners).toEqual([roles.owner]);
 
     // The migrations go on as the owner (the audit trail), roll back and forward, and the app keeps its rows.
-    const migrator = postgres(as('migrator'), { max: 2, onnotice: () => {} });
-    const app = postgres(as('app'), { max: 1, onnotice: () => {} });
+    const migrator = connect(as('migrator'), { max: 2, onnotice: () => {} });
+    const app = connect(as('app'), { max: 1, onnotice: () => {} });
     try {
       // (not below 0003: its down file refuses a users table with rows, which SQL cannot decrypt)
       expect((await migrate(migrator, { restorePoint: false })).applied.map((s) => s.name)).toEqual(PACKAGE_TAGS.slice(4));

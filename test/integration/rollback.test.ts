@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import postgres, { type Sql } from 'postgres';
+import { type Sql } from 'postgres';
+import { connect } from '../../src/db/connect.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultMigrationsDir, migrate, rollback, status } from '../../src/migrate/runner.ts';
 import { catalogFingerprint, FINGERPRINT_KINDS, publicPart, type CatalogFingerprint } from '../helpers/catalog.ts';
@@ -32,7 +33,7 @@ describe('rollback: down migrations under the runner', () => {
 
   beforeAll(async () => {
     db = await createTestDatabase({ empty: true });
-    sql = postgres(db.migratorUrl, { max: 2, onnotice: () => {} });
+    sql = connect(db.migratorUrl, { max: 2, onnotice: () => {} });
     journal = JSON.parse(await readFile(join(root, 'drizzle', 'meta', '_journal.json'), 'utf8')) as Journal;
   });
   afterAll(async () => {

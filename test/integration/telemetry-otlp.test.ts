@@ -4,7 +4,8 @@ import { readFileSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import { createServer as createTcpServer, type Server as TcpServer, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
-import postgres, { type Sql } from 'postgres';
+import { type Sql } from 'postgres';
+import { connect } from '../../src/db/connect.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDb, type JeexDb } from '../../src/db/create-db.ts';
 import { JeexDbError } from '../../src/db/errors.ts';
@@ -164,7 +165,7 @@ beforeAll(async () => {
   // After the provider is registered: the pool's instruments come from the global one.
   client = createDb({ url: t.appUrl, max: 2, applicationName: 'telemetry-otlp' }, {});
   serverMetrics = registerServerMetrics(telemetry.meter, t.admin);
-  worker = postgres(t.adminUrl, { max: 1, onnotice: () => {} });
+  worker = connect(t.adminUrl, { max: 1, onnotice: () => {} });
 });
 afterAll(async () => {
   serverMetrics?.close();
@@ -267,7 +268,7 @@ describe('startTelemetry with OTLP/HTTP (JSON) to a collector', () => {
 
   it('shows a transaction left open as idle in transaction and its age', async () => {
     const db = { 'db.namespace': t.name };
-    const holder = postgres(t.adminUrl, { max: 1, onnotice: () => {} });
+    const holder = connect(t.adminUrl, { max: 1, onnotice: () => {} });
     try {
       const during = await holder.begin(async (tx) => {
         await tx`SELECT 1`;
@@ -291,7 +292,7 @@ describe('startTelemetry with OTLP/HTTP (JSON) to a collector', () => {
     const sockets: Socket[] = [];
     const silent: TcpServer = createTcpServer((socket) => sockets.push(socket));
     await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
-    const hanging = postgres(`postgres://nobody:x@127.0.0.1:${(silent.address() as AddressInfo).port}/nowhere`, { max: 1, connect_timeout: 60 });
+    const hanging = connect(`postgres://nobody:x@127.0.0.1:${(silent.address() as AddressInfo).port}/nowhere`, { max: 1, connect_timeout: 60 });
     // Not global: a second provider beside the first, exporting as another service.
     const broken = startTelemetry({ global: false, serviceName: 'jeex-db-broken', otlp: { url: `${receiver.url}/v1/metrics`, protocol: 'http/json' }, env: {} });
     const errors: JeexDbError[] = [];

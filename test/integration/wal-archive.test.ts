@@ -1,7 +1,8 @@
 import { copyFile, mkdir, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import postgres from 'postgres';
+import type postgres from 'postgres';
+import { connect } from '../../src/db/connect.ts';
 import { afterAll, beforeAll, describe, expect, inject, it, type TestContext } from 'vitest';
 import { backupRepo, defaultRepo } from '../../src/backup/repo.ts';
 import { archiveStatus, checkWalContinuity, listWalArchive, walFileForLsn, walSegmentSize } from '../../src/backup/wal.ts';
@@ -41,7 +42,7 @@ describe('WAL archive of the run’s server', () => {
   let scratch: string | undefined;
 
   beforeAll(() => {
-    sql = postgres(server.adminUrl, { max: 1, onnotice: () => {} });
+    sql = connect(server.adminUrl, { max: 1, onnotice: () => {} });
   });
   afterAll(async () => {
     await sql.end({ timeout: 5 });
@@ -143,7 +144,7 @@ describe('WAL archive of a dedicated cluster: restart note, identical and confli
     expect(result.status).toBe('started');
     expect(result.walArchive).toMatchObject({ status: 'on', archiveMode: 'on', archiveLibrary: 'basic_archive', archiveTimeout: '1min' });
     expect(result.notes).toBeUndefined();
-    sql = postgres(result.urls.superuser ?? '', { max: 1, onnotice: () => {} });
+    sql = connect(result.urls.superuser ?? '', { max: 1, onnotice: () => {} });
   }, CLUSTER_TIMEOUT);
 
   it('accepts an identical segment again, refuses a different one (failed_count, health fails) and recovers when it is gone', async () => {

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import postgres from 'postgres';
+import { connect } from '../../src/db/connect.ts';
 import type { TestProject } from 'vitest/node';
 
 // eslint-disable-next-line @typescript-eslint/consistent-type-imports -- loaded lazily: only with JEEX_TEST_PG=testcontainers
@@ -15,6 +15,7 @@ import { freePort } from '../../src/server/port.ts';
 import { ensurePooler, stopPoolerIn } from '../../src/pooler/local.ts';
 import { serverOsUser } from '../../src/server/os-user.ts';
 import { down, up } from '../../src/server/up.ts';
+import { tlsFiles } from '../../src/tls/files.ts';
 import { withDatabase } from '../helpers/urls.ts';
 import type { TestServer } from './provided.ts';
 
@@ -23,18 +24,18 @@ const TEMPLATE = 'jeex_test_template';
 /** Start (or find) one PostgreSQL 18 for the whole run and prepare a migrated template database. */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const started = Date.now();
-  const { adminUrl, source, teardown, walArchive, logDir } = await obtainServer();
+  const { adminUrl, source, teardown, walArchive, logDir, tls } = await obtainServer();
   const roles = roleNames('jeex_test');
   const login = (user: string) => ({ user, password: randomBytes(24).toString('base64url') });
   const [migrator, app, readonly, backup, monitor] = [login(roles.migrator), login(roles.app), login(roles.readonly), login(roles.backup), login(roles.monitor)];
 
-  const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
+  const admin = connect(adminUrl, { max: 1, onnotice: () => {} });
   try {
     const [{ num } = { num: '0' }] = await admin<{ num: string }[]>`SELECT current_setting('server_version_num') AS num`;
     if (Number(num) < 180000) throw new Error(`the test server runs PostgreSQL ${num}; the tests need 18 (${source})`);
     // A template from an earlier, interrupted run would be stale: rebuild it.
     await admin.unsafe(`DROP DATABASE IF EXISTS ${TEMPLATE} WITH (FORCE)`);
-    await applyRoles(admin, (database) => postgres(withDatabase(adminUrl, database), { max: 1, onnotice: () => {} }), {
+    await applyRoles(admin, (database) => connect(withDatabase(adminUrl, database), { max: 1, onnotice: () => {} }), {
       database: TEMPLATE,
       roles,
       passwords: { migrator: migrator.password, app: app.password, readonly: readonly.password, backup: backup.password, monitor: monitor.password },
@@ -46,14 +47,14 @@ export default async function setup(project: TestProject): Promise<() => Promise
   } finally {
     await admin.end();
   }
-  const migratorSql = postgres(withDatabase(adminUrl, TEMPLATE, migrator), { max: 2, onnotice: () => {} });
+  const migratorSql = connect(withDatabase(adminUrl, TEMPLATE, migrator), { max: 2, onnotice: () => {} });
   try {
     await migrate(migratorSql);
   } finally {
     await migratorSql.end();
   }
 
-  const pooler = await startTestPooler(adminUrl, app.user);
+  const pooler = await startTestPooler(adminUrl, app.user, tls);
   // Users' email and name are encrypted: one data key and one blind-index key for the run.
   const keys = { data: formatKey(generateKey()), blindIndex: formatKey(generateKey()) };
   const server: TestServer = {
@@ -70,10 +71,11 @@ export default async function setup(project: TestProject): Promise<() => Promise
     ...pooler.provided,
     ...(walArchive ? { walArchive } : {}),
     ...(logDir ? { logDir } : {}),
+    ...(tls ? { tls } : {}),
   };
   project.provide('testServer', server);
   const via = pooler.provided.pooler ? `, PgBouncer ${pooler.provided.pooler.version} on ${pooler.provided.pooler.port}` : `, no PgBouncer (${pooler.provided.poolerMissing ?? ''})`;
-  process.stderr.write(`[test] PostgreSQL 18 from ${source}${via} ready in ${Date.now() - started} ms\n`);
+  process.stderr.write(`[test] PostgreSQL 18 from ${source}${tls ? ' (TLS 1.3, verify-full)' : ''}${via} ready in ${Date.now() - started} ms\n`);
   return async () => {
     await pooler.stop();
     await teardown();
@@ -81,11 +83,11 @@ export default async function setup(project: TestProject): Promise<() => Promise
 }
 
 /** One PgBouncer for the run, in front of the test server, knowing the test app role. */
-async function startTestPooler(adminUrl: string, appRole: string): Promise<{ provided: Pick<TestServer, 'pooler' | 'poolerMissing'>; stop: () => Promise<unknown> }> {
+async function startTestPooler(adminUrl: string, appRole: string, tls: TestServer['tls']): Promise<{ provided: Pick<TestServer, 'pooler' | 'poolerMissing'>; stop: () => Promise<unknown> }> {
   const dir = await mkdtemp(join(tmpdir(), 'jeex-test-pgbouncer-'));
   await chmod(dir, 0o755);
   const server = new URL(adminUrl);
-  const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
+  const admin = connect(adminUrl, { max: 1, onnotice: () => {} });
   try {
     const result = await ensurePooler({
       dir: join(dir, 'pgbouncer'),
@@ -98,6 +100,7 @@ async function startTestPooler(adminUrl: string, appRole: string): Promise<{ pro
       cpus: 2,
       previousPort: await freePort(),
       progress: () => {},
+      ...(tls ? { tls: { ...tls, verifyHostname: true } } : {}),
     });
     const stop = () => stopPoolerIn(join(dir, 'pgbouncer')).then(() => rm(dir, { recursive: true, force: true }));
     if (result.status === 'missing') {
@@ -110,7 +113,9 @@ async function startTestPooler(adminUrl: string, appRole: string): Promise<{ pro
   }
 }
 
-async function obtainServer(): Promise<{ adminUrl: string; source: string; teardown: () => Promise<void>; walArchive?: string; logDir?: string }> {
+type ObtainedServer = { adminUrl: string; source: string; teardown: () => Promise<void>; walArchive?: string; logDir?: string; tls?: TestServer['tls'] };
+
+async function obtainServer(): Promise<ObtainedServer> {
   if (process.env.TEST_DATABASE_URL) {
     return { adminUrl: process.env.TEST_DATABASE_URL, source: 'TEST_DATABASE_URL', teardown: async () => {} };
   }
@@ -121,15 +126,18 @@ async function obtainServer(): Promise<{ adminUrl: string; source: string; teard
   return startEmbedded();
 }
 
-async function startEmbedded(): Promise<{ adminUrl: string; source: string; teardown: () => Promise<void>; walArchive?: string; logDir?: string }> {
+async function startEmbedded(): Promise<ObtainedServer> {
   const dir = await mkdtemp(join(tmpdir(), 'jeex-test-pg-'));
   await chmod(dir, 0o755); // the server's OS user must reach it when the tests run as root
   const result = await up({ dataDir: dir, port: await freePort(), memoryBytes: 1024 ** 3, startTimeoutSeconds: 60, pooler: false });
   const adminUrl = result.urls.superuser;
   if (!adminUrl) throw new Error('the embedded cluster did not report a superuser URL');
+  if (result.tls?.status !== 'on' || !adminUrl.includes('sslmode=verify-full')) throw new Error(`the embedded cluster runs without TLS: ${JSON.stringify(result.tls)}`);
+  const files = tlsFiles(dir);
   return {
     adminUrl,
     source: `embedded (${dir})`,
+    tls: { caFile: files.caCert, certFile: files.serverCert, keyFile: files.serverKey },
     ...(result.walArchive ? { walArchive: result.walArchive.dir } : {}),
     logDir: join(dir, 'log'),
     teardown: async () => {

@@ -23,6 +23,12 @@ export interface TestServer {
   walArchive?: string;
   /** The column cipher's keys for the run (base64), random each run: see test/helpers/users.ts. */
   keys: { data: string; blindIndex: string };
+  /**
+   * The embedded server's TLS files (its development CA): the admin URL carries
+   * sslmode=verify-full&sslrootcert=<caFile>, so every test connection is TLS 1.3. None for
+   * TEST_DATABASE_URL (its URL says what it needs) or testcontainers.
+   */
+  tls?: { caFile: string; certFile: string; keyFile: string };
 }
 
 declare module 'vitest' {

@@ -1,5 +1,6 @@
+import { Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { ServerMessages, syncsIn } from '../../src/db/guarded-socket.ts';
+import { guardSocket, ServerMessages, syncsIn } from '../../src/db/guarded-socket.ts';
 
 /** A protocol message: type byte, int32 length (itself included), body. */
 function message(type: string, body: Buffer | string = ''): Buffer {
@@ -105,5 +106,20 @@ describe('syncsIn', () => {
 
   it('says so when a write is not whole messages', () => {
     expect(syncsIn(message('Q', 'select 1\0').subarray(0, 7))).toBe(-1);
+  });
+});
+
+describe('guardSocket', () => {
+  it('a FATAL error held back wins over the EPIPE that follows it (over TLS the write often breaks first)', () => {
+    const socket = new Socket();
+    guardSocket(socket, { address: '127.0.0.1', port: 6432, setupStatements: 0, onReady: () => {} });
+    const errors: Error[] = [];
+    socket.on('error', (error) => errors.push(error));
+    socket.on('data', () => {});
+    socket.emit('data', Buffer.concat([authOk, ready('I')]));
+    socket.emit('data', bouncerFatal);
+    socket.emit('error', Object.assign(new Error('write EPIPE'), { code: 'EPIPE' }));
+    expect(errors.map((e) => [e.message, (e as { code?: string }).code])).toEqual([['server conn crashed?', '08P01']]);
+    socket.destroy();
   });
 });

@@ -140,6 +140,13 @@ describe('which database `jeex-db health` checks', () => {
         source: 'local',
         poolerConsoleUrl: 'postgres://jeex_pgbouncer:jeex_pgbouncer%2Fpw@127.0.0.1:6418/pgbouncer',
       });
+      // A cluster with TLS (the default): both URLs verify the server, the console's too.
+      await writeFile(join(dir, 'state.json'), JSON.stringify({ ...state, pooler: { port: 6418, version: '1.18.0', preparedStatements: false }, tls: { rootCert: '/d/tls/ca.crt' } }));
+      expect(resolveHealthTarget({ dataDir: dir }, {})).toEqual({
+        url: 'postgres://postgres:postgres%2Fpw@127.0.0.1:5418/jeex?sslmode=verify-full&sslrootcert=/d/tls/ca.crt',
+        source: 'local',
+        poolerConsoleUrl: 'postgres://jeex_pgbouncer:jeex_pgbouncer%2Fpw@127.0.0.1:6418/pgbouncer?sslmode=verify-full&sslrootcert=/d/tls/ca.crt',
+      });
       expect(() => resolveHealthTarget({ dataDir: join(dir, 'nothing') }, {})).toThrow(/no database to check/);
       // With the monitoring role (secrets.json written by `up` since roles apply): pg_monitor, not the superuser.
       await writeFile(join(dir, 'secrets.json'), JSON.stringify({ ...secrets, monitor: secret('jeex_monitor') }));

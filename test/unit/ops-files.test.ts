@@ -22,8 +22,17 @@ function confSettings(text: string): Map<string, string> {
 }
 
 interface Compose {
-  services: Record<string, { image: string; command: string[]; volumes: string[]; environment: Record<string, string>; ports: string[] }>;
+  services: Record<string, { image: string; command: string[]; entrypoint: string[]; volumes: string[]; environment: Record<string, string>; ports: string[]; secrets: string[] }>;
+  secrets: Record<string, { file: string }>;
 }
+
+/** pg_hba.conf's rules, one array of fields each (comments left out). */
+const hbaRules = (text: string) =>
+  text
+    .split('\n')
+    .map((l) => l.replace(/#.*$/, '').trim())
+    .filter(Boolean)
+    .map((l) => l.split(/\s+/));
 
 describe('ops/', () => {
   const conf = confSettings(read('postgresql.conf'));
@@ -67,6 +76,36 @@ describe('ops/', () => {
     const methods = new Set(rules.map((r) => r.at(-1)));
     expect([...methods].sort()).toEqual(['reject', 'scram-sha-256']);
     expect(rules.at(-1)).toEqual(['host', 'all', 'all', '::/0', 'reject']);
+  });
+
+  it('pg_hba.conf takes TCP connections over TLS only: hostnossl rejects come before every other TCP line, hostssl lines use SCRAM', () => {
+    const tcp = hbaRules(read('pg_hba.conf')).filter((rule) => rule[0] !== 'local');
+    expect(tcp.slice(0, 2)).toEqual([
+      ['hostnossl', 'all', 'all', '0.0.0.0/0', 'reject'],
+      ['hostnossl', 'all', 'all', '::/0', 'reject'],
+    ]);
+    const accepting = tcp.filter((rule) => rule.at(-1) !== 'reject');
+    expect(accepting.length).toBeGreaterThan(0);
+    for (const rule of accepting) expect(rule, rule.join(' ')).toEqual(['hostssl', 'all', 'all', expect.any(String), 'scram-sha-256']);
+    // `host` (TLS or not) appears only in the final catch-all rejects.
+    expect(tcp.filter((rule) => rule[0] === 'host').every((rule) => rule.at(-1) === 'reject')).toBe(true);
+  });
+
+  it('postgresql.conf turns TLS on, 1.3 only, with the certificate where compose.yaml installs it', () => {
+    expect(conf.get('ssl')).toBe('on');
+    expect(conf.get('ssl_min_protocol_version')).toBe('TLSv1.3');
+    expect(conf.get('ssl_cert_file')).toBe('/etc/postgresql/tls/server.crt');
+    expect(conf.get('ssl_key_file')).toBe('/etc/postgresql/tls/server.key');
+    expect(conf.has('ssl_ca_file')).toBe(false);
+    const compose = parse(read('compose.yaml')) as Compose;
+    const pg = compose.services.postgres;
+    const entrypoint = pg?.entrypoint.join(' ') ?? '';
+    expect(entrypoint).toContain(`install -o postgres -g postgres -m 600 /run/secrets/tls-server-key ${conf.get('ssl_key_file') ?? ''}`);
+    expect(entrypoint).toContain(`/run/secrets/tls-server-cert ${conf.get('ssl_cert_file') ?? ''}`);
+    expect(pg?.secrets).toEqual(expect.arrayContaining(['tls-server-cert', 'tls-server-key']));
+    expect(compose.secrets['tls-server-key']?.file).toBe('./tls/server.key');
+    // The key never goes into the repository.
+    expect(readFileSync(join(opsDir, '..', '.gitignore'), 'utf8').split('\n')).toContain('ops/tls/');
   });
 
   it('compose.yaml runs postgres:18 with the same files and initdb options as a local cluster', () => {

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { chown, mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import postgres from 'postgres';
+import { connect } from '../../src/db/connect.ts';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { parse } from 'yaml';
 import { JeexDbError } from '../../src/db/errors.ts';
@@ -12,6 +12,7 @@ import { findPgbouncer, supportsPreparedStatements, type PgbouncerBinary } from 
 import { renderAuthFile, renderPgbouncerIni } from '../../src/pooler/ini.ts';
 import { poolerFiles, startPooler, stopPooler, type PoolerFiles } from '../../src/pooler/process.ts';
 import { DIRECT_HEADROOM, derivePoolerSettings, type PoolerSetting } from '../../src/pooler/settings.ts';
+import { buildUrl } from '../../src/local/state.ts';
 import { pgbouncerTemplate, userlistQuery } from '../../src/pooler/template.ts';
 import { opsDir } from '../../src/server/configure.ts';
 import { serverOsUser } from '../../src/server/os-user.ts';
@@ -41,6 +42,7 @@ describe('ops/pgbouncer.ini', () => {
       logfile: '/var/log/postgresql/pgbouncer.log',
       pidfile: '/var/run/postgresql/pgbouncer.pid',
       header,
+      tls: { certFile: '/etc/pgbouncer/tls/server.crt', keyFile: '/etc/pgbouncer/tls/server.key', caFile: '/etc/pgbouncer/tls/ca.crt', verifyHostname: true },
     });
     expect(OPS_INI).toBe(rendered);
     // ... and what the regeneration command in its header prints for that server.
@@ -141,7 +143,7 @@ describe('the real pgbouncer binary with the ops settings', () => {
   let binary: PgbouncerBinary | undefined;
   let root: string;
   const started: PoolerFiles[] = [];
-  const admin = postgres(server.adminUrl, { max: 1, onnotice: () => {} });
+  const admin = connect(server.adminUrl, { max: 1, onnotice: () => {} });
 
   beforeAll(async () => {
     binary = await findPgbouncer();
@@ -174,6 +176,7 @@ describe('the real pgbouncer binary with the ops settings', () => {
       adminUser: consoleRole,
       logfile: files.logfile,
       pidfile: files.pidfile,
+      ...(server.tls ? { tls: { ...server.tls, verifyHostname: true } } : {}),
     });
     await writeFile(files.ini, ini, { mode: 0o600 });
     await writeFile(files.authFile, userlist, { mode: 0o600 });
@@ -202,7 +205,7 @@ describe('the real pgbouncer binary with the ops settings', () => {
     const appUrl = new URL(withDatabase(server.adminUrl, server.templateDatabase, server.app));
     appUrl.hostname = '127.0.0.1';
     appUrl.port = String(port);
-    const app = postgres(appUrl.toString(), { max: 1, prepare: false, onnotice: () => {} });
+    const app = connect(appUrl.toString(), { max: 1, prepare: false, onnotice: () => {} });
     try {
       const [row] = await app<{ who: string }[]>`SELECT current_user AS who`;
       expect(row?.who).toBe(server.app.user);
@@ -211,7 +214,9 @@ describe('the real pgbouncer binary with the ops settings', () => {
     }
 
     // Every derived setting is in force, as PgBouncer reports it on its console.
-    const consoleSql = poolerAdmin(`postgres://${consoleRole}:${consolePassword}@127.0.0.1:${port}/pgbouncer`);
+    const consoleSql = poolerAdmin(
+      buildUrl({ user: consoleRole, password: consolePassword, host: '127.0.0.1', port, database: 'pgbouncer', ...(server.tls ? { tls: { rootCert: server.tls.caFile } } : {}) }),
+    );
     try {
       expect(await showVersion(consoleSql)).toContain(`PgBouncer ${binary.version}`);
       const config = await showConfig(consoleSql);
@@ -219,6 +224,15 @@ describe('the real pgbouncer binary with the ops settings', () => {
         const shown = config.get(setting.name);
         expect(shown, `SHOW CONFIG has no ${setting.name}`).toBeDefined();
         expect(shown?.replace(/^(\d+)(\.0+)?$/, '$1'), setting.name).toBe(setting.value);
+      }
+      // TLS 1.3 both ways when the run's server has TLS (the embedded one always does).
+      if (server.tls) {
+        expect([config.get('client_tls_sslmode'), config.get('client_tls_protocols'), config.get('server_tls_sslmode'), config.get('server_tls_protocols')]).toEqual([
+          'require',
+          'tlsv1.3',
+          'verify-full',
+          'tlsv1.3',
+        ]);
       }
     } finally {
       await consoleSql.end();

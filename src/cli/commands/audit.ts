@@ -1,5 +1,6 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
-import postgres, { type Sql } from 'postgres';
+import { type Sql } from 'postgres';
+import { connect } from '../../db/connect.ts';
 import { auditTimeline, parseSince, type AuditResult } from '../../audit/timeline.ts';
 import type { AuditEvent, AuditKind } from '../../audit/events.ts';
 import { JeexDbError } from '../../db/errors.ts';
@@ -83,7 +84,7 @@ export function auditCommand(): Command {
             hint: 'Run it next to a cluster started by `jeex-db up` (or pass --data-dir), or pass --url and --log-dir for another server.',
           });
         }
-        if (url) sql = postgres(url, { max: 1, connect_timeout: 10, onnotice: () => {}, connection: { application_name: 'jeex-db audit' } });
+        if (url) sql = connect(url, { max: 1, connect_timeout: 10, onnotice: () => {}, connection: { application_name: 'jeex-db audit' } });
         const result = await auditTimeline({ ...(logDir ? { logDir } : {}), ...(sql ? { sql } : {}), since, ...(until ? { until } : {}), ...(flags.kind ? { kinds: flags.kind } : {}), limit: flags.limit }).catch((error: unknown) => {
           throw error instanceof JeexDbError ? error : translateDbError(error);
         });

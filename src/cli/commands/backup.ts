@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import postgres from 'postgres';
+import { connect } from '../../db/connect.ts';
 import { takeBaseBackup, type BaseBackupProgress } from '../../backup/base-backup.ts';
 import { listBackups } from '../../backup/list.ts';
 import { pruneBackups, type PruneResult } from '../../backup/prune.ts';
@@ -99,7 +99,7 @@ export function backupCommand(): Command {
       const json = Boolean(flags.json);
       try {
         const target = resolveBackupTarget(flags);
-        const sql = postgres(target.url, { max: 2, onnotice: () => {}, connection: { application_name: 'jeex-db backup' } });
+        const sql = connect(target.url, { max: 2, onnotice: () => {}, connection: { application_name: 'jeex-db backup' } });
         try {
           const { record, dir } = await takeBaseBackup(sql, {
             repo: target.repo,

@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import postgres from 'postgres';
+import { connect } from '../../db/connect.ts';
 import { maskUrl } from '../../db/url.ts';
 import { diagnose } from '../../diagnose/diagnose.ts';
 import type { DiagnoseReport, Finding, FindingKind } from '../../diagnose/types.ts';
@@ -75,7 +75,7 @@ export function diagnoseCommand(): Command {
     .action(async (flags: DiagnoseFlags) => {
       try {
         const target = resolveHealthTarget({ ...flags, localRole: 'superuser' });
-        const sql = postgres(target.url, { max: 1, connect_timeout: 10, onnotice: () => {}, connection: { application_name: 'jeex-db diagnose' } });
+        const sql = connect(target.url, { max: 1, connect_timeout: 10, onnotice: () => {}, connection: { application_name: 'jeex-db diagnose' } });
         try {
           const report = await diagnose(sql);
           process.exitCode = report.ok ? EXIT.OK : EXIT.FAILURE;

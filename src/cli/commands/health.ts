@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander';
-import postgres from 'postgres';
+import { connect } from '../../db/connect.ts';
 import { maskSecrets } from '../../db/url.ts';
 import { checkHealth, DEFAULT_HEALTH_TIMEOUT_MS, healthExitCode } from '../../health/check-health.ts';
 import { resolveHealthTarget } from '../../health/target.ts';
@@ -54,7 +54,7 @@ export function healthCommand(): Command {
       try {
         const target = resolveHealthTarget({ ...(flags.url ? { url: flags.url } : {}), ...(flags.dataDir ? { dataDir: flags.dataDir } : {}) });
         const timeoutMs = flags.timeout ?? DEFAULT_HEALTH_TIMEOUT_MS;
-        const sql = postgres(target.url, {
+        const sql = connect(target.url, {
           max: 2,
           onnotice: () => {},
           connect_timeout: Math.max(1, Math.ceil(timeoutMs / 1000)),

@@ -1,5 +1,5 @@
 import { Argument, Command } from 'commander';
-import postgres from 'postgres';
+import { connect } from '../../db/connect.ts';
 import { JeexDbError } from '../../db/errors.ts';
 import { translateDbError } from '../../db/translate-error.ts';
 import { DEFAULT_DATA_DIR } from '../../local/layout.ts';
@@ -36,9 +36,9 @@ async function applyRemote(flags: ApplyFlags & { url: string }): Promise<ApplyRo
   const passwords = await passwordsFromEnvironment();
   const database = flags.database ?? (decodeURIComponent(new URL(flags.url).pathname.slice(1)) || 'jeex');
   // The maintenance database: the application database may not exist yet.
-  const admin = postgres(withDatabase(flags.url, 'postgres'), { max: 1, connect_timeout: 10, onnotice: () => {}, connection: { application_name: 'jeex-db roles apply' } });
+  const admin = connect(withDatabase(flags.url, 'postgres'), { max: 1, connect_timeout: 10, onnotice: () => {}, connection: { application_name: 'jeex-db roles apply' } });
   try {
-    return await applyRoles(admin, (db) => postgres(withDatabase(flags.url, db), { max: 1, onnotice: () => {} }), { database, roles: roleNames(flags.prefix), passwords, settings });
+    return await applyRoles(admin, (db) => connect(withDatabase(flags.url, db), { max: 1, onnotice: () => {} }), { database, roles: roleNames(flags.prefix), passwords, settings });
   } catch (error) {
     throw error instanceof JeexDbError ? error : translateDbError(error);
   } finally {
@@ -98,7 +98,7 @@ export function rolesCommand(): Command {
         if (url) {
           if (!input) throw new JeexDbError('INVALID_CONFIG', 'roles rotate --url needs the new password (--password-file, --password-stdin or JEEX_NEW_PASSWORD)', { hint: 'jeex-db generates passwords only for the local cluster, whose secrets.json it keeps.' });
           const user = isLoginKind(role) ? roleNames(flags.prefix)[role] : role;
-          const admin = postgres(url, { max: 1, connect_timeout: 10, onnotice: () => {}, connection: { application_name: 'jeex-db roles rotate' } });
+          const admin = connect(url, { max: 1, connect_timeout: 10, onnotice: () => {}, connection: { application_name: 'jeex-db roles rotate' } });
           const started = Date.now();
           try {
             await setRolePassword(admin, user, input.password);

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { pino } from 'pino';
-import postgres from 'postgres';
+import { connect } from '../../db/connect.ts';
 import { loadAlertRules } from '../../alerts/rules.ts';
 import { defaultRepo, type BackupRepo } from '../../backup/repo.ts';
 import { createDb } from '../../db/create-db.ts';
@@ -69,10 +69,10 @@ export async function serveUntil(flags: ServeFlags, targets: ServeTargets, stopp
   // Log lines (one JSON object each) go to stderr: stdout holds the one --json document.
   const logger = pino({ base: { service: 'jeex-db' } }, pino.destination({ dest: 2, sync: true }));
   const app = createDb({ ...(targets.appUrl ? { url: targets.appUrl } : {}), applicationName: 'jeex-db serve (readiness)', max: 2 });
-  const monitor = postgres(targets.monitorUrl, { max: 2, onnotice: () => {}, connect_timeout: 5, connection: { application_name: 'jeex-db serve (health)' } });
+  const monitor = connect(targets.monitorUrl, { max: 2, onnotice: () => {}, connect_timeout: 5, connection: { application_name: 'jeex-db serve (health)' } });
   const pooler = targets.poolerConsoleUrl ? poolerAdmin(targets.poolerConsoleUrl) : undefined;
   // The backup's own client: takeBaseBackup reserves one connection for pg_backup_start/stop.
-  const backupSql = targets.backups && flags.backupSchedule ? postgres(targets.backups.url, { max: 2, onnotice: () => {}, connect_timeout: 10, connection: { application_name: 'jeex-db serve (backup)' } }) : undefined;
+  const backupSql = targets.backups && flags.backupSchedule ? connect(targets.backups.url, { max: 2, onnotice: () => {}, connect_timeout: 10, connection: { application_name: 'jeex-db serve (backup)' } }) : undefined;
   try {
     const rules = flags.alertRules ? await loadAlertRules(flags.alertRules) : undefined;
     const as = backupSql ? await serverOsUser() : undefined;

@@ -4,7 +4,7 @@ import { maskUrl } from '../../db/url.ts';
 import { DEFAULT_DATA_DIR } from '../../local/layout.ts';
 import { DEFAULT_OS_USER } from '../../server/os-user.ts';
 import { DEFAULT_PORT, down, up, whenServerExits, type UpResult } from '../../server/up.ts';
-import { EXIT, bold, dim, green, jsonOption, note, printJson, progressReporter, reportError, say, usageError } from '../output.ts';
+import { EXIT, bold, dim, green, jsonOption, note, printJson, progressReporter, red, reportError, say, usageError } from '../output.ts';
 import { addServeOptions, DEFAULT_SERVE_PORT, resolveServeTargets, serveUntil } from './serve.ts';
 import { bytesArg, intArg } from '../options.ts';
 import { addRoleSettingsOptions, roleSettingsFlags } from '../role-flags.ts';
@@ -30,6 +30,11 @@ interface UpFlags {
   idleTimeout?: string;
   idleInTransactionTimeout?: string;
   auditReads?: boolean;
+  tls: boolean;
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsCa?: string;
+  production?: boolean;
 }
 
 export function upCommand(): Command {
@@ -46,6 +51,11 @@ export function upCommand(): Command {
     .option('--locale <name>', 'libc locale of a new cluster, e.g. en_US.UTF-8 (default: built-in C.UTF-8)')
     .addOption(new Option('--os-user <name>', 'OS user to run PostgreSQL as when started as root').default(DEFAULT_OS_USER))
     .option('--no-pooler', 'do not run PgBouncer in front (the app URL then points straight at PostgreSQL)')
+    .option('--no-tls', 'plain TCP, no TLS (refused in production; TLS 1.3 with a local development CA is the default)')
+    .option('--tls-cert <file>', 'the server certificate (PEM, chain after it) instead of the development CA; env JEEX_TLS_CERT_FILE')
+    .option('--tls-key <file>', 'its private key (PEM); env JEEX_TLS_KEY_FILE')
+    .option('--tls-ca <file>', 'the CA clients verify it with (default: the system CAs); env JEEX_TLS_CA_FILE')
+    .option('--production', 'production rules (as NODE_ENV=production): nothing starts without TLS from real certificate files')
     .option('--serve [port]', `in the foreground, also run the health server (jeex-db serve) on this port (default ${DEFAULT_SERVE_PORT})`, intArg(0, 65535));
   return addServeOptions(addRoleSettingsOptions(command)).action(async (flags: UpFlags) => {
       const json = Boolean(flags.json);
@@ -68,6 +78,13 @@ export function upCommand(): Command {
           osUser: flags.osUser,
           pooler: flags.pooler,
           roleSettings: roleSettingsFlags(flags),
+          tls: {
+            enabled: flags.tls,
+            ...(flags.tlsCert !== undefined ? { certFile: flags.tlsCert } : {}),
+            ...(flags.tlsKey !== undefined ? { keyFile: flags.tlsKey } : {}),
+            ...(flags.tlsCa !== undefined ? { caFile: flags.tlsCa } : {}),
+            ...(flags.production ? { production: true } : {}),
+          },
           onProgress: progressReporter(json),
           ...(process.env.DATABASE_URL ? { databaseUrl: process.env.DATABASE_URL } : {}),
           ...(flags.port !== undefined ? { port: flags.port } : {}),
@@ -94,6 +111,8 @@ export function upCommand(): Command {
         process.exitCode = EXIT.INTERRUPTED;
         return;
       }
+      // Loud, whatever the output format: stderr always, and in the JSON document (tls.warning).
+      if (result.tls?.status === 'off') note(`${red(bold('WARNING'))} ${result.tls.warning}`);
       if (json) printJson({ ok: true, ...result, foreground });
       else printHuman(result, foreground);
       if (signalled && result.pid !== undefined) {
@@ -144,6 +163,12 @@ function printHuman(result: UpResult, foreground: boolean): void {
   say(
     `  migrations  ${applied.length > 0 ? `applied ${applied.join(', ')}` : 'up to date'} ${dim(`(${result.migrations.total} in all)`)}`,
   );
+  if (result.tls?.status === 'on') {
+    const from = result.tls.source === 'dev-ca' ? 'development CA' : result.tls.rootCert === 'system' ? 'system CAs' : 'CA';
+    say(`  tls         TLS 1.3 only, clients verify the server (verify-full) with ${result.tls.rootCert === 'system' ? 'the system CAs' : result.tls.rootCert} ${dim(`(${from}; certificate ${result.tls.certificate.fingerprint.slice(0, 23)}..., until ${result.tls.certificate.notAfter.slice(0, 10)})`)}`);
+  } else if (result.tls?.status === 'off') {
+    say(`  tls         ${red('OFF')} ${dim('(--no-tls)')}`);
+  }
   if (result.dataDir) say(`  data        ${result.dataDir} ${dim(`(log: ${result.serverLog})`)}`);
   if (result.pooler.reason && result.mode === 'embedded') note(dim(`PgBouncer: ${result.pooler.reason}`));
   if (foreground) note(dim('running in the foreground: Ctrl-C stops PostgreSQL (or start with --detach)'));
