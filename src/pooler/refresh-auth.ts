@@ -1,6 +1,6 @@
 import { chmod, chown, rename, writeFile } from 'node:fs/promises';
 import type { Sql } from 'postgres';
-import { buildUrl } from '../local/state.ts';
+import { buildUrl, type UrlTls } from '../local/state.ts';
 import type { RunAs } from '../server/exec.ts';
 import { poolerAdmin, reload } from './admin.ts';
 import { authEntries } from './auth.ts';
@@ -27,6 +27,8 @@ export async function refreshPoolerAuth(options: {
    * is in use. Without it, SIGHUP (which returns before PgBouncer has read the file).
    */
   listen?: { host: string; port: number };
+  /** How to verify a PgBouncer that accepts TLS connections only (the local one with TLS on). */
+  tls?: UrlTls;
 }): Promise<{ reloaded: boolean }> {
   const files = poolerFiles(options.dir);
   const text = renderAuthFile(await authEntries(options.admin, options.roles, options.console));
@@ -38,7 +40,7 @@ export async function refreshPoolerAuth(options: {
   await rename(temp, files.authFile);
   if (!(await poolerPid(files))) return { reloaded: false };
   if (!options.listen) return { reloaded: await reloadPooler(files) };
-  const console = poolerAdmin(buildUrl({ ...options.console, host: options.listen.host, port: options.listen.port, database: 'pgbouncer' }));
+  const console = poolerAdmin(buildUrl({ ...options.console, host: options.listen.host, port: options.listen.port, database: 'pgbouncer', ...(options.tls ? { tls: options.tls } : {}) }));
   try {
     await reload(console);
   } finally {

@@ -99,6 +99,7 @@ export async function rotateLocalPassword(options: { role: LocalRole; password?:
           roles,
           console: next.pooler,
           listen: { host: state.host, port: state.pooler.port },
+          ...(state.tls ? { tls: state.tls } : {}),
         });
         pooler = result.reloaded ? 'reloaded' : 'not-running';
       }

@@ -115,7 +115,7 @@ describe('jeex-db up / down / url (local cluster)', () => {
     } finally {
       await client.close();
     }
-    const [stored] = await withSql(first.urls.superuser.replace(/\/postgres$/, '/jeex'), (sql) => sql<{ email: string }[]>`SELECT email FROM users`);
+    const [stored] = await withSql(first.urls.superuser.replace(/\/postgres(?=\?|$)/, '/jeex'), (sql) => sql<{ email: string }[]>`SELECT email FROM users`);
     expect(stored?.email).toMatch(new RegExp(`^jx1\\.${keyIds[0]}\\.`));
   });
 

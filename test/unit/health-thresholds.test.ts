@@ -150,8 +150,9 @@ describe('which database `jeex-db health` checks', () => {
       expect(() => resolveHealthTarget({ dataDir: join(dir, 'nothing') }, {})).toThrow(/no database to check/);
       // With the monitoring role (secrets.json written by `up` since roles apply): pg_monitor, not the superuser.
       await writeFile(join(dir, 'secrets.json'), JSON.stringify({ ...secrets, monitor: secret('jeex_monitor') }));
-      expect(resolveHealthTarget({ dataDir: dir }, {}).url).toBe('postgres://jeex_monitor:jeex_monitor%2Fpw@127.0.0.1:5418/jeex');
-      expect(resolveHealthTarget({ dataDir: dir, localRole: 'superuser' }, {}).url).toBe('postgres://postgres:postgres%2Fpw@127.0.0.1:5418/jeex');
+      // (the state still says TLS: the URLs verify the server)
+      expect(resolveHealthTarget({ dataDir: dir }, {}).url).toBe('postgres://jeex_monitor:jeex_monitor%2Fpw@127.0.0.1:5418/jeex?sslmode=verify-full&sslrootcert=/d/tls/ca.crt');
+      expect(resolveHealthTarget({ dataDir: dir, localRole: 'superuser' }, {}).url).toBe('postgres://postgres:postgres%2Fpw@127.0.0.1:5418/jeex?sslmode=verify-full&sslrootcert=/d/tls/ca.crt');
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
