@@ -283,7 +283,7 @@ async function upEmbedded(options: UpOptions): Promise<UpResult> {
     let roleWarnings: string[] = [];
     try {
       walArchive = await readWalArchive(admin, repo.wal, startedHere);
-      const roles = await bootstrapDatabase(admin, (database) => connect(urlFor(secrets.superuser, port, database, tls.url), { max: 1, onnotice: () => {} }), {
+      await bootstrapDatabase(admin, (database) => connect(urlFor(secrets.superuser, port, database, tls.url), { max: 1, onnotice: () => {} }), {
         database: LOCAL_DATABASE,
         migrator: secrets.migrator,
         app: secrets.app,
@@ -292,9 +292,10 @@ async function upEmbedded(options: UpOptions): Promise<UpResult> {
         ...(secrets.backup ? { backup: secrets.backup } : {}),
         ...(secrets.monitor ? { monitor: secrets.monitor } : {}),
         settings: roleSettings,
+      }).then((roles) => {
+        roleWarnings = roles.warnings;
+        if (roles.changes.length > 0) progress(`roles: ${roles.changes.length} change(s) applied (\`jeex-db roles apply\` lists them)`);
       });
-      roleWarnings = roles.warnings;
-      if (roles.changes.length > 0) progress(`roles: ${roles.changes.length} change(s) applied (\`jeex-db roles apply\` lists them)`);
     } catch (error) {
       throw translateDbError(error);
     } finally {
