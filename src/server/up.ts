@@ -258,6 +258,8 @@ async function upEmbedded(options: UpOptions): Promise<UpResult> {
   }
 
   try {
+    const state = { version: 1 as const, pgMajor: bin.major, host: LOCAL_HOST, port, database: LOCAL_DATABASE, roles: { ...LOCAL_ROLES }, ...(tls.url ? { tls: tls.url } : {}) };
+    await writeLocalState(layout, state);
     const urls = localUrls(secrets, port, tls.url);
     const ready = await waitUntilReady(urls.superuser, deadline).catch(async (error: unknown) => {
       if (error instanceof JeexDbError && error.code === 'SERVER_START_TIMEOUT') {
@@ -312,6 +314,9 @@ async function upEmbedded(options: UpOptions): Promise<UpResult> {
       pooler = { status: 'disabled', reason: '--no-pooler: the app URL points straight at PostgreSQL' };
     } else {
       const poolerAdminSql = connect(urls.superuser, { max: 1, onnotice: () => {} });
+      // PgBouncer presents the server's certificate to clients and verifies the server with the CA
+      // (and its name, unless the certificate names another host than 127.0.0.1).
+      const poolerTls = tls.files && tls.url ? { certFile: tls.files.certFile, keyFile: tls.files.keyFile, ...(tls.files.caFile ? { caFile: tls.files.caFile } : {}), verifyHostname: !tls.url.verifyHost } : undefined;
       try {
         const result = await ensurePooler({
           dir: layout.pgbouncerDir,
@@ -323,7 +328,7 @@ async function upEmbedded(options: UpOptions): Promise<UpResult> {
           console: secrets.pooler ?? { user: POOLER_ADMIN_USER, password: '' },
           // Clients idle longer than the roles' idle_session_timeout are closed by PgBouncer too.
           ...(roleSettings.idleSessionTimeoutMs !== DEFAULT_IDLE_SESSION_TIMEOUT_MS ? { overrides: { client_idle_timeout: String(Math.ceil(roleSettings.idleSessionTimeoutMs / 1000)) } } : {}),
-          ...(tls.files && tls.url ? { tls: { certFile: tls.files.certFile, keyFile: tls.files.keyFile, ...(tls.files.caFile ? { caFile: tls.files.caFile } : {}), verifyHostname: !tls.url.verifyHost }, reloadTls: tls.changed } : {}),
+          ...(poolerTls ? { tls: poolerTls, reloadTls: tls.changed } : {}),
           cpus,
           ...(previous?.pooler ? { previousPort: previous.pooler.port } : {}),
           progress,
