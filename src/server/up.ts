@@ -258,15 +258,6 @@ async function upEmbedded(options: UpOptions): Promise<UpResult> {
   }
 
   try {
-    const state = { version: 1 as const, pgMajor: bin.major, host: LOCAL_HOST, port, database: LOCAL_DATABASE, roles: { ...LOCAL_ROLES }, ...(tls.url ? { tls: tls.url } : {}) };
-    await writeLocalState(layout, state);
-    const urls = localUrls(secrets, port, tls.url);
-    const ready = await waitUntilReady(urls.superuser, deadline).catch(async (error: unknown) => {
-      if (error instanceof JeexDbError && error.code === 'SERVER_START_TIMEOUT') {
-        throw startTimeout(timeoutSeconds, layout, relevantLines(await readLogSince(layout.serverLog, offset)));
-      }
-      throw error;
-    });
     const state = {
       version: 1 as const,
       pgMajor: bin.major,
@@ -278,6 +269,13 @@ async function upEmbedded(options: UpOptions): Promise<UpResult> {
       ...(tls.url ? { tls: tls.url } : {}),
     };
     await writeLocalState(layout, state);
+    const urls = localUrls(secrets, port, tls.url);
+    const ready = await waitUntilReady(urls.superuser, deadline).catch(async (error: unknown) => {
+      if (error instanceof JeexDbError && error.code === 'SERVER_START_TIMEOUT') {
+        throw startTimeout(timeoutSeconds, layout, relevantLines(await readLogSince(layout.serverLog, offset)));
+      }
+      throw error;
+    });
 
     progress('creating roles and the application database');
     const admin = connect(urls.superuser, { max: 1, onnotice: () => {} });
