@@ -1,0 +1,57 @@
+/** Ratios, targets and the terminal table of the JEEX bench. */
+import type { LegFigures, LegName } from './leg.ts';
+
+export interface Target {
+  target: string;
+  /** How the value was measured (which leg, which mode). */
+  measured: string;
+  value: number;
+  pass: boolean;
+}
+
+export interface Ratios {
+  /** Capacity tps: app (1) / pgbench (3), direct (2) / pgbench (3), app (1) / node-postgres (4). */
+  appToPgbench: number;
+  directToPgbench: number;
+  appToNodePg: number;
+}
+
+export function ratios(capacity: Record<LegName, LegFigures>): Ratios {
+  return {
+    appToPgbench: capacity.app.tps / capacity.pgbench.tps,
+    directToPgbench: capacity.direct.tps / capacity.pgbench.tps,
+    appToNodePg: capacity.app.tps / capacity.nodePg.tps,
+  };
+}
+
+export function targets(capacity: Record<LegName, LegFigures>, paced: Record<LegName, LegFigures>, r: Ratios): Record<string, Target> {
+  const app = paced.app;
+  const errors = [...Object.values(capacity), ...Object.values(paced)].reduce((sum, leg) => sum + leg.errors, 0);
+  const unavailable = [...Object.values(capacity), ...Object.values(paced)].filter((leg) => leg.unavailable).length;
+  const rate = `paced at ${app.offeredTps?.toFixed(0) ?? '?'} tx/s, latency from the scheduled start`;
+  return {
+    appP95: { target: 'app (1) p95 < 5 ms', measured: rate, value: app.latencyMs.p95, pass: app.latencyMs.p95 < 5 },
+    appP99: { target: 'app (1) p99 < 20 ms', measured: rate, value: app.latencyMs.p99, pass: app.latencyMs.p99 < 20 },
+    appVsPgbench: { target: 'app (1) >= 60% of pgbench (3)', measured: 'capacity tps', value: r.appToPgbench, pass: r.appToPgbench >= 0.6 },
+    directVsPgbench: { target: 'direct (2) >= 85% of pgbench (3)', measured: 'capacity tps', value: r.directToPgbench, pass: r.directToPgbench >= 0.85 },
+    appVsNodePg: { target: 'app (1) ahead of node-postgres (4)', measured: 'capacity tps', value: r.appToNodePg, pass: r.appToNodePg > 1 },
+    errors: { target: 'zero errors in every leg', measured: 'all legs', value: errors, pass: errors === 0 && unavailable === 0 },
+  };
+}
+
+const f = (value: number, digits = 1) => (Number.isFinite(value) ? value.toFixed(digits) : '-');
+
+export function legTable(legs: LegFigures[]): string[] {
+  const header =
+    `${'leg'.padEnd(42)} ${'tps'.padStart(7)} ${'p50'.padStart(6)} ${'p95'.padStart(6)} ${'p99'.padStart(6)} ${'max'.padStart(7)} ${'err'.padStart(4)}` +
+    `  | CPU s/1000 tx: ${'node'.padStart(5)} ${'pgbouncer'.padStart(9)} ${'postgres'.padStart(8)} ${'pgbench'.padStart(7)} ${'total'.padStart(6)}`;
+  const rows = legs.map((leg) => {
+    if (leg.unavailable) return `${leg.label.padEnd(42)} not run: ${leg.unavailable}`;
+    const c = leg.cpuPer1000;
+    return (
+      `${leg.label.padEnd(42)} ${f(leg.tps, 0).padStart(7)} ${f(leg.latencyMs.p50, 2).padStart(6)} ${f(leg.latencyMs.p95, 2).padStart(6)} ${f(leg.latencyMs.p99, 2).padStart(6)} ${f(leg.latencyMs.max, 1).padStart(7)} ${String(leg.errors).padStart(4)}` +
+      `  | ${''.padStart(14)} ${f(c.node, 2).padStart(5)} ${f(c.pgbouncer, 2).padStart(9)} ${f(c.postgres, 2).padStart(8)} ${f(c.pgbench, 2).padStart(7)} ${f(c.total, 2).padStart(6)}`
+    );
+  });
+  return [header, ...rows];
+}
