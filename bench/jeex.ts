@@ -5,6 +5,11 @@
  * queries through Drizzle's node-postgres driver over PgBouncer (4). Each leg runs first as fast
  * as its clients can (capacity: the throughput ratios), then paced at one fixed rate for all legs
  * (the latency targets).
+ *
+ * pgbench runs twice at capacity, once per protocol, so that each Node leg is compared with the
+ * ceiling of the protocol it can use: through PgBouncer 1.18 no client may keep named prepared
+ * statements, so legs 1 and 4 send unnamed ones, like `pgbench -M extended` (3); straight to
+ * PostgreSQL the package prepares, like `pgbench -M prepared` (3p).
  */
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -45,13 +50,14 @@ export interface JeexFigures {
   pgbenchScripts: Record<string, string>;
   howMeasured: string[];
   capacity: Record<LegName, LegFigures>;
-  paced: Record<LegName, LegFigures>;
+  paced: Partial<Record<LegName, LegFigures>>;
   pacedRate: { tps: number; from: string };
   ratios: Ratios;
   targets: Record<string, Target>;
 }
 
-const ORDER: LegName[] = ['pgbench', 'app', 'direct', 'nodePg'];
+const CAPACITY_ORDER: LegName[] = ['pgbench', 'pgbenchPrepared', 'app', 'direct', 'nodePg'];
+const PACED_ORDER: LegName[] = ['pgbench', 'app', 'direct', 'nodePg'];
 
 export async function benchJeex(options: JeexBenchOptions, log: (line: string) => void): Promise<JeexFigures> {
   const root = await reachableDir('jeex-bench-jeex-');
@@ -100,17 +106,17 @@ export async function benchJeex(options: JeexBenchOptions, log: (line: string) =
     };
     const runLeg = async (leg: LegName, mode: Mode, rate?: number): Promise<LegFigures> => {
       log(`${mode} ${leg}: ${options.clients} clients, ${options.durationS} s${rate ? ` at ${rate} tx/s` : ''} after ${warmupS} s of warm-up`);
-      if (leg !== 'pgbench') return runNodeLeg(leg, mode, context, rate);
-      if ('missing' in pgbench) return unavailableLeg('pgbench', mode, options.clients, pgbench.missing);
-      return runPgbenchLeg(mode, context, pgbench, scripts, scriptsDir, rate);
+      if (leg !== 'pgbench' && leg !== 'pgbenchPrepared') return runNodeLeg(leg, mode, context, rate);
+      if ('missing' in pgbench) return unavailableLeg(leg, mode, options.clients, pgbench.missing);
+      return runPgbenchLeg(leg === 'pgbench' ? 'extended' : 'prepared', mode, context, pgbench, scripts, scriptsDir, rate);
     };
     const capacity = {} as Record<LegName, LegFigures>;
-    for (const leg of ORDER) capacity[leg] = await runLeg(leg, 'capacity');
+    for (const leg of CAPACITY_ORDER) capacity[leg] = await runLeg(leg, 'capacity');
     const base = capacity.pgbench.unavailable ? capacity.app : capacity.pgbench;
     const rate = Math.max(1, Math.round(options.rate ?? base.tps * options.load));
     const from = options.rate ? '--rate' : `${options.load} x the capacity of ${base.leg === 'pgbench' ? 'pgbench (3)' : 'the app (1), pgbench being missing'}`;
-    const paced = {} as Record<LegName, LegFigures>;
-    for (const leg of ORDER) paced[leg] = await runLeg(leg, 'paced', rate);
+    const paced: Partial<Record<LegName, LegFigures>> = {};
+    for (const leg of PACED_ORDER) paced[leg] = await runLeg(leg, 'paced', rate);
 
     const r = ratios(capacity);
     return {
@@ -144,7 +150,7 @@ const HOW_MEASURED = (clients: number, warmupS: number) => [
   'capacity: closed loop (each client sends its next operation as soon as the last one ends); its tps give the ratios. Its latencies are queueing at saturation, not a target',
   'paced: open loop, Poisson arrivals at one rate for every leg (pgbench -R; the Node legs the same schedule); latency counts from the scheduled start, as pgbench -R reports it. The p95/p99 targets apply here',
   'CPU: /proc utime+stime of PgBouncer and of the postmaster with all its children (exited ones through cutime), process.cpuUsage() for Node, pgbench through our cutime; per 1000 transactions',
-  'pgbench: -M prepared, -j 2, scripts made from the statements the query functions send, keys and payloads by subselect on bench.* in the same statement',
+  'pgbench: -j 2, scripts made from the statements the query functions send, keys and payloads by subselect on bench.* in the same statement; 3 = -M extended (unnamed statements, what legs 1 and 4 must send through PgBouncer 1.18), 3p = -M prepared (what leg 2 does)',
 ];
 
 export const jeexPassed = (f: JeexFigures) => Object.values(f.targets).every((t) => t.pass);
@@ -157,10 +163,11 @@ export function describeJeex(f: JeexFigures): string[] {
     `data (scale ${f.options.scale.name}): ${s.users} users, ${s.projects} projects, ${s.documentVersions} document versions (${(s.documentBytes / 2 ** 20).toFixed(0)} MiB markdown), ${s.agentExecutions} agent executions, ${s.exports} exports; ${(s.databaseBytes / 2 ** 20).toFixed(0)} MiB, seeded in ${(s.durationMs / 1000).toFixed(0)} s`,
     `mix: ${f.workload.map((o) => `${o.name} ${o.weight}%`).join(', ')}`,
     `capacity (closed loop, ${f.options.clients} clients, ${f.options.durationS} s each; ms latencies are queueing at saturation):`,
-    ...legTable(ORDER.map((leg) => f.capacity[leg])).map((line) => `  ${line}`),
+    ...legTable(CAPACITY_ORDER.map((leg) => f.capacity[leg])).map((line) => `  ${line}`),
     `paced at ${f.pacedRate.tps} tx/s (${f.pacedRate.from}; Poisson arrivals; ms from the scheduled start):`,
-    ...legTable(ORDER.map((leg) => f.paced[leg])).map((line) => `  ${line}`),
-    `ratios (capacity tps): 1/3 ${pct(f.ratios.appToPgbench)}, 2/3 ${pct(f.ratios.directToPgbench)}, 1/4 ${pct(f.ratios.appToNodePg)}`,
+    ...legTable(PACED_ORDER.flatMap((leg) => f.paced[leg] ?? [])).map((line) => `  ${line}`),
+    `ratios (capacity tps): 1/3 ${pct(f.ratios.appToPgbench)}, 2/3p ${pct(f.ratios.directToPgbenchPrepared)}, 1/4 ${pct(f.ratios.appToNodePg)}; ` +
+      `also 2/3 ${pct(f.ratios.directToPgbench)}, 1/3p ${pct(f.ratios.appToPgbenchPrepared)}`,
     ...Object.values(f.targets).map((t) => `${t.pass ? 'PASS' : 'FAIL'} ${t.target}: ${Number.isInteger(t.value) ? t.value : t.value.toFixed(t.value < 10 ? 2 : 1)} (${t.measured})`),
   ];
 }

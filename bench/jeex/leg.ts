@@ -2,12 +2,13 @@
 import type { LatencySummary } from './stats.ts';
 import type { OperationName } from './workload.ts';
 
-export type LegName = 'app' | 'direct' | 'pgbench' | 'nodePg';
+export type LegName = 'app' | 'direct' | 'pgbench' | 'pgbenchPrepared' | 'nodePg';
 
 export const LEG_LABELS: Record<LegName, string> = {
   app: '1 app: Drizzle + postgres.js -> PgBouncer',
   direct: '2 Drizzle + postgres.js -> PostgreSQL',
-  pgbench: '3 pgbench -> PostgreSQL (ceiling)',
+  pgbench: '3 pgbench -M extended -> PostgreSQL',
+  pgbenchPrepared: '3p pgbench -M prepared -> PostgreSQL',
   nodePg: '4 Drizzle + node-postgres -> PgBouncer',
 };
 

@@ -68,6 +68,8 @@ export interface PgbenchOptions {
   seed: number;
   /** Write a per-transaction log (for percentiles). */
   log: boolean;
+  /** `extended`: unnamed statements, parsed and planned each time; `prepared`: named, once per connection. */
+  protocol: 'extended' | 'prepared';
 }
 
 export interface PgbenchResult {
@@ -99,7 +101,7 @@ export async function runPgbench(options: PgbenchOptions): Promise<PgbenchResult
     `--client=${options.clients}`,
     `--jobs=${threads}`,
     `--time=${Math.max(1, Math.round(options.durationS))}`,
-    '--protocol=prepared',
+    `--protocol=${options.protocol}`,
     `--random-seed=${options.seed}`,
     ...(options.rate ? [`--rate=${options.rate}`] : []),
     ...(options.log ? ['--log', `--log-prefix=${prefix}`] : []),

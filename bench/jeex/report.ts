@@ -9,31 +9,46 @@ export interface Target {
   pass: boolean;
 }
 
+/**
+ * Capacity tps ratios. The targets compare each leg with pgbench on the protocol that leg uses:
+ * app (1) / pgbench -M extended (3), direct (2) / pgbench -M prepared (3p); the crossed ones are
+ * reported too.
+ */
 export interface Ratios {
-  /** Capacity tps: app (1) / pgbench (3), direct (2) / pgbench (3), app (1) / node-postgres (4). */
   appToPgbench: number;
-  directToPgbench: number;
+  directToPgbenchPrepared: number;
   appToNodePg: number;
+  directToPgbench: number;
+  appToPgbenchPrepared: number;
 }
 
 export function ratios(capacity: Record<LegName, LegFigures>): Ratios {
   return {
     appToPgbench: capacity.app.tps / capacity.pgbench.tps,
-    directToPgbench: capacity.direct.tps / capacity.pgbench.tps,
+    directToPgbenchPrepared: capacity.direct.tps / capacity.pgbenchPrepared.tps,
     appToNodePg: capacity.app.tps / capacity.nodePg.tps,
+    directToPgbench: capacity.direct.tps / capacity.pgbench.tps,
+    appToPgbenchPrepared: capacity.app.tps / capacity.pgbenchPrepared.tps,
   };
 }
 
-export function targets(capacity: Record<LegName, LegFigures>, paced: Record<LegName, LegFigures>, r: Ratios): Record<string, Target> {
-  const app = paced.app;
-  const errors = [...Object.values(capacity), ...Object.values(paced)].reduce((sum, leg) => sum + leg.errors, 0);
-  const unavailable = [...Object.values(capacity), ...Object.values(paced)].filter((leg) => leg.unavailable).length;
-  const rate = `paced at ${app.offeredTps?.toFixed(0) ?? '?'} tx/s, latency from the scheduled start`;
+export function targets(capacity: Record<LegName, LegFigures>, paced: Partial<Record<LegName, LegFigures>>, r: Ratios): Record<string, Target> {
+  const legs = [...Object.values(capacity), ...Object.values(paced)];
+  const errors = legs.reduce((sum, leg) => sum + leg.errors, 0);
+  const unavailable = legs.filter((leg) => leg.unavailable).length;
+  const p95 = paced.app?.latencyMs.p95 ?? Number.NaN;
+  const p99 = paced.app?.latencyMs.p99 ?? Number.NaN;
+  const rate = `paced at ${paced.app?.offeredTps?.toFixed(0) ?? '?'} tx/s, latency from the scheduled start`;
   return {
-    appP95: { target: 'app (1) p95 < 5 ms', measured: rate, value: app.latencyMs.p95, pass: app.latencyMs.p95 < 5 },
-    appP99: { target: 'app (1) p99 < 20 ms', measured: rate, value: app.latencyMs.p99, pass: app.latencyMs.p99 < 20 },
-    appVsPgbench: { target: 'app (1) >= 60% of pgbench (3)', measured: 'capacity tps', value: r.appToPgbench, pass: r.appToPgbench >= 0.6 },
-    directVsPgbench: { target: 'direct (2) >= 85% of pgbench (3)', measured: 'capacity tps', value: r.directToPgbench, pass: r.directToPgbench >= 0.85 },
+    appP95: { target: 'app (1) p95 < 5 ms', measured: rate, value: p95, pass: p95 < 5 },
+    appP99: { target: 'app (1) p99 < 20 ms', measured: rate, value: p99, pass: p99 < 20 },
+    appVsPgbench: { target: 'app (1) >= 60% of pgbench -M extended (3)', measured: 'capacity tps', value: r.appToPgbench, pass: r.appToPgbench >= 0.6 },
+    directVsPgbench: {
+      target: 'direct (2) >= 85% of pgbench -M prepared (3p)',
+      measured: 'capacity tps',
+      value: r.directToPgbenchPrepared,
+      pass: r.directToPgbenchPrepared >= 0.85,
+    },
     appVsNodePg: { target: 'app (1) ahead of node-postgres (4)', measured: 'capacity tps', value: r.appToNodePg, pass: r.appToNodePg > 1 },
     errors: { target: 'zero errors in every leg', measured: 'all legs', value: errors, pass: errors === 0 && unavailable === 0 },
   };

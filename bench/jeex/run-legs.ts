@@ -66,7 +66,9 @@ interface NodeClient {
 }
 
 /** The three Node stacks: the package over PgBouncer and direct, and Drizzle's node-postgres over PgBouncer. */
-export function nodeClient(leg: Exclude<LegName, 'pgbench'>, context: LegContext): NodeClient {
+export type NodeLegName = Exclude<LegName, 'pgbench' | 'pgbenchPrepared'>;
+
+export function nodeClient(leg: NodeLegName, context: LegContext): NodeClient {
   const { clients, urls } = context;
   if (leg === 'nodePg') {
     const pool = new pg.Pool({ connectionString: urls.pgbouncer, max: clients, application_name: 'bench jeex node-postgres' });
@@ -87,7 +89,7 @@ export function nodeClient(leg: Exclude<LegName, 'pgbench'>, context: LegContext
   };
 }
 
-export async function runNodeLeg(leg: Exclude<LegName, 'pgbench'>, mode: Mode, context: LegContext, rate?: number): Promise<LegFigures> {
+export async function runNodeLeg(leg: NodeLegName, mode: Mode, context: LegContext, rate?: number): Promise<LegFigures> {
   await prepareLeg(context.admin);
   const client = nodeClient(leg, context);
   let before: CpuSample | undefined;
@@ -130,9 +132,18 @@ export async function runNodeLeg(leg: Exclude<LegName, 'pgbench'>, mode: Mode, c
   };
 }
 
-export async function runPgbenchLeg(mode: Mode, context: LegContext, binary: PgbenchBinary, scripts: PgbenchScript[], dir: string, rate?: number): Promise<LegFigures> {
+export async function runPgbenchLeg(
+  protocol: 'extended' | 'prepared',
+  mode: Mode,
+  context: LegContext,
+  binary: PgbenchBinary,
+  scripts: PgbenchScript[],
+  dir: string,
+  rate?: number,
+): Promise<LegFigures> {
   await prepareLeg(context.admin);
-  const common = { binary, url: context.urls.direct, scripts, dir, clients: context.clients, seed: context.seed, ...(rate ? { rate } : {}) };
+  const common = { binary, url: context.urls.direct, scripts, dir, clients: context.clients, seed: context.seed, protocol, ...(rate ? { rate } : {}) };
+  const leg = protocol === 'prepared' ? 'pgbenchPrepared' : 'pgbench';
   // Warm-up: a run of its own, not logged (pgbench cannot leave out its first seconds).
   if (context.warmupS > 0) await runPgbench({ ...common, durationS: context.warmupS, log: false });
   await context.admin`SELECT pg_stat_statements_reset()`;
@@ -143,12 +154,12 @@ export async function runPgbenchLeg(mode: Mode, context: LegContext, binary: Pgb
   const cpu = cpuBetween(before, after);
   const transactions = result.latencies.length || result.transactions;
   return {
-    leg: 'pgbench',
-    label: LEG_LABELS.pgbench,
+    leg,
+    label: LEG_LABELS[leg],
     mode,
     clients: context.clients,
     clientConnections: context.clients,
-    protocol: 'extended, prepared statements (pgbench -M prepared)',
+    protocol: protocol === 'prepared' ? 'extended, named statements prepared once per connection (pgbench -M prepared)' : 'extended, unnamed statements (pgbench -M extended)',
     durationS: context.durationS,
     ...(rate ? { offeredTps: rate } : {}),
     transactions,
