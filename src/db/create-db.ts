@@ -92,7 +92,7 @@ export function createDb(input: DbConfigInput = {}, env: NodeJS.ProcessEnv = pro
     // Multi-host URLs keep postgres.js's own connecting (failover across hosts).
     ...(single ? { socket: tracker.socket as never } : {}),
   });
-  const sql = gateSql(raw, { gate, metrics, queryTimeoutMs: config.queryTimeout, namespace });
+  const sql = gateSql(raw, { gate, metrics, queryTimeoutMs: config.queryTimeout, namespace, prepare: config.prepare });
   const db = drizzle(sql, { schema });
   return {
     db,
