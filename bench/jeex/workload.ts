@@ -6,9 +6,9 @@
 import type { Database } from '../../src/db/create-db.ts';
 import { uuidv7 } from '../../src/db/uuid.ts';
 import { finishAgentExecution, listExecutionsByCorrelation, startAgentExecution } from '../../src/db/queries/agent-executions.ts';
-import { appendDocumentVersion, getLatestDocuments } from '../../src/db/queries/document-versions.ts';
+import { appendDocumentVersion, getProjectWithLatestDocuments } from '../../src/db/queries/document-versions.ts';
 import { createExport } from '../../src/db/queries/exports.ts';
-import { getProject, listUserProjects } from '../../src/db/queries/projects.ts';
+import { listUserProjects } from '../../src/db/queries/projects.ts';
 import { randomInt } from '../random.ts';
 import { AGENT_TYPES, DOCUMENT_TYPES, EXPORT_FORMATS } from './content.ts';
 import type { Payloads, SeededKeys } from './seed.ts';
@@ -58,12 +58,8 @@ export const OPERATIONS: readonly Operation[] = [
     name: 'read_project',
     weight: 35,
     uses: ['p'],
-    describe: 'open a project: the project and the latest version of each document type (getProject, getLatestDocuments)',
-    run: async (db, d, { keys }) => {
-      const { id } = at(keys.projects, d.p);
-      await getProject(db, id);
-      return getLatestDocuments(db, id);
-    },
+    describe: 'open a project: the project and the latest version of each document type (getProjectWithLatestDocuments)',
+    run: (db, d, { keys }) => getProjectWithLatestDocuments(db, at(keys.projects, d.p).id),
   },
   {
     name: 'list_projects',
