@@ -90,7 +90,7 @@ export async function benchJeex(options: JeexBenchOptions, log: (line: string) =
     const directUrl = result.urls.appDirect ?? '';
     const scripts = await buildPgbenchScripts(directUrl, data);
     const pgbench = await findPgbench();
-    if ('missing' in pgbench) log(`pgbench leg skipped: ${pgbench.missing}`);
+    if ('missing' in pgbench) log(`pgbench legs skipped: ${pgbench.missing}`);
     else log(`pgbench: ${pgbench.version} (${pgbench.path})`);
 
     const warmupS = Math.min(5, Math.max(0.5, options.durationS * 0.2));

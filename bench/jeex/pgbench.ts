@@ -22,8 +22,9 @@ export interface PgbenchBinary {
 
 /** How to get pgbench on Debian/Ubuntu and elsewhere. */
 export const PGBENCH_MISSING =
-  'pgbench not found in /usr/lib/postgresql/*/bin or on PATH: install it (Debian/Ubuntu: apt-get install postgresql-contrib, or postgresql-client-15 and up; ' +
-  'elsewhere the PostgreSQL client package) or put it on PATH, then run the bench again';
+  'pgbench not found in /usr/lib/postgresql/*/bin or on PATH. Install it (Debian/Ubuntu: apt-get install postgresql-contrib, which brings the ' +
+  'postgresql-NN package that holds pgbench; some releases ship it in postgresql-client-NN; any major from 10 on can drive PostgreSQL 18; ' +
+  'elsewhere the PostgreSQL client tools), or set JEEX_BENCH_PGBENCH to its path, then run the bench again';
 
 async function executable(path: string): Promise<boolean> {
   try {
