@@ -34,7 +34,10 @@ import { OPERATIONS } from './jeex/workload.ts';
 export interface JeexBenchOptions {
   clients: number;
   durationS: number;
-  /** Paced legs run at `load` x the pgbench leg's capacity (default 0.5) ... */
+  /**
+   * Paced legs run at `load` x the capacity of the slowest leg (default 0.5), the same rate for
+   * every leg, so that each runs at half or less of what it can do (normal load) ...
+   */
   load: number;
   /** ... or at this many transactions per second. */
   rate?: number;
@@ -112,9 +115,13 @@ export async function benchJeex(options: JeexBenchOptions, log: (line: string) =
     };
     const capacity = {} as Record<LegName, LegFigures>;
     for (const leg of CAPACITY_ORDER) capacity[leg] = await runLeg(leg, 'capacity');
-    const base = capacity.pgbench.unavailable ? capacity.app : capacity.pgbench;
-    const rate = Math.max(1, Math.round(options.rate ?? base.tps * options.load));
-    const from = options.rate ? '--rate' : `${options.load} x the capacity of ${base.leg === 'pgbench' ? 'pgbench (3)' : 'the app (1), pgbench being missing'}`;
+    // The slowest leg sets the pace: at half of pgbench's capacity the app path would be near or
+    // past its own, and its latency would measure queueing at saturation, not normal load.
+    const slowest = Object.values(capacity)
+      .filter((leg) => !leg.unavailable && leg.tps > 0)
+      .reduce((a, b) => (b.tps < a.tps ? b : a));
+    const rate = Math.max(1, Math.round(options.rate ?? slowest.tps * options.load));
+    const from = options.rate ? '--rate' : `${options.load} x the capacity of the slowest leg, ${slowest.label} (${slowest.tps.toFixed(0)} tx/s)`;
     const paced: Partial<Record<LegName, LegFigures>> = {};
     for (const leg of PACED_ORDER) paced[leg] = await runLeg(leg, 'paced', rate);
 
@@ -148,7 +155,7 @@ export async function benchJeex(options: JeexBenchOptions, log: (line: string) =
 const HOW_MEASURED = (clients: number, warmupS: number) => [
   `every leg: ${clients} clients, the same weighted mix and seeded draws, after ${warmupS} s of warm-up; a transaction = one JEEX operation`,
   'capacity: closed loop (each client sends its next operation as soon as the last one ends); its tps give the ratios. Its latencies are queueing at saturation, not a target',
-  'paced: open loop, Poisson arrivals at one rate for every leg (pgbench -R; the Node legs the same schedule); latency counts from the scheduled start, as pgbench -R reports it. The p95/p99 targets apply here',
+  'paced: open loop, Poisson arrivals at one rate for every leg, half the capacity of the slowest leg unless --load/--rate say otherwise (pgbench -R; the Node legs the same schedule); latency counts from the scheduled start, as pgbench -R reports it. The p95/p99 targets apply here',
   'CPU: /proc utime+stime of PgBouncer and of the postmaster with all its children (exited ones through cutime), process.cpuUsage() for Node, pgbench through our cutime; per 1000 transactions',
   'pgbench: -j 2, scripts made from the statements the query functions send, keys and payloads by subselect on bench.* in the same statement; 3 = -M extended (unnamed statements, what legs 1 and 4 must send through PgBouncer 1.18), 3p = -M prepared (what leg 2 does)',
 ];

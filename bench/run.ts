@@ -20,7 +20,8 @@
  *               direct (2), the same SQL from pgbench direct (3, the ceiling) and Drizzle's
  *               node-postgres through PgBouncer (4); --clients clients (default 64), --duration s
  *               per leg (default 15), first as fast as they go (capacity: tps ratios), then paced
- *               at --load x pgbench's capacity (default 0.5) or --rate tx/s (latency targets);
+ *               at --load x the slowest leg's capacity (default 0.5), the same rate for every
+ *               leg, or at --rate tx/s (the latency targets);
  *               CPU of Node, PgBouncer, PostgreSQL and pgbench per 1000 transactions (bench/jeex.ts)
  *
  * --clients is shared: pool defaults to 200, jeex to 64.
