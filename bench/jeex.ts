@@ -12,6 +12,7 @@
  * PostgreSQL the package prepares, like `pgbench -M prepared` (3p).
  */
 import { mkdir, readFile, rm } from 'node:fs/promises';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import postgres from 'postgres';
 import { poolerAdmin } from '../src/pooler/admin.ts';
@@ -47,6 +48,8 @@ export interface JeexBenchOptions {
 export interface JeexFigures {
   options: JeexBenchOptions & { warmupS: number; seed: number };
   versions: { postgres: string; pgbouncer: string; pgbouncerPool: number; pgbench?: string; node: string };
+  /** The machine's 1-minute load average when the legs started and ended: other work skews every figure. */
+  load: { before: number; after: number };
   seed: SeedFigures;
   workload: { name: string; weight: number; describe: string; statements: number }[];
   /** The pgbench scripts, made from the statements the query functions sent. */
@@ -113,6 +116,8 @@ export async function benchJeex(options: JeexBenchOptions, log: (line: string) =
       if ('missing' in pgbench) return unavailableLeg(leg, mode, options.clients, pgbench.missing);
       return runPgbenchLeg(leg === 'pgbench' ? 'extended' : 'prepared', mode, context, pgbench, scripts, scriptsDir, rate);
     };
+    const loadBefore = loadavg()[0] ?? Number.NaN;
+    log(`load average before the legs: ${loadBefore.toFixed(2)}`);
     const capacity = {} as Record<LegName, LegFigures>;
     for (const leg of CAPACITY_ORDER) capacity[leg] = await runLeg(leg, 'capacity');
     // The slowest leg sets the pace: at half of pgbench's capacity the app path would be near or
@@ -126,6 +131,7 @@ export async function benchJeex(options: JeexBenchOptions, log: (line: string) =
     for (const leg of PACED_ORDER) paced[leg] = await runLeg(leg, 'paced', rate);
 
     const r = ratios(capacity);
+    const loadAfter = loadavg()[0] ?? Number.NaN;
     return {
       options: { ...options, warmupS, seed: SEED },
       versions: {
@@ -135,6 +141,7 @@ export async function benchJeex(options: JeexBenchOptions, log: (line: string) =
         ...('missing' in pgbench ? {} : { pgbench: pgbench.version }),
         node: process.version,
       },
+      load: { before: loadBefore, after: loadAfter },
       seed: seeded.figures,
       workload: OPERATIONS.map((o) => ({ name: o.name, weight: o.weight, describe: o.describe, statements: scripts.find((s) => s.operation === o.name)?.statements ?? 0 })),
       pgbenchScripts: Object.fromEntries(scripts.map((s) => [s.operation, s.text])),
@@ -169,6 +176,7 @@ export function describeJeex(f: JeexFigures): string[] {
     `JEEX workload: PostgreSQL ${f.versions.postgres}, PgBouncer ${f.versions.pgbouncer} (pool ${f.versions.pgbouncerPool}), Node ${f.versions.node}${f.versions.pgbench ? `, ${f.versions.pgbench}` : ''}`,
     `data (scale ${f.options.scale.name}): ${s.users} users, ${s.projects} projects, ${s.documentVersions} document versions (${(s.documentBytes / 2 ** 20).toFixed(0)} MiB markdown), ${s.agentExecutions} agent executions, ${s.exports} exports; ${(s.databaseBytes / 2 ** 20).toFixed(0)} MiB, seeded in ${(s.durationMs / 1000).toFixed(0)} s`,
     `mix: ${f.workload.map((o) => `${o.name} ${o.weight}%`).join(', ')}`,
+    `machine load average (1 min): ${f.load.before.toFixed(2)} when the legs started, ${f.load.after.toFixed(2)} at the end (the bench's own processes count too)`,
     `capacity (closed loop, ${f.options.clients} clients, ${f.options.durationS} s each; ms latencies are queueing at saturation):`,
     ...legTable(CAPACITY_ORDER.map((leg) => f.capacity[leg])).map((line) => `  ${line}`),
     `paced at ${f.pacedRate.tps} tx/s (${f.pacedRate.from}; Poisson arrivals; ms from the scheduled start):`,
