@@ -24,6 +24,7 @@ import { startServer, stopServer } from '../src/server/pg-ctl.ts';
 import { freePort } from '../src/server/port.ts';
 import { down, up } from '../src/server/up.ts';
 import { benchCipher, insertSealedUsers } from './sealed-users.ts';
+import { seededRandom } from './random.ts';
 
 export interface PoolBenchOptions {
   clients: number;
@@ -130,22 +131,6 @@ async function request(client: JeexDb, project: { id: string; owner: string }, r
     const run = await startAgentExecution(client.db, { projectId: project.id, agentType: 'architect', correlationId: uuidv7(), inputData: { step: 2 } });
     await finishAgentExecution(client.db, run.id, { status: 'completed', outputData: { ok: true } });
   }
-}
-
-/**
- * A small seeded generator (mulberry32): runs are comparable. Consecutive seeds give unrelated
- * streams; a plain LCG's first outputs for seeds 1, 2, 3... differ by a constant step, which
- * lined up 200 clients into one burst.
- */
-function seededRandom(seed: number): () => number {
-  let state = Math.imul(seed ^ 0x9e3779b9, 0x85ebca6b) >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
 }
 
 function histogram(exporter: InMemoryMetricExporter, name: string): { count: number; sum: number; p99AtMost: number } {

@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --only startup|migrations|pool|backup] [--runs N] [--scale-gb N] [--clients N] [--duration S] [--load F | --rate R] [--json] [--out FILE]`:
+ * `npm run bench [-- --only startup|migrations|pool|backup|jeex] [--runs N] [--scale-gb N] [--scale S] [--clients N] [--duration S] [--load F | --rate R] [--json] [--out FILE]`:
  * the package's benchmarks (default: all). Figures are printed; with --json one JSON document
  * goes to stdout, and it is always written to FILE (default bench/results/<date>.json) so two
  * runs can be compared.
@@ -14,6 +14,17 @@
  *   backup      REQ-007: on ~--scale-gb GiB, a base backup while a writer inserts (MiB/s, the
  *               writer's p99 with and without it), verify, and restore to the latest point and
  *               to a point in time (RTO) (bench/backup.ts); --max-rate-mb N caps the backup's reads
+ *   jeex        issue #8: the JEEX mix on data seeded at --scale (tiny|small|default or a factor,
+ *               default 1 = ~2,000 users, ~40,000 document versions) through four stacks side by
+ *               side: the package's Drizzle queries over postgres.js through PgBouncer (1) and
+ *               direct (2), the same SQL from pgbench direct (3, the ceiling) and Drizzle's
+ *               node-postgres through PgBouncer (4); --clients clients (default 64), --duration s
+ *               per leg (default 15), first as fast as they go (capacity: tps ratios), then paced
+ *               at --load x the slowest leg's capacity (default 0.5), the same rate for every
+ *               leg, or at --rate tx/s (the latency targets);
+ *               CPU of Node, PgBouncer, PostgreSQL and pgbench per 1000 transactions (bench/jeex.ts)
+ *
+ * --clients is shared: pool defaults to 200, jeex to 64.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
@@ -23,8 +34,10 @@ import { benchMigrations, describeMigrations, migrationsPassed, type MigrationFi
 import { benchStartup, type StartupFigures } from './up-cold-start.ts';
 import { benchPool, describePool, poolPassed, type PoolFigures } from './pool.ts';
 import { backupPassed, benchBackup, describeBackup, type BackupFigures } from './backup.ts';
+import { benchJeex, describeJeex, jeexPassed, type JeexFigures } from './jeex.ts';
+import { parseScale } from './jeex/scale.ts';
 
-const BENCHES = ['startup', 'migrations', 'pool', 'backup'] as const;
+const BENCHES = ['startup', 'migrations', 'pool', 'backup', 'jeex'] as const;
 type Bench = (typeof BENCHES)[number];
 
 const { values } = parseArgs({
@@ -32,7 +45,8 @@ const { values } = parseArgs({
     only: { type: 'string' },
     runs: { type: 'string', default: '5' },
     'scale-gb': { type: 'string', default: '1' },
-    clients: { type: 'string', default: '200' },
+    scale: { type: 'string', default: 'default' },
+    clients: { type: 'string' },
     duration: { type: 'string', default: '15' },
     load: { type: 'string', default: '0.5' },
     rate: { type: 'string' },
@@ -49,11 +63,13 @@ const runs = Number(values.runs);
 if (!Number.isInteger(runs) || runs < 1) usage('--runs must be a whole number >= 1');
 const scaleGb = Number(values['scale-gb']);
 if (!Number.isFinite(scaleGb) || scaleGb <= 0) usage('--scale-gb must be a number > 0 (GiB of document content to seed)');
-const clients = Number(values.clients);
+const clientsFlag = values.clients === undefined ? undefined : Number(values.clients);
+const scale = parseScale(values.scale ?? 'default');
+if (typeof scale === 'string') usage(scale);
 const durationS = Number(values.duration);
 const load = Number(values.load);
 const rate = values.rate === undefined ? undefined : Number(values.rate);
-if (!Number.isInteger(clients) || clients < 1) usage('--clients must be a whole number >= 1');
+if (clientsFlag !== undefined && (!Number.isInteger(clientsFlag) || clientsFlag < 1)) usage('--clients must be a whole number >= 1');
 if (!Number.isFinite(durationS) || durationS <= 0) usage('--duration must be seconds > 0');
 if (!Number.isFinite(load) || load <= 0 || load > 1) usage('--load must be a fraction of the measured capacity, > 0 and <= 1');
 if (rate !== undefined && (!Number.isFinite(rate) || rate <= 0)) usage('--rate must be requests per second > 0');
@@ -71,6 +87,7 @@ const result: {
   migrations?: MigrationFigures & { durationMs: number };
   pool?: PoolFigures & { durationMs: number };
   backup?: BackupFigures & { durationMs: number };
+  jeex?: JeexFigures & { durationMs: number };
 } = {
   when: new Date().toISOString(),
   machine: { cpus: cpus().length, memoryBytes: totalmem(), node: process.version },
@@ -93,7 +110,7 @@ if (selected('migrations')) {
 
 if (selected('pool')) {
   const started = performance.now();
-  const pool = await benchPool({ clients, durationS, load, ...(rate !== undefined ? { rate } : {}) }, log);
+  const pool = await benchPool({ clients: clientsFlag ?? 200, durationS, load, ...(rate !== undefined ? { rate } : {}) }, log);
   result.pool = { ...pool, durationMs: performance.now() - started };
   for (const line of describePool(pool)) log(line);
 }
@@ -107,9 +124,16 @@ if (selected('backup')) {
   for (const line of describeBackup(backup)) log(line);
 }
 
+if (selected('jeex') && typeof scale !== 'string') {
+  const started = performance.now();
+  const jeex = await benchJeex({ clients: clientsFlag ?? 64, durationS, load, scale, ...(rate !== undefined ? { rate } : {}) }, log);
+  result.jeex = { ...jeex, durationMs: performance.now() - started };
+  for (const line of describeJeex(jeex)) log(line);
+}
+
 if (values.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
 const out = values.out ?? resolve(import.meta.dirname, 'results', `${result.when.slice(0, 19).replaceAll(':', '-')}.json`);
 await mkdir(dirname(out), { recursive: true });
 await writeFile(out, `${JSON.stringify(result, null, 2)}\n`);
 log(`written to ${out}`);
-if ((result.migrations && !migrationsPassed(result.migrations)) || (result.pool && !poolPassed(result.pool)) || (result.backup && !backupPassed(result.backup))) process.exitCode = 1;
+if ((result.migrations && !migrationsPassed(result.migrations)) || (result.pool && !poolPassed(result.pool)) || (result.backup && !backupPassed(result.backup)) || (result.jeex && !jeexPassed(result.jeex))) process.exitCode = 1;

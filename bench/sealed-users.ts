@@ -21,7 +21,7 @@ export function benchCipher(dataDir?: string): ColumnCipher {
  * @example
  * const ids = await insertSealedUsers(sql, benchCipher(), [{ email: 'a@bench.example', name: 'A' }]);
  */
-export async function insertSealedUsers(sql: Sql, cipher: ColumnCipher, users: { email: string; name: string }[]): Promise<string[]> {
+export async function insertSealedUsers(sql: Sql, cipher: ColumnCipher, users: { email: string; name: string; id?: string }[]): Promise<string[]> {
   const rows = users.map((user) => sealUser(cipher, user));
   await sql`
     INSERT INTO users (id, email, email_hash, name)

@@ -114,7 +114,7 @@ export function createDb(input: CreateDbInput = {}, env: NodeJS.ProcessEnv = pro
     // Multi-host URLs keep postgres.js's own connecting (failover across hosts).
     ...(single ? { socket: tracker.socket as never } : {}),
   });
-  const sql = gateSql(raw, { gate, metrics, queryTimeoutMs: config.queryTimeout, namespace });
+  const sql = gateSql(raw, { gate, metrics, queryTimeoutMs: config.queryTimeout, namespace, prepare: config.prepare });
   const db = drizzle(sql, { schema });
   // Resolved at the first user query, so a client that never reads users needs no key. The
   // local cluster's key files are used only for the local cluster, never for a DATABASE_URL.

@@ -11,11 +11,31 @@ export interface GateOptions {
   queryTimeoutMs: number;
   /** The database name, for db.namespace. */
   namespace: string;
+  /**
+   * Prepare parameterized statements sent through `unsafe` (what Drizzle uses) on their
+   * connection. Drizzle's postgres-js driver asks for `prepare: false` on every query not built
+   * with `.prepare(name)`, which costs two round trips per statement (postgres.js describes an
+   * unnamed statement before it can bind it) and a parse and plan on the server each time. Only
+   * where named statements survive: direct connections and PgBouncer 1.21+.
+   */
+  prepare?: boolean;
 }
 
 type Modifier = [name: 'values' | 'raw' | 'simple' | 'describe', args: unknown[]];
 
 const chainable = new Set(['values', 'raw', 'simple', 'describe']);
+
+const described = new Map<string, { operation: string; collection?: string }>();
+
+/** describeOperation, remembered for the (few hundred) distinct statements an application sends. */
+function describeCached(text: string): { operation: string; collection?: string } {
+  let found = described.get(text);
+  if (!found) {
+    if (described.size >= 1000) described.clear();
+    described.set(text, (found = describeOperation(text)));
+  }
+  return found;
+}
 
 /** `SELECT`, `INSERT`, ... and the first table, from the SQL text (Drizzle's quoted names too). */
 export function describeOperation(text: string): { operation: string; collection?: string } {
@@ -155,7 +175,7 @@ function gatedQuery(make: () => PendingQuery<never>, text: string, options: Gate
     const release = await gate.acquire().catch((error: unknown) => acquireFailed(metrics, error));
     const start = performance.now();
     metrics.waitTime((start - waitStart) / 1000);
-    const { operation, collection } = describeOperation(text);
+    const { operation, collection } = describeCached(text);
     const attributes = { 'db.system.name': 'postgresql', 'db.namespace': namespace, 'db.operation.name': operation, ...(collection ? { 'db.collection.name': collection } : {}) };
     const finish = (extra: Record<string, string>) => metrics.operation((performance.now() - start) / 1000, { ...attributes, ...extra });
     try {
@@ -228,6 +248,28 @@ function gatedQuery(make: () => PendingQuery<never>, text: string, options: Gate
   return proxy;
 }
 
+type Unsafe = (text: string, params?: unknown[], queryOptions?: { prepare?: boolean }) => PendingQuery<never>;
+
+/**
+ * `unsafe` that prepares parameterized statements (see GateOptions.prepare). Statements without
+ * parameters keep what the caller asked: their text may be built at run time (SHOW, EXPLAIN of a
+ * query, DDL) and each distinct text would stay prepared on the connection.
+ */
+function preparingUnsafe(unsafe: Unsafe, prepare: boolean | undefined): Unsafe {
+  if (!prepare) return unsafe;
+  return (text, params, queryOptions) => unsafe(text, params, params && params.length > 0 ? { ...queryOptions, prepare: true } : queryOptions);
+}
+
+/** A transaction's `sql` (from `begin`) whose `unsafe` prepares like the client's. */
+function preparingTransaction(tx: unknown, prepare: boolean | undefined): unknown {
+  if (!prepare || typeof tx !== 'function') return tx;
+  const sql = tx as Sql;
+  return new Proxy(sql, {
+    get: (target, prop, receiver) =>
+      prop === 'unsafe' ? preparingUnsafe(target.unsafe.bind(target) as unknown as Unsafe, prepare) : (Reflect.get(target, prop, receiver) as unknown),
+  });
+}
+
 /**
  * Put the gate in front of a postgres.js client: tagged-template queries, `unsafe` and
  * `begin` (a whole transaction holds one slot) wait for a slot; everything else passes through.
@@ -235,6 +277,7 @@ function gatedQuery(make: () => PendingQuery<never>, text: string, options: Gate
  */
 export function gateSql(sql: Sql, options: GateOptions): Sql {
   const gated = (make: () => PendingQuery<never>, text: string) => gatedQuery(make, text, options);
+  const unsafe = preparingUnsafe(sql.unsafe.bind(sql) as unknown as Unsafe, options.prepare);
   return new Proxy(sql, {
     apply: (target, thisArg, args: unknown[]) => {
       const first = args[0];
@@ -244,7 +287,7 @@ export function gateSql(sql: Sql, options: GateOptions): Sql {
     },
     get: (target, prop, receiver) => {
       if (prop === 'unsafe') {
-        return (...args: unknown[]) => gated(() => (target.unsafe as unknown as (...a: unknown[]) => PendingQuery<never>)(...args), queryText(args));
+        return (...args: unknown[]) => gated(() => (unsafe as (...a: unknown[]) => PendingQuery<never>)(...args), queryText(args));
       }
       if (prop === 'begin') {
         return async (...args: unknown[]) => {
@@ -261,7 +304,7 @@ export function gateSql(sql: Sql, options: GateOptions): Sql {
                 typeof arg === 'function'
                   ? (...inner: unknown[]) => {
                       bodyRan = true;
-                      return (arg as (...a: unknown[]) => unknown)(...inner);
+                      return (arg as (...a: unknown[]) => unknown)(preparingTransaction(inner[0], options.prepare), ...inner.slice(1));
                     }
                   : arg,
               );

@@ -6,7 +6,7 @@ import {
   listExecutionsByStatus,
   listRecentExecutions,
 } from '../../src/db/queries/agent-executions.ts';
-import { getDocumentHistory, getLatestDocuments } from '../../src/db/queries/document-versions.ts';
+import { getDocumentHistory, getLatestDocuments, getProjectWithLatestDocuments } from '../../src/db/queries/document-versions.ts';
 import { listExpiredExports, listProjectExports } from '../../src/db/queries/exports.ts';
 import { listUserProjects } from '../../src/db/queries/projects.ts';
 import { findUserByEmail } from '../../src/db/queries/users.ts';
@@ -176,6 +176,14 @@ describe('indexes serve the main reads', () => {
   it('getLatestDocuments uses document_versions_project_type_version_unique', async () => {
     const { result, plan } = await planOf((db) => getLatestDocuments(db, ids.projectWithDocs));
     expect((result as { version: number }[]).map((d) => d.version)).toEqual([5, 5, 5, 5]);
+    expectIndex(plan, 'document_versions_project_type_version_unique');
+  });
+
+  it('getProjectWithLatestDocuments uses projects_pkey and document_versions_project_type_version_unique', async () => {
+    // The seeded project may be soft-deleted (every tenth is); the plan is the same either way.
+    const { result, plan } = await planOf((db) => getProjectWithLatestDocuments(db, ids.projectWithDocs, { includeDeleted: true }));
+    expect((result as { documents: { version: number }[] }).documents.map((d) => d.version)).toEqual([5, 5, 5, 5]);
+    expectIndex(plan, 'projects_pkey');
     expectIndex(plan, 'document_versions_project_type_version_unique');
   });
 

@@ -14,6 +14,7 @@ import {
   appendDocumentVersion,
   getDocumentHistory,
   getLatestDocuments,
+  getProjectWithLatestDocuments,
   scoreDocumentVersion,
 } from '../../src/db/queries/document-versions.ts';
 import {
@@ -274,6 +275,35 @@ describe('query functions against PostgreSQL 18 as the application role', () => 
       const empty = await createProject(t.client.db, { metadata: {}, name: 'Empty', createdBy: user.id });
       expect(await getLatestDocuments(t.client.db, empty.id)).toEqual([]);
       expect(await getDocumentHistory(t.client.db, empty.id, 'about')).toEqual([]);
+    });
+
+    it('getProjectWithLatestDocuments returns the project with its latest version of each type in one statement', async () => {
+      const user = await newUser();
+      const project = await createProject(t.client.db, { metadata: {}, name: 'Opened', createdBy: user.id });
+      const append = (documentType: 'about' | 'specs' | 'architecture' | 'plan', content: string) =>
+        appendDocumentVersion(t.client.db, { metadata: {}, projectId: project.id, documentType, content, createdBy: user.id });
+      expect(await getProjectWithLatestDocuments(t.client.db, project.id)).toEqual({ project, documents: [] });
+
+      await append('plan', 'plan v1');
+      await append('specs', 'specs v1');
+      await append('specs', 'specs v2');
+      await append('about', 'about v1');
+      const opened = await getProjectWithLatestDocuments(t.client.db, project.id);
+      expect(opened?.project).toEqual(project);
+      expect(opened?.documents.map((d) => [d.documentType, d.version, d.content])).toEqual([
+        ['about', 1, 'about v1'],
+        ['specs', 2, 'specs v2'],
+        ['plan', 1, 'plan v1'],
+      ]);
+      expect(opened?.documents).toEqual(await getLatestDocuments(t.client.db, project.id));
+
+      // Another project's documents never leak in; unknown and soft-deleted projects are undefined.
+      const other = await createProject(t.client.db, { metadata: {}, name: 'Other', createdBy: user.id });
+      expect((await getProjectWithLatestDocuments(t.client.db, other.id))?.documents).toEqual([]);
+      expect(await getProjectWithLatestDocuments(t.client.db, uuidv7())).toBeUndefined();
+      await softDeleteProject(t.client.db, project.id);
+      expect(await getProjectWithLatestDocuments(t.client.db, project.id)).toBeUndefined();
+      expect((await getProjectWithLatestDocuments(t.client.db, project.id, { includeDeleted: true }))?.documents).toHaveLength(3);
     });
 
     it('keeps a large markdown document intact', async () => {

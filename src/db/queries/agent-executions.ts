@@ -3,19 +3,30 @@ import { agentExecutions } from '../../schema/agent-executions.ts';
 import type { AgentExecution, ExecutionStatus, NewAgentExecution } from '../../schema/types.ts';
 import { insertAgentExecutionSchema } from '../../schema/validation.ts';
 import type { Database } from '../create-db.ts';
+import { uuidv7 } from '../uuid.ts';
+import { cached, insertShape } from './prepared.ts';
 import { one, run, validate } from './run.ts';
 
 export type StartExecutionInput = Pick<NewAgentExecution, 'id' | 'projectId' | 'agentType' | 'correlationId' | 'inputData'>;
 
+// Derived schemas are made once: zod 4 compiles a parser for each schema object on its first use
+// (~150 µs), so a `.pick()` per call would pay that on every call.
+const startExecutionSchema = insertAgentExecutionSchema.pick({ id: true, projectId: true, agentType: true, correlationId: true, inputData: true });
+
 /** Record that an agent started working on a request (status `running`). */
 export async function startAgentExecution(db: Database, input: StartExecutionInput): Promise<AgentExecution> {
-  const values = validate(
-    insertAgentExecutionSchema.pick({ id: true, projectId: true, agentType: true, correlationId: true, inputData: true }),
-    input,
-    'agent execution',
-  );
+  const values = validate(startExecutionSchema, input, 'agent execution');
+  const { shape, placeholders, values: params } = insertShape({ ...values, id: values.id ?? uuidv7() });
   return run(async () =>
-    one(await db.insert(agentExecutions).values({ ...values, status: 'running' }).returning(), 'the new execution'),
+    one(
+      await cached(
+        db,
+        `startAgentExecution:${shape}`,
+        (d) => d.insert(agentExecutions).values({ ...(placeholders as unknown as NewAgentExecution), status: 'running' }).returning(),
+        params,
+      ),
+      'the new execution',
+    ),
   );
 }
 
@@ -30,19 +41,27 @@ export async function finishAgentExecution(
   id: string,
   result: { status: FinalExecutionStatus; outputData?: unknown; errorMessage?: string | null },
 ): Promise<AgentExecution> {
+  // The output goes in as JSON text (what Drizzle's jsonb column sends), SQL NULL when absent.
+  const outputData = result.outputData === undefined || result.outputData === null ? null : JSON.stringify(result.outputData);
   return run(async () =>
     one(
-      await db
-        .update(agentExecutions)
-        .set({
-          status: result.status,
-          outputData: result.outputData ?? null,
-          errorMessage: result.errorMessage ?? null,
-          completedAt: sql`greatest(now(), ${agentExecutions.startedAt})`,
-          durationMs: sql`greatest(0, floor(extract(epoch FROM (now() - ${agentExecutions.startedAt})) * 1000))::integer`,
-        })
-        .where(and(eq(agentExecutions.id, id), sql`${agentExecutions.completedAt} IS NULL`))
-        .returning(),
+      await cached(
+        db,
+        'finishAgentExecution',
+        (d) =>
+          d
+            .update(agentExecutions)
+            .set({
+              status: sql`${sql.placeholder('status')}`,
+              outputData: sql`${sql.placeholder('outputData')}`,
+              errorMessage: sql`${sql.placeholder('errorMessage')}`,
+              completedAt: sql`greatest(now(), ${agentExecutions.startedAt})`,
+              durationMs: sql`greatest(0, floor(extract(epoch FROM (now() - ${agentExecutions.startedAt})) * 1000))::integer`,
+            })
+            .where(and(eq(agentExecutions.id, sql.placeholder('id')), sql`${agentExecutions.completedAt} IS NULL`))
+            .returning(),
+        { id, status: result.status, outputData, errorMessage: result.errorMessage ?? null },
+      ),
       `unfinished agent execution ${id}`,
     ),
   );
@@ -65,19 +84,30 @@ export async function setExecutionNeedsInput(db: Database, id: string): Promise<
 /** All executions of one user request, in the order they started. */
 export async function listExecutionsByCorrelation(db: Database, correlationId: string): Promise<AgentExecution[]> {
   return run(() =>
-    db.select().from(agentExecutions).where(eq(agentExecutions.correlationId, correlationId)).orderBy(asc(agentExecutions.startedAt)),
+    cached(
+      db,
+      'listExecutionsByCorrelation',
+      (d) => d.select().from(agentExecutions).where(eq(agentExecutions.correlationId, sql.placeholder('correlationId'))).orderBy(asc(agentExecutions.startedAt)),
+      { correlationId },
+    ),
   );
 }
 
 /** A project's most recent executions. */
 export async function listRecentExecutions(db: Database, projectId: string, limit = 50): Promise<AgentExecution[]> {
   return run(() =>
-    db
-      .select()
-      .from(agentExecutions)
-      .where(eq(agentExecutions.projectId, projectId))
-      .orderBy(desc(agentExecutions.startedAt))
-      .limit(limit),
+    cached(
+      db,
+      'listRecentExecutions',
+      (d) =>
+        d
+          .select()
+          .from(agentExecutions)
+          .where(eq(agentExecutions.projectId, sql.placeholder('projectId')))
+          .orderBy(desc(agentExecutions.startedAt))
+          .limit(sql.placeholder('limit')),
+      { projectId, limit },
+    ),
   );
 }
 

@@ -3,6 +3,7 @@ import { projects } from '../../schema/projects.ts';
 import type { NewProject, Project, ProjectStatus } from '../../schema/types.ts';
 import { insertProjectSchema } from '../../schema/validation.ts';
 import type { Database } from '../create-db.ts';
+import { cached } from './prepared.ts';
 import { one, run, validate } from './run.ts';
 
 export async function createProject(db: Database, input: NewProject): Promise<Project> {
@@ -13,7 +14,8 @@ export async function createProject(db: Database, input: NewProject): Promise<Pr
 /** A project by id; soft-deleted projects only when `includeDeleted`. */
 export async function getProject(db: Database, id: string, options: { includeDeleted?: boolean } = {}): Promise<Project | undefined> {
   const live = options.includeDeleted ? undefined : isNull(projects.deletedAt);
-  return run(async () => (await db.select().from(projects).where(and(eq(projects.id, id), live)))[0]);
+  const key = options.includeDeleted ? 'getProject:all' : 'getProject';
+  return run(async () => (await cached(db, key, (d) => d.select().from(projects).where(and(eq(projects.id, sql.placeholder('id')), live)), { id }))[0]);
 }
 
 export interface ListProjectsOptions {
@@ -28,29 +30,46 @@ export interface ListProjectsOptions {
  * Served by `projects_created_by_status_updated_at_idx`.
  */
 export async function listUserProjects(db: Database, userId: string, options: ListProjectsOptions = {}): Promise<Project[]> {
-  const conditions: (SQL | undefined)[] = [eq(projects.createdBy, userId), isNull(projects.deletedAt)];
-  if (options.status) conditions.push(eq(projects.status, options.status));
+  const conditions: (SQL | undefined)[] = [eq(projects.createdBy, sql.placeholder('userId')), isNull(projects.deletedAt)];
+  if (options.status) conditions.push(eq(projects.status, sql.placeholder('status')));
   if (options.after) {
-    const { updatedAt, id } = options.after;
+    // A Date goes through the column's encoder, as a literal value would (the driver takes text).
+    const [updatedAt, id] = [sql.param(sql.placeholder('afterUpdatedAt'), projects.updatedAt), sql.placeholder('afterId')];
     // Timestamps have millisecond precision (src/schema/columns.ts), so the Date a caller got
     // from the previous page compares equal to the stored value; ties are broken by id.
     conditions.push(or(lt(projects.updatedAt, updatedAt), and(eq(projects.updatedAt, updatedAt), lt(projects.id, id))));
   }
+  const key = `listUserProjects${options.status ? ':status' : ''}${options.after ? ':after' : ''}`;
+  const values = {
+    userId,
+    limit: options.limit ?? 50,
+    ...(options.status ? { status: options.status } : {}),
+    ...(options.after ? { afterUpdatedAt: options.after.updatedAt, afterId: options.after.id } : {}),
+  };
   return run(() =>
-    db
-      .select()
-      .from(projects)
-      .where(and(...conditions))
-      .orderBy(desc(projects.updatedAt), desc(projects.id))
-      .limit(options.limit ?? 50),
+    cached(
+      db,
+      key,
+      (d) =>
+        d
+          .select()
+          .from(projects)
+          .where(and(...conditions))
+          .orderBy(desc(projects.updatedAt), desc(projects.id))
+          .limit(sql.placeholder('limit')),
+      values,
+    ),
   );
 }
 
 export type ProjectChanges = Partial<Pick<NewProject, 'name' | 'status' | 'currentStep' | 'language' | 'metadata'>>;
 
+// Made once: zod 4 compiles a parser for each schema object on its first use (~150 µs).
+const changesSchema = insertProjectSchema.pick({ name: true, status: true, currentStep: true, language: true, metadata: true }).partial();
+
 /** Change a live project; `updated_at` is set by the database. */
 export async function updateProject(db: Database, id: string, changes: ProjectChanges): Promise<Project> {
-  const values = validate(insertProjectSchema.pick({ name: true, status: true, currentStep: true, language: true, metadata: true }).partial(), changes, 'project changes');
+  const values = validate(changesSchema, changes, 'project changes');
   return run(async () =>
     one(
       await db.update(projects).set(values).where(and(eq(projects.id, id), isNull(projects.deletedAt))).returning(),
