@@ -118,6 +118,9 @@ export async function runPgbench(options: PgbenchOptions): Promise<PgbenchResult
     PGDATABASE: decodeURIComponent(url.pathname.slice(1)),
     PGAPPNAME: 'bench jeex pgbench',
     PGSSLMODE: url.searchParams.get('sslmode') ?? 'prefer',
+    // The local cluster is TLS 1.3 only: libpq verifies it with the URL's root certificate.
+    ...(url.searchParams.get('sslrootcert') ? { PGSSLROOTCERT: url.searchParams.get('sslrootcert') ?? '' } : {}),
+    ...(url.searchParams.get('hostaddr') ? { PGHOSTADDR: url.searchParams.get('hostaddr') ?? '' } : {}),
   };
   const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
     const child = spawn(options.binary.path, args, { env, stdio: ['ignore', 'pipe', 'pipe'], cwd: options.dir });
