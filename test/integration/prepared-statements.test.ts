@@ -8,12 +8,13 @@ import { createProject, getProject, listUserProjects } from '../../src/db/querie
 import { createUser } from '../../src/db/queries/users.ts';
 import { uuidv7 } from '../../src/db/uuid.ts';
 import { useTestDatabase } from '../helpers/test-db.ts';
+import { testKeys } from '../helpers/users.ts';
 
 const t = useTestDatabase();
 const clients: JeexDb[] = [];
 /** One connection, so that pg_prepared_statements (per session) shows what this client prepared. */
 function client(options: DbConfigInput): JeexDb {
-  const made = createDb({ url: t.appUrl, max: 1, ...options }, {});
+  const made = createDb({ url: t.appUrl, max: 1, keys: testKeys(), ...options }, {});
   clients.push(made);
   return made;
 }
