@@ -24,8 +24,11 @@ describe('checkHealth: pool:operationP95', () => {
       expect(entry?.output).toMatch(/jeex-db diagnose/);
       expect(app.operations().count).toBe(15);
 
-      const fine = await checkHealth(t.admin, { operations: app.operations, thresholds: { operationMinCount: 10 } });
-      expect(fine.checks['pool:operationP95']?.[0]?.status).toBe('pass'); // 30 ms is under the 100 ms default
+      // The default SLO (100 ms) applies. 30 ms sleeps pass it on a quiet machine; on a loaded one
+      // the p95 (queueing for the 4 connections, TLS handshakes) may cross it, and then it warns.
+      const fine = (await checkHealth(t.admin, { operations: app.operations, thresholds: { operationMinCount: 10 } })).checks['pool:operationP95']?.[0];
+      expect(fine?.thresholds?.warn).toBe(100);
+      expect(fine?.status).toBe(Number(fine?.observedValue) < 100 ? 'pass' : 'warn');
     } finally {
       await app.close();
     }
