@@ -20,7 +20,7 @@ interface ChangeRow {
 /**
  * The audit table's rows between `since` and `until` (newest `limit`), as timeline events.
  * `sql` must be allowed to read jeex_audit.changes: the owner role or a superuser (no
- * application role is). Undefined when the table does not exist (migration 0003 not applied).
+ * application role is). Undefined when the table does not exist (migration 0004_audit_trail not applied).
  */
 export async function readChangeEvents(sql: Sql, options: { since?: Date; until?: Date; limit: number }): Promise<{ events: AuditEvent[]; total: number } | undefined> {
   const [exists] = await sql<{ ok: boolean }[]>`SELECT to_regclass('jeex_audit.changes') IS NOT NULL AS ok`;

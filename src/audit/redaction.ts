@@ -1,6 +1,6 @@
 /**
  * The audited tables and, for each, the columns whose values never reach the audit trail.
- * Migration 0003 passes these lists to the trigger (`record_change('email', ...)`); a test
+ * Migration 0004_audit_trail passes these lists to the trigger (`record_change('email', ...)`); a test
  * (test/integration/audit-trail.test.ts) keeps the triggers in the database equal to this list,
  * so change both together, in a new migration that re-creates the trigger.
  *
