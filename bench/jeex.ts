@@ -45,6 +45,16 @@ export interface JeexBenchOptions {
   /** ... or at this many transactions per second. */
   rate?: number;
   scale: JeexScale;
+  /**
+   * Each leg runs this many times (default 1), the legs taking turns in an order that rotates
+   * every round, so that drift (the tables the writes grow, other work on the machine) falls on
+   * every leg alike; a leg reports its median round.
+   */
+  rounds: number;
+  /** false: every connection in plain TCP (`--no-tls`, to measure what TLS costs); default TLS 1.3 as `up` sets it. */
+  tls?: boolean;
+  /** Run only these legs (profiling one stack); the ratios and targets of a missing leg are not met. */
+  legs?: LegName[];
 }
 
 export interface JeexFigures {
@@ -76,7 +86,7 @@ export async function benchJeex(options: JeexBenchOptions, log: (line: string) =
   try {
     const port = await freePort();
     log(`starting PostgreSQL 18 and PgBouncer in ${dataDir}`);
-    const result = await up({ dataDir, port, memoryBytes: 4 * 2 ** 30, pooler: true });
+    const result = await up({ dataDir, port, memoryBytes: 4 * 2 ** 30, pooler: true, ...(options.tls === false ? { tls: { enabled: false } } : {}) });
     if (!result.pooler.port) throw new Error(`the jeex bench needs PgBouncer: ${result.pooler.reason ?? result.pooler.status} (apt-get install pgbouncer)`);
     const state = readLocalState(localLayout(dataDir));
     const secrets = JSON.parse(await readFile(join(dataDir, 'secrets.json'), 'utf8')) as LocalSecrets;
@@ -122,17 +132,17 @@ export async function benchJeex(options: JeexBenchOptions, log: (line: string) =
     };
     const loadBefore = loadavg()[0] ?? Number.NaN;
     log(`load average before the legs: ${loadBefore.toFixed(2)}`);
-    const capacity = {} as Record<LegName, LegFigures>;
-    for (const leg of CAPACITY_ORDER) capacity[leg] = await runLeg(leg, 'capacity');
+    const chosen = (order: LegName[]) => order.filter((leg) => !options.legs || options.legs.includes(leg));
+    const capacity = await inRounds(chosen(CAPACITY_ORDER), options.rounds, (leg) => runLeg(leg, 'capacity'), (leg) => leg.tps);
+    for (const leg of CAPACITY_ORDER) capacity[leg] ??= unavailableLeg(leg, 'capacity', options.clients, 'not chosen (--legs)');
     // The slowest leg sets the pace: at half of pgbench's capacity the app path would be near or
     // past its own, and its latency would measure queueing at saturation, not normal load.
-    const slowest = Object.values(capacity)
-      .filter((leg) => !leg.unavailable && leg.tps > 0)
-      .reduce((a, b) => (b.tps < a.tps ? b : a));
+    const ran = Object.values(capacity).filter((leg) => !leg.unavailable && leg.tps > 0);
+    if (ran.length === 0) throw new Error(`no leg completed a transaction at capacity: ${Object.values(capacity).map((leg) => `${leg.label}: ${leg.unavailable ?? leg.errorSamples.join('; ')}`).join(' | ')}`);
+    const slowest = ran.reduce((a, b) => (b.tps < a.tps ? b : a));
     const rate = Math.max(1, Math.round(options.rate ?? slowest.tps * options.load));
     const from = options.rate ? '--rate' : `${options.load} x the capacity of the slowest leg, ${slowest.label} (${slowest.tps.toFixed(0)} tx/s)`;
-    const paced: Partial<Record<LegName, LegFigures>> = {};
-    for (const leg of PACED_ORDER) paced[leg] = await runLeg(leg, 'paced', rate);
+    const paced: Partial<Record<LegName, LegFigures>> = await inRounds(chosen(PACED_ORDER), options.rounds, (leg) => runLeg(leg, 'paced', rate), (leg) => -leg.latencyMs.p95);
 
     const r = ratios(capacity);
     const loadAfter = loadavg()[0] ?? Number.NaN;
@@ -163,10 +173,45 @@ export async function benchJeex(options: JeexBenchOptions, log: (line: string) =
   }
 }
 
+/**
+ * Run every leg `rounds` times, round r starting at the r-th leg of `order` (so no leg is always
+ * first or last), and keep for each leg its median round by `rank` (higher is better), with every
+ * round's figures in `rounds`.
+ */
+async function inRounds(
+  order: LegName[],
+  rounds: number,
+  run: (leg: LegName) => Promise<LegFigures>,
+  rank: (leg: LegFigures) => number,
+): Promise<Record<LegName, LegFigures>> {
+  const runs = new Map<LegName, LegFigures[]>(order.map((leg) => [leg, []]));
+  for (let round = 0; round < rounds; round++) {
+    const turn = [...order.slice(round % order.length), ...order.slice(0, round % order.length)];
+    for (const leg of turn) runs.get(leg)?.push(await run(leg));
+  }
+  const out = {} as Record<LegName, LegFigures>;
+  for (const [leg, figures] of runs) {
+    const ranked = [...figures].sort((a, b) => (rank(b) || 0) - (rank(a) || 0));
+    const median = ranked[Math.floor((ranked.length - 1) / 2)] as LegFigures;
+    out[leg] =
+      rounds > 1
+        ? {
+            ...median,
+            rounds: figures.map((f) => ({ tps: f.tps, p95: f.latencyMs.p95, p99: f.latencyMs.p99, errors: f.errors, otherCpuPercent: f.otherCpu.percentOfMachine })),
+            // Errors of every round count, not only the median's.
+            errors: figures.reduce((sum, f) => sum + f.errors, 0),
+          }
+        : median;
+  }
+  return out;
+}
+
 const HOW_MEASURED = (clients: number, warmupS: number) => [
   `every leg: ${clients} clients, the same weighted mix and seeded draws, after ${warmupS} s of warm-up; a transaction = one JEEX operation`,
   'capacity: closed loop (each client sends its next operation as soon as the last one ends); its tps give the ratios. Its latencies are queueing at saturation, not a target',
   'paced: open loop, Poisson arrivals at one rate for every leg, half the capacity of the slowest leg unless --load/--rate say otherwise (pgbench -R; the Node legs the same schedule); latency counts from the scheduled start, as pgbench -R reports it. The p95/p99 targets apply here',
+  'rounds (--rounds N): every leg runs N times, the order rotating each round; a leg reports its median round (capacity by tps, paced by p95) and lists every round; errors add up over all rounds',
+  'other: the share of all cores that processes outside the leg used during it (/proc/stat busy time minus the leg\'s processes); above a few percent, other work skewed the leg',
   'CPU: /proc utime+stime of PgBouncer and of the postmaster with all its children (exited ones through cutime), process.cpuUsage() for Node, pgbench through our cutime; per 1000 transactions',
   'pgbench: -j 2, scripts made from the statements the query functions send, keys and payloads by subselect on bench.* in the same statement; 3 = -M extended (unnamed statements, what legs 1 and 4 must send through PgBouncer 1.18), 3p = -M prepared (what leg 2 does)',
 ];
@@ -181,7 +226,7 @@ export function describeJeex(f: JeexFigures): string[] {
     `data (scale ${f.options.scale.name}): ${s.users} users, ${s.projects} projects, ${s.documentVersions} document versions (${(s.documentBytes / 2 ** 20).toFixed(0)} MiB markdown), ${s.agentExecutions} agent executions, ${s.exports} exports; ${(s.databaseBytes / 2 ** 20).toFixed(0)} MiB, seeded in ${(s.durationMs / 1000).toFixed(0)} s`,
     `mix: ${f.workload.map((o) => `${o.name} ${o.weight}%`).join(', ')}`,
     `machine load average (1 min): ${f.load.before.toFixed(2)} when the legs started, ${f.load.after.toFixed(2)} at the end (the bench's own processes count too)`,
-    `capacity (closed loop, ${f.options.clients} clients, ${f.options.durationS} s each; ms latencies are queueing at saturation):`,
+    `capacity (closed loop, ${f.options.clients} clients, ${f.options.durationS} s each${f.options.rounds > 1 ? `, median of ${f.options.rounds} rounds` : ''}; ms latencies are queueing at saturation):`,
     ...legTable(CAPACITY_ORDER.map((leg) => f.capacity[leg])).map((line) => `  ${line}`),
     `paced at ${f.pacedRate.tps} tx/s (${f.pacedRate.from}; Poisson arrivals; ms from the scheduled start):`,
     ...legTable(PACED_ORDER.flatMap((leg) => f.paced[leg] ?? [])).map((line) => `  ${line}`),

@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --only startup|migrations|pool|backup|jeex] [--runs N] [--scale-gb N] [--scale S] [--clients N] [--duration S] [--load F | --rate R] [--json] [--out FILE]`:
+ * `npm run bench [-- --only startup|migrations|pool|backup|jeex] [--runs N] [--scale-gb N] [--scale S] [--clients N] [--duration S] [--load F | --rate R] [--rounds N] [--legs L,...] [--no-tls] [--json] [--out FILE]`:
  * the package's benchmarks (default: all). Figures are printed; with --json one JSON document
  * goes to stdout, and it is always written to FILE (default bench/results/<date>.json) so two
  * runs can be compared.
@@ -22,7 +22,10 @@
  *               per leg (default 15), first as fast as they go (capacity: tps ratios), then paced
  *               at --load x the slowest leg's capacity (default 0.5), the same rate for every
  *               leg, or at --rate tx/s (the latency targets);
- *               CPU of Node, PgBouncer, PostgreSQL and pgbench per 1000 transactions (bench/jeex.ts)
+ *               CPU of Node, PgBouncer, PostgreSQL and pgbench per 1000 transactions, and of other
+ *               processes as noise; --rounds N runs every leg N times in rotation and reports each
+ *               leg's median round; --legs app,direct,... runs only those (to profile one); --no-tls runs
+ *               every connection in plain TCP, to measure what TLS costs (bench/jeex.ts)
  *
  * --clients is shared: pool defaults to 200, jeex to 64.
  */
@@ -50,6 +53,9 @@ const { values } = parseArgs({
     duration: { type: 'string', default: '15' },
     load: { type: 'string', default: '0.5' },
     rate: { type: 'string' },
+    rounds: { type: 'string', default: '1' },
+    legs: { type: 'string' },
+    'no-tls': { type: 'boolean', default: false },
     'max-rate-mb': { type: 'string' },
     json: { type: 'boolean', default: false },
     out: { type: 'string' },
@@ -69,6 +75,12 @@ if (typeof scale === 'string') usage(scale);
 const durationS = Number(values.duration);
 const load = Number(values.load);
 const rate = values.rate === undefined ? undefined : Number(values.rate);
+const LEGS = ['pgbench', 'pgbenchPrepared', 'app', 'direct', 'nodePg'] as const;
+const legs = values.legs?.split(',').map((name) => name.trim());
+const unknownLegs = legs?.filter((name) => !LEGS.includes(name as (typeof LEGS)[number])) ?? [];
+if (legs && (legs.length === 0 || unknownLegs.length > 0)) usage(`--legs ${unknownLegs.join(',')}: unknown leg (known: ${LEGS.join(', ')})`);
+const rounds = Number(values.rounds);
+if (!Number.isInteger(rounds) || rounds < 1) usage('--rounds must be a whole number >= 1');
 if (clientsFlag !== undefined && (!Number.isInteger(clientsFlag) || clientsFlag < 1)) usage('--clients must be a whole number >= 1');
 if (!Number.isFinite(durationS) || durationS <= 0) usage('--duration must be seconds > 0');
 if (!Number.isFinite(load) || load <= 0 || load > 1) usage('--load must be a fraction of the measured capacity, > 0 and <= 1');
@@ -126,7 +138,7 @@ if (selected('backup')) {
 
 if (selected('jeex') && typeof scale !== 'string') {
   const started = performance.now();
-  const jeex = await benchJeex({ clients: clientsFlag ?? 64, durationS, load, scale, ...(rate !== undefined ? { rate } : {}) }, log);
+  const jeex = await benchJeex({ clients: clientsFlag ?? 64, durationS, load, scale, rounds, ...(values['no-tls'] ? { tls: false } : {}), ...(legs ? { legs: legs as (typeof LEGS)[number][] } : {}), ...(rate !== undefined ? { rate } : {}) }, log);
   result.jeex = { ...jeex, durationMs: performance.now() - started };
   for (const line of describeJeex(jeex)) log(line);
 }

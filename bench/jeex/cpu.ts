@@ -53,9 +53,28 @@ async function postgresCpu(postmaster: number): Promise<number> {
   return total;
 }
 
+/**
+ * Busy CPU seconds of the whole machine so far (every core: user, nice, system, irq, softirq,
+ * steal from the first line of /proc/stat). Minus what the leg's own processes used, it is what
+ * other work took from the same cores during the leg.
+ */
+async function machineBusy(): Promise<number> {
+  try {
+    const line = (await readFile('/proc/stat', 'utf8')).split('\n', 1)[0] ?? '';
+    const [user, nice, system, , , irq, softirq, steal] = line.trim().split(/\s+/).slice(1).map(Number);
+    return ((user ?? 0) + (nice ?? 0) + (system ?? 0) + (irq ?? 0) + (softirq ?? 0) + (steal ?? 0)) / clockTicks();
+  } catch {
+    return Number.NaN;
+  }
+}
+
 export interface CpuSample {
+  /** Busy seconds of all cores together (/proc/stat). */
+  machine: number;
   /** This process (the application in the Node legs), seconds. */
   node: number;
+  /** The part of `node` spent in the kernel (socket reads and writes), seconds. */
+  nodeKernel: number;
   /** Our exited children (pgbench), seconds. */
   nodeChildren: number;
   pgbouncer: number;
@@ -69,16 +88,33 @@ export interface CpuPids {
 
 export async function sampleCpu(pids: CpuPids): Promise<CpuSample> {
   const usage = process.cpuUsage();
-  const [self, pgbouncer, postgres] = await Promise.all([procStat('self'), procStat(pids.pgbouncer), postgresCpu(pids.postmaster)]);
-  return { node: (usage.user + usage.system) / 1e6, nodeChildren: self?.children ?? Number.NaN, pgbouncer: pgbouncer?.own ?? Number.NaN, postgres };
+  const [self, pgbouncer, postgres, machine] = await Promise.all([procStat('self'), procStat(pids.pgbouncer), postgresCpu(pids.postmaster), machineBusy()]);
+  return { machine, node: (usage.user + usage.system) / 1e6, nodeKernel: usage.system / 1e6, nodeChildren: self?.children ?? Number.NaN, pgbouncer: pgbouncer?.own ?? Number.NaN, postgres };
 }
 
-/** CPU seconds each component used between two samples. */
-export function cpuBetween(before: CpuSample, after: CpuSample): { node: number; pgbench: number; pgbouncer: number; postgres: number } {
-  return {
-    node: after.node - before.node,
-    pgbench: after.nodeChildren - before.nodeChildren,
-    pgbouncer: after.pgbouncer - before.pgbouncer,
-    postgres: after.postgres - before.postgres,
-  };
+export interface CpuUsed {
+  node: number;
+  /** The part of `node` spent in the kernel. */
+  nodeKernel: number;
+  pgbench: number;
+  pgbouncer: number;
+  postgres: number;
+  /** The machine's busy seconds that none of the above used: other work on the same cores. */
+  other: number;
+}
+
+/**
+ * CPU seconds each component used between two samples. `measured` says which of them belong to
+ * the leg (a pgbench leg's Node only waits; a Node leg has no pgbench); the rest of the
+ * machine's busy time is `other`.
+ */
+export function cpuBetween(before: CpuSample, after: CpuSample, measured: { node: boolean; pgbench: boolean } = { node: true, pgbench: false }): CpuUsed {
+  const node = after.node - before.node;
+  const pgbench = after.nodeChildren - before.nodeChildren;
+  const pgbouncer = after.pgbouncer - before.pgbouncer;
+  const postgres = after.postgres - before.postgres;
+  const machine = after.machine - before.machine;
+  // The bench's own Node process is not "other" work even when it only waits for pgbench.
+  const other = Math.max(0, machine - node - pgbench - pgbouncer - postgres);
+  return { node: measured.node ? node : 0, nodeKernel: measured.node ? after.nodeKernel - before.nodeKernel : 0, pgbench: measured.pgbench ? pgbench : 0, pgbouncer, postgres, other };
 }

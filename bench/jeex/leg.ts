@@ -1,4 +1,6 @@
 /** What one leg of the JEEX bench measured: the shape shared by the Node and pgbench legs. */
+import { cpus } from 'node:os';
+import type { CpuUsed } from './cpu.ts';
 import type { LatencySummary } from './stats.ts';
 import type { OperationName } from './workload.ts';
 
@@ -16,6 +18,8 @@ export type Mode = 'capacity' | 'paced';
 
 export interface CpuFigures {
   node: number;
+  /** The part of `node` spent in the kernel (socket system calls). */
+  nodeKernel: number;
   pgbench: number;
   pgbouncer: number;
   postgres: number;
@@ -55,6 +59,14 @@ export interface LegFigures {
   /** CPU seconds during the measured window, and per 1000 transactions. */
   cpuSeconds: CpuFigures;
   cpuPer1000: CpuFigures;
+  /**
+   * CPU that other processes took from the same cores during the measured window (the machine's
+   * busy time from /proc/stat minus the leg's processes): seconds, and percent of all cores.
+   * Above a few percent the leg's figures are skewed by other work.
+   */
+  otherCpu: { seconds: number; percentOfMachine: number };
+  /** With --rounds N: what each round of this leg measured; the leg's figures are its median round. */
+  rounds?: { tps: number; p95: number; p99: number; errors: number; otherCpuPercent: number }[];
   /** The busiest statements of the leg (pg_stat_statements, by total time). */
   statements?: StatementFigures[];
   errorSamples: string[];
@@ -62,16 +74,25 @@ export interface LegFigures {
   unavailable?: string;
 }
 
-export function cpuFigures(cpu: Omit<CpuFigures, 'total'>, transactions: number): { cpuSeconds: CpuFigures; cpuPer1000: CpuFigures } {
+export function cpuFigures(
+  cpu: CpuUsed,
+  transactions: number,
+  durationS: number,
+): { cpuSeconds: CpuFigures; cpuPer1000: CpuFigures; otherCpu: LegFigures['otherCpu'] } {
   const total = cpu.node + cpu.pgbench + cpu.pgbouncer + cpu.postgres;
-  const seconds = { ...cpu, total };
+  const seconds = { node: cpu.node, nodeKernel: cpu.nodeKernel, pgbench: cpu.pgbench, pgbouncer: cpu.pgbouncer, postgres: cpu.postgres, total };
   const per = (v: number) => (transactions > 0 ? (v / transactions) * 1000 : Number.NaN);
-  return { cpuSeconds: seconds, cpuPer1000: { node: per(cpu.node), pgbench: per(cpu.pgbench), pgbouncer: per(cpu.pgbouncer), postgres: per(cpu.postgres), total: per(total) } };
+  const machineSeconds = durationS * cpus().length;
+  return {
+    cpuSeconds: seconds,
+    cpuPer1000: { node: per(cpu.node), nodeKernel: per(cpu.nodeKernel), pgbench: per(cpu.pgbench), pgbouncer: per(cpu.pgbouncer), postgres: per(cpu.postgres), total: per(total) },
+    otherCpu: { seconds: cpu.other, percentOfMachine: machineSeconds > 0 ? (cpu.other / machineSeconds) * 100 : Number.NaN },
+  };
 }
 
 export function unavailableLeg(leg: LegName, mode: Mode, clients: number, reason: string): LegFigures {
   const nan = Number.NaN;
-  const cpu = { node: nan, pgbench: nan, pgbouncer: nan, postgres: nan, total: nan };
+  const cpu = { node: nan, nodeKernel: nan, pgbench: nan, pgbouncer: nan, postgres: nan, total: nan };
   return {
     leg,
     label: LEG_LABELS[leg],
@@ -87,6 +108,7 @@ export function unavailableLeg(leg: LegName, mode: Mode, clients: number, reason
     operations: {},
     cpuSeconds: cpu,
     cpuPer1000: cpu,
+    otherCpu: { seconds: nan, percentOfMachine: nan },
     errorSamples: [],
     unavailable: reason,
   };

@@ -56,12 +56,15 @@ export function targets(capacity: Record<LegName, LegFigures>, paced: Partial<Re
 
 const f = (value: number, digits = 1) => (Number.isFinite(value) ? value.toFixed(digits) : '-');
 
-/** One line per leg: throughput, latency (ms), errors, CPU seconds per 1000 transactions; paced legs add their start lag. */
+/**
+ * One line per leg: throughput, latency (ms), errors, CPU seconds per 1000 transactions, and the
+ * share of the machine other processes used meanwhile (noise); paced legs add their start lag.
+ */
 export function legTable(legs: LegFigures[]): string[] {
   const paced = legs.some((leg) => leg.mode === 'paced');
   const header =
     `${'leg'.padEnd(42)} ${'tps'.padStart(6)} ${'p50'.padStart(6)} ${'p95'.padStart(6)} ${'p99'.padStart(7)} ${'max'.padStart(7)}${paced ? ` ${'lag p99'.padStart(7)}` : ''} ${'err'.padStart(3)}` +
-    ` | CPU s/1000 tx: ${'node'.padStart(5)} ${'pgbouncer'.padStart(9)} ${'postgres'.padStart(8)} ${'pgbench'.padStart(7)} ${'total'.padStart(6)}`;
+    ` | CPU s/1000 tx: ${'node'.padStart(5)} ${'pgbouncer'.padStart(9)} ${'postgres'.padStart(8)} ${'pgbench'.padStart(7)} ${'total'.padStart(6)} | ${'other'.padStart(5)}`;
   const rows = legs.map((leg) => {
     if (leg.unavailable) return `${leg.label.padEnd(42)} not run: ${leg.unavailable}`;
     const c = leg.cpuPer1000;
@@ -69,7 +72,8 @@ export function legTable(legs: LegFigures[]): string[] {
     return (
       `${leg.label.padEnd(42)} ${f(leg.tps, 0).padStart(6)} ${f(l.p50, 2).padStart(6)} ${f(l.p95, 2).padStart(6)} ${f(l.p99, 2).padStart(7)} ${f(l.max, 1).padStart(7)}` +
       `${paced ? ` ${f(leg.lagMs?.p99 ?? Number.NaN, 2).padStart(7)}` : ''} ${String(leg.errors).padStart(3)}` +
-      ` | ${''.padStart(14)} ${f(c.node, 2).padStart(5)} ${f(c.pgbouncer, 2).padStart(9)} ${f(c.postgres, 2).padStart(8)} ${f(c.pgbench, 2).padStart(7)} ${f(c.total, 2).padStart(6)}`
+      ` | ${''.padStart(14)} ${f(c.node, 2).padStart(5)} ${f(c.pgbouncer, 2).padStart(9)} ${f(c.postgres, 2).padStart(8)} ${f(c.pgbench, 2).padStart(7)} ${f(c.total, 2).padStart(6)}` +
+      ` | ${`${f(leg.otherCpu.percentOfMachine, 0)}%`.padStart(5)}${leg.rounds && leg.rounds.length > 1 ? `  rounds tps ${leg.rounds.map((r) => f(r.tps, 0)).join('/')}` : ''}`
     );
   });
   return [header, ...rows];

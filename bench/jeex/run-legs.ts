@@ -110,7 +110,7 @@ export async function runNodeLeg(leg: NodeLegName, mode: Mode, context: LegConte
     await client.close();
   }
   const statements = await busiestStatements(context.admin);
-  const cpu = cpuBetween(before ?? after, after);
+  const cpu = cpuBetween(before ?? after, after, { node: true, pgbench: false });
   return {
     leg,
     label: LEG_LABELS[leg],
@@ -126,7 +126,7 @@ export async function runNodeLeg(leg: NodeLegName, mode: Mode, context: LegConte
     latencyMs: summarise(result.latencies),
     ...(result.lags ? { lagMs: lagFigures(result.lags) } : {}),
     operations: operations(result.perOperation),
-    ...cpuFigures({ ...cpu, pgbench: 0 }, result.transactions),
+    ...cpuFigures(cpu, result.transactions, result.elapsedS),
     statements,
     errorSamples: result.errorSamples,
   };
@@ -151,7 +151,8 @@ export async function runPgbenchLeg(
   const result: PgbenchResult = await runPgbench({ ...common, durationS: context.durationS, log: true });
   const after = await sampleCpu(context.pids);
   const statements = await busiestStatements(context.admin);
-  const cpu = cpuBetween(before, after);
+  // Node only waited for pgbench here: its few milliseconds are left out of the leg.
+  const cpu = cpuBetween(before, after, { node: false, pgbench: true });
   const transactions = result.latencies.length || result.transactions;
   return {
     leg,
@@ -168,8 +169,7 @@ export async function runPgbenchLeg(
     latencyMs: summarise(result.latencies),
     ...(result.lags ? { lagMs: lagFigures(result.lags) } : {}),
     operations: operations(result.perOperation),
-    // Node only waited for pgbench here; its few milliseconds are left out of the table.
-    ...cpuFigures({ node: 0, pgbench: cpu.pgbench, pgbouncer: cpu.pgbouncer, postgres: cpu.postgres }, transactions),
+    ...cpuFigures(cpu, transactions, context.durationS),
     statements,
     errorSamples: result.errorSamples,
   };
