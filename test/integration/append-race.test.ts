@@ -141,11 +141,12 @@ describe('appendDocumentVersion under concurrent writers', () => {
     const specs = await append(otherType.db, projectId, 'specs', 'not blocked');
     expect(specs.version).toBe(1);
 
-    // The same type waits for the holder (seen waiting on the advisory lock in pg_stat_activity).
+    // The same type waits for the holder: its INSERT met the holder's uncommitted version 1 under
+    // the unique constraint and waits for that transaction to end (seen in pg_stat_activity).
     let sameTypeSettled = false;
     const blocked = append(sameType.db, projectId, 'about', 'waited').finally(() => (sameTypeSettled = true));
     const waitingOn = await waitForLockWait(`race-writer-3`);
-    expect(waitingOn).toBe('advisory');
+    expect(waitingOn).toBe('transactionid');
     expect(sameTypeSettled).toBe(false);
 
     release();

@@ -5,7 +5,8 @@ import type { DocumentType, DocumentVersion, NewDocumentVersion, Project } from 
 import { insertDocumentVersionSchema } from '../../schema/validation.ts';
 import type { Database } from '../create-db.ts';
 import { JeexDbError } from '../errors.ts';
-import { cached } from './prepared.ts';
+import { uuidv7 } from '../uuid.ts';
+import { cached, insertShape } from './prepared.ts';
 import { one, run, validate } from './run.ts';
 
 // Derived schemas are made once: zod 4 compiles a parser for each schema object on its first use
@@ -13,8 +14,15 @@ import { one, run, validate } from './run.ts';
 const appendSchema = insertDocumentVersionSchema.omit({ version: true });
 const scoresSchema = insertDocumentVersionSchema.pick({ readabilityScore: true, grammarScore: true });
 
-/** Advisory-lock namespace (first key) for "the next version of one document". */
-const VERSION_LOCK_NAMESPACE = 0x4a455856; // 'JEXV'
+/** The next version of the document being appended, computed by the INSERT itself. */
+const nextVersion = sql<number>`(SELECT coalesce(max(${documentVersions.version}), 0) + 1 FROM ${documentVersions} WHERE ${documentVersions.projectId} = ${sql.placeholder('projectId')} AND ${documentVersions.documentType} = ${sql.placeholder('documentType')})`;
+
+/**
+ * Attempts before an append without `expectedVersion` gives up. Each failed attempt means another
+ * writer committed a version of the same document in the meantime, so this many only happen
+ * under that many simultaneous writers of one document.
+ */
+const APPEND_ATTEMPTS = 100;
 
 export type AppendDocumentVersionInput = Omit<NewDocumentVersion, 'version'> & {
   /**
@@ -26,11 +34,17 @@ export type AppendDocumentVersionInput = Omit<NewDocumentVersion, 'version'> & {
 };
 
 /**
- * Append the next version of a project's document. Writers of the same document are
- * serialized by a transaction-scoped advisory lock (safe behind PgBouncer in transaction
- * mode), and the unique (project_id, document_type, version) constraint backs it up: two
- * racing writers never get the same number. Four statements: BEGIN, the lock, the INSERT that
- * computes the number, COMMIT.
+ * Append the next version of a project's document. The unique (project_id, document_type,
+ * version) constraint arbitrates between racing writers: the INSERT computes max + 1 itself and
+ * skips on a conflict (`ON CONFLICT DO NOTHING`, which first waits for a writer still holding that
+ * number to commit or roll back). Without `expectedVersion` a skipped insert tries again with the
+ * new maximum: one statement, one round trip, no explicit transaction. With `expectedVersion`
+ * the insert runs in a transaction that is rolled back when the number it got is not
+ * `expectedVersion + 1`, and a skipped insert means someone saved first: `VERSION_CONFLICT`.
+ * Two writers never get the same number and no number is skipped.
+ *
+ * Inside a caller's transaction it retries only under READ COMMITTED, where each statement sees
+ * what committed before it; under REPEATABLE READ a conflict is a `SERIALIZATION_FAILURE`.
  *
  * @example
  * const v = await appendDocumentVersion(db, { projectId, documentType: 'specs', content, createdBy });
@@ -39,18 +53,41 @@ export type AppendDocumentVersionInput = Omit<NewDocumentVersion, 'version'> & {
 export async function appendDocumentVersion(db: Database, input: AppendDocumentVersionInput): Promise<DocumentVersion> {
   const { expectedVersion, ...rest } = input;
   const values = validate(appendSchema, rest, 'document version');
+  const { shape, placeholders, values: params } = insertShape({ ...values, id: values.id ?? uuidv7() });
+  // Built once per client and shape (see cached()); the id is chosen here, once for every attempt.
+  const insertNext = async (d: Database): Promise<DocumentVersion | undefined> => {
+    const rows = await cached(
+      d,
+      `appendDocumentVersion:${shape}`,
+      (q) =>
+        q
+          .insert(documentVersions)
+          .values({ ...(placeholders as unknown as NewDocumentVersion), version: nextVersion })
+          .onConflictDoNothing({ target: [documentVersions.projectId, documentVersions.documentType, documentVersions.version] })
+          .returning(),
+      params,
+    );
+    return rows[0];
+  };
+  if (expectedVersion === undefined) {
+    return run(async () => {
+      for (let attempt = 1; attempt <= APPEND_ATTEMPTS; attempt++) {
+        const saved = await insertNext(db);
+        if (saved) return saved;
+      }
+      throw new JeexDbError('VERSION_CONFLICT', `the ${values.documentType} document got ${APPEND_ATTEMPTS} other versions while this one was being appended`, {
+        table: 'document_versions',
+        hint: 'Too many writers of one document at once: retry later, or serialize them in the application.',
+        context: { attempts: APPEND_ATTEMPTS },
+      });
+    });
+  }
   return run(() =>
     db.transaction(async (tx) => {
-      const key = `${values.projectId}:${values.documentType}`;
-      await tx.execute(sql`SELECT pg_advisory_xact_lock(${VERSION_LOCK_NAMESPACE}, hashtext(${key}))`);
-      // The number is computed by the INSERT itself, a statement after the lock's: its snapshot
-      // is taken once the lock is held, so it sees every version committed by earlier holders
-      // (in the lock's own statement it would not). One round trip less than a SELECT first.
-      const next = sql<number>`(SELECT coalesce(max(${documentVersions.version}), 0) + 1 FROM ${documentVersions} WHERE ${documentVersions.projectId} = ${values.projectId} AND ${documentVersions.documentType} = ${values.documentType})`;
-      const saved = one(await tx.insert(documentVersions).values({ ...values, version: next }).returning(), 'the new version');
-      const current = saved.version - 1;
+      const saved = await insertNext(tx);
+      const current = saved ? saved.version - 1 : await currentVersion(tx, values.projectId, values.documentType);
       // Throwing here rolls the transaction back: the row just inserted is not kept.
-      if (expectedVersion !== undefined && expectedVersion !== current) {
+      if (!saved || expectedVersion !== current) {
         throw new JeexDbError(
           'VERSION_CONFLICT',
           `the ${values.documentType} document is at version ${current}, not ${expectedVersion}: someone else saved first`,
@@ -64,6 +101,15 @@ export async function appendDocumentVersion(db: Database, input: AppendDocumentV
       return saved;
     }),
   );
+}
+
+/** The newest version number of one document (0 when it has none), as a new statement sees it. */
+async function currentVersion(db: Database, projectId: string, documentType: DocumentType): Promise<number> {
+  const [row] = await db
+    .select({ version: max(documentVersions.version) })
+    .from(documentVersions)
+    .where(and(eq(documentVersions.projectId, projectId), eq(documentVersions.documentType, documentType)));
+  return row?.version ?? 0;
 }
 
 // Placeholders of the cached queries (see cached()).
