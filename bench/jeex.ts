@@ -53,6 +53,8 @@ export interface JeexBenchOptions {
   rounds: number;
   /** false: every connection in plain TCP (`--no-tls`, to measure what TLS costs); default TLS 1.3 as `up` sets it. */
   tls?: boolean;
+  /** PgBouncer's default_pool_size for the run (`--pool-size`, set on its console); default: what `up` derives. */
+  poolSize?: number;
   /** Run only these legs (profiling one stack); the ratios and targets of a missing leg are not met. */
   legs?: LegName[];
 }
@@ -93,6 +95,7 @@ export async function benchJeex(options: JeexBenchOptions, log: (line: string) =
     const consoleUrl = buildUrl({ user: secrets.pooler?.user ?? '', password: secrets.pooler?.password ?? '', host: '127.0.0.1', port: result.pooler.port ?? 0, database: 'pgbouncer', ...(state?.tls ? { tls: state.tls } : {}) });
     // (the local PgBouncer accepts TLS 1.3 only, like the server)
     const poolerConsole = poolerAdmin(consoleUrl);
+    if (options.poolSize !== undefined) await poolerConsole.unsafe(`SET default_pool_size = ${options.poolSize}`).simple();
     const config = await poolerConsole.unsafe<{ key: string; value: string }[]>('SHOW CONFIG').simple();
     await poolerConsole.end({ timeout: 1 });
     const pgbouncerPool = Number(config.find((r) => r.key === 'default_pool_size')?.value ?? Number.NaN);

@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --only startup|migrations|pool|backup|jeex] [--runs N] [--scale-gb N] [--scale S] [--clients N] [--duration S] [--load F | --rate R] [--rounds N] [--legs L,...] [--no-tls] [--json] [--out FILE]`:
+ * `npm run bench [-- --only startup|migrations|pool|backup|jeex] [--runs N] [--scale-gb N] [--scale S] [--clients N] [--duration S] [--load F | --rate R] [--rounds N] [--legs L,...] [--no-tls] [--pool-size N] [--json] [--out FILE]`:
  * the package's benchmarks (default: all). Figures are printed; with --json one JSON document
  * goes to stdout, and it is always written to FILE (default bench/results/<date>.json) so two
  * runs can be compared.
@@ -25,7 +25,8 @@
  *               CPU of Node, PgBouncer, PostgreSQL and pgbench per 1000 transactions, and of other
  *               processes as noise; --rounds N runs every leg N times in rotation and reports each
  *               leg's median round; --legs app,direct,... runs only those (to profile one); --no-tls runs
- *               every connection in plain TCP, to measure what TLS costs (bench/jeex.ts)
+ *               every connection in plain TCP, to measure what TLS costs; --pool-size N sets
+ *               PgBouncer's default_pool_size (bench/jeex.ts)
  *
  * --clients is shared: pool defaults to 200, jeex to 64.
  */
@@ -56,6 +57,7 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '1' },
     legs: { type: 'string' },
     'no-tls': { type: 'boolean', default: false },
+    'pool-size': { type: 'string' },
     'max-rate-mb': { type: 'string' },
     json: { type: 'boolean', default: false },
     out: { type: 'string' },
@@ -79,6 +81,8 @@ const LEGS = ['pgbench', 'pgbenchPrepared', 'app', 'direct', 'nodePg'] as const;
 const legs = values.legs?.split(',').map((name) => name.trim());
 const unknownLegs = legs?.filter((name) => !LEGS.includes(name as (typeof LEGS)[number])) ?? [];
 if (legs && (legs.length === 0 || unknownLegs.length > 0)) usage(`--legs ${unknownLegs.join(',')}: unknown leg (known: ${LEGS.join(', ')})`);
+const poolSize = values['pool-size'] === undefined ? undefined : Number(values['pool-size']);
+if (poolSize !== undefined && (!Number.isInteger(poolSize) || poolSize < 1)) usage('--pool-size must be a whole number >= 1 (PgBouncer default_pool_size)');
 const rounds = Number(values.rounds);
 if (!Number.isInteger(rounds) || rounds < 1) usage('--rounds must be a whole number >= 1');
 if (clientsFlag !== undefined && (!Number.isInteger(clientsFlag) || clientsFlag < 1)) usage('--clients must be a whole number >= 1');
@@ -138,7 +142,7 @@ if (selected('backup')) {
 
 if (selected('jeex') && typeof scale !== 'string') {
   const started = performance.now();
-  const jeex = await benchJeex({ clients: clientsFlag ?? 64, durationS, load, scale, rounds, ...(values['no-tls'] ? { tls: false } : {}), ...(legs ? { legs: legs as (typeof LEGS)[number][] } : {}), ...(rate !== undefined ? { rate } : {}) }, log);
+  const jeex = await benchJeex({ clients: clientsFlag ?? 64, durationS, load, scale, rounds, ...(poolSize ? { poolSize } : {}), ...(values['no-tls'] ? { tls: false } : {}), ...(legs ? { legs: legs as (typeof LEGS)[number][] } : {}), ...(rate !== undefined ? { rate } : {}) }, log);
   result.jeex = { ...jeex, durationMs: performance.now() - started };
   for (const line of describeJeex(jeex)) log(line);
 }

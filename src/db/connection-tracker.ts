@@ -27,7 +27,7 @@ export interface ConnectionTracker {
  */
 export function trackConnections(
   onCreated: (seconds: number) => void,
-  options: { tls: false | 'opaque' | Omit<TlsSocketOptions, 'timeoutMs'>; setupStatements: number; connectTimeoutMs: number },
+  options: { tls: false | 'opaque' | Omit<TlsSocketOptions, 'timeoutMs'>; setupStatements: number; connectTimeoutMs: number; unnamedStatements?: boolean },
 ): ConnectionTracker {
   let open = 0;
   return {
@@ -52,6 +52,7 @@ export function trackConnections(
             ...(target.path ? {} : { port }),
             setupStatements: options.setupStatements,
             onReady: established,
+            ...(options.unnamedStatements ? { unnamedStatements: true } : {}),
           });
         }
         return socket;

@@ -59,7 +59,8 @@ export function reconnectDelay(retries: number): number {
  * Requests beyond `max` wait in a bounded queue for at most `acquireTimeout` ms, then fail with
  * POOL_TIMEOUT; queries are cancelled after `queryTimeout` ms (QUERY_TIMEOUT); a read whose
  * connection broke is retried once on a new one. Behind PgBouncer (`pooler: 'pgbouncer'`)
- * prepared statements are off unless PgBouncer supports them. Pool metrics go to
+ * prepared statements are off unless PgBouncer supports them; statements then still take one
+ * round trip each (see UnnamedStatements). Pool metrics go to
  * @opentelemetry/api under the semantic-convention names (`db.client.connection.*`,
  * `db.client.operation.duration`).
  *
@@ -82,11 +83,18 @@ export function createDb(input: CreateDbInput = {}, env: NodeJS.ProcessEnv = pro
   // TLS with a single host is negotiated by the tracker's socket, so the guard reads the
   // messages above the encryption; postgres.js then sees a plain socket.
   const ownTls = single ? socketTls(target) : undefined;
+  const tls = ownTls ?? (target.ssl ? 'opaque' : false);
+  // Without named statements on the server (PgBouncer before 1.21), postgres.js still prepares
+  // and the guard's rewriter sends its statements unnamed: one round trip per statement instead
+  // of a describe first (see UnnamedStatements). It needs the guard, i.e. our own socket.
+  const unnamedStatements = !config.prepare && single && tls !== 'opaque';
   const tracker = trackConnections((seconds) => metrics.createTime(seconds), {
-    tls: ownTls ?? (target.ssl ? 'opaque' : false),
+    tls,
     setupStatements: fetchTypes ? 1 : 0,
     connectTimeoutMs: config.connectTimeout * 1000,
+    unnamedStatements,
   });
+  const clientPrepares = config.prepare || unnamedStatements;
   const recorded = poolMetrics(gate, () => tracker.open());
   // The last minute's operation times, for `operations()` (the SLO in health checks).
   const recent = new OperationWindow();
@@ -104,7 +112,7 @@ export function createDb(input: CreateDbInput = {}, env: NodeJS.ProcessEnv = pro
     idle_timeout: config.idleTimeout,
     connect_timeout: config.connectTimeout,
     max_lifetime: config.maxLifetime,
-    prepare: config.prepare,
+    prepare: clientPrepares,
     fetch_types: fetchTypes,
     connection: { application_name: config.applicationName },
     onnotice: () => {},
@@ -114,7 +122,7 @@ export function createDb(input: CreateDbInput = {}, env: NodeJS.ProcessEnv = pro
     // Multi-host URLs keep postgres.js's own connecting (failover across hosts).
     ...(single ? { socket: tracker.socket as never } : {}),
   });
-  const sql = gateSql(raw, { gate, metrics, queryTimeoutMs: config.queryTimeout, namespace, prepare: config.prepare });
+  const sql = gateSql(raw, { gate, metrics, queryTimeoutMs: config.queryTimeout, namespace, prepare: clientPrepares });
   const db = drizzle(sql, { schema });
   // Resolved at the first user query, so a client that never reads users needs no key. The
   // local cluster's key files are used only for the local cluster, never for a DATABASE_URL.

@@ -15,8 +15,9 @@ export interface GateOptions {
    * Prepare parameterized statements sent through `unsafe` (what Drizzle uses) on their
    * connection. Drizzle's postgres-js driver asks for `prepare: false` on every query not built
    * with `.prepare(name)`, which costs two round trips per statement (postgres.js describes an
-   * unnamed statement before it can bind it) and a parse and plan on the server each time. Only
-   * where named statements survive: direct connections and PgBouncer 1.21+.
+   * unnamed statement before it can bind it) and a parse and plan on the server each time. On
+   * where named statements survive (direct connections, PgBouncer 1.21+), and where the socket
+   * sends them unnamed (UnnamedStatements: PgBouncer before 1.21).
    */
   prepare?: boolean;
 }

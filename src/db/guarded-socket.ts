@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
 import postgres from 'postgres';
+import { UnnamedStatements } from './unnamed-statements.ts';
 
 /*
  * postgres.js 3.4.9 mishandles a connection that dies under it (porsager/postgres#1208, #1154,
@@ -212,11 +213,17 @@ export interface GuardOptions {
   setupStatements: number;
   /** Runs at the first ReadyForQuery: login done. */
   onReady: () => void;
+  /**
+   * postgres.js prepares, and its named statements go out unnamed (`UnnamedStatements`): behind
+   * PgBouncer before 1.21, or wherever named statements must not stay on the server.
+   */
+  unnamedStatements?: boolean;
 }
 
 /** Put the guard on a socket before postgres.js gets it. */
 export function guardSocket(socket: Socket, options: GuardOptions): void {
   const messages = new ServerMessages(options.onReady, options.setupStatements);
+  const statements = options.unnamedStatements ? new UnnamedStatements() : undefined;
   const emit = socket.emit.bind(socket) as (event: string | symbol, ...args: unknown[]) => boolean;
   // Node swaps a socket's `write` for `writeAfterFIN` once the peer closed: keep ours in front.
   type Write = (this: Socket, ...args: unknown[]) => boolean;
@@ -231,6 +238,7 @@ export function guardSocket(socket: Socket, options: GuardOptions): void {
   const guardedWrite = (...args: unknown[]): boolean => {
     writes++;
     if (messages.ready) {
+      if (statements && Buffer.isBuffer(args[0])) args[0] = statements.rewrite(args[0]);
       const counted = Buffer.isBuffer(args[0]) ? syncsIn(args[0]) : -1;
       if (counted < 0) unreadable = true;
       else syncs += counted;

@@ -11,7 +11,10 @@ export interface Relay {
  * A TCP relay 127.0.0.1:port → host:target. Either side failing or closing takes the other
  * down, as a real network path would. `port`: listen there again after a close.
  */
-export async function startRelay(target: number, options: { host?: string; port?: number } = {}): Promise<Relay> {
+export async function startRelay(
+  target: number,
+  options: { host?: string; port?: number; /** Sees each chunk the client sends, as it passes. */ onClientData?: (chunk: Buffer) => void } = {},
+): Promise<Relay> {
   const host = options.host ?? '127.0.0.1';
   const sockets = new Set<Socket>();
   const server: Server = createServer((incoming) => {
@@ -28,6 +31,7 @@ export async function startRelay(target: number, options: { host?: string; port?
         drop();
       });
     }
+    if (options.onClientData) incoming.on('data', options.onClientData);
     incoming.pipe(outgoing).pipe(incoming);
   });
   const port = options.port ?? (await freePort(host));

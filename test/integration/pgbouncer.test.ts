@@ -252,6 +252,64 @@ describe('through PgBouncer in transaction mode', () => {
     expect(working).toMatchObject({ x: 2 });
   });
 
+  it('with prepare: false, a statement already used on the connection goes out in one write (no describe first), on any server connection', async (ctx) => {
+    const pooler = requirePooler(ctx, server) as NonNullable<typeof server.pooler>;
+    if (pooler.preparedStatements) ctx.skip(`PgBouncer ${pooler.version} keeps prepared statements: nothing to emulate`);
+    // A relay in front of PgBouncer counts what the client sends (TLS records: one per write here).
+    let chunks = 0;
+    const relay = await startRelay(pooler.port, { onClientData: () => chunks++ });
+    try {
+      const url = new URL(t.pooledAppUrl ?? '');
+      url.port = String(relay.port);
+      const client = createDb({ url: url.toString(), pooler: 'pgbouncer', max: 1, keys: testKeys(), applicationName: 'unnamed-one-write' }, {});
+      opened.push(client);
+      expect(client.config.prepare).toBe(false);
+      const read = async (i: number) => (await client.sql<{ x: number; pid: number }[]>`SELECT ${i}::int AS x, pg_backend_pid() AS pid`)[0];
+      expect((await read(0))?.x).toBe(0); // first use: described first
+      const before = chunks;
+      for (let i = 1; i <= 20; i++) expect((await read(i))?.x).toBe(i);
+      // Two round trips each (describe, then bind) would be 40 writes.
+      expect(chunks - before).toBe(20);
+
+      // The same statement while another client holds the server connection it ran on: another
+      // server connection runs it, since every batch carries its own Parse.
+      const holder = pooledClient({ applicationName: 'unnamed-holder' });
+      await holder.sql`SELECT 1`;
+      const held = latch();
+      const release = latch();
+      const holding = holder.sql.begin(async (tx) => {
+        await tx`SELECT pg_backend_pid()`;
+        held.open();
+        await release.wait;
+      });
+      await held.wait;
+      const [inTransaction] = await client.sql.begin(async (tx) => tx<{ x: number }[]>`SELECT ${21}::int AS x`);
+      release.open();
+      await holding;
+      expect(inTransaction?.x).toBe(21);
+    } finally {
+      await relay.close();
+    }
+  });
+
+  it('with prepare: false, a statement whose result changed under it (ALTER TABLE) is decoded with the new column types', async (ctx) => {
+    requirePooler(ctx, server);
+    const table = `shape_${randomUUID().replaceAll('-', '').slice(0, 12)}`;
+    await t.admin.unsafe(`CREATE TABLE ${table} (id int PRIMARY KEY, v int)`);
+    await t.admin.unsafe(`INSERT INTO ${table} VALUES (1, 42)`);
+    await t.admin.unsafe(`GRANT SELECT ON ${table} TO ${server.app.user}`);
+    try {
+      const client = pooledClient({ applicationName: 'unnamed-shape' });
+      const read = async () => (await client.sql.unsafe<{ id: number; v: unknown }[]>(`SELECT * FROM ${table} WHERE id = $1`, [1]))[0];
+      expect(await read()).toEqual({ id: 1, v: 42 });
+      expect(await read()).toEqual({ id: 1, v: 42 });
+      await t.admin.unsafe(`ALTER TABLE ${table} ALTER COLUMN v TYPE jsonb USING jsonb_build_object('n', v), ADD COLUMN w text DEFAULT 'new'`);
+      expect(await read()).toEqual({ id: 1, v: { n: 42 }, w: 'new' });
+    } finally {
+      await t.admin.unsafe(`DROP TABLE ${table}`);
+    }
+  });
+
   it("gets statement_timeout and lock_timeout from the role's settings, and refuses them as startup parameters", async (ctx) => {
     const pooler = requirePooler(ctx, server);
     const { sql } = pooledClient();

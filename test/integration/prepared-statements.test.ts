@@ -71,7 +71,7 @@ describe('prepared statements follow the prepare option', () => {
     expect(finished).toMatchObject({ status: 'failed', errorMessage: 'boom', outputData: null });
   });
 
-  it('without prepare (PgBouncer before 1.21) nothing is prepared on the server', async () => {
+  it('without prepare (PgBouncer before 1.21) nothing is prepared on the server, though postgres.js prepares (its statements go out unnamed)', async () => {
     const c = client({ pooler: 'none', prepare: false });
     await exercise(c);
     expect(await preparedOnConnection(c)).toEqual([]);
