@@ -195,7 +195,8 @@ async function inRounds(
   const out = {} as Record<LegName, LegFigures>;
   for (const [leg, figures] of runs) {
     const ranked = [...figures].sort((a, b) => (rank(b) || 0) - (rank(a) || 0));
-    const median = ranked[Math.floor((ranked.length - 1) / 2)] as LegFigures;
+    // The middle round; of an even number, the worse of the two middle ones.
+    const median = ranked[Math.floor(ranked.length / 2)] as LegFigures;
     out[leg] =
       rounds > 1
         ? {

@@ -17,8 +17,8 @@ interface BenchJson {
   jeex: JeexFigures & { durationMs: number };
 }
 
-function bench(out: string, durationS: number, env: NodeJS.ProcessEnv = {}): Promise<RunResult> {
-  const args = ['--import', 'tsx', join(ROOT, 'bench', 'run.ts'), '--only', 'jeex', '--scale', 'tiny', '--duration', String(durationS), '--clients', '4', '--json', '--out', out];
+function bench(out: string, durationS: number, env: NodeJS.ProcessEnv = {}, extra: string[] = []): Promise<RunResult> {
+  const args = ['--import', 'tsx', join(ROOT, 'bench', 'run.ts'), '--only', 'jeex', '--scale', 'tiny', '--duration', String(durationS), '--clients', '4', '--json', '--out', out, ...extra];
   return run(process.execPath, args, { env: { ...process.env, ...env } });
 }
 
@@ -30,6 +30,9 @@ function expectLegRan(leg: LegFigures | undefined): void {
   expect(leg?.latencyMs.p99).toBeGreaterThan(0);
   expect(Object.keys(leg?.operations ?? {}).length).toBeGreaterThan(0);
   for (const value of Object.values(leg?.cpuSeconds ?? {})) expect(Number.isFinite(value)).toBe(true);
+  // Other processes' share of the machine during the leg: a percentage, measured.
+  expect(leg?.otherCpu.percentOfMachine).toBeGreaterThanOrEqual(0);
+  expect(leg?.otherCpu.percentOfMachine).toBeLessThanOrEqual(100);
 }
 
 describe('npm run bench -- --only jeex (CI smoke run)', () => {
@@ -78,18 +81,26 @@ describe('npm run bench -- --only jeex (CI smoke run)', () => {
   );
 
   it(
-    'without pgbench, says how to install it and still runs the other legs (exit 1, not a crash)',
+    'without pgbench, says how to install it and still runs the other legs (exit 1, not a crash); --rounds 2 runs each leg twice',
     async (ctx) => {
       requirePooler(ctx, inject('testServer'));
       const out = join(dir, 'no-pgbench.json');
-      const result = await bench(out, 1, { JEEX_BENCH_PGBENCH: join(dir, 'no-such-pgbench') });
+      const result = await bench(out, 1, { JEEX_BENCH_PGBENCH: join(dir, 'no-such-pgbench') }, ['--rounds', '2']);
       expect(result.code, result.stderr).toBe(1);
       const f = parseJson<BenchJson>(result).jeex;
       expect(f.capacity.pgbench.unavailable).toMatch(/apt-get install postgresql-contrib/);
       expect(f.capacity.pgbenchPrepared.unavailable).toMatch(/pgbench/);
       expect(f.paced.pgbench?.unavailable).toMatch(/pgbench/);
       expect(f.targets.errors?.pass).toBe(false);
-      for (const leg of NODE_LEGS) expectLegRan(f.capacity[leg]);
+      for (const leg of NODE_LEGS) {
+        expectLegRan(f.capacity[leg]);
+        // Both rounds are listed; the leg's figures are one of them (of two, the worse).
+        expect(f.capacity[leg].rounds).toHaveLength(2);
+        expect(f.capacity[leg].rounds?.map((r) => r.tps)).toContain(f.capacity[leg].tps);
+        expect(f.paced[leg]?.rounds).toHaveLength(2);
+      }
+      expect(f.options.rounds).toBe(2);
+      expect(result.stderr).toMatch(/median of 2 rounds/);
       expect(result.stderr).toMatch(/pgbench legs? skipped: .*apt-get install/);
     },
     BENCH_TIMEOUT,
