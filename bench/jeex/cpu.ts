@@ -108,7 +108,7 @@ export interface CpuUsed {
  * the leg (a pgbench leg's Node only waits; a Node leg has no pgbench); the rest of the
  * machine's busy time is `other`.
  */
-export function cpuBetween(before: CpuSample, after: CpuSample, measured: { node: boolean; pgbench: boolean } = { node: true, pgbench: false }): CpuUsed {
+export function cpuBetween(before: CpuSample, after: CpuSample, measured: { node: boolean; pgbench: boolean }): CpuUsed {
   const node = after.node - before.node;
   const pgbench = after.nodeChildren - before.nodeChildren;
   const pgbouncer = after.pgbouncer - before.pgbouncer;

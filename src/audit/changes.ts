@@ -1,7 +1,8 @@
 import type { Sql } from 'postgres';
 import type { AuditEvent } from './events.ts';
 
-interface ChangeRow {
+/** A row of jeex_audit.changes as the server returns it. */
+export interface ChangeRow {
   id: number;
   at: Date;
   table_name: string;

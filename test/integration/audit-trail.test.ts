@@ -2,25 +2,14 @@ import { type Sql } from 'postgres';
 import { connect } from '../../src/db/connect.ts';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { asAppUser } from '../../src/audit/app-user.ts';
+import type { ChangeRow } from '../../src/audit/changes.ts';
 import { AUDIT_REDACTED_COLUMNS, REDACTED } from '../../src/audit/redaction.ts';
 import { requirePooler } from '../helpers/skip.ts';
 import { useTestDatabase } from '../helpers/test-db.ts';
 import { insertUser, rawUser } from '../helpers/users.ts';
 
-interface Change {
-  operation: string;
-  table_name: string;
-  row_key: { id: string };
-  old_values: Record<string, unknown> | null;
-  new_values: Record<string, unknown> | null;
-  db_role: string;
-  session_role: string;
-  app_user: string | null;
-  client_addr: string | null;
-  application_name: string | null;
-  transaction_id: string;
-  at: Date;
-}
+/** A row of jeex_audit.changes; the tests' rows are keyed by id. */
+type Change = ChangeRow & { row_key: { id: string } };
 
 // REQ-006.3, SEC-002: every data change to an application table is in jeex_audit.changes, written
 // by a trigger that the application roles cannot bypass, read or undo.
