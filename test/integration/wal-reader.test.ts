@@ -26,7 +26,7 @@ describe('readWal on real PostgreSQL 18 segments', () => {
   let sql: postgres.Sql;
   let copy: string;
   /** The segments written, oldest first, and what the server said about them. */
-  let segments: string[] = [];
+  const segments: string[] = [];
   const server = { from: '', switchEnd: '', marker: '' };
 
   const segmentPath = (name: string) => join(copy, name);
