@@ -54,6 +54,9 @@ export class RecordChecker {
   private recordSegment = '';
   private readonly header = Buffer.alloc(RECORD_HEADER_BYTES);
   private headerBytes = 0;
+  /** Where the current record's header is read from: `header`, or the page itself for a record on one page. */
+  private headerSource: Buffer = this.header;
+  private headerAt = 0;
   private crc = 0;
   /** The previous record's start: the next record's xl_prev must point at it (unknown at the first). */
   private previous: number | undefined;
@@ -183,7 +186,19 @@ export class RecordChecker {
   private feed(buffer: Buffer, at: number, count: number): RecordProblem | undefined {
     let from = at;
     let left = count;
-    if (this.headerBytes < RECORD_HEADER_BYTES) {
+    if (this.headerBytes === 0 && count === this.recordLength) {
+      // The whole record is on this page (the common case): its header is read in place, and the
+      // record is finished before the buffer is read into again.
+      this.headerSource = buffer;
+      this.headerAt = at;
+      this.headerBytes = RECORD_HEADER_BYTES;
+      from += RECORD_HEADER_BYTES;
+      left -= RECORD_HEADER_BYTES;
+      const problem = this.checkRecordHeader();
+      if (problem) return problem;
+    } else if (this.headerBytes < RECORD_HEADER_BYTES) {
+      this.headerSource = this.header;
+      this.headerAt = 0;
       const part = Math.min(RECORD_HEADER_BYTES - this.headerBytes, left);
       buffer.copy(this.header, this.headerBytes, from, from + part);
       this.headerBytes += part;
@@ -200,9 +215,9 @@ export class RecordChecker {
 
   private checkRecordHeader(): RecordProblem | undefined {
     const fail = (problem: string): RecordProblem => ({ kind: 'record-header', lsn: this.recordStart, segment: this.recordSegment, problem });
-    const rmid = this.header[17] ?? 0;
+    const rmid = this.headerSource[this.headerAt + 17] ?? 0;
     if (!validResourceManager(rmid)) return fail(`invalid resource manager id ${rmid} (xl_rmid)`);
-    const prev = readPosition(this.header, 8);
+    const prev = readPosition(this.headerSource, this.headerAt + 8);
     if (this.previous !== undefined ? prev !== this.previous : prev >= this.recordStart) {
       return fail(`xl_prev ${lsnText(prev)}, expected ${this.previous !== undefined ? `${lsnText(this.previous)} (the previous record)` : `an LSN before the record`}`);
     }
@@ -210,8 +225,10 @@ export class RecordChecker {
   }
 
   private finishRecord(): RecordProblem | undefined {
-    const computed = crc32c(this.header.subarray(0, RECORD_CRC_OFFSET), this.crc) >>> 0;
-    const stored = this.header.readUInt32LE(RECORD_CRC_OFFSET);
+    const header = this.headerSource;
+    const at = this.headerAt;
+    const computed = crc32c(header.subarray(at, at + RECORD_CRC_OFFSET), this.crc) >>> 0;
+    const stored = header.readUInt32LE(at + RECORD_CRC_OFFSET);
     if (computed !== stored) {
       return {
         kind: 'record-crc',
@@ -224,8 +241,8 @@ export class RecordChecker {
     this.lastRecord = this.recordStart;
     this.previous = this.recordStart;
     this.end = align8(this.recordStart + this.recordLength);
-    const rmid = this.header[17] ?? 0;
-    const info = this.header[16] ?? 0;
+    const rmid = header[at + 17] ?? 0;
+    const info = header[at + 16] ?? 0;
     if (rmid === RM_XLOG_ID && (info & 0xf0) === XLOG_SWITCH) {
       // Recovery reads on at the next segment; the rest of this one is padding (zeroed pages).
       this.end = Math.ceil(this.end / this.segmentBytes) * this.segmentBytes;
