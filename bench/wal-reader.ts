@@ -1,11 +1,12 @@
 /**
- * `npx tsx bench/wal-reader.ts [--segments 24] [--rounds 3] [--dir DIR] [--json]`: how fast
+ * `npx tsx bench/wal-reader.ts [--segments 24] [--rounds 3] [--dir DIR] [--compiled] [--json]`: how fast
  * readWal (what `verify` and `restore --latest` run over the archive) reads WAL. Without --dir,
  * a cluster from `up` writes --segments segments of ordinary WAL (inserts of 200-byte rows, with
  * a checkpoint every few segments so full-page images appear too), archived into its repository;
  * with --dir, the consecutive segments of that archive directory from its first one are read.
  * Each round reads them all once (page headers, record chain, CRC-32C); the median round is
- * printed in MiB/s and records/s (and with --json one document on stdout).
+ * printed in MiB/s and records/s (and with --json one document on stdout). `--compiled` reads
+ * with `dist/` (what the CLI runs; `npm run build` first) instead of the TypeScript through tsx.
  */
 import { readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -13,7 +14,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { defaultRepo } from '../src/backup/repo.ts';
 import { parseWalName, segmentNumber, walNameOf } from '../src/backup/wal.ts';
-import { readWal, type WalReadResult } from '../src/backup/wal-reader.ts';
+import { readWal as readWalSource, type WalReadResult } from '../src/backup/wal-reader.ts';
 import { connect } from '../src/db/connect.ts';
 import { localLayout } from '../src/local/layout.ts';
 import { freePort } from '../src/server/port.ts';
@@ -26,8 +27,11 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '3' },
     dir: { type: 'string' },
     json: { type: 'boolean', default: false },
+    compiled: { type: 'boolean', default: false },
   },
 });
+const compiledPath = '../dist/backup/wal-reader.js';
+const readWal: typeof readWalSource = values.compiled ? ((await import(compiledPath)) as { readWal: typeof readWalSource }).readWal : readWalSource;
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
 /** The consecutive run of segments from the first one in `dir`. */
