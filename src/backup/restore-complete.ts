@@ -98,12 +98,17 @@ export async function incompleteRestore(
   }
   const read = wal.read;
   const replayed = facts.replayedTo;
-  const complete = !wal.damage && replayed !== undefined && parseLsn(replayed) >= parseLsn(read.endLsn);
-  if (complete) return undefined;
   const log = await readLogSince(facts.layout.serverLog, facts.logOffset).catch(() => [] as string[]);
+  // Without the .history file, the log's "redo done at" (the last record replayed) against the archive's last valid record.
+  const redoDone = /redo done at ([0-9A-F]+\/[0-9A-F]+)/.exec(log.join('\n'))?.[1];
+  const reachedEnd =
+    replayed !== undefined
+      ? parseLsn(replayed) >= parseLsn(read.endLsn)
+      : redoDone !== undefined && read.lastRecordLsn !== undefined && parseLsn(redoDone) >= parseLsn(read.lastRecordLsn);
+  if (!wal.damage && reachedEnd) return undefined;
   const logExcerpt = log.filter((line) => RECOVERY_STOP.test(line)).slice(-6);
   const commit = facts.lastCommitAt ? ` (last replayed commit at ${facts.lastCommitAt})` : '';
-  const stopped = `recovery stopped at ${replayed ?? 'an unknown LSN'}${commit}`;
+  const stopped = `recovery stopped at ${replayed ?? (redoDone ? `the record at ${redoDone}` : 'an unknown LSN')}${commit}`;
   const context = { replayedTo: replayed ?? null, validTo: read.endLsn, archiveEnd: wal.archiveEnd ?? null, newestSegment: wal.newest ?? null, ...(wal.damage ? { damage: wal.damage } : {}) };
   const partial = `The cluster in ${facts.to} is stopped and holds only what was committed before that point`;
   if (wal.damage) {
