@@ -52,29 +52,30 @@ describe('a connection storm of the application roles', () => {
   }, 120_000);
 
   it('leaves slots to the monitoring and backup roles (reserved_connections, pg_use_reserved_connections)', { timeout: 120_000 }, async () => {
-    const superuser = client('superuser');
-    const [server] = await superuser<{ max: number; superuserReserved: number; reserved: number }[]>`
-      SELECT current_setting('max_connections')::int AS max, current_setting('superuser_reserved_connections')::int AS "superuserReserved",
-             current_setting('reserved_connections')::int AS reserved`;
-    expect(server).toEqual({ max: MAX_CONNECTIONS, superuserReserved: 3, reserved: 3 });
-
+    const superuser = client('superuser'); // (connects at its first query, after the storm: a superuser slot)
     // The app role up to its own limit, then the read-only role until the server is full.
     const app = await fill('app');
     expect(app.error).toMatchObject({ code: '53300', message: expect.stringContaining('too many connections for role "jeex_app"') as string });
     const readonly = await fill('readonly');
-    expect(readonly.error).toMatchObject({ code: '53300', message: expect.stringContaining('remaining connection slots are reserved for roles with privileges of the "pg_use_reserved_connections" role') as string });
-    const [used] = await superuser<{ n: number }[]>`SELECT count(*)::int AS n FROM pg_stat_activity WHERE backend_type = 'client backend' AND usename IN ('jeex_app', 'jeex_readonly')`;
-    expect(used?.n).toBe(MAX_CONNECTIONS - 3 - 3 - 1); // all but the superusers' 3, the reserved 3 and this superuser session's
 
     // During the storm, the operators still get in: health (as the monitor) sees it, a backup can start.
     const monitor = client('monitor');
+    expect(await failure(monitor`SELECT 1`), 'the monitoring role logs in').toBeUndefined();
     const doc = await checkHealth(monitor, { env: {} });
     expect(doc.checks['postgresql:reachable']?.[0]).toMatchObject({ observedValue: true });
-    expect(doc.checks['postgresql:connections']?.[0]).toMatchObject({ observedValue: MAX_CONNECTIONS - 3 - 3 + 1 }); // the storm, the superuser and the monitor
+    expect(doc.checks['postgresql:connections']?.[0]).toMatchObject({ observedValue: MAX_CONNECTIONS - 3 - 3 + 1 }); // the storm and the monitor
     expect(['warn', 'fail']).toContain(doc.checks['postgresql:connectionUsage']?.[0]?.status);
     const backup = client('backup');
     expect(await backup<{ who: string }[]>`SELECT current_user AS who`).toEqual([{ who: 'jeex_backup' }]);
-    // ... and the application's roles do not take the slot left (the read-only role is far below its own limit).
+    // ... and the application's roles do not take the one reserved slot left (the read-only role is far below its own limit).
     expect(await failure(client('readonly')`SELECT 1`)).toMatchObject({ code: '53300', message: expect.stringContaining('pg_use_reserved_connections') as string });
+
+    // What made room: 3 slots (a tenth of 30) that the application's roles may not take.
+    const [server] = await superuser<{ max: number; superuserReserved: number; reserved: number }[]>`
+      SELECT current_setting('max_connections')::int AS max, current_setting('superuser_reserved_connections')::int AS "superuserReserved",
+             current_setting('reserved_connections')::int AS reserved`;
+    expect(server).toEqual({ max: MAX_CONNECTIONS, superuserReserved: 3, reserved: 3 });
+    expect(readonly.error).toMatchObject({ code: '53300', message: expect.stringContaining('remaining connection slots are reserved for roles with privileges of the "pg_use_reserved_connections" role') as string });
+    expect(app.n + readonly.n).toBe(MAX_CONNECTIONS - 3 - 3); // all but the superusers' 3 and the reserved 3
   });
 });
