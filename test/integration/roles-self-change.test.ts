@@ -1,5 +1,8 @@
 import { type Sql } from 'postgres';
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
+import pino from 'pino';
+import { AlertEngine } from '../../src/alerts/engine.ts';
+import { defaultAlertRules } from '../../src/alerts/rules.ts';
 import { connect } from '../../src/db/connect.ts';
 import { scramVerifier } from '../../src/db/scram.ts';
 import { translateDbError } from '../../src/db/translate-error.ts';
@@ -92,6 +95,8 @@ describe('a login role that changes its own settings or password', () => {
     expect(settings.output).toContain(`${roles.readonly}: idle_session_timeout is not set (roles apply set 15min)`);
     expect(settings.output).toContain('`jeex-db roles apply`');
     expect(check(doc, 'postgresql:rolePasswords').status).toBe('pass');
+    const engine = new AlertEngine({ logger: pino({ level: 'silent' }), webhook: null, rules: defaultAlertRules.filter((r) => r.name.startsWith('role-')) });
+    expect(engine.evaluate(doc, Date.now())).toEqual([expect.objectContaining({ alert: 'role-settings-changed', state: 'firing', severity: 'warning' })]);
 
     const repaired = await fixture.apply();
     expect(repaired.changes.map((c) => `${c.object}: ${c.change}`)).toEqual(
@@ -125,8 +130,13 @@ describe('a login role that changes its own settings or password', () => {
     expect(passwordsCheck.output).toMatch(new RegExp(`^the password of ${roles.app} is not the one \`jeex-db roles apply\` or \`roles rotate\` set\\..*jeex-db roles apply`));
     expect(JSON.stringify(doc)).not.toContain(theirs);
 
+    // The default alert rules fire on it at once (serve's alert loop: a log line and the webhook).
+    const engine = new AlertEngine({ logger: pino({ level: 'silent' }), webhook: null, rules: defaultAlertRules.filter((r) => r.name.startsWith('role-')) });
+    expect(engine.evaluate(doc, Date.now())).toEqual([expect.objectContaining({ alert: 'role-password-changed', state: 'firing', severity: 'critical' })]);
+
     const repaired = await fixture.apply();
     expect(repaired.changes).toContainEqual({ object: `role ${roles.app}`, change: "password set to the one given (the server's verifier did not match it)" });
+    expect(engine.evaluate(await health(), Date.now())).toEqual([expect.objectContaining({ alert: 'role-password-changed', state: 'resolved' })]);
     expect(await as('app')<{ who: string }[]>`SELECT current_user AS who`).toEqual([{ who: roles.app }]);
     expect(check(await health(), 'postgresql:rolePasswords')).toMatchObject({ status: 'pass', observedValue: 0 });
 
