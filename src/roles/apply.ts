@@ -114,8 +114,7 @@ async function closeMaintenanceDatabases(admin: Sql, appDatabase: string, roles:
   const changes: RoleChange[] = [];
   for (const database of MAINTENANCE_DATABASES) {
     if (database === appDatabase) continue;
-    const [exists] = await admin`SELECT 1 FROM pg_database WHERE datname = ${database}`;
-    if (!exists) continue;
+    // (no rows when the database does not exist: nothing to revoke then)
     const current = await readGrants(admin, `SELECT ${ACL_COLUMNS} FROM pg_database d, aclexplode(coalesce(d.datacl, acldefault('d'::"char", d.datdba))) a WHERE d.datname = $1`, [database]);
     const desired = Object.fromEntries([['PUBLIC', []], ...LOGIN_KINDS.map((kind) => [roles[kind], []])]) as Record<string, string[]>;
     changes.push(...(await ensureGrants(admin, { describe: `database ${database}`, on: `DATABASE ${ident(database)}` }, current, desired)));

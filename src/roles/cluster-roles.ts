@@ -16,6 +16,7 @@ interface AuthRow {
   bypassrls: boolean;
   connlimit: number;
   verifier: string | null;
+  comment: string | null;
 }
 
 /**
@@ -77,7 +78,7 @@ export async function ensureRole(
       await admin<AuthRow[]>`
         SELECT oid::int AS oid, rolcanlogin AS login, rolsuper AS superuser, rolinherit AS inherit, rolcreaterole AS createrole,
                rolcreatedb AS createdb, rolreplication AS replication, rolbypassrls AS bypassrls, rolconnlimit AS connlimit,
-               rolpassword AS verifier
+               rolpassword AS verifier, shobj_description(oid, 'pg_authid') AS comment
         FROM pg_authid WHERE rolname = ${spec.name}`
     )[0];
   let row = await read();
@@ -118,7 +119,7 @@ export async function ensureRole(
   if (spec.login) {
     const verifier = newVerifier ?? row.verifier;
     const record = { kind: spec.kind, settings: spec.settings, verifier: verifierFingerprint(verifier) };
-    changes.push(...(await ensureRecord(admin, spec.name, record, changes.length > 0)));
+    changes.push(...(await ensureRecord(admin, spec.name, row.comment, record, changes.length > 0)));
   }
   return { changes, warnings };
 }

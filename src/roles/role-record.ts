@@ -67,12 +67,11 @@ async function currentComment(admin: Sql, role: string): Promise<string | null> 
 }
 
 /**
- * Write the record of a role when it differs from the one there. Reported as a change only when
- * `quiet` is false (a run that changed the role itself already says so).
+ * Write the record of a role when it differs from `current` (its comment now). Reported as a
+ * change only when `quiet` is false (a run that changed the role itself already says so).
  */
-export async function ensureRecord(admin: Sql, role: string, record: RoleRecord, quiet: boolean): Promise<RoleChange[]> {
+export async function ensureRecord(admin: Sql, role: string, current: string | null, record: RoleRecord, quiet: boolean): Promise<RoleChange[]> {
   const text = recordText(record);
-  const current = await currentComment(admin, role);
   if (current === text) return [];
   await admin.unsafe(`COMMENT ON ROLE ${ident(role)} IS ${literal(text)}`);
   if (quiet) return [];
