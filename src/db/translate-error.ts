@@ -80,6 +80,11 @@ function rootCause(error: unknown): unknown {
 
 const POOLER_LOG = "PgBouncer's log (pgbouncer/pgbouncer.log in the data directory of `jeex-db up`, else the logfile in pgbouncer.ini)";
 
+/** A login role may change its own password (src/roles/role-record.ts); what to do when it did. */
+const PASSWORD_CHANGED =
+  "the role's password was changed on the server (ALTER ROLE ... PASSWORD, which a login role may run on itself; `jeex-db health` names the role under postgresql:rolePasswords): " +
+  '`jeex-db roles apply` sets the local cluster\'s back (the one in secrets.json, PgBouncer reloaded); elsewhere give it a new one with `jeex-db roles rotate <role> --url ...` and update the URLs.';
+
 /**
  * PgBouncer's own errors. 1.18 sends them all as SQLSTATE 08P01 (newer versions use other codes),
  * so they are told apart by their fixed texts, before the SQLSTATE is looked at.
@@ -89,7 +94,9 @@ const byPoolerMessage: { match: RegExp; code: ErrorCode; what: string; next: str
     match: /\bquery_wait_timeout\b/,
     code: 'POOL_TIMEOUT',
     what: "PgBouncer's queue timed out: no server connection became free within its query_wait_timeout",
-    next: 'Every server connection stayed busy: look for slow queries or long transactions (pg_stat_activity; SHOW POOLS on the PgBouncer console), or raise default_pool_size or query_wait_timeout in pgbouncer.ini.',
+    next:
+      'Every server connection stayed busy: look for slow queries or long transactions (pg_stat_activity; SHOW POOLS on the PgBouncer console), or raise default_pool_size or query_wait_timeout in pgbouncer.ini. ' +
+      `Or PgBouncer could not log in to PostgreSQL meanwhile ("login failed" in ${POOLER_LOG}): ${PASSWORD_CHANGED}`,
   },
   {
     match: /no more connections allowed \(max_client_conn\)/,
@@ -101,7 +108,7 @@ const byPoolerMessage: { match: RegExp; code: ErrorCode; what: string; next: str
     match: /server login has been failing|pgbouncer cannot connect to server|client_login_timeout \(server down\)/,
     code: 'CONNECTION_FAILED',
     what: 'PgBouncer cannot log in to PostgreSQL',
-    next: `Read ${POOLER_LOG}, and check that PostgreSQL is up and accepts the role's password; PgBouncer tries again every server_login_retry seconds (1 in the pgbouncer.ini jeex-db generates, 15 by PgBouncer's default).`,
+    next: `Read ${POOLER_LOG}, and check that PostgreSQL is up and accepts the role's password ("password authentication failed" there: ${PASSWORD_CHANGED}); PgBouncer tries again every server_login_retry seconds (1 in the pgbouncer.ini jeex-db generates, 15 by PgBouncer's default).`,
   },
   {
     match: /^SSL required$/,
@@ -158,7 +165,7 @@ const bySqlState: Record<string, { code: ErrorCode; what: string; next: string }
   '28P01': {
     code: 'AUTHENTICATION_FAILED',
     what: 'password authentication failed',
-    next: 'Check the user and password in DATABASE_URL (or PGUSER/PGPASSWORD).',
+    next: `Check the user and password in DATABASE_URL (or PGUSER/PGPASSWORD). If they worked before: ${PASSWORD_CHANGED}`,
   },
   '28000': {
     code: 'AUTHENTICATION_FAILED',

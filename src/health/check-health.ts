@@ -15,6 +15,7 @@ import {
 } from './database-checks.ts';
 import { healthExitCode } from './judge.ts';
 import { measure, round, runCheck, type BaseContext, type CheckContext, type CheckSpec, type Entry } from './measure.ts';
+import { roleCheck } from './role-checks.ts';
 import { serverFacts, type HealthScope, type ServerFacts } from './queries.ts';
 import { resolveHealthThresholds, type ThresholdName } from './thresholds.ts';
 import { worstStatus, type HealthCheck, type HealthDocument } from './types.ts';
@@ -59,7 +60,7 @@ const version = (() => {
 })();
 
 /** Checks that need PostgreSQL, in the order they run (one at a time, to borrow one connection). */
-const DATABASE_CHECKS: CheckSpec[] = [connectionsCheck, transactionsCheck, cacheHitCheck, wraparoundCheck, replicationCheck, databaseSizeCheck, slowStatementsCheck];
+const DATABASE_CHECKS: CheckSpec[] = [connectionsCheck, transactionsCheck, cacheHitCheck, wraparoundCheck, replicationCheck, databaseSizeCheck, slowStatementsCheck, roleCheck];
 
 /**
  * The health of PostgreSQL (and, when given, the app's pool, PgBouncer, the migrations and the
