@@ -175,7 +175,12 @@ export async function reloadPooler(files: PoolerFiles): Promise<boolean> {
  */
 export async function stopPooler(files: PoolerFiles, graceMs = 5_000): Promise<boolean> {
   const pid = await poolerPid(files);
-  if (!pid) return false;
+  if (!pid) {
+    // Dead already (killed, crashed): it stays stopped, even under a supervisor.
+    await rm(files.pidfile, { force: true });
+    await rm(files.exitFile, { force: true });
+    return false;
+  }
   process.kill(pid, 'SIGINT');
   const deadline = Date.now() + graceMs;
   while (alive(pid) && Date.now() < deadline) await sleep(50);
@@ -183,6 +188,8 @@ export async function stopPooler(files: PoolerFiles, graceMs = 5_000): Promise<b
     process.kill(pid, 'SIGTERM');
     while (alive(pid)) await sleep(50);
   }
+  // No pidfile and no failure recorded: a supervisor knows the stop was meant.
   await rm(files.pidfile, { force: true });
+  await rm(files.exitFile, { force: true });
   return true;
 }

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { RunAs } from '../server/exec.ts';
-import { readLogSince } from '../server/server-log.ts';
+import { logOffset, readLogSince } from '../server/server-log.ts';
 import { findPgbouncer, type PgbouncerBinary } from './binary.ts';
 import { configuredListen } from './local.ts';
 import { withPoolerLock } from './lock.ts';
@@ -67,11 +67,25 @@ export interface PoolerSupervisor {
 
 const LOG_TAIL = 10;
 
-/** Dead without meaning to be: its pidfile is still there (a stop removes it), or its shell recorded a signal or a failure. */
+/**
+ * Dead without meaning to be: its pidfile is still there (PgBouncer removes it when it shuts
+ * down, `stopPooler` when it stops it), or its shell recorded a signal or an exit code other than
+ * 0, except after a shutdown it was asked for (SIGTERM also exits 1: its log says "got SIGTERM").
+ */
 async function died(files: PoolerFiles): Promise<boolean> {
   if (existsSync(files.pidfile)) return true;
   const exit = await poolerExit(files);
-  return exit !== undefined && (exit.signal !== null || exit.code !== 0);
+  if (exit === undefined || (exit.signal === null && exit.code === 0)) return false;
+  if (exit.signal !== null) return true;
+  return !(await askedToShutDown(files));
+}
+
+/** The last start's log lines end with PgBouncer's own "got SIGTERM" / "got SIGINT". */
+async function askedToShutDown(files: PoolerFiles): Promise<boolean> {
+  const size = await logOffset(files.logfile);
+  const lines = await readLogSince(files.logfile, Math.max(0, size - 16_384));
+  const up = lines.findLastIndex((line) => /process up: PgBouncer/.test(line));
+  return lines.slice(up + 1).some((line) => /\bgot SIG(TERM|INT)\b/.test(line));
 }
 
 /**
@@ -233,6 +247,9 @@ export function supervisePooler(options: SupervisePoolerOptions): PoolerSupervis
       }
       const restarting = current !== undefined;
       if (!restarting && !(await died(files))) {
+        // Confirmed inside the lock: a restart by someone else passes through this state (the
+        // old pidfile removed, the new one not yet written).
+        if (status !== 'stopped' && !(await withPoolerLock(files.dir, async () => !(await poolerPid(files)) && !(await died(files))))) continue;
         if (status !== 'stopped') {
           if (pid !== undefined) logger.info({ event: 'pgbouncer.stopped', pid }, `PgBouncer (pid ${pid}) was stopped on purpose: not restarting it`);
           status = 'stopped';
