@@ -1,25 +1,21 @@
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
-import type postgres from 'postgres';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { connect } from '../../src/db/connect.ts';
 import { checkHealth } from '../../src/health/check-health.ts';
-import type { HealthDocument } from '../../src/health/types.ts';
-import { poolerAdmin } from '../../src/pooler/admin.ts';
 import { stopPoolerIn } from '../../src/pooler/local.ts';
 import { poolerFiles } from '../../src/pooler/process.ts';
 import { supervisePooler, type PoolerSupervisor, type SupervisePoolerOptions } from '../../src/pooler/supervise.ts';
 import { serverOsUser } from '../../src/server/os-user.ts';
 import { processAlive } from '../../src/server/process-alive.ts';
-import { startMonitor, type RunningMonitor } from '../../src/serve/monitor.ts';
 import { startDedicatedPooler, type DedicatedPooler } from '../helpers/dedicated-pooler.ts';
 import { healingClients } from '../helpers/healing.ts';
 import { requirePooler } from '../helpers/skip.ts';
 import { useTestDatabase } from '../helpers/test-db.ts';
 
 // The real PgBouncer, killed with SIGKILL under a supervisor (the one `up` in the foreground and
-// `serve` run), and under the health server and its alerts.
+// `serve` run). Health and alerts: pooler-health.test.ts.
 const t = useTestDatabase();
 const client = healingClients(() => t.appUrl);
 const server = inject('testServer');
@@ -196,72 +192,5 @@ describe('supervisePooler', () => {
     expect(await own.pid()).toBeUndefined();
     expect(lines.filter((l) => l.event === 'pgbouncer.restarted' || l.event === 'pgbouncer.died')).toEqual([]);
     expect(supervisor.state().restarts).toEqual([]);
-  });
-});
-
-describe('health and alerts for PgBouncer', () => {
-  async function monitorWith(own: DedicatedPooler, options: { supervise?: pino.Logger } = {}): Promise<{ running: RunningMonitor; lines: Line[]; get: () => Promise<{ status: number; doc: HealthDocument }> }> {
-    const { logger, lines } = capture();
-    const app = client({ url: own.through(t.appUrl), pooler: 'pgbouncer', max: 2 });
-    const monitorSql: postgres.Sql = connect(t.adminUrl, { max: 2, onnotice: () => {} });
-    const console = poolerAdmin(own.consoleUrl);
-    const as = await serverOsUser();
-    const running = await startMonitor({
-      port: 0,
-      app,
-      monitor: monitorSql,
-      pooler: console,
-      alerts: { logger, intervalMs: 200 },
-      telemetry: false,
-      ...(options.supervise ? { superviseLocalPooler: { dir: own.dir, logger: options.supervise, pollMs: 100, ...(as ? { as } : {}) } } : {}),
-    });
-    cleanups.push(async () => {
-      await running.stop();
-      await Promise.all([monitorSql.end({ timeout: 1 }), console.end({ timeout: 1 })]);
-    });
-    const get = async () => {
-      const response = await fetch(`${running.server.url}/health`);
-      return { status: response.status, doc: (await response.json()) as HealthDocument };
-    };
-    return { running, lines, get };
-  }
-
-  it('PgBouncer killed with SIGKILL: pgbouncer:reachable fails, /health is 503 and the pgbouncer-down alert fires', { timeout: 30_000 }, async (ctx) => {
-    requirePooler(ctx, server);
-    const own = await ownPooler();
-    const { lines, get } = await monitorWith(own);
-    const before = await get();
-    expect(before.doc.checks['pgbouncer:reachable']?.[0]).toMatchObject({ status: 'pass', observedValue: true });
-
-    await kill(own);
-    const after = await until('a health document that sees it down', async () => {
-      const got = await get();
-      return got.doc.checks['pgbouncer:reachable']?.[0]?.observedValue === false ? got : undefined;
-    });
-    expect(after.status).toBe(503);
-    expect(after.doc.status).toBe('fail');
-    expect(after.doc.checks['pgbouncer:reachable']?.[0]).toMatchObject({ status: 'fail', componentType: 'pgbouncer' });
-    expect(after.doc.checks['pgbouncer:reachable']?.[0]?.output).toMatch(/PgBouncer does not answer .*the app's connections go through it.*`jeex-db up`/);
-    const firing = await until('the pgbouncer-down alert', () => lines.find((l) => l.alert === 'pgbouncer-down' && l.state === 'firing'));
-    expect(firing).toMatchObject({ severity: 'critical', check: 'pgbouncer:reachable' });
-  });
-
-  it('PgBouncer killed with SIGKILL under serve\'s supervisor: restarted, pgbouncer:restarts warns and the pgbouncer-restarted alert fires', { timeout: 30_000 }, async (ctx) => {
-    requirePooler(ctx, server);
-    const own = await ownPooler();
-    const supervision = capture();
-    const { lines, get, running } = await monitorWith(own, { supervise: supervision.logger });
-    expect(running.poolerSupervisor).toBeDefined();
-    const killed = await kill(own);
-    await until('the restart', () => supervision.lines.find((l) => l.event === 'pgbouncer.restarted'));
-    const firing = await until('the pgbouncer-restarted alert', () => lines.find((l) => l.alert === 'pgbouncer-restarted' && l.state === 'firing'));
-    expect(firing).toMatchObject({ severity: 'warning', check: 'pgbouncer:restarts' });
-    expect(JSON.stringify(firing)).toMatch(/killed by SIGKILL/);
-    const doc = await until('a document with the restart', async () => {
-      const got = await get();
-      return got.doc.checks['pgbouncer:restarts']?.[0]?.observedValue === 1 && got.doc.checks['pgbouncer:reachable']?.[0]?.observedValue === true ? got : undefined;
-    });
-    expect(doc.doc.checks['pgbouncer:restarts']?.[0]).toMatchObject({ status: 'warn' });
-    expect(await own.pid()).not.toBe(killed);
   });
 });
