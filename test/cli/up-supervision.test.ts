@@ -145,9 +145,11 @@ describe('PgBouncer supervised by serve and by up in the foreground', () => {
     const url = (JSON.parse(served.stdout) as { url: string }).url;
     await until('serve to watch PgBouncer', async () => {
       const doc = (await (await fetch(`${url}/health`)).json()) as HealthDocument;
-      return doc.checks['pgbouncer:restarts']?.[0]?.status === 'pass';
+      return doc.checks['pgbouncer:clientsWaiting']?.[0]?.status === 'pass';
     });
     const killed = await killPooler();
+    // Back on its port within seconds (before the fix: never).
+    await until('PgBouncer listening again', () => listening(poolerPort));
     const restarted = await until('the restart line', () => served.lines().find((l) => l.event === 'pgbouncer.restarted'));
     const died = served.lines().find((l) => l.event === 'pgbouncer.died');
     expect(died).toMatchObject({ pid: killed, exit: { signal: 'SIGKILL', code: null } });
