@@ -48,6 +48,7 @@ export {
   type PoolerPool,
   type PoolerDatabaseStats,
 } from './pooler/metrics.ts';
+export { supervisePooler, type PoolerSupervisor, type PoolerSupervisorState, type PoolerRestart, type SupervisePoolerOptions } from './pooler/supervise.ts';
 export { up, down, DEFAULT_PORT, type UpOptions, type UpResult, type DownResult } from './server/up.ts';
 export { ensureDevTls, type DevTlsOptions, type DevTlsResult } from './tls/dev-tls.ts';
 export { resolveTlsPlan, type TlsInput, type TlsPlan } from './tls/config.ts';

@@ -154,6 +154,24 @@ export const defaultAlertRules: readonly AlertRule[] = Object.freeze([
     for: 0,
     severity: 'critical',
   },
+  {
+    name: 'pgbouncer-down',
+    description: "PgBouncer does not answer: the app's connections through it fail",
+    check: 'pgbouncer:reachable',
+    when: 'fail',
+    for: 0,
+    severity: 'critical',
+    summary: 'PgBouncer does not answer: {output}',
+  },
+  {
+    name: 'pgbouncer-restarted',
+    description: 'PgBouncer died and was restarted (or its restarts keep failing) in the last 15 minutes',
+    check: 'pgbouncer:restarts',
+    when: 'warn-or-fail',
+    for: 0,
+    severity: 'warning',
+    summary: 'PgBouncer died {value} time(s) in the last 15 minutes: {output}',
+  },
 ] satisfies AlertRule[]);
 
 const ruleSchema = z.strictObject({

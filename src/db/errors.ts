@@ -26,6 +26,7 @@ export const errorCodes = [
   'CONNECTION_FAILED',
   'UNSUPPORTED_SERVER',
   'QUERY_FAILED',
+  'WRITE_OUTCOME_UNKNOWN',
   // Configuration.
   'INVALID_CONFIG',
   // The local cluster (`jeex-db up` / `down`).

@@ -4,7 +4,7 @@ import { projects } from '../../schema/projects.ts';
 import type { DocumentType, DocumentVersion, NewDocumentVersion, Project } from '../../schema/types.ts';
 import { insertDocumentVersionSchema } from '../../schema/validation.ts';
 import type { Database } from '../create-db.ts';
-import { JeexDbError } from '../errors.ts';
+import { isJeexDbError, JeexDbError } from '../errors.ts';
 import { uuidv7 } from '../uuid.ts';
 import { cached, insertShape } from './prepared.ts';
 import { one, run, validate } from './run.ts';
@@ -51,9 +51,32 @@ export type AppendDocumentVersionInput = Omit<NewDocumentVersion, 'version'> & {
  * v.version; // 1, 2, 3, ...
  */
 export async function appendDocumentVersion(db: Database, input: AppendDocumentVersionInput): Promise<DocumentVersion> {
+  const id = input.id ?? uuidv7();
+  return appendVersion(db, { ...input, id }).catch((error: unknown) => {
+    throw isJeexDbError(error, 'WRITE_OUTCOME_UNKNOWN') ? appendOutcomeUnknown(error, id, input) : error;
+  });
+}
+
+/** WRITE_OUTCOME_UNKNOWN of an append, saying how to find out whether the version was saved. */
+function appendOutcomeUnknown(error: JeexDbError, id: string, input: AppendDocumentVersionInput): JeexDbError {
+  const retry =
+    input.expectedVersion === undefined
+      ? 'or append again with expectedVersion (the version the edit was based on), which fails with VERSION_CONFLICT instead of saving it twice'
+      : `or append again with the same expectedVersion (${input.expectedVersion}): it saves the version once, or fails with VERSION_CONFLICT when the first try was saved`;
+  const next = `Before appending it again, read the document (getDocumentHistory or getLatestDocuments) and look for the version with id ${id}: there, it was saved; ${retry}.`;
+  return new JeexDbError('WRITE_OUTCOME_UNKNOWN', `appending a version of the ${input.documentType} document (id ${id}): ${error.message.replace(/ Do not send it again.*$/, '')} ${next}`, {
+    hint: next,
+    table: 'document_versions',
+    ...(error.sqlState ? { sqlState: error.sqlState } : {}),
+    cause: error,
+    context: { ...error.context, id, projectId: input.projectId, documentType: input.documentType, ...(input.expectedVersion !== undefined ? { expectedVersion: input.expectedVersion } : {}) },
+  });
+}
+
+async function appendVersion(db: Database, input: AppendDocumentVersionInput & { id: string }): Promise<DocumentVersion> {
   const { expectedVersion, ...rest } = input;
   const values = validate(appendSchema, rest, 'document version');
-  const { shape, placeholders, values: params } = insertShape({ ...values, id: values.id ?? uuidv7() });
+  const { shape, placeholders, values: params } = insertShape({ ...values, id: values.id ?? input.id });
   // Built once per client and shape (see cached()); the id is chosen here, once for every attempt.
   const insertNext = async (d: Database): Promise<DocumentVersion | undefined> => {
     const rows = await cached(
