@@ -42,9 +42,13 @@ export async function waitForBackupWal(sql: Sql, repo: BackupRepo, wait: BackupW
   const started = Date.now();
   let failingSince: number | undefined;
   const range = `${wait.startWalFile} to ${wait.stopWalFile}`;
-  const [settings] = await sql<{ mode: string; library: string; command: string }[]>`
-    SELECT current_setting('archive_mode') AS mode, current_setting('archive_library') AS library, current_setting('archive_command') AS command`;
-  if (settings && (settings.mode === 'off' || (settings.library === '' && settings.command === ''))) {
+  // pg_settings, not current_setting(): a role without pg_read_all_settings does not see
+  // archive_command there (a missing row then counts as "unknown", never as "off").
+  const rows = await sql<{ name: string; setting: string }[]>`
+    SELECT name, setting FROM pg_settings WHERE name IN ('archive_mode', 'archive_library', 'archive_command')`;
+  const setting = (name: string) => rows.find((r) => r.name === name)?.setting;
+  const settings = { mode: setting('archive_mode') ?? 'unknown', library: setting('archive_library') ?? '?', command: setting('archive_command') ?? '?' };
+  if (settings.mode === 'off' || (settings.library === '' && settings.command === '')) {
     throw new JeexDbError('BACKUP_WAL_MISSING', `The server does not archive its WAL (archive_mode = ${settings.mode}, archive_library = '${settings.library}', archive_command = '${settings.command}'), so the WAL this backup needs (${range}) will never reach ${repo.wal}. The backup was discarded.`, {
       hint: 'Turn WAL archiving on into this repository (`jeex-db up` configures it for the local cluster: archive_mode = on, archive_library = basic_archive), then run the backup again.',
       context: { repo: repo.root },
