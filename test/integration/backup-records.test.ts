@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { access, copyFile, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { access, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -33,12 +33,15 @@ describe('backup records: damaged, edited, durable', () => {
   let backup: BackupRecord;
   const recordFile = () => join(repo.base, backup.id, 'backup.json');
   const rowsAtBackup = { users: 0 };
+  /** backup.json as takeBaseBackup wrote it (each test damages its own copy of it). */
+  let original = '';
 
   beforeAll(async () => {
     ({ root, dataDir, repo, sql } = await startBackupCluster('jeex-records-'));
     for (let i = 0; i < 5; i++) await insertUser(sql, { email: `rec-${i}@example.com`, name: 'Record' });
     ({ record: backup } = await takeBaseBackup(sql, { repo, fast: true }));
     rowsAtBackup.users = backup.rowCounts.users ?? -1;
+    original = await readFile(join(repo.base, backup.id, 'backup.json'), 'utf8');
     // Committed after the backup: a --latest restore must bring these back too.
     for (let i = 0; i < 3; i++) await insertUser(sql, { email: `rec-after-${i}@example.com`, name: 'After' });
     await waitForArchiver(sql);
@@ -51,8 +54,7 @@ describe('backup records: damaged, edited, durable', () => {
   }, CLUSTER_TIMEOUT);
 
   it('a backup.json with one flipped byte is reported as damaged (list exits 48 naming the file, human and --json); verify and restore say BACKUP_RECORD_DAMAGED naming it', { timeout: CLUSTER_TIMEOUT }, async () => {
-    const intact = await readFile(recordFile());
-    const flipped = Buffer.from(intact);
+    const flipped = Buffer.from(original);
     flipped[0] = 0x5b; // '{' -> '[': the whole record no longer parses
     await writeFile(recordFile(), flipped);
 
@@ -82,6 +84,9 @@ describe('backup records: damaged, edited, durable', () => {
   });
 
   it('backups repair rebuilds the record from the tarball, backup_manifest and the archive; the backup then verifies by restore and a --latest restore has every row', { timeout: CLUSTER_TIMEOUT }, async () => {
+    const flipped = Buffer.from(original);
+    flipped[0] = 0x5b;
+    await writeFile(recordFile(), flipped);
     const result = await runCli(['backups', 'repair', backup.id, '--data-dir', dataDir, '--json']);
     expectExit(result, 0);
     const repaired = parseJson<RepairResult & { ok: boolean }>(result);
@@ -120,12 +125,12 @@ describe('backup records: damaged, edited, durable', () => {
     }
   });
 
-  it('verify fails naming the field when backup.json was edited: stopLsn, startLsn, stopWalFile, stoppedAt', { timeout: CLUSTER_TIMEOUT }, async () => {
+  it('verify fails naming the field when backup.json was edited: stopLsn, startLsn, stoppedAt', { timeout: CLUSTER_TIMEOUT }, async () => {
     const sound = await readFile(recordFile(), 'utf8');
-    const record = JSON.parse(sound) as BackupRecord;
+    const record = JSON.parse(original) as BackupRecord;
+    await writeFile(recordFile(), original);
     const clean = await verifyBackup(repo, backup.id, { sourceDataDir: dataDir, restore: false });
     expect(clean.problems).toEqual([]);
-    expect(clean.steps.join('\n')).toMatch(/backup\.json agrees with backup_label, backup_manifest's WAL-Ranges and [0-9A-F]{24}\.[0-9A-F]{8}\.backup/);
 
     const later = (lsn: string) => {
       const [high = '0', low = '0'] = lsn.split('/');
@@ -148,6 +153,8 @@ describe('backup records: damaged, edited, durable', () => {
       const cli = await runCli(['verify', backup.id, '--no-restore', '--data-dir', dataDir, '--json']);
       expectExit(cli, 46);
       expect(parseJson<{ problems: string[] }>(cli).problems.join('\n')).toContain(`stopLsn ${later(record.stopLsn)}`);
+      // The sound record is said to agree, and with what.
+      expect(clean.steps.join('\n')).toMatch(/backup\.json agrees with backup_label, backup_manifest's WAL-Ranges and [0-9A-F]{24}\.[0-9A-F]{8}\.backup/);
     } finally {
       await writeFile(recordFile(), sound);
     }
@@ -167,37 +174,37 @@ describe('backup records: damaged, edited, durable', () => {
       expect(code, args.join(' ')).toBe(0);
       return parseTrace(await readFile(trace, 'utf8'));
     };
-    const backupTrace = await traced(['backup', '--data-dir', dataDir, '--fast', '--json']);
-    const verifyTrace = await traced(['verify', '--no-restore', '--data-dir', dataDir, '--json']);
-    const id = (await readdir(repo.base)).filter((n) => /^\d{8}T\d{6}Z$/.test(n)).sort().at(-1) ?? '';
-    // A damaged record again, repaired under strace.
-    await copyFile(join(repo.base, id, 'backup.json'), join(root, 'backup.json.sound'));
-    await writeFile(join(repo.base, id, 'backup.json'), '{"id": "trunc');
-    const repairTrace = await traced(['backups', 'repair', id, '--data-dir', dataDir, '--json']);
-
-    const renames = [...backupTrace, ...verifyTrace, ...repairTrace].filter((e) => e.kind === 'rename' && e.from.startsWith(repo.root));
-    // The record into the partial directory, that directory into place, the record again (verify),
-    // the damaged record kept aside and the rebuilt one (repair).
-    expect(renames.map((e) => (e.kind === 'rename' ? e.to.slice(repo.root.length) : ''))).toEqual([
-      `/base/${id}.partial/backup.json`,
-      `/base/${id}`,
-      `/base/${id}/backup.json`,
-      expect.stringMatching(new RegExp(`^/base/${id}/backup\\.json\\.damaged-`)),
-      `/base/${id}/backup.json`,
-    ]);
-    for (const events of [backupTrace, verifyTrace, repairTrace]) {
+    /** Each rename in the repository: `from` fsynced before it, the directory of `to` after it. */
+    const expectDurable = (events: TraceEvent[]) => {
       events.forEach((event, index) => {
         if (event.kind !== 'rename' || !event.from.startsWith(repo.root)) return;
         const before = events.slice(0, index).flatMap((e) => (e.kind === 'fsync' ? [e.path] : []));
         const after = events.slice(index + 1).flatMap((e) => (e.kind === 'fsync' ? [e.path] : []));
         expect(before, `fsync(${event.from}) before rename to ${event.to}`).toContain(event.from);
         expect(after, `fsync(${dirname(event.to)}) after rename to ${event.to}`).toContain(dirname(event.to));
-        if (event.to === join(repo.base, id)) {
-          // The directory renamed into place: each of its files was fsynced before.
+        if (!event.to.endsWith('.json') && !event.to.includes('.damaged-')) {
+          // The backup's directory renamed into place: each of its files was fsynced before.
           for (const file of ['base.tar.gz', 'backup_manifest', 'backup.json']) expect(before, file).toContain(join(event.from, file));
         }
       });
-    }
+    };
+    const renamesIn = (events: TraceEvent[]) => events.flatMap((e) => (e.kind === 'rename' && e.from.startsWith(repo.root) ? [e.to.slice(repo.root.length)] : []));
+
+    const backupTrace = await traced(['backup', '--data-dir', dataDir, '--fast', '--json']);
+    const id = (await readdir(repo.base)).filter((n) => /^\d{8}T\d{6}Z$/.test(n)).sort().at(-1) ?? '';
+    // The record into the partial directory, then that directory into place.
+    expect(renamesIn(backupTrace)).toEqual([`/base/${id}.partial/backup.json`, `/base/${id}`]);
+    expectDurable(backupTrace);
+
+    const verifyTrace = await traced(['verify', '--no-restore', '--data-dir', dataDir, '--json']);
+    expect(renamesIn(verifyTrace)).toEqual([`/base/${id}/backup.json`]);
+    expectDurable(verifyTrace);
+
+    // A damaged record again, repaired under strace: the damaged one kept aside, the rebuilt one.
+    await writeFile(join(repo.base, id, 'backup.json'), '{"id": "trunc');
+    const repairTrace = await traced(['backups', 'repair', id, '--data-dir', dataDir, '--json']);
+    expect(renamesIn(repairTrace)).toEqual([expect.stringMatching(new RegExp(`^/base/${id}/backup\\.json\\.damaged-`)), `/base/${id}/backup.json`]);
+    expectDurable(repairTrace);
   });
 });
 
