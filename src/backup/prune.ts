@@ -57,7 +57,7 @@ const STALE_PARTIAL_MS = 86_400_000;
 type BaseEntry =
   | { kind: 'backup'; name: string; record: BackupRecord }
   | { kind: 'unfinished'; name: string; lastWrite: number; why: string; now?: boolean }
-  | { kind: 'damaged'; name: string; problem: string; startWalFile?: string; segSize: number };
+  | { kind: 'damaged'; name: string; problem: string; start?: { lsn: string; timeline: number } };
 
 /** The newest modification time of a directory and what it directly holds (a running backup writes there). */
 async function lastWrite(dir: string): Promise<number> {
@@ -127,12 +127,11 @@ async function damagedEntry(repo: BackupRepo, name: string, problem: string): Pr
   try {
     const manifest = parseManifest(await readFile(backupFiles(repo, name).manifest, 'utf8'));
     const range = manifest.walRanges[0];
-    const sizes = await listWalArchive(repo).then(async (wal) => (wal.segments[0] ? (await stat(join(repo.wal, wal.segments[0]))).size : DEFAULT_WAL_SEGMENT_SIZE));
-    if (range) return { kind: 'damaged', name, problem, startWalFile: walFileForLsn(range.startLsn, range.timeline, sizes), segSize: sizes };
+    if (range) return { kind: 'damaged', name, problem, start: { lsn: range.startLsn, timeline: range.timeline } };
   } catch {
     // No readable manifest: nothing says which WAL the backup needs.
   }
-  return { kind: 'damaged', name, problem, segSize: DEFAULT_WAL_SEGMENT_SIZE };
+  return { kind: 'damaged', name, problem };
 }
 
 /** Archive files before `cutoff`: segments, and `.partial`/`.backup` files named after one. */
@@ -214,7 +213,11 @@ export async function pruneBackups(repo: BackupRepo, options: PruneOptions = {})
   // Backups with a damaged record count as kept, from their manifest's start.
   const kept = [
     ...records.filter((r) => plan.keep.has(r.id)),
-    ...damaged.map((d) => ({ id: d.name, startWalFile: d.startWalFile ?? '', walSegmentBytes: d.segSize })),
+    ...damaged.map((d) => {
+      // The segment size of the sound backups (the cluster's, fixed at initdb), else the default.
+      const walSegmentBytes = records.find((r) => r.walSegmentBytes)?.walSegmentBytes ?? DEFAULT_WAL_SEGMENT_SIZE;
+      return { id: d.name, startWalFile: d.start ? walFileForLsn(d.start.lsn, d.start.timeline, walSegmentBytes) : '', walSegmentBytes };
+    }),
   ];
   let cutoff: { file: string; segno: bigint; segSize: number } | undefined;
   for (const record of kept) {
