@@ -10,8 +10,6 @@ export interface BackupFacts {
   manifest?: Manifest;
   /** The backup history file from the archive (`<start WAL>.<offset>.backup`), when it is there. */
   history?: { name: string; history: BackupLabel | undefined };
-  /** The tarball's size on disk. */
-  storedBytes?: number;
 }
 
 const sameLsn = (a: string, b: string) => {
@@ -25,7 +23,7 @@ const sameLsn = (a: string, b: string) => {
 /**
  * The fields of `backup.json` that restore, verify and prune rely on, compared with what the
  * server wrote (backup_label in the tarball, the manifest's WAL-Ranges, the archived backup
- * history file) and the tarball itself: one sentence per mismatch, naming the field, its value
+ * history file): one sentence per mismatch, naming the field, its value
  * and what the backup says instead. An empty list: the record agrees with its backup.
  *
  * @example
@@ -77,6 +75,5 @@ export function recordMismatches(record: BackupRecord, facts: BackupFacts): stri
   // the real stop would pick a backup that cannot reach the target.
   if (stopped && Date.parse(record.stoppedAt) < stopped.getTime() - 1000) says('stoppedAt', record.stoppedAt, `the archive's backup history file ${history?.name ?? ''}`, `STOP TIME ${stop?.stopTime ?? ''}`);
 
-  if (facts.storedBytes !== undefined && facts.storedBytes !== record.storedBytes) says('storedBytes', record.storedBytes, 'the tarball on disk', `${facts.storedBytes} bytes`);
   return problems;
 }

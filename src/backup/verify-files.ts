@@ -102,12 +102,10 @@ export async function verifyBackupFiles(repo: BackupRepo, id: string, options: V
       // Looked up by the label's start (the server's word), not the record's.
       const start = label ?? record;
       const history = await readBackupHistory(repo, start.startWalFile, start.startLsn, record.walSegmentBytes).catch(() => undefined);
-      const storedBytes = (await stat(join(paths.dir, tarball)).catch(() => undefined))?.size;
       const mismatches = recordMismatches(record, {
         ...(label ? { label } : {}),
         manifest,
         ...(history ? { history } : {}),
-        ...(storedBytes === undefined ? {} : { storedBytes }),
       });
       for (const message of mismatches) problems.push({ kind: 'record', path: 'backup.json', message });
       if (mismatches.length === 0) steps.push(`backup.json agrees with backup_label, backup_manifest's WAL-Ranges${history ? ` and ${history.name}` : ' (no backup history file in the archive)'}`);
