@@ -76,10 +76,11 @@ async function freshId(repo: BackupRepo): Promise<{ id: string; startedAt: Date 
  * Take a base backup of the cluster `sql` connects to, with the low-level API on one reserved
  * connection: `pg_backup_start`, the data directory copied into `<repo>/base/<id>/base.tar.gz`
  * (documented exclusions, SHA-256 per file; `base.tar.gz.enc` when a key is configured: gzip,
- * then AES-256-GCM, the manifest still hashing the original files), row counts, `pg_backup_stop(wait_for_archive)`,
- * `backup_label` (and `tablespace_map`) added to the tarball, then `backup_manifest` and
- * `backup.json`. It is written into `<id>.partial/` and renamed when complete, after the WAL from
- * the start to the stop segment was found in `<repo>/wal`. `sql` must be a superuser (or have
+ * then AES-256-GCM, the manifest still hashing the original files), row counts, `pg_backup_stop`,
+ * `backup_label` (and `tablespace_map`) added to the tarball, a wait for the archive that fails
+ * within seconds when the archiver keeps failing (waitForBackupWal), then `backup_manifest` and
+ * `backup.json`. It is written into `<id>.partial/`, every file fsynced, and renamed when
+ * complete, after the WAL from the start to the stop segment was found in `<repo>/wal`. `sql` must be a superuser (or have
  * pg_backup_start/stop and read the tables) connected to the application database, and the data
  * directory must be readable by this process.
  *

@@ -44,8 +44,9 @@ export interface VerifyFilesOptions {
  * Check a backup's files without starting a server: re-read `base.tar.gz` (decrypting
  * `base.tar.gz.enc` with `options.keys` or the environment's keys), hash every entry and
  * compare it with `backup_manifest` (missing, extra and changed files), check the manifest's own
- * checksum, and check the archive holds the WAL from the backup's start segment to its stop
- * segment. This is the first half of verification; the proof by restore (amcheck, row counts) is
+ * checksum, hold backup.json against what the server wrote (backup_label in the tarball, the
+ * manifest's WAL-Ranges, the archived backup history file: see recordMismatches), and check the
+ * archive holds the WAL from the backup's start segment to its stop segment. This is the first half of verification; the proof by restore (amcheck, row counts) is
  * `proveRestore` in `verify-restore.ts` (both run by `verifyBackup` in verify.ts), and whoever runs both records the outcome with
  * `recordVerification` (record.ts).
  *
