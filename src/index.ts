@@ -91,6 +91,9 @@ export { takeBaseBackup, type BaseBackupOptions, type BaseBackupResult, type Bas
 export { verifyBackupFiles, type VerifyFilesResult, type FileProblem } from './backup/verify-files.ts';
 export { listBackups, type BackupList, type BackupListEntry } from './backup/list.ts';
 export { readBackupRecord, recordVerification } from './backup/record.ts';
+export { readBackupCatalog, type BackupCatalog, type DamagedBackup } from './backup/catalog.ts';
+export { repairBackupRecord, type RepairResult } from './backup/repair.ts';
+export { cleanArchiveTemp, type ArchiveTempCleanup, type ArchiveTempFile } from './backup/archive-temp.ts';
 export { renderManifest, parseManifest, manifestChecksumValid, type Manifest, type ManifestFile, type ManifestWalRange } from './backup/manifest.ts';
 export { backupRepo, defaultRepo, type BackupRepo, type BackupRecord } from './backup/repo.ts';
 export { pruneBackups, type PruneOptions, type PruneResult } from './backup/prune.ts';

@@ -70,6 +70,7 @@ export const errorCodes = [
   'BACKUP_WAL_MISSING',
   'BACKUP_VERIFY_FAILED',
   'BACKUP_DECRYPT_FAILED',
+  'BACKUP_RECORD_DAMAGED',
   // Column encryption (users' email and name) and its keys.
   'ENCRYPTION_KEY_MISSING',
   'ENCRYPTION_KEY_UNKNOWN',

@@ -12,6 +12,7 @@ import { buildUrl, readLocalState, type LocalSecrets, type UrlTls } from '../loc
 import { resolveTlsPlan, type TlsInput } from '../tls/config.ts';
 import { prepareServerTls, type UpTls } from '../tls/server-tls.ts';
 import { findBinaries, type PgBinaries } from './binaries.ts';
+import { cleanArchiveTemp } from '../backup/archive-temp.ts';
 import { defaultRepo } from '../backup/repo.ts';
 import { prepareWalArchive, writeAccessConfig, writeServerConfig } from './configure.ts';
 import { checkClusterVersion, prepareDataDir } from './data-dir.ts';
@@ -101,6 +102,8 @@ export interface UpWalArchive {
   archiveLibrary: string;
   /** e.g. `1min`: at most this much committed data is missing from the archive after a crash. */
   archiveTimeout: string;
+  /** basic_archive's stale temporary files (`archtemp.*` of failed or crashed copies) this `up` deleted. */
+  tempFilesRemoved?: string[];
 }
 
 export interface UpResult {
@@ -203,6 +206,8 @@ async function upEmbedded(options: UpOptions): Promise<UpResult> {
   // Before the server starts: basic_archive needs the directory to exist and be its user's.
   const repo = defaultRepo(layout);
   await prepareWalArchive(repo, as);
+  // basic_archive's leftovers of failed or crashed copies (archtemp.*): only stale ones go.
+  const archiveTemp = await cleanArchiveTemp(repo).catch(() => undefined);
   const cluster = await checkClusterVersion(layout.pgdata, bin.major);
   const secrets = await loadOrCreateSecrets(layout, cluster === 'existing');
   await ensureLocalKeys(layout, progress);
@@ -283,6 +288,7 @@ async function upEmbedded(options: UpOptions): Promise<UpResult> {
     let roleWarnings: string[] = [];
     try {
       walArchive = await readWalArchive(admin, repo.wal, startedHere);
+      if (archiveTemp?.removed.length) walArchive.tempFilesRemoved = archiveTemp.removed.map((f) => f.name);
       await bootstrapDatabase(admin, (database) => connect(urlFor(secrets.superuser, port, database, tls.url), { max: 1, onnotice: () => {} }), {
         database: LOCAL_DATABASE,
         migrator: secrets.migrator,
@@ -397,6 +403,12 @@ async function readWalArchive(sql: postgres.Sql, dir: string, startedHere: boole
 }
 
 function walArchiveNotes(archive: UpWalArchive): string[] {
+  const removed = archive.tempFilesRemoved ?? [];
+  const cleaned = removed.length > 0 ? [`removed ${removed.length} stale basic_archive temporary file(s) from ${archive.dir} (left by failed or interrupted copies): ${removed.join(', ')}`] : [];
+  return [...cleaned, ...archiveModeNotes(archive)];
+}
+
+function archiveModeNotes(archive: UpWalArchive): string[] {
   const now = `archive_mode = ${archive.archiveMode}, archive_library = '${archive.archiveLibrary}'`;
   if (archive.status === 'restart-needed') {
     return [
