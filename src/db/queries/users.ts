@@ -2,6 +2,7 @@ import { eq, inArray, sql } from 'drizzle-orm';
 import type { ColumnCipher, ColumnId } from '../../crypto/column-cipher.ts';
 import { normalizeEmail } from '../../crypto/column-cipher.ts';
 import { cipherOf } from '../../crypto/db-cipher.ts';
+import { matchedCipherOf } from '../../crypto/key-match.ts';
 import { constraints } from '../../schema/constraints.ts';
 import { users } from '../../schema/users.ts';
 import type { Sealed } from '../../crypto/sealed.ts';
@@ -52,7 +53,8 @@ export function openUser(cipher: ColumnCipher, row: UserRow): User {
  * Create a user. Input is validated first (email format, name length: the database sees only
  * ciphertext); email and name are sealed for the new id, the email's blind index is stored for
  * lookups. A taken email (ignoring case) raises `UNIQUE_VIOLATION` with constraint
- * `users_email_hash_unique`.
+ * `users_email_hash_unique`. Keys that match no stored row (a damaged key file, a process left
+ * with the old key after a rotation) raise `ENCRYPTION_KEY_MISMATCH` naming the key's source.
  *
  * @example
  * const ada = await createUser(db, { email: 'ada@example.com', name: 'Ada' });
@@ -60,7 +62,9 @@ export function openUser(cipher: ColumnCipher, row: UserRow): User {
  */
 export async function createUser(db: Database, input: NewUser): Promise<User> {
   const values = validate(insertUserSchema, input, 'user');
-  const cipher = cipherOf(db);
+  // Refused (ENCRYPTION_KEY_MISMATCH) when the keys match no stored row: a damaged key file
+  // would seal users nothing else can read and miss duplicates (see checkKeyMatch).
+  const cipher = await run(() => matchedCipherOf(db, 'write'));
   const row = sealUser(cipher, values);
   const insert = async (q: Database) => openUser(cipher, one(await q.insert(users).values(row).returning(), 'the new user'));
   if (cipher.blindIndexKeyIds.length === 1) return run(() => insert(db));
@@ -90,7 +94,9 @@ export async function getUser(db: Database, id: string): Promise<User | undefine
 /**
  * Look a user up by email, ignoring case: served by the unique blind index (`email_hash`), under
  * every configured blind-index key while a rotation is under way. The email stored in the row is
- * decrypted and compared too, so a blind index copied onto another row finds nothing.
+ * decrypted and compared too, so a blind index copied onto another row finds nothing. When no
+ * row matches while some stored blind index is under a key that is not configured, the answer
+ * would be a guess: `ENCRYPTION_KEY_MISMATCH` instead of `undefined`.
  */
 export async function findUserByEmail(db: Database, email: string): Promise<User | undefined> {
   const cipher = cipherOf(db);
@@ -101,7 +107,12 @@ export async function findUserByEmail(db: Database, email: string): Promise<User
       .select()
       .from(users)
       .where(hashes.length === 1 ? eq(users.emailHash, hashes[0] as Buffer) : inArray(users.emailHash, hashes));
-    return rows.map((row) => openUser(cipher, row)).find((user) => normalizeEmail(user.email) === wanted);
+    const found = rows.map((row) => openUser(cipher, row)).find((user) => normalizeEmail(user.email) === wanted);
+    if (found) return found;
+    // A miss is an answer only if every stored blind index is under a configured key: with a
+    // damaged or wrong key every lookup would miss (ENCRYPTION_KEY_MISMATCH instead).
+    await matchedCipherOf(db, 'lookup');
+    return undefined;
   });
 }
 
