@@ -11,6 +11,7 @@ import { insertUserSchema } from '../../schema/validation.ts';
 import type { Database } from '../create-db.ts';
 import { JeexDbError } from '../errors.ts';
 import { uuidv7 } from '../uuid.ts';
+import { params } from './params.ts';
 import { one, run, validate } from './run.ts';
 
 /** The associated data names of the encrypted columns of `users`. */
@@ -84,6 +85,7 @@ export async function createUser(db: Database, input: NewUser): Promise<User> {
 }
 
 export async function getUser(db: Database, id: string): Promise<User | undefined> {
+  params('user').uuid('id', id).check();
   const cipher = cipherOf(db);
   return run(async () => {
     const [row] = await db.select().from(users).where(eq(users.id, id));
@@ -99,6 +101,8 @@ export async function getUser(db: Database, id: string): Promise<User | undefine
  * would be a guess: `ENCRYPTION_KEY_MISMATCH` instead of `undefined`.
  */
 export async function findUserByEmail(db: Database, email: string): Promise<User | undefined> {
+  // Before normalising and hashing it: no stored email is longer than createUser accepts.
+  params('email lookup').chars('email', email, 1, 320).check();
   const cipher = cipherOf(db);
   const hashes = cipher.blindIndexes(email);
   const wanted = normalizeEmail(email);
@@ -118,6 +122,7 @@ export async function findUserByEmail(db: Database, email: string): Promise<User
 
 /** Stamp `last_login_at` with the server's clock. */
 export async function recordLogin(db: Database, id: string): Promise<User> {
+  params('user').uuid('id', id).check();
   const cipher = cipherOf(db);
   return run(async () =>
     openUser(cipher, one(await db.update(users).set({ lastLoginAt: sql`now()` }).where(eq(users.id, id)).returning(), `user ${id}`)),
@@ -129,6 +134,7 @@ export async function recordLogin(db: Database, id: string): Promise<User> {
  * Refused with `FOREIGN_KEY_VIOLATION` while the user authored rows in another user's project.
  */
 export async function deleteUser(db: Database, id: string): Promise<void> {
+  params('user').uuid('id', id).check();
   await run(async () => one(await db.delete(users).where(eq(users.id, id)).returning({ id: users.id }), `user ${id}`));
 }
 
