@@ -1,7 +1,7 @@
 import { createInsertSchema } from 'drizzle-zod';
 import { z } from 'zod';
 import { isUuidv7 } from '../db/uuid.ts';
-import { boundedBytes, boundedChars, jsonBound, MAX_AGENT_DATA_BYTES, MAX_CONTENT_BYTES, MAX_ERROR_MESSAGE_BYTES, MAX_FILE_PATH_BYTES, MAX_JSON_OBJECT_BYTES } from './input-bounds.ts';
+import { boundedBytes, boundedChars, boundedUuid, jsonBound, MAX_AGENT_DATA_BYTES, MAX_CONTENT_BYTES, MAX_ERROR_MESSAGE_BYTES, MAX_FILE_PATH_BYTES, MAX_JSON_OBJECT_BYTES } from './input-bounds.ts';
 import { agentExecutions } from './agent-executions.ts';
 import { documentVersions } from './document-versions.ts';
 import { exports } from './exports.ts';
@@ -25,7 +25,9 @@ const jsonValue =
 const score = (s: z.ZodNumber) => s.min(0).max(100);
 const serverManaged = { createdAt: true, updatedAt: true } as const;
 // Callers may choose the id (to know it before the insert); it must then be a UUIDv7.
-const id = (s: z.ZodUUID) => s.refine(isUuidv7, 'must be a UUIDv7 (use uuidv7())');
+const id = (s: z.ZodUUID) => boundedUuid(s.refine(isUuidv7, 'must be a UUIDv7 (use uuidv7())'));
+// Foreign keys and other UUIDs: the length before the format.
+const uuid = (s: z.ZodUUID) => boundedUuid(s);
 
 /** An email: name@domain, no spaces, at most 320 characters (RFC 5321's limit). */
 export const emailSchema = chars(1, 320)(z.string()).regex(/^[^@\s]+@[^@\s]+$/, 'must look like name@example.com');
@@ -41,6 +43,7 @@ export const insertUserSchema = createInsertSchema(users, {
 export const insertProjectSchema = createInsertSchema(projects, {
   id,
   name: chars(1, 255),
+  createdBy: uuid,
   currentStep: (s) => s.min(1).max(4),
   language: (s) => chars(1, 255)(s).regex(new RegExp(languageTagPattern), 'must be a BCP 47 tag such as en, ru or pt-BR'),
   metadata: jsonObject(),
@@ -48,6 +51,8 @@ export const insertProjectSchema = createInsertSchema(projects, {
 
 export const insertDocumentVersionSchema = createInsertSchema(documentVersions, {
   id,
+  projectId: uuid,
+  createdBy: uuid,
   version: (s) => s.min(1),
   content: boundedBytes(MAX_CONTENT_BYTES),
   metadata: jsonObject(),
@@ -57,6 +62,8 @@ export const insertDocumentVersionSchema = createInsertSchema(documentVersions, 
 
 export const insertAgentExecutionSchema = createInsertSchema(agentExecutions, {
   id,
+  projectId: uuid,
+  correlationId: uuid,
   agentType: (s) => chars(1, 64)(s).regex(/^[a-z][a-z0-9_]{0,63}$/, 'must be a snake_case name such as product_manager'),
   inputData: jsonValue(MAX_AGENT_DATA_BYTES),
   outputData: jsonValue(MAX_AGENT_DATA_BYTES),
@@ -66,6 +73,8 @@ export const insertAgentExecutionSchema = createInsertSchema(agentExecutions, {
 
 export const insertExportSchema = createInsertSchema(exports, {
   id,
+  projectId: uuid,
+  createdBy: uuid,
   downloadCount: (s) => s.min(0),
   filePath: boundedBytes(MAX_FILE_PATH_BYTES),
   manifest: jsonObject(),

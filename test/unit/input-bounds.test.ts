@@ -49,6 +49,8 @@ describe('input bounds (size first)', () => {
     expect(email.error?.issues.map((issue) => [issue.path.join('.'), issue.message])).toEqual([['email', 'must be 1 to 320 characters long (it has 5,000,005 UTF-16 code units)']]);
     const language = insertProjectSchema.safeParse({ name: 'P', createdBy: '0190a4b1-3c2d-7e4f-8a5b-6c7d8e9f0a1b', language: 'e'.repeat(1000) });
     expect(language.error?.issues.map((issue) => issue.message)).toEqual(['must be 1 to 255 characters long (it has 1,000 UTF-16 code units)']);
+    const owner = insertProjectSchema.safeParse({ name: 'P', createdBy: 'a'.repeat(5_000_000) });
+    expect(owner.error?.issues.map((issue) => [issue.path.join('.'), issue.message])).toEqual([['createdBy', 'must be a UUID (36 characters)']]);
     const metadata = insertProjectSchema.safeParse({ name: 'P', createdBy: '0190a4b1-3c2d-7e4f-8a5b-6c7d8e9f0a1b', metadata: ['not', 'an', 'object'] });
     expect(metadata.error?.issues.map((issue) => issue.path.join('.'))).toEqual(['metadata']);
   });

@@ -34,6 +34,8 @@ export function sealUser<T extends { id?: string | undefined; email: string; nam
   cipher: ColumnCipher,
   input: T,
 ): Omit<T, 'email' | 'name'> & { id: string; email: Sealed; name: Sealed; emailHash: Buffer } {
+  // The sizes createUser accepts, before anything is normalised, hashed or sealed.
+  params('user').chars('email', input.email, 1, 320).chars('name', input.name, 1, 255).check();
   const id = input.id ?? uuidv7();
   return {
     ...input,
