@@ -106,6 +106,7 @@ export { attachCipher, cipherOf } from './crypto/db-cipher.ts';
 export { rotateDataKey, DEFAULT_BATCH_SIZE as DEFAULT_ROTATION_BATCH_SIZE, type RotateOptions, type RotateDataKeyResult, type RotationProgress, type TableRotation } from './crypto/rotate-data-key.ts';
 export { rotateBlindIndex, type RotateBlindIndexResult, type BlindIndexConflict } from './crypto/rotate-blind-index.ts';
 export { keyStatus, type KeyStatusResult, type ColumnKeys, type KeyUse } from './crypto/key-status.ts';
+export { checkKeyMatch, keyMismatchError, matchedCipherOf, type KeyMatch, type KeyPurpose } from './crypto/key-match.ts';
 export { applyRoles, type ApplyRolesOptions, type ApplyRolesResult } from './roles/apply.ts';
 export { roleCatalog, type RoleSpec } from './roles/catalog.ts';
 export { roleNames, ROLE_KINDS, LOGIN_KINDS, type RoleKind, type LoginKind, type RoleSet } from './roles/names.ts';

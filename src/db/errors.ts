@@ -75,6 +75,7 @@ export const errorCodes = [
   'ENCRYPTION_KEY_MISSING',
   'ENCRYPTION_KEY_UNKNOWN',
   'DECRYPT_FAILED',
+  'ENCRYPTION_KEY_MISMATCH',
 ] as const;
 
 export type ErrorCode = (typeof errorCodes)[number];

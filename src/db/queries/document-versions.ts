@@ -1,4 +1,6 @@
 import { and, asc, desc, eq, isNull, max, sql } from 'drizzle-orm';
+import { z } from 'zod';
+import { documentType as documentTypes } from '../../schema/enums.ts';
 import { documentVersions } from '../../schema/document-versions.ts';
 import { projects } from '../../schema/projects.ts';
 import type { DocumentType, DocumentVersion, NewDocumentVersion, Project } from '../../schema/types.ts';
@@ -7,11 +9,16 @@ import type { Database } from '../create-db.ts';
 import { isJeexDbError, JeexDbError } from '../errors.ts';
 import { uuidv7 } from '../uuid.ts';
 import { cached, insertShape } from './prepared.ts';
+import { params } from './params.ts';
 import { one, run, validate } from './run.ts';
 
 // Derived schemas are made once: zod 4 compiles a parser for each schema object on its first use
 // (~150 µs), so an `.omit()` per call would pay that on every call.
-const appendSchema = insertDocumentVersionSchema.omit({ version: true });
+// expectedVersion is a version number (0 before the first): -1, 2.5 or NaN are refused as input,
+// not answered with a VERSION_CONFLICT that no reload could resolve.
+const appendSchema = insertDocumentVersionSchema.omit({ version: true }).extend({
+  expectedVersion: z.number().int('must be a whole number').min(0, 'must be 0 (no version yet) or a version number').max(2_147_483_646).optional(),
+});
 const scoresSchema = insertDocumentVersionSchema.pick({ readabilityScore: true, grammarScore: true });
 
 /** The next version of the document being appended, computed by the INSERT itself. */
@@ -74,8 +81,7 @@ function appendOutcomeUnknown(error: JeexDbError, id: string, input: AppendDocum
 }
 
 async function appendVersion(db: Database, input: AppendDocumentVersionInput & { id: string }): Promise<DocumentVersion> {
-  const { expectedVersion, ...rest } = input;
-  const values = validate(appendSchema, rest, 'document version');
+  const { expectedVersion, ...values } = validate(appendSchema, input, 'document version');
   const { shape, placeholders, values: params } = insertShape({ ...values, id: values.id ?? input.id });
   // Built once per client and shape (see cached()); the id is chosen here, once for every attempt.
   const insertNext = async (d: Database): Promise<DocumentVersion | undefined> => {
@@ -151,6 +157,7 @@ const latestVersions = (db: Database) =>
  * come from an index-only scan of the unique index; only those rows are fetched.
  */
 export async function getLatestDocuments(db: Database, projectId: string): Promise<DocumentVersion[]> {
+  params('project').uuid('projectId', projectId).check();
   return run(() =>
     cached(
       db,
@@ -186,6 +193,7 @@ export async function getProjectWithLatestDocuments(
   projectId: string,
   options: { includeDeleted?: boolean } = {},
 ): Promise<ProjectWithDocuments | undefined> {
+  params('project').uuid('projectId', projectId).check();
   const live = options.includeDeleted ? undefined : isNull(projects.deletedAt);
   const rows = await run(() =>
     cached(
@@ -216,6 +224,9 @@ export async function getDocumentHistory(
   documentType: DocumentType,
   options: { limit?: number } = {},
 ): Promise<DocumentVersion[]> {
+  const checks = params('document history').uuid('projectId', projectId).oneOf('documentType', documentType, documentTypes.enumValues);
+  if (options.limit !== undefined) checks.limit('limit', options.limit);
+  checks.check();
   return run(() =>
     cached(
       db,
@@ -238,6 +249,7 @@ export async function scoreDocumentVersion(
   id: string,
   scores: { readabilityScore?: number | null; grammarScore?: number | null },
 ): Promise<DocumentVersion> {
+  params('document version').uuid('id', id).check();
   const values = validate(scoresSchema, scores, 'scores');
   return run(async () =>
     one(await db.update(documentVersions).set(values).where(eq(documentVersions.id, id)).returning(), `document version ${id}`),
