@@ -2,6 +2,7 @@ import { Command, Option } from 'commander';
 import { JeexDbError } from '../../db/errors.ts';
 import { maskUrl } from '../../db/url.ts';
 import { DEFAULT_DATA_DIR } from '../../local/layout.ts';
+import { rearmAfterCrashRestarts } from '../../server/archive-timeout.ts';
 import { DEFAULT_OS_USER } from '../../server/os-user.ts';
 import { DEFAULT_PORT, down, up, whenServerExits, type UpResult } from '../../server/up.ts';
 import { EXIT, bold, dim, green, jsonOption, note, printJson, progressReporter, red, reportError, say, usageError } from '../output.ts';
@@ -184,6 +185,8 @@ async function runInForeground(
   serving?: { done: Promise<void>; stop: () => void },
 ): Promise<void> {
   const stop = new AbortController();
+  // A backend crash restarts every server process; archive_timeout needs waking up again after it.
+  rearmAfterCrashRestarts({ dataDir: flags.dataDir, osUser: flags.osUser, onRestart: (message) => note(message) }, stop.signal).catch((error: unknown) => note(`archive_timeout is not re-armed after crash restarts: ${(error as Error).message}`));
   const outcome = await Promise.race([signalled, whenServerExits(pid, stop.signal).then(() => 'exited' as const)]);
   stop.abort();
   // The health server stops first, so its alerts do not report the shutdown as an outage.
