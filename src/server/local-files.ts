@@ -39,7 +39,7 @@ export async function writeAtomic(file: string, text: string, mode: number): Pro
  * The local cluster's passwords: generated on first run, then read back. The file is readable
  * by its owner only. A cluster whose secrets were lost cannot be logged into, so that is an error.
  */
-export async function loadOrCreateSecrets(layout: LocalLayout, clusterExists: boolean, progress: (message: string) => void = () => {}): Promise<LocalSecrets> {
+export async function loadOrCreateSecrets(layout: LocalLayout, clusterExists: boolean, onReplaced: (message: string) => void = () => {}): Promise<LocalSecrets> {
   const existing = readStoredSecrets(layout);
   if (existing) {
     await chmod(layout.secretsFile, 0o600);
@@ -50,7 +50,7 @@ export async function loadOrCreateSecrets(layout: LocalLayout, clusterExists: bo
     for (const role of REPLACEABLE_ROLES) {
       if (upgraded[role]) continue;
       upgraded[role] = { user: LOCAL_ROLES[role], password: generatePassword() };
-      if (!ADDED_ROLES.includes(role)) progress(`${layout.secretsFile} had no password for ${LOCAL_ROLES[role]}: a new one is set (clients with the old one must take the new URL)`);
+      if (!ADDED_ROLES.includes(role)) onReplaced(`${layout.secretsFile} had no password for ${LOCAL_ROLES[role]}: a new one is set (clients with the old one must take the new URL)`);
     }
     await writeAtomic(layout.secretsFile, `${JSON.stringify(upgraded, null, 2)}\n`, 0o600);
     return upgraded;

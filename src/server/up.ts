@@ -213,7 +213,7 @@ async function upEmbedded(options: UpOptions): Promise<UpResult> {
   // Before the server starts: basic_archive needs the directory to exist and be its user's.
   const repo = defaultRepo(layout);
   await prepareWalArchive(repo, as);
-  const secrets = await loadOrCreateSecrets(layout, cluster === 'existing', progress);
+  const secrets = await loadOrCreateSecrets(layout, cluster === 'existing', (message) => startNotes.push(message));
   await ensureLocalKeys(layout, progress);
   const roleSettings = resolveRoleSettings(options.roleSettings, process.env, previous?.roleSettings);
   const tls = await prepareServerTls(tlsPlan, { dataDir: layout.root, localHost: LOCAL_HOST, ...(as ? { as } : {}) });
