@@ -132,8 +132,8 @@ describe('damaged state.json and secrets.json', () => {
           const file = kind === 'secrets' ? layout.secretsFile : layout.stateFile;
           const original = kind === 'secrets' ? secretsText : stateText;
           const superuser = (JSON.parse(secretsText) as { superuser: { password: string } }).superuser.password;
-          // state.json holds no password: damage it with one anyway, as an edit might.
-          await writeFile(file, corruption.damage(original, kind === 'secrets' ? superuser : `${JSON.parse(stateText).host as string}`));
+          // In secrets.json the damage sits in or beside the superuser's password; state.json has none, its host stands in.
+          await writeFile(file, corruption.damage(original, kind === 'secrets' ? superuser : (JSON.parse(stateText) as { host: string }).host));
           try {
             expectDamaged(catchError(() => localUrl(layout, 'app')), file, pieces);
             expectDamaged(catchError(() => (kind === 'secrets' ? readLocalSecrets(layout) : readLocalState(layout))), file, pieces);
