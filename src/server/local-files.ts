@@ -1,4 +1,5 @@
-import { chmod, rename, writeFile } from 'node:fs/promises';
+import { chmod, open, rename } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { JeexDbError } from '../db/errors.ts';
 import type { LocalLayout } from '../local/layout.ts';
 import { readLocalState, readStoredSecrets, type LocalSecrets, type LocalState } from '../local/state.ts';
@@ -27,12 +28,28 @@ const REPLACEABLE_ROLES = ['migrator', 'app', 'readonly', 'backup', 'monitor'] a
 /** Added after the first secrets.json format: filled in silently. */
 const ADDED_ROLES: readonly string[] = ['readonly', 'backup', 'monitor'];
 
-/** Write a file through a temporary one and a rename: a reader sees the old file or the new one, never half of one. */
+/**
+ * Write a file through a temporary one, fsynced, and a rename, then fsync the directory: a reader
+ * sees the old file or the new one, never half of one, and a power cut after the rename cannot
+ * leave an empty secrets.json (the superuser's password is in no other place).
+ */
 export async function writeAtomic(file: string, text: string, mode: number): Promise<void> {
   const temp = `${file}.${process.pid}.tmp`;
-  await writeFile(temp, text, { mode });
-  await chmod(temp, mode);
+  const handle = await open(temp, 'w', mode);
+  try {
+    await handle.writeFile(text);
+    await handle.chmod(mode);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
   await rename(temp, file);
+  const dir = await open(dirname(file), 'r');
+  try {
+    await dir.sync();
+  } finally {
+    await dir.close();
+  }
 }
 
 /**
