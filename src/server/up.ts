@@ -8,13 +8,14 @@ import { translateDbError } from '../db/translate-error.ts';
 import { processAlive } from './process-alive.ts';
 import { POOLER_ADMIN_USER, checkThroughPooler, ensurePooler, stopPoolerIn } from '../pooler/local.ts';
 import { localLayout, type LocalLayout } from '../local/layout.ts';
-import { buildUrl, type LocalSecrets, type LocalState, type UrlTls } from '../local/state.ts';
+import { buildUrl, type LocalSecrets, type UrlTls } from '../local/state.ts';
 import { armArchiveTimeout } from './archive-timeout.ts';
 import { resolveTlsPlan, type TlsInput } from '../tls/config.ts';
 import { prepareServerTls, type UpTls } from '../tls/server-tls.ts';
 import { findBinaries, type PgBinaries } from './binaries.ts';
 import { defaultRepo } from '../backup/repo.ts';
-import { configuredPort, prepareWalArchive, writeAccessConfig, writeServerConfig } from './configure.ts';
+import { choosePort } from './choose-port.ts';
+import { prepareWalArchive, writeAccessConfig, writeServerConfig } from './configure.ts';
 import { checkClusterVersion, prepareDataDir } from './data-dir.ts';
 import type { RunAs } from './exec.ts';
 import { initCluster } from './initdb.ts';
@@ -22,8 +23,7 @@ import { LOCAL_DATABASE, LOCAL_ROLES, loadOrCreateSecrets, readOrSetAsideState, 
 import { ensureLocalKeys } from './local-keys.ts';
 import { detectMachine } from './machine.ts';
 import { serverOsUser } from './os-user.ts';
-import { reloadServer, serverStatus, stalePidFile, startServer, startTimeout, stopServer, type ServerStatus } from './pg-ctl.ts';
-import { isPortFree, portInUse } from './port.ts';
+import { reloadServer, serverStatus, stalePidFile, startServer, startTimeout, stopServer } from './pg-ctl.ts';
 import { waitUntilReady } from './ready.ts';
 import { readLogSince, relevantLines, logOffset } from './server-log.ts';
 import { DEFAULT_IDLE_SESSION_TIMEOUT_MS, resolveRoleSettings, type RoleSettingsFlags } from '../roles/settings.ts';
@@ -207,7 +207,7 @@ async function upEmbedded(options: UpOptions): Promise<UpResult> {
   const cluster = await checkClusterVersion(layout.pgdata, bin.major);
   const status = await serverStatus(bin, layout, as);
   if (status.stale) throw stalePidFile(layout, status.stale);
-  const port = await choosePort(layout, status, previous, cluster, options.port, progress, startNotes);
+  const port = await choosePort({ layout, status, previous, cluster, asked: options.port, host: LOCAL_HOST, defaultPort: DEFAULT_PORT }, progress, startNotes);
 
   await prepareDataDir(layout, as);
   // Before the server starts: basic_archive needs the directory to exist and be its user's.
@@ -414,56 +414,6 @@ function walArchiveNotes(archive: UpWalArchive): string[] {
     ];
   }
   return [];
-}
-
-/**
- * The port of this start, checked before anything is created (a failed first `up` leaves no
- * cluster behind). A running server keeps the port it listens on (postmaster.pid), whatever
- * state.json or --port say: a difference is noted and state.json corrected, never waited on.
- * Otherwise: --port, else the remembered port (state.json, else jeex-local.conf of an existing
- * cluster), else 5418 or, for a new cluster, the next free port.
- */
-async function choosePort(
-  layout: LocalLayout,
-  status: ServerStatus,
-  previous: LocalState | undefined,
-  cluster: 'new' | 'existing',
-  asked: number | undefined,
-  progress: (message: string) => void,
-  notes: string[],
-): Promise<number> {
-  if (status.running) {
-    const port = status.port ?? previous?.port ?? asked ?? DEFAULT_PORT;
-    if (status.port !== undefined && previous && previous.port !== status.port) {
-      notes.push(`${layout.stateFile} said port ${previous.port}, but PostgreSQL (pid ${status.pid ?? '?'}) listens on ${status.port} (its postmaster.pid): state.json now says ${status.port}. To move the cluster to ${previous.port}: \`jeex-db down\`, then \`jeex-db up --port ${previous.port}\`.`);
-    }
-    if (asked !== undefined && asked !== port) {
-      notes.push(`PostgreSQL is already running on port ${port}; --port ${asked} takes effect after \`jeex-db down\` (then \`jeex-db up --port ${asked}\`).`);
-    }
-    // A server that says it is ready but does not listen there would only time out.
-    if (status.state === 'ready' && (await isPortFree(port, LOCAL_HOST))) {
-      throw new JeexDbError('SERVER_START_FAILED', `PostgreSQL (pid ${status.pid ?? '?'}) is running, but nothing listens on ${LOCAL_HOST}:${port}`, {
-        hint: `postgresql.local.conf (or ALTER SYSTEM) probably overrides port or listen_addresses: remove the override, then \`jeex-db down\` and \`jeex-db up\`.`,
-        context: { pid: status.pid, port },
-      });
-    }
-    return port;
-  }
-  const remembered = previous?.port ?? (cluster === 'existing' ? await configuredPort(layout) : undefined);
-  const port = asked ?? remembered ?? DEFAULT_PORT;
-  if (await isPortFree(port, LOCAL_HOST)) return port;
-  // A new cluster with no port asked for: take the next free one (another project's cluster
-  // often holds 5418) and remember it. An asked-for or remembered port is never changed.
-  if (asked !== undefined || remembered !== undefined) throw portInUse(port, LOCAL_HOST);
-  const free = await firstFreePort(DEFAULT_PORT + 1, DEFAULT_PORT + 20);
-  if (free === undefined) throw portInUse(port, LOCAL_HOST);
-  progress(`port ${port} is taken; this cluster uses ${free} (remembered in state.json)`);
-  return free;
-}
-
-async function firstFreePort(from: number, to: number): Promise<number | undefined> {
-  for (let port = from; port <= to; port++) if (await isPortFree(port, LOCAL_HOST)) return port;
-  return undefined;
 }
 
 /** Apply the package's migrations with the runner, on a client of its own (two connections). */
