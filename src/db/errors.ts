@@ -40,6 +40,7 @@ export const errorCodes = [
   'BINARIES_MISSING',
   'OS_USER_MISSING',
   'MIGRATION_FAILED',
+  'LOCAL_STATE_DAMAGED',
   // The migration runner (`jeex-db migrate`, `status`, `rollback`, `check`).
   'MIGRATIONS_PENDING',
   'MIGRATION_CHECKSUM_MISMATCH',

@@ -4,6 +4,7 @@ import { JeexDbError } from '../../db/errors.ts';
 import { maskUrl } from '../../db/url.ts';
 import { DEFAULT_DATA_DIR, localLayout } from '../../local/layout.ts';
 import { supervisePooler, type PoolerSupervisor } from '../../pooler/supervise.ts';
+import { rearmAfterCrashRestarts } from '../../server/archive-timeout.ts';
 import { DEFAULT_OS_USER, serverOsUser } from '../../server/os-user.ts';
 import { DEFAULT_PORT, down, up, whenServerExits, type UpResult } from '../../server/up.ts';
 import { EXIT, bold, dim, green, jsonOption, note, printJson, progressReporter, red, reportError, say, usageError } from '../output.ts';
@@ -197,6 +198,8 @@ async function runInForeground(
   supervisor?: PoolerSupervisor,
 ): Promise<void> {
   const stop = new AbortController();
+  // A backend crash restarts every server process; archive_timeout needs waking up again after it.
+  rearmAfterCrashRestarts({ dataDir: flags.dataDir, osUser: flags.osUser, onRestart: (message) => note(message) }, stop.signal).catch((error: unknown) => note(`archive_timeout is not re-armed after crash restarts: ${(error as Error).message}`));
   const outcome = await Promise.race([signalled, whenServerExits(pid, stop.signal).then(() => 'exited' as const)]);
   stop.abort();
   // Before anything stops PgBouncer: a stop on purpose is not restarted anyway, but nothing
