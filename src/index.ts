@@ -48,6 +48,7 @@ export {
   type PoolerPool,
   type PoolerDatabaseStats,
 } from './pooler/metrics.ts';
+export { supervisePooler, type PoolerSupervisor, type PoolerSupervisorState, type PoolerRestart, type SupervisePoolerOptions } from './pooler/supervise.ts';
 export { up, down, DEFAULT_PORT, type UpOptions, type UpResult, type DownResult } from './server/up.ts';
 export { ensureDevTls, type DevTlsOptions, type DevTlsResult } from './tls/dev-tls.ts';
 export { resolveTlsPlan, type TlsInput, type TlsPlan } from './tls/config.ts';
@@ -90,6 +91,9 @@ export { takeBaseBackup, type BaseBackupOptions, type BaseBackupResult, type Bas
 export { verifyBackupFiles, type VerifyFilesResult, type FileProblem } from './backup/verify-files.ts';
 export { listBackups, type BackupList, type BackupListEntry } from './backup/list.ts';
 export { readBackupRecord, recordVerification } from './backup/record.ts';
+export { readBackupCatalog, type BackupCatalog, type DamagedBackup } from './backup/catalog.ts';
+export { repairBackupRecord, type RepairResult } from './backup/repair.ts';
+export { cleanArchiveTemp, type ArchiveTempCleanup, type ArchiveTempFile } from './backup/archive-temp.ts';
 export { renderManifest, parseManifest, manifestChecksumValid, type Manifest, type ManifestFile, type ManifestWalRange } from './backup/manifest.ts';
 export { backupRepo, defaultRepo, type BackupRepo, type BackupRecord } from './backup/repo.ts';
 export { pruneBackups, type PruneOptions, type PruneResult } from './backup/prune.ts';
@@ -102,6 +106,7 @@ export { attachCipher, cipherOf } from './crypto/db-cipher.ts';
 export { rotateDataKey, DEFAULT_BATCH_SIZE as DEFAULT_ROTATION_BATCH_SIZE, type RotateOptions, type RotateDataKeyResult, type RotationProgress, type TableRotation } from './crypto/rotate-data-key.ts';
 export { rotateBlindIndex, type RotateBlindIndexResult, type BlindIndexConflict } from './crypto/rotate-blind-index.ts';
 export { keyStatus, type KeyStatusResult, type ColumnKeys, type KeyUse } from './crypto/key-status.ts';
+export { checkKeyMatch, keyMismatchError, matchedCipherOf, type KeyMatch, type KeyPurpose } from './crypto/key-match.ts';
 export { applyRoles, type ApplyRolesOptions, type ApplyRolesResult } from './roles/apply.ts';
 export { roleCatalog, type RoleSpec } from './roles/catalog.ts';
 export { roleNames, ROLE_KINDS, LOGIN_KINDS, type RoleKind, type LoginKind, type RoleSet } from './roles/names.ts';

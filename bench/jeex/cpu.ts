@@ -69,6 +69,8 @@ async function machineBusy(): Promise<number> {
 }
 
 export interface CpuSample {
+  /** When it was taken (seconds on a monotonic clock): the window `other` is a share of. */
+  at: number;
   /** Busy seconds of all cores together (/proc/stat). */
   machine: number;
   /** This process (the application in the Node legs), seconds. */
@@ -89,7 +91,7 @@ export interface CpuPids {
 export async function sampleCpu(pids: CpuPids): Promise<CpuSample> {
   const usage = process.cpuUsage();
   const [self, pgbouncer, postgres, machine] = await Promise.all([procStat('self'), procStat(pids.pgbouncer), postgresCpu(pids.postmaster), machineBusy()]);
-  return { machine, node: (usage.user + usage.system) / 1e6, nodeKernel: usage.system / 1e6, nodeChildren: self?.children ?? Number.NaN, pgbouncer: pgbouncer?.own ?? Number.NaN, postgres };
+  return { at: performance.now() / 1000, machine, node: (usage.user + usage.system) / 1e6, nodeKernel: usage.system / 1e6, nodeChildren: self?.children ?? Number.NaN, pgbouncer: pgbouncer?.own ?? Number.NaN, postgres };
 }
 
 export interface CpuUsed {
@@ -101,6 +103,8 @@ export interface CpuUsed {
   postgres: number;
   /** The machine's busy seconds that none of the above used: other work on the same cores. */
   other: number;
+  /** Seconds between the two samples: `other` is measured over this window, not the leg's. */
+  windowS: number;
 }
 
 /**
@@ -116,5 +120,5 @@ export function cpuBetween(before: CpuSample, after: CpuSample, measured: { node
   const machine = after.machine - before.machine;
   // The bench's own Node process is not "other" work even when it only waits for pgbench.
   const other = Math.max(0, machine - node - pgbench - pgbouncer - postgres);
-  return { node: measured.node ? node : 0, nodeKernel: measured.node ? after.nodeKernel - before.nodeKernel : 0, pgbench: measured.pgbench ? pgbench : 0, pgbouncer, postgres, other };
+  return { node: measured.node ? node : 0, nodeKernel: measured.node ? after.nodeKernel - before.nodeKernel : 0, pgbench: measured.pgbench ? pgbench : 0, pgbouncer, postgres, other, windowS: after.at - before.at };
 }

@@ -82,7 +82,9 @@ export function cpuFigures(
   const total = cpu.node + cpu.pgbench + cpu.pgbouncer + cpu.postgres;
   const seconds = { node: cpu.node, nodeKernel: cpu.nodeKernel, pgbench: cpu.pgbench, pgbouncer: cpu.pgbouncer, postgres: cpu.postgres, total };
   const per = (v: number) => (transactions > 0 ? (v / transactions) * 1000 : Number.NaN);
-  const machineSeconds = durationS * cpus().length;
+  // The share of other work is taken over the window the samples span (a loaded machine makes
+  // it longer than the leg), so it cannot exceed the machine.
+  const machineSeconds = (cpu.windowS > 0 ? cpu.windowS : durationS) * cpus().length;
   return {
     cpuSeconds: seconds,
     cpuPer1000: { node: per(cpu.node), nodeKernel: per(cpu.nodeKernel), pgbench: per(cpu.pgbench), pgbouncer: per(cpu.pgbouncer), postgres: per(cpu.postgres), total: per(total) },

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Sql } from 'postgres';
@@ -7,14 +7,17 @@ import { createEncryptStream } from '../crypto/envelope-stream.ts';
 import { loadKeys, type EncryptionKey } from '../crypto/keys.ts';
 import { JeexDbError } from '../db/errors.ts';
 import { translateDbError } from '../db/translate-error.ts';
+import { waitForBackupWal } from './archive-wait.ts';
+import { backupHistoryName } from './backup-label.ts';
 import { copyDataDir, walkDataDir, type CopyProgress } from './copy.ts';
+import { renameDurable, writeNewFileDurable } from './durable-fs.ts';
 import { renderManifest, type ManifestFile } from './manifest.ts';
 import { writeBackupRecord } from './record.ts';
 import { backupDir, backupId, type BackupRecord, type BackupRepo } from './repo.ts';
 import { countRows } from './row-counts.ts';
 import { TarGzWriter } from './tar-gz-writer.ts';
 import { tarballName } from './tarball.ts';
-import { DEFAULT_WAL_SEGMENT_SIZE, checkWalContinuity, walFileForLsn, walSegmentSize } from './wal.ts';
+import { DEFAULT_WAL_SEGMENT_SIZE, archiveStatus, checkWalContinuity, walFileForLsn, walSegmentSize } from './wal.ts';
 
 export interface BaseBackupProgress extends CopyProgress {
   /** `checkpoint`: waiting for pg_backup_start; `copy`: files; `stop`: pg_backup_stop and the archive. */
@@ -33,7 +36,11 @@ export interface BaseBackupOptions {
   maxRate?: number;
   /** gzip level 1-9 (default 6). */
   compressionLevel?: number;
-  /** How long pg_backup_stop may wait for the archiver (default 300 s). */
+  /**
+   * How long to wait after pg_backup_stop for the archive to hold the backup's WAL when the
+   * archiver is not failing (default 300 s). A failing archiver (a full disk, say) ends the wait
+   * within seconds as BACKUP_WAL_MISSING.
+   */
   archiveWaitSeconds?: number;
   /**
    * Encrypt the tarball (AES-256-GCM, written as `base.tar.gz.enc`) with this key. Default: the
@@ -69,10 +76,11 @@ async function freshId(repo: BackupRepo): Promise<{ id: string; startedAt: Date 
  * Take a base backup of the cluster `sql` connects to, with the low-level API on one reserved
  * connection: `pg_backup_start`, the data directory copied into `<repo>/base/<id>/base.tar.gz`
  * (documented exclusions, SHA-256 per file; `base.tar.gz.enc` when a key is configured: gzip,
- * then AES-256-GCM, the manifest still hashing the original files), row counts, `pg_backup_stop(wait_for_archive)`,
- * `backup_label` (and `tablespace_map`) added to the tarball, then `backup_manifest` and
- * `backup.json`. It is written into `<id>.partial/` and renamed when complete, after the WAL from
- * the start to the stop segment was found in `<repo>/wal`. `sql` must be a superuser (or have
+ * then AES-256-GCM, the manifest still hashing the original files), row counts, `pg_backup_stop`,
+ * `backup_label` (and `tablespace_map`) added to the tarball, a wait for the archive that fails
+ * within seconds when the archiver keeps failing (waitForBackupWal), then `backup_manifest` and
+ * `backup.json`. It is written into `<id>.partial/`, every file fsynced, and renamed when
+ * complete, after the WAL from the start to the stop segment was found in `<repo>/wal`. `sql` must be a superuser (or have
  * pg_backup_start/stop and read the tables) connected to the application database, and the data
  * directory must be readable by this process.
  *
@@ -132,11 +140,12 @@ export async function takeBaseBackup(sql: Sql, options: BaseBackupOptions): Prom
     // Counted on this session just before the stop; `exact` when no transaction ended meanwhile.
     const counts = await countRows(conn);
     report('stop');
-    await conn.unsafe(`SET statement_timeout = ${Math.round((options.archiveWaitSeconds ?? 300) * 1000)}`);
+    const baseline = await archiveStatus(conn);
+    // The archive is waited for below (waitForBackupWal), watching the archiver: pg_backup_stop's
+    // own wait cannot tell a failing archive from a slow one and ends only at a statement timeout.
     const [stop] = await conn<{ lsn: string; labelfile: string; spcmapfile: string }[]>`
-      SELECT lsn::text AS lsn, labelfile, spcmapfile FROM pg_backup_stop(wait_for_archive => true)`;
+      SELECT lsn::text AS lsn, labelfile, spcmapfile FROM pg_backup_stop(wait_for_archive => false)`;
     inBackup = false;
-    await conn.unsafe('RESET statement_timeout');
     if (!stop || !start) throw new Error('pg_backup_stop returned nothing');
     const [after] = await conn<{ snapshot: string }[]>`SELECT pg_current_snapshot()::text AS snapshot`;
     const stoppedAt = new Date();
@@ -153,6 +162,16 @@ export async function takeBaseBackup(sql: Sql, options: BaseBackupOptions): Prom
     const timeline = Number(/START TIMELINE: (\d+)/.exec(stop.labelfile)?.[1] ?? 1);
     const startWalFile = /START WAL LOCATION: \S+ \(file ([0-9A-F]{24})\)/.exec(stop.labelfile)?.[1] ?? walFileForLsn(start.lsn, timeline, segmentBytes, { atBoundary: 'next' });
     const stopWalFile = walFileForLsn(stop.lsn, timeline, segmentBytes);
+    const startLsn = /START WAL LOCATION: ([0-9A-F]+\/[0-9A-F]+)/.exec(stop.labelfile)?.[1] ?? start.lsn;
+    await waitForBackupWal(conn, repo, {
+      startWalFile,
+      stopWalFile,
+      historyFile: backupHistoryName(startWalFile, startLsn, segmentBytes),
+      segmentBytes,
+      baseline,
+      ...(options.archiveWaitSeconds === undefined ? {} : { timeoutSeconds: options.archiveWaitSeconds }),
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
     const wal = await checkWalContinuity(repo, startWalFile, stopWalFile, segmentBytes);
     if (!wal.ok) {
       throw new JeexDbError('BACKUP_WAL_MISSING', `The WAL this backup needs (${startWalFile} to ${stopWalFile}) is not all in ${repo.wal}: missing ${wal.missing.join(', ')}. The backup was discarded.`, {
@@ -162,7 +181,7 @@ export async function takeBaseBackup(sql: Sql, options: BaseBackupOptions): Prom
     }
 
     const manifest = renderManifest({ systemIdentifier: facts.system_identifier, files, walRanges: [{ timeline, startLsn: start.lsn, endLsn: stop.lsn }] });
-    await writeFile(join(partialDir, 'backup_manifest'), manifest.text, { mode: 0o600 });
+    await writeNewFileDurable(join(partialDir, 'backup_manifest'), manifest.text, 0o600);
     const record: BackupRecord = {
       id,
       format: 'tar.gz',
@@ -187,7 +206,8 @@ export async function takeBaseBackup(sql: Sql, options: BaseBackupOptions): Prom
       manifestChecksum: manifest.checksum,
     };
     await writeBackupRecord(repo, record, partialDir);
-    await rename(partialDir, finalDir);
+    // Every file fsynced (the tarball when it was closed), then the directory, then the rename.
+    await renameDurable(partialDir, finalDir, [tarball, 'backup_manifest', 'backup.json']);
     report('done');
     return { record, dir: finalDir };
   } catch (error) {
@@ -209,7 +229,6 @@ export async function takeBaseBackup(sql: Sql, options: BaseBackupOptions): Prom
       { id },
     );
   } finally {
-    await conn.unsafe('RESET statement_timeout').catch(() => undefined);
     conn.release();
   }
 }

@@ -1,7 +1,7 @@
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { backupFiles } from './record.ts';
-import type { BackupRecord, BackupRepo } from './repo.ts';
+import { readBackupCatalog, type DamagedBackup } from './catalog.ts';
+import type { BackupRepo } from './repo.ts';
 import { listWalArchive } from './wal.ts';
 
 export interface BackupListEntry {
@@ -28,6 +28,11 @@ export interface BackupList {
   /** Complete backups, oldest first (`<id>.partial` directories of unfinished ones are left out). */
   backups: BackupListEntry[];
   /**
+   * Backups whose tarball is there but whose `backup.json` is damaged or missing: not usable until
+   * `jeex-db backups repair <id>` rebuilds the record (the CLI exits 48 while there are any).
+   */
+  damaged: DamagedBackup[];
+  /**
    * The times a point-in-time restore can reach: from the end of the oldest backup to the newest
    * archived WAL segment (its modification time, i.e. when it was archived). Absent without backups.
    */
@@ -37,28 +42,14 @@ export interface BackupList {
 }
 
 /**
- * The backups in a repository and the recovery window. Reads only.
+ * The backups in a repository and the recovery window, and the backups whose record is damaged
+ * (listed apart, never left out). Reads only.
  *
  * @example
  * const { backups, window } = await listBackups(defaultRepo(localLayout()));
  */
 export async function listBackups(repo: BackupRepo): Promise<BackupList> {
-  let names: string[] = [];
-  try {
-    names = await readdir(repo.base);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-  }
-  const records: BackupRecord[] = [];
-  for (const name of names.sort()) {
-    if (name.endsWith('.partial')) continue;
-    try {
-      records.push(JSON.parse(await readFile(backupFiles(repo, name).record, 'utf8')) as BackupRecord);
-    } catch {
-      // Not a backup (no backup.json): something else in the directory.
-    }
-  }
-  records.sort((a, b) => a.stoppedAt.localeCompare(b.stoppedAt));
+  const { backups: records, damaged } = await readBackupCatalog(repo);
   const backups = records.map((r): BackupListEntry => ({
     id: r.id,
     startedAt: r.startedAt,
@@ -79,5 +70,5 @@ export async function listBackups(repo: BackupRepo): Promise<BackupList> {
   const newestTime = newest ? (await stat(join(repo.wal, newest)).catch(() => undefined))?.mtime : undefined;
   const first = backups[0];
   const window = first ? { earliest: first.stoppedAt, latest: newestTime && newestTime.toISOString() > first.stoppedAt ? newestTime.toISOString() : first.stoppedAt } : undefined;
-  return { repo: repo.root, backups, ...(window ? { window } : {}), walSegments: wal.segments.length };
+  return { repo: repo.root, backups, damaged, ...(window ? { window } : {}), walSegments: wal.segments.length };
 }

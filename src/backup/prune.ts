@@ -1,10 +1,14 @@
 import { lstat, readdir, readFile, rm, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { JeexDbError } from '../db/errors.ts';
+import { cleanArchiveTemp } from './archive-temp.ts';
+import { renameDurable } from './durable-fs.ts';
+import { parseManifest } from './manifest.ts';
 import { backupFiles } from './record.ts';
+import { parseBackupRecord } from './record-schema.ts';
 import type { BackupRecord, BackupRepo } from './repo.ts';
 import { humanAge, planRetention, resolveRetention, type RetentionPolicy } from './retention.ts';
-import { DEFAULT_WAL_SEGMENT_SIZE, listWalArchive, parseWalName, segmentNumber } from './wal.ts';
+import { DEFAULT_WAL_SEGMENT_SIZE, listWalArchive, parseWalName, segmentNumber, walFileForLsn } from './wal.ts';
 
 export interface PruneOptions {
   /** Keep the newest this many backups. Default: `JEEX_BACKUP_KEEP_COUNT`, else 7. */
@@ -28,6 +32,10 @@ export interface PruneResult {
   kept: string[];
   /** Archive files deleted: segments, `.partial` and `.backup` files before the WAL cutoff. */
   walDeleted: string[];
+  /** Backups whose backup.json is damaged or missing: never deleted, nor the WAL they need. */
+  damaged: string[];
+  /** basic_archive's stale temporary files (`archtemp.*`, untouched for 10 minutes) deleted. */
+  archiveTempDeleted: string[];
   /** Archive files that stay (segments, `.partial`, `.backup` and `.history` files). */
   walKept: number;
   /** Bytes deleted (or that would be). */
@@ -48,8 +56,8 @@ const STALE_PARTIAL_MS = 86_400_000;
 
 type BaseEntry =
   | { kind: 'backup'; name: string; record: BackupRecord }
-  | { kind: 'unfinished'; name: string; lastWrite: number; why: string }
-  | { kind: 'unreadable'; name: string };
+  | { kind: 'unfinished'; name: string; lastWrite: number; why: string; now?: boolean }
+  | { kind: 'damaged'; name: string; problem: string; start?: { lsn: string; timeline: number } };
 
 /** The newest modification time of a directory and what it directly holds (a running backup writes there). */
 async function lastWrite(dir: string): Promise<number> {
@@ -83,23 +91,47 @@ async function readBase(repo: BackupRepo): Promise<BaseEntry[]> {
       entries.push({ kind: 'unfinished', name: dirent.name, lastWrite: await lastWrite(dir), why: 'an interrupted backup (.partial)' });
       continue;
     }
-    let text: string;
-    try {
-      text = await readFile(backupFiles(repo, dirent.name).record, 'utf8');
-    } catch (error) {
-      // A backup id without backup.json: a deletion that was interrupted (prune removes the record first).
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT' && /^\d{8}T\d{6}Z$/.test(dirent.name)) {
-        entries.push({ kind: 'unfinished', name: dirent.name, lastWrite: await lastWrite(dir), why: 'a backup whose deletion was interrupted (no backup.json)' });
-      }
+    if (dirent.name.endsWith(DELETING)) {
+      // Renamed by a prune before it deleted it: finish the deletion.
+      entries.push({ kind: 'unfinished', name: dirent.name, lastWrite: await lastWrite(dir), why: 'a backup whose deletion was interrupted (.deleting)', now: true });
       continue;
     }
+    if (!/^\d{8}T\d{6}Z$/.test(dirent.name)) continue;
+    const files = backupFiles(repo, dirent.name);
+    let text: string;
     try {
-      entries.push({ kind: 'backup', name: dirent.name, record: JSON.parse(text) as BackupRecord });
-    } catch {
-      entries.push({ kind: 'unreadable', name: dirent.name });
+      text = await readFile(files.record, 'utf8');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
+        entries.push(await damagedEntry(repo, dirent.name, `backup.json cannot be read (${(error as NodeJS.ErrnoException).code ?? String(error)})`));
+        continue;
+      }
+      // No record but a manifest and a tarball: a backup whose record was lost (repairable).
+      const complete = (await exists(files.manifest)) && ((await exists(files.tarball)) || (await exists(`${files.tarball}.enc`)));
+      if (complete) entries.push(await damagedEntry(repo, dirent.name, 'backup.json is missing'));
+      // Otherwise what an older version's interrupted deletion left (it removed the record first).
+      else entries.push({ kind: 'unfinished', name: dirent.name, lastWrite: await lastWrite(dir), why: 'a backup whose deletion was interrupted (no backup.json)' });
+      continue;
     }
+    const parsed = parseBackupRecord(text, dirent.name);
+    entries.push(parsed.ok ? { kind: 'backup', name: dirent.name, record: parsed.record } : await damagedEntry(repo, dirent.name, `backup.json is damaged: ${parsed.problem}`));
   }
   return entries;
+}
+
+const DELETING = '.deleting';
+const exists = (path: string) => stat(path).then(() => true, () => false);
+
+/** A backup with a damaged record: kept, and the WAL from its start (per its manifest) kept too. */
+async function damagedEntry(repo: BackupRepo, name: string, problem: string): Promise<BaseEntry> {
+  try {
+    const manifest = parseManifest(await readFile(backupFiles(repo, name).manifest, 'utf8'));
+    const range = manifest.walRanges[0];
+    if (range) return { kind: 'damaged', name, problem, start: { lsn: range.startLsn, timeline: range.timeline } };
+  } catch {
+    // No readable manifest: nothing says which WAL the backup needs.
+  }
+  return { kind: 'damaged', name, problem };
 }
 
 /** Archive files before `cutoff`: segments, and `.partial`/`.backup` files named after one. */
@@ -144,11 +176,12 @@ export async function pruneBackups(repo: BackupRepo, options: PruneOptions = {})
   const dirOf = new Map(entries.map((e) => [e.kind === 'backup' ? e.record.id : e.name, e.name]));
 
   const stale: string[] = [];
+  const damaged = entries.flatMap((e) => (e.kind === 'damaged' ? [e] : []));
   for (const entry of entries) {
-    if (entry.kind === 'unreadable') reasons[entry.name] = 'backup.json cannot be read: left alone (look at it, or delete the directory yourself)';
+    if (entry.kind === 'damaged') reasons[entry.name] = `${entry.problem}: left alone with its WAL; run \`jeex-db backups repair ${entry.name}\` to rebuild the record from its tarball`;
     if (entry.kind !== 'unfinished') continue;
     const age = now.getTime() - entry.lastWrite;
-    if (age > STALE_PARTIAL_MS) {
+    if (entry.now || age > STALE_PARTIAL_MS) {
       stale.push(entry.name);
       reasons[entry.name] = `${entry.why}, last written ${humanAge(age)} ago`;
     } else {
@@ -163,11 +196,12 @@ export async function pruneBackups(repo: BackupRepo, options: PruneOptions = {})
     freedBytes += await sizeOf(dir);
     if (dryRun) continue;
     try {
-      // The record first: from then on no reader takes the directory for a backup.
-      if (plan.drop.has(id)) await unlink(join(dir, 'backup.json')).catch((error: NodeJS.ErrnoException) => {
-        if (error.code !== 'ENOENT') throw error;
-      });
-      await rm(dir, { recursive: true, force: true });
+      // Renamed first (durably): from then on no reader takes the directory for a backup, and a
+      // crash halfway leaves `<id>.deleting`, which the next prune finishes.
+      if (plan.drop.has(id)) {
+        await renameDurable(dir, `${dir}${DELETING}`);
+        await rm(`${dir}${DELETING}`, { recursive: true, force: true });
+      } else await rm(dir, { recursive: true, force: true });
     } catch (error) {
       throw failed(`backup ${id}`, repo, error);
     }
@@ -176,7 +210,15 @@ export async function pruneBackups(repo: BackupRepo, options: PruneOptions = {})
   // The WAL cutoff: the lowest start segment of the kept backups (the oldest one's, unless a
   // restore branched the history), compared by segment number across timelines as
   // pg_archivecleanup does. Without a kept backup nothing says what recovery needs: keep all.
-  const kept = records.filter((r) => plan.keep.has(r.id));
+  // Backups with a damaged record count as kept, from their manifest's start.
+  const kept = [
+    ...records.filter((r) => plan.keep.has(r.id)),
+    ...damaged.map((d) => {
+      // The segment size of the sound backups (the cluster's, fixed at initdb), else the default.
+      const walSegmentBytes = records.find((r) => r.walSegmentBytes)?.walSegmentBytes ?? DEFAULT_WAL_SEGMENT_SIZE;
+      return { id: d.name, startWalFile: d.start ? walFileForLsn(d.start.lsn, d.start.timeline, walSegmentBytes) : '', walSegmentBytes };
+    }),
+  ];
   let cutoff: { file: string; segno: bigint; segSize: number } | undefined;
   for (const record of kept) {
     const parsed = parseWalName(record.startWalFile);
@@ -203,9 +245,14 @@ export async function pruneBackups(repo: BackupRepo, options: PruneOptions = {})
     }
   }
 
+  const temp = await cleanArchiveTemp(repo, { now: () => now, dryRun });
+  freedBytes += temp.freedBytes;
+
   return {
     deleted,
     kept: [...plan.keep.keys()],
+    damaged: damaged.map((d) => d.name),
+    archiveTempDeleted: temp.removed.map((f) => f.name),
     walDeleted,
     walKept: walFiles.length + wal.history.length - walDeleted.length,
     freedBytes,

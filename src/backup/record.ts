@@ -1,6 +1,8 @@
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { JeexDbError } from '../db/errors.ts';
+import { writeFileDurable } from './durable-fs.ts';
+import { parseBackupRecord } from './record-schema.ts';
 import { backupDir, type BackupRecord, type BackupRepo } from './repo.ts';
 
 /** The files of one backup in the repository. */
@@ -9,10 +11,15 @@ export const backupFiles = (repo: BackupRepo, id: string) => {
   return { dir, tarball: join(dir, 'base.tar.gz'), manifest: join(dir, 'backup_manifest'), record: join(dir, 'backup.json') };
 };
 
-/** Read `backup.json`; BACKUP_NOT_FOUND when the backup is not in the repository. */
+/**
+ * Read `backup.json`; BACKUP_NOT_FOUND when the backup is not in the repository,
+ * BACKUP_RECORD_DAMAGED (naming the file and `jeex-db backups repair`) when it cannot be parsed.
+ */
 export async function readBackupRecord(repo: BackupRepo, id: string): Promise<BackupRecord> {
+  const file = backupFiles(repo, id).record;
+  let text: string;
   try {
-    return JSON.parse(await readFile(backupFiles(repo, id).record, 'utf8')) as BackupRecord;
+    text = await readFile(file, 'utf8');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
     throw new JeexDbError('BACKUP_NOT_FOUND', `There is no backup ${id} in ${repo.base}.`, {
@@ -20,13 +27,17 @@ export async function readBackupRecord(repo: BackupRepo, id: string): Promise<Ba
       context: { id, repo: repo.root },
     });
   }
+  const parsed = parseBackupRecord(text, id);
+  if (parsed.ok) return parsed.record;
+  throw new JeexDbError('BACKUP_RECORD_DAMAGED', `Backup ${id} cannot be used as it is: ${file} is damaged: ${parsed.problem}.`, {
+    hint: `Rebuild the record from the tarball, its backup_manifest and the WAL archive with \`jeex-db backups repair ${id}\`.`,
+    context: { id, recordFile: file, problem: parsed.problem, repo: repo.root },
+  });
 }
 
-/** Write `backup.json` atomically (a reader never sees half a record). */
+/** Write `backup.json` atomically and durably (a reader or a crash never sees half a record). */
 export async function writeBackupRecord(repo: BackupRepo, record: BackupRecord, dir = backupDir(repo, record.id)): Promise<void> {
-  const file = join(dir, 'backup.json');
-  await writeFile(`${file}.tmp`, `${JSON.stringify(record, null, 2)}\n`, { mode: 0o600 });
-  await rename(`${file}.tmp`, file);
+  await writeFileDurable(join(dir, 'backup.json'), `${JSON.stringify(record, null, 2)}\n`, 0o600);
 }
 
 /**

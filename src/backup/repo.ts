@@ -77,6 +77,12 @@ export interface BackupRecord {
   walSegmentBytes?: number;
   /** SHA-256 of `backup_manifest`'s contents, as its last line says (Manifest-Checksum). */
   manifestChecksum?: string;
+  /**
+   * Set when `jeex-db backups repair` rebuilt this record from the backup itself (the tarball's
+   * backup_label and PG_VERSION, backup_manifest, the archived backup history file): what was
+   * wrong with the old one and what the fields came from. Row counts are not known then.
+   */
+  repaired?: { at: string; problem: string; sources: string[] };
   /** Filled by verify. */
   verified?: { at: string; ok: boolean; steps: string[]; error?: string };
 }

@@ -10,6 +10,7 @@ import { freePort } from '../server/port.ts';
 import { readLogSince, logOffset } from '../server/server-log.ts';
 import { startServer, stopServer } from '../server/pg-ctl.ts';
 import { backupDir, type BackupRecord, type BackupRepo } from './repo.ts';
+import { findBackup, readBackupCatalog, refuseDamagedCandidates } from './catalog.ts';
 import { checkArchiveBeside, explainWithArchive, incompleteRestore, replayedTo } from './restore-complete.ts';
 import { restoredTls } from './restore-tls.ts';
 import { extractBackupTarball } from './tarball.ts';
@@ -55,19 +56,9 @@ export interface RestoreResult {
   durationMs: number;
 }
 
-async function readRecord(repo: BackupRepo, id: string): Promise<BackupRecord | undefined> {
-  try {
-    return JSON.parse(await readFile(join(backupDir(repo, id), 'backup.json'), 'utf8')) as BackupRecord;
-  } catch {
-    return undefined;
-  }
-}
-
-/** Every complete backup of the repository (a `.partial` one is not), oldest first. */
+/** Every complete backup of the repository with a sound record, oldest first (see readBackupCatalog). */
 export async function completeBackups(repo: BackupRepo): Promise<BackupRecord[]> {
-  const names = await readdir(repo.base).catch(() => [] as string[]);
-  const records = await Promise.all(names.filter((n) => !n.endsWith('.partial')).map((n) => readRecord(repo, n)));
-  return records.filter((r): r is BackupRecord => r !== undefined).sort((a, b) => a.stoppedAt.localeCompare(b.stoppedAt));
+  return (await readBackupCatalog(repo)).backups;
 }
 
 const lsnValue = (lsn: string): bigint => {
@@ -175,8 +166,11 @@ export async function restoreBackup(options: RestoreOptions): Promise<RestoreRes
   const began = performance.now();
   const progress = options.onProgress ?? (() => {});
   const target = options.target ?? { latest: true };
-  const backups = await completeBackups(options.repo);
-  const record = options.backupId ? backups.find((b) => b.id === options.backupId) : pickBackup(backups, target);
+  const catalog = await readBackupCatalog(options.repo);
+  const backups = catalog.backups;
+  const record = options.backupId ? findBackup(options.repo, catalog, options.backupId) : pickBackup(backups, target);
+  // A backup whose record is damaged is never passed over in silence.
+  if (!options.backupId) refuseDamagedCandidates(options.repo, catalog, record, target);
   if (!record) {
     throw new JeexDbError(
       'BACKUP_NOT_FOUND',

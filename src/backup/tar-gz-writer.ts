@@ -27,7 +27,8 @@ export class TarGzWriter {
   /** `encrypt`: a stream the gzip output goes through before the file (createEncryptStream). */
   constructor(file: string, level = 6, encrypt?: Transform) {
     this.#gzip = createGzip({ level });
-    this.#out = createWriteStream(file, { flags: 'wx', mode: 0o600 });
+    // flush: fsync before close, so the backup's rename into place never outruns its data.
+    this.#out = createWriteStream(file, { flags: 'wx', mode: 0o600, flush: true });
     this.#encrypt = encrypt;
     if (encrypt) this.#gzip.pipe(encrypt).pipe(this.#out);
     else this.#gzip.pipe(this.#out);

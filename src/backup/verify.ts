@@ -2,7 +2,7 @@ import type { RunAs } from '../server/exec.ts';
 import { describeArchivedWal, readArchivedWal } from './archived-wal.ts';
 import { recordVerification } from './record.ts';
 import type { BackupRecord, BackupRepo } from './repo.ts';
-import { completeBackups } from './restore.ts';
+import { findBackup, newestBackup, readBackupCatalog } from './catalog.ts';
 import { DEFAULT_WAL_SEGMENT_SIZE, checkWalContinuity } from './wal.ts';
 import type { WalDamage } from './wal-reader.ts';
 import { verifyBackupFiles, type VerifyFilesResult } from './verify-files.ts';
@@ -36,8 +36,9 @@ export async function verifyBackup(
   id: string | undefined,
   options: { sourceDataDir: string; as?: RunAs; restore?: boolean; onProgress?: (message: string) => void },
 ): Promise<VerifyResult> {
-  const backups = await completeBackups(repo);
-  const record = id ? backups.find((b) => b.id === id) : backups.at(-1);
+  const catalog = await readBackupCatalog(repo);
+  // A damaged record is BACKUP_RECORD_DAMAGED naming the file, not "no backup".
+  const record = id ? findBackup(repo, catalog, id) : newestBackup(repo, catalog);
   if (!record) {
     throw new JeexDbError('BACKUP_NOT_FOUND', id ? `no complete backup ${id} in ${repo.base}` : `no backup in ${repo.base} to verify`, {
       hint: 'List them with `jeex-db backups list`, or take one with `jeex-db backup`.',

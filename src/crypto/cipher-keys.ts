@@ -33,7 +33,9 @@ export function loadColumnCipher(env: NodeJS.ProcessEnv = process.env, options: 
     const variables = keyVariables(prefix);
     try {
       const keys = loadKeys(env, prefix);
-      if (keys.length > 0) return { keys, source: variables.find((name) => env[name]) ?? prefix };
+      // A file is named with its path, so a message can say which file to restore.
+      const variable = variables.find((name) => env[name]) ?? prefix;
+      if (keys.length > 0) return { keys, source: variable === variables[1] ? `${variable} (${env[variable]})` : variable };
       if (localFile && existsSync(localFile)) return { keys: readKeyFile(localFile, `the local ${what} key file`), source: localFile };
       missing.push(`no ${what} key (set ${variables[0]}, ${variables[1]} or ${variables[2]})`);
     } catch (error) {

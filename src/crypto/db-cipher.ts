@@ -12,7 +12,8 @@ type Source = ColumnCipher | (() => ColumnCipher);
 // transaction (and savepoint) it opens, so `createUser(tx, ...)` finds the client's cipher.
 const ciphers = new WeakMap<object, Source>();
 
-const keyOf = (db: CipherHolder): object => db._.schema ?? db;
+/** What a client and its transactions share: the key of per-client state (the cipher, its key check). */
+export const keyOf = (db: CipherHolder): object => db._.schema ?? db;
 
 /**
  * Give a Drizzle client the column cipher its user queries use (createDb does this); `cipher`

@@ -48,6 +48,13 @@ export interface CreateDbInput extends DbConfigInput {
   keys?: CipherKeys;
 }
 
+/** The (first) host and port of a URL that goes through PgBouncer, as errors name it. */
+function poolerAddress(url: string): { host: string; port: number } {
+  const parsed = new URL(url);
+  const host = parsed.hostname.split(',')[0] ?? parsed.hostname;
+  return { host: host.replace(/^\[(.*)\]$/, '$1'), port: Number(parsed.port || 5432) };
+}
+
 /** Seconds before reconnect attempt `retries` (1, 2, ...): 50 ms doubling, at most 1 s, jittered. */
 export function reconnectDelay(retries: number): number {
   return Math.min(0.05 * 2 ** Math.max(0, retries - 1), 1) * (0.5 + Math.random() / 2);
@@ -122,7 +129,9 @@ export function createDb(input: CreateDbInput = {}, env: NodeJS.ProcessEnv = pro
     // Multi-host URLs keep postgres.js's own connecting (failover across hosts).
     ...(single ? { socket: tracker.socket as never } : {}),
   });
-  const sql = gateSql(raw, { gate, metrics, queryTimeoutMs: config.queryTimeout, namespace, prepare: clientPrepares });
+  // Behind PgBouncer, a refused connection is PgBouncer not answering (errors say so).
+  const pooler = config.pooler === 'pgbouncer' ? poolerAddress(config.url) : undefined;
+  const sql = gateSql(raw, { gate, metrics, queryTimeoutMs: config.queryTimeout, namespace, prepare: clientPrepares, ...(pooler ? { pooler } : {}) });
   const db = drizzle(sql, { schema });
   // Resolved at the first user query, so a client that never reads users needs no key. The
   // local cluster's key files are used only for the local cluster, never for a DATABASE_URL.

@@ -26,6 +26,7 @@ export const errorCodes = [
   'CONNECTION_FAILED',
   'UNSUPPORTED_SERVER',
   'QUERY_FAILED',
+  'WRITE_OUTCOME_UNKNOWN',
   // Configuration.
   'INVALID_CONFIG',
   // The local cluster (`jeex-db up` / `down`).
@@ -39,6 +40,7 @@ export const errorCodes = [
   'BINARIES_MISSING',
   'OS_USER_MISSING',
   'MIGRATION_FAILED',
+  'LOCAL_STATE_DAMAGED',
   // The migration runner (`jeex-db migrate`, `status`, `rollback`, `check`).
   'MIGRATIONS_PENDING',
   'MIGRATION_CHECKSUM_MISMATCH',
@@ -69,12 +71,14 @@ export const errorCodes = [
   'BACKUP_WAL_MISSING',
   'BACKUP_VERIFY_FAILED',
   'BACKUP_DECRYPT_FAILED',
+  'BACKUP_RECORD_DAMAGED',
   'BACKUP_WAL_DAMAGED',
   'RESTORE_INCOMPLETE',
   // Column encryption (users' email and name) and its keys.
   'ENCRYPTION_KEY_MISSING',
   'ENCRYPTION_KEY_UNKNOWN',
   'DECRYPT_FAILED',
+  'ENCRYPTION_KEY_MISMATCH',
 ] as const;
 
 export type ErrorCode = (typeof errorCodes)[number];

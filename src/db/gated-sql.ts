@@ -1,8 +1,9 @@
 import type { PendingQuery, Sql } from 'postgres';
 import { JeexDbError } from './errors.ts';
 import type { PoolGate } from './pool-gate.ts';
+import { closedBeforeSent } from './guarded-socket.ts';
 import type { PoolMetrics } from './pool-metrics.ts';
-import { translateDbError } from './translate-error.ts';
+import { poolerConnectionError, translateDbError, writeOutcomeUnknown, type PoolerAddress } from './translate-error.ts';
 
 export interface GateOptions {
   gate: PoolGate;
@@ -20,6 +21,11 @@ export interface GateOptions {
    * sends them unnamed (UnnamedStatements: PgBouncer before 1.21).
    */
   prepare?: boolean;
+  /**
+   * The URL goes through PgBouncer (`pooler: 'pgbouncer'`): a connection it refuses or that
+   * breaks at the socket is reported as PgBouncer not answering, at this address.
+   */
+  pooler?: PoolerAddress;
 }
 
 type Modifier = [name: 'values' | 'raw' | 'simple' | 'describe', args: unknown[]];
@@ -68,6 +74,36 @@ function connectionBroken(error: unknown): boolean {
 }
 
 const connectErrnos = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'EAI_AGAIN', 'CONNECT_TIMEOUT']);
+
+/** Socket-level ends of a connection that was open: the peer closed or reset it, or we ended it. */
+const closedErrnos = new Set(['CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT']);
+
+/**
+ * The connection broke while a statement was on it: the socket closed or reset, or the server
+ * (PostgreSQL, or PgBouncer for it) ended the session with a FATAL error of class 08 or 57P
+ * (terminated, shut down). Not a refusal before anything was sent (`neverReachedServer`), nor a
+ * login the server turned down (authentication, an unknown database), nor a TLS failure.
+ */
+export function brokeInFlight(error: unknown): boolean {
+  if (neverReachedServer(error)) return false;
+  const translated = translateDbError(error);
+  if (translated.code !== 'CONNECTION_FAILED') return false;
+  if (translated.sqlState) return translated.sqlState.startsWith('08') || ['57P01', '57P02', '57P04'].includes(translated.sqlState);
+  const errno = (translated.cause as { code?: unknown } | undefined)?.code;
+  return typeof errno === 'string' && closedErrnos.has(errno);
+}
+
+/**
+ * What a failed statement throws: `WRITE_OUTCOME_UNKNOWN` when it may have run (sent, not a
+ * read, and the connection broke before the answer: it may have committed), PgBouncer named
+ * when the URL goes through one and it does not answer, else the driver's error as it was.
+ */
+function finalError(error: unknown, sent: boolean, text: string, options: GateOptions): unknown {
+  if (sent && !isIdempotentRead(text) && brokeInFlight(error) && !closedBeforeSent(error)) {
+    return writeOutcomeUnknown(error, { operation: describeCached(text).operation, through: options.pooler });
+  }
+  return (options.pooler && poolerConnectionError(error, options.pooler)) || error;
+}
 
 /**
  * The statement never reached PostgreSQL, so running it again is safe whatever it does: the
@@ -132,6 +168,9 @@ function gatedQuery(make: () => PendingQuery<never>, text: string, options: Gate
   const modifiers: Modifier[] = [];
   let running: Promise<unknown> | undefined;
   let attempts = 0;
+  // The last attempt was handed to a connection and written (postgres.js sets a query's state
+  // when it writes it): only then can it have run.
+  let sent = false;
   // A query that timed out still occupies its connection until the cancel request lands.
   let cancelled: Promise<unknown> | undefined;
 
@@ -164,6 +203,7 @@ function gatedQuery(make: () => PendingQuery<never>, text: string, options: Gate
     try {
       return await Promise.race([settled, timeout]);
     } finally {
+      sent = (query as unknown as { state?: unknown }).state != null;
       clearTimeout(timer);
       // A cancelled query still settles later; nobody waits for it any more.
       settled.catch(() => undefined);
@@ -199,7 +239,7 @@ function gatedQuery(make: () => PendingQuery<never>, text: string, options: Gate
             readRetried = true;
             continue;
           }
-          throw error;
+          throw finalError(error, sent, text, options);
         }
       }
       finish({});
@@ -301,18 +341,28 @@ export function gateSql(sql: Sql, options: GateOptions): Sql {
             // not run (no connection was ever handed to it).
             for (let reconnects = 0; ; ) {
               let bodyRan = false;
+              // The body's work is done: postgres.js sends COMMIT next.
+              let bodyDone = false;
               const watched = args.map((arg) =>
                 typeof arg === 'function'
                   ? (...inner: unknown[]) => {
                       bodyRan = true;
-                      return (arg as (...a: unknown[]) => unknown)(preparingTransaction(inner[0], options.prepare), ...inner.slice(1));
+                      const result = (arg as (...a: unknown[]) => unknown)(preparingTransaction(inner[0], options.prepare), ...inner.slice(1));
+                      // As postgres.js does: an array of queries is awaited as a whole.
+                      return (Array.isArray(result) ? Promise.all(result) : Promise.resolve(result)).then((value: unknown) => {
+                        bodyDone = true;
+                        return value;
+                      });
                     }
                   : arg,
               );
               try {
                 return await (target.begin as (...a: unknown[]) => Promise<unknown>)(...watched);
               } catch (error) {
-                if (bodyRan || !neverReachedServer(error) || reconnects >= RECONNECT_DELAYS_MS.length) throw error;
+                // The connection broke after COMMIT was sent: it may have committed. Broken in
+                // the body, the transaction was rolled back (safe to run again as a whole).
+                if (bodyDone && brokeInFlight(error) && !closedBeforeSent(error)) throw writeOutcomeUnknown(error, { operation: 'COMMIT', through: options.pooler });
+                if (bodyRan || !neverReachedServer(error) || reconnects >= RECONNECT_DELAYS_MS.length) throw (options.pooler && poolerConnectionError(error, options.pooler)) || error;
                 await pause(RECONNECT_DELAYS_MS[reconnects++] ?? 0);
               }
             }

@@ -205,6 +205,23 @@ export function syncsIn(buffer: Buffer): number {
   return i === buffer.length ? syncs : -1;
 }
 
+/** Errors that failed only statements written after their connection had closed (see `closedBeforeSent`). */
+const unsent = new WeakSet<object>();
+
+/**
+ * Whether `error` (or what it wraps) failed statements that were written only after the
+ * connection had closed under an idle transaction: none of them reached the server, so the
+ * transaction was rolled back there, even when the statement was its COMMIT.
+ */
+export function closedBeforeSent(error: unknown): boolean {
+  let current = error;
+  for (let depth = 0; depth < 5 && current !== null && typeof current === 'object'; depth++) {
+    if (unsent.has(current)) return true;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return false;
+}
+
 export interface GuardOptions {
   /** Where the socket connects, for the CONNECTION_CLOSED error (a Unix socket: its path). */
   address: string;
@@ -307,7 +324,11 @@ export function guardSocket(socket: Socket, options: GuardOptions): void {
       return emit('close', ...args);
     }
     if (inFlight) settle(args[0]);
-    else waitingForWrite = () => settle(args[0]);
+    else
+      waitingForWrite = () => {
+        unsent.add(reason());
+        settle(args[0]);
+      };
     return true;
   }) as Socket['emit'];
 }

@@ -80,6 +80,11 @@ function rootCause(error: unknown): unknown {
 
 const POOLER_LOG = "PgBouncer's log (pgbouncer/pgbouncer.log in the data directory of `jeex-db up`, else the logfile in pgbouncer.ini)";
 
+/** A login role may change its own password (src/roles/role-record.ts); what to do when it did. */
+const PASSWORD_CHANGED =
+  "the role's password was changed on the server (ALTER ROLE ... PASSWORD, which a login role may run on itself; `jeex-db health` names the role under postgresql:rolePasswords): " +
+  '`jeex-db roles apply` sets the local cluster\'s back (the one in secrets.json, PgBouncer reloaded); elsewhere give it a new one with `jeex-db roles rotate <role> --url ...` and update the URLs.';
+
 /**
  * PgBouncer's own errors. 1.18 sends them all as SQLSTATE 08P01 (newer versions use other codes),
  * so they are told apart by their fixed texts, before the SQLSTATE is looked at.
@@ -89,7 +94,9 @@ const byPoolerMessage: { match: RegExp; code: ErrorCode; what: string; next: str
     match: /\bquery_wait_timeout\b/,
     code: 'POOL_TIMEOUT',
     what: "PgBouncer's queue timed out: no server connection became free within its query_wait_timeout",
-    next: 'Every server connection stayed busy: look for slow queries or long transactions (pg_stat_activity; SHOW POOLS on the PgBouncer console), or raise default_pool_size or query_wait_timeout in pgbouncer.ini.',
+    next:
+      'Every server connection stayed busy: look for slow queries or long transactions (pg_stat_activity; SHOW POOLS on the PgBouncer console), or raise default_pool_size or query_wait_timeout in pgbouncer.ini. ' +
+      `Or PgBouncer could not log in to PostgreSQL meanwhile ("login failed" in ${POOLER_LOG}): ${PASSWORD_CHANGED}`,
   },
   {
     match: /no more connections allowed \(max_client_conn\)/,
@@ -101,7 +108,7 @@ const byPoolerMessage: { match: RegExp; code: ErrorCode; what: string; next: str
     match: /server login has been failing|pgbouncer cannot connect to server|client_login_timeout \(server down\)/,
     code: 'CONNECTION_FAILED',
     what: 'PgBouncer cannot log in to PostgreSQL',
-    next: `Read ${POOLER_LOG}, and check that PostgreSQL is up and accepts the role's password; PgBouncer tries again every server_login_retry seconds (1 in the pgbouncer.ini jeex-db generates, 15 by PgBouncer's default).`,
+    next: `Read ${POOLER_LOG}, and check that PostgreSQL is up and accepts the role's password ("password authentication failed" there: ${PASSWORD_CHANGED}); PgBouncer tries again every server_login_retry seconds (1 in the pgbouncer.ini jeex-db generates, 15 by PgBouncer's default).`,
   },
   {
     match: /^SSL required$/,
@@ -158,7 +165,7 @@ const bySqlState: Record<string, { code: ErrorCode; what: string; next: string }
   '28P01': {
     code: 'AUTHENTICATION_FAILED',
     what: 'password authentication failed',
-    next: 'Check the user and password in DATABASE_URL (or PGUSER/PGPASSWORD).',
+    next: `Check the user and password in DATABASE_URL (or PGUSER/PGPASSWORD). If they worked before: ${PASSWORD_CHANGED}`,
   },
   '28000': {
     code: 'AUTHENTICATION_FAILED',
@@ -283,4 +290,63 @@ export function translateDbError(error: unknown): JeexDbError {
   }
   const message = root instanceof Error ? root.message : String(root);
   return new JeexDbError('QUERY_FAILED', message, { cause: root });
+}
+
+/** Where a client reaches PgBouncer, when its URL goes through one (`pooler: 'pgbouncer'`, the local `urls.app`). */
+export interface PoolerAddress {
+  host: string;
+  port: number;
+}
+
+const closedErrnos = new Set(['CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT']);
+
+function errnoOf(root: unknown): string | undefined {
+  if (isPgError(root) || root instanceof JeexDbError) return undefined;
+  const errno = (root as { code?: unknown } | null)?.code;
+  return typeof errno === 'string' ? errno : undefined;
+}
+
+const RESTART_POOLER =
+  "The app's connections go through PgBouncer: start it again with `jeex-db up` (the local cluster; `jeex-db up` in the foreground and `jeex-db serve` restart it on their own), or start the PgBouncer the URL names. PostgreSQL itself may be fine: `jeex-db health` says which part fails.";
+
+/**
+ * A connection to PgBouncer that could not be opened or broke at the socket (refused, reset,
+ * connect timeout), said as what it is: "PgBouncer at 127.0.0.1:6418 is not answering", not
+ * "cannot reach PostgreSQL". Undefined for anything else (PgBouncer's and PostgreSQL's own
+ * errors, TLS failures), which `translateDbError` names.
+ *
+ * @example
+ * poolerConnectionError(error, { host: '127.0.0.1', port: 6418 })?.message;
+ */
+export function poolerConnectionError(error: unknown, pooler: PoolerAddress): JeexDbError | undefined {
+  const root = rootCause(error);
+  const errno = errnoOf(root);
+  if (!errno || !(connectionErrnos.has(errno) || closedErrnos.has(errno) || errno.startsWith('CONNECT_'))) return undefined;
+  const where = `${pooler.host.includes(':') ? `[${pooler.host}]` : pooler.host}:${pooler.port}`;
+  const what = closedErrnos.has(errno) ? `the connection to PgBouncer at ${where} broke (${errno})` : `PgBouncer at ${where} is not answering (${errno})`;
+  return new JeexDbError('CONNECTION_FAILED', `${what}. ${RESTART_POOLER}`, { hint: RESTART_POOLER, cause: root, context: { pooler: where } });
+}
+
+/**
+ * The connection broke after a write (a statement that may change data, outside a transaction)
+ * or a transaction's COMMIT was sent and before its answer came: the server may have committed
+ * it, or not, and only reading can tell. `WRITE_OUTCOME_UNKNOWN`, never `CONNECTION_FAILED`:
+ * sending it again blindly could apply it twice.
+ *
+ * @example
+ * writeOutcomeUnknown(error, { operation: 'INSERT', through: { host: '127.0.0.1', port: 6418 } });
+ */
+export function writeOutcomeUnknown(error: unknown, what: { operation: string; through?: PoolerAddress | undefined }): JeexDbError {
+  const root = rootCause(error);
+  const reason = isPgError(root) ? `${root.message}, SQLSTATE ${root.code}` : (errnoOf(root) ?? (root instanceof Error ? root.message : String(root)));
+  const to = what.through ? `PgBouncer at ${what.through.host}:${what.through.port}` : 'PostgreSQL';
+  const statement = what.operation === 'COMMIT' ? "the transaction's COMMIT" : `the ${what.operation}`;
+  const next =
+    'Do not send it again blindly (it would be applied twice if it was committed): read whether its change is there first, or retry only in a way that cannot apply it twice (the same primary key, a unique key, an expected version).';
+  return new JeexDbError('WRITE_OUTCOME_UNKNOWN', `the connection to ${to} broke after ${statement} was sent and before its answer came (${reason}): it may have been committed, or not. ${next}`, {
+    hint: next,
+    ...(isPgError(root) ? { sqlState: root.code } : {}),
+    cause: root,
+    context: { operation: what.operation },
+  });
 }

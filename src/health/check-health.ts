@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { Sql } from 'postgres';
 import { describeError, withTimeout } from './bounded.ts';
-import { backupCheck, backupScheduleCheck, migrationsCheck, operationsCheck, poolCheck, poolerCheck, type BackupScheduleState, type PoolState } from './client-checks.ts';
+import { backupCheck, backupScheduleCheck, migrationsCheck, operationsCheck, poolCheck, poolerCheck, poolerSupervisionCheck, type BackupScheduleState, type PoolerSupervisionState, type PoolState } from './client-checks.ts';
 import type { OperationStats } from '../db/operation-window.ts';
 import {
   archiveCheck,
@@ -15,6 +15,7 @@ import {
 } from './database-checks.ts';
 import { healthExitCode } from './judge.ts';
 import { measure, round, runCheck, type BaseContext, type CheckContext, type CheckSpec, type Entry } from './measure.ts';
+import { roleCheck } from './role-checks.ts';
 import { serverFacts, type HealthScope, type ServerFacts } from './queries.ts';
 import { resolveHealthThresholds, type ThresholdName } from './thresholds.ts';
 import { worstStatus, type HealthCheck, type HealthDocument } from './types.ts';
@@ -34,8 +35,15 @@ export interface HealthOptions {
   pool?: () => PoolState;
   /** The app's recent operation times (`createDb(...).operations`): `pool:operationP95` against the SLO. */
   operations?: () => OperationStats;
-  /** A client for PgBouncer's admin console (`poolerAdmin(url)`): `pgbouncer:clientsWaiting`, `pgbouncer:maxWait`. */
+  /** A client for PgBouncer's admin console (`poolerAdmin(url)`): `pgbouncer:reachable`, `pgbouncer:clientsWaiting`, `pgbouncer:maxWait`. */
   pooler?: Sql;
+  /**
+   * The app's connections go through that PgBouncer (default true): then a PgBouncer that does
+   * not answer fails `pgbouncer:reachable` (and the document); else it only warns.
+   */
+  poolerInAppPath?: boolean;
+  /** A PgBouncer supervisor's state (`supervisePooler(...).state`): `pgbouncer:restarts`. */
+  poolerSupervisor?: () => PoolerSupervisionState;
   /** drizzle-kit's output folder: `migrations:pending` (pending = warn, failed or changed = fail). */
   migrationsDir?: string;
   /** When the last good backup finished (undefined: none): `backup:age`. */
@@ -59,7 +67,7 @@ const version = (() => {
 })();
 
 /** Checks that need PostgreSQL, in the order they run (one at a time, to borrow one connection). */
-const DATABASE_CHECKS: CheckSpec[] = [connectionsCheck, transactionsCheck, cacheHitCheck, wraparoundCheck, replicationCheck, databaseSizeCheck, slowStatementsCheck];
+const DATABASE_CHECKS: CheckSpec[] = [connectionsCheck, transactionsCheck, cacheHitCheck, wraparoundCheck, replicationCheck, databaseSizeCheck, slowStatementsCheck, roleCheck];
 
 /**
  * The health of PostgreSQL (and, when given, the app's pool, PgBouncer, the migrations and the
@@ -88,7 +96,8 @@ export async function checkHealth(sql: Sql, options: HealthOptions = {}): Promis
   const independent = Promise.all([
     options.pool ? runCheck(poolCheck(options.pool), base) : [],
     options.operations ? runCheck(operationsCheck(options.operations), base) : [],
-    options.pooler ? runCheck(poolerCheck(options.pooler), base) : [],
+    options.pooler ? runCheck(poolerCheck(options.pooler, { inAppPath: options.poolerInAppPath ?? true }), base) : [],
+    options.poolerSupervisor ? runCheck(poolerSupervisionCheck(options.poolerSupervisor), base) : [],
     options.lastBackup ? runCheck(backupCheck(options.lastBackup), base) : [],
     options.backupSchedule ? runCheck(backupScheduleCheck(options.backupSchedule), base) : [],
   ]);

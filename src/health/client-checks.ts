@@ -3,7 +3,10 @@ import type { ScheduleState } from '../backup/scheduler.ts';
 import type { OperationStats } from '../db/operation-window.ts';
 import { status as migrationStatus } from '../migrate/runner.ts';
 import { poolerSnapshot } from '../pooler/metrics.ts';
-import { withTimeout } from './bounded.ts';
+import { translateDbError } from '../db/translate-error.ts';
+import { describeExit } from '../pooler/process.ts';
+import type { PoolerSupervisorState } from '../pooler/supervise.ts';
+import { describeError, HealthTimeout, withTimeout } from './bounded.ts';
 import { measure, round, type BaseContext, type CheckContext, type CheckSpec, type Entry } from './measure.ts';
 
 /** The app pool's state, as `createDb(...).pool()` returns it. */
@@ -71,13 +74,37 @@ export function operationsCheck(operations: () => OperationStats): CheckSpec<Bas
   };
 }
 
-export function poolerCheck(admin: Sql): CheckSpec<BaseContext> {
+/** Whether an error means PgBouncer itself does not answer (refused, reset, no answer in time), not that it answered no. */
+function poolerDown(error: unknown): boolean {
+  return error instanceof HealthTimeout || translateDbError(error).code === 'CONNECTION_FAILED';
+}
+
+/**
+ * PgBouncer's console: `pgbouncer:reachable` (fail when it does not answer and the app's
+ * connections go through it, `inAppPath`; warn when they do not), then its pools' queue.
+ */
+export function poolerCheck(admin: Sql, options: { inAppPath?: boolean } = {}): CheckSpec<BaseContext> {
+  const inAppPath = options.inAppPath ?? true;
   return {
     what: "PgBouncer's pools (SHOW POOLS on its admin console)",
     key: 'pgbouncer:clientsWaiting',
     componentType: 'pgbouncer',
     run: async (ctx) => {
-      const snapshot = await withTimeout(poolerSnapshot(admin), ctx.timeoutMs, "PgBouncer's admin console");
+      let snapshot: Awaited<ReturnType<typeof poolerSnapshot>>;
+      try {
+        snapshot = await withTimeout(poolerSnapshot(admin), ctx.timeoutMs, "PgBouncer's admin console");
+      } catch (error) {
+        if (!poolerDown(error)) throw error;
+        const where = inAppPath ? "the app's connections go through it, so they fail too" : "the app's connections do not go through it";
+        return [
+          entry('pgbouncer:reachable', ctx, {
+            value: false,
+            status: inAppPath ? 'fail' : 'warn',
+            componentType: 'pgbouncer',
+            output: `PgBouncer does not answer (${describeError(error).text.replace(/\.$/, '')}): ${where}. Locally \`jeex-db up\` starts it again (\`up\` in the foreground and \`jeex-db serve\` restart it on their own; pgbouncer:restarts says whether that fails); read pgbouncer/pgbouncer.log in the data directory for why it stopped`,
+          }),
+        ];
+      }
       const t = ctx.thresholds;
       const busiest = snapshot.pools.filter((p) => p.clientsWaiting > 0).sort((a, b) => b.maxWaitSeconds - a.maxWaitSeconds);
       const where = busiest.length
@@ -85,6 +112,7 @@ export function poolerCheck(admin: Sql): CheckSpec<BaseContext> {
         : '';
       const advice = "every server connection is busy: raise default_pool_size in pgbouncer.ini if PostgreSQL has room (max_connections), or shorten the transactions; clients fail after query_wait_timeout";
       return [
+        entry('pgbouncer:reachable', ctx, { value: true, componentType: 'pgbouncer' }),
         entry('pgbouncer:clientsWaiting', ctx, {
           value: snapshot.totals.clientsWaiting,
           unit: '{client}',
@@ -100,6 +128,39 @@ export function poolerCheck(admin: Sql): CheckSpec<BaseContext> {
           output: `the oldest client waiting in PgBouncer has waited ${round(snapshot.totals.maxWaitSeconds, 3)} s${where}: ${advice}`,
         }),
       ];
+    },
+  };
+}
+
+/** What `pgbouncer:restarts` reads of a PgBouncer supervisor (`supervisePooler(...).state`). */
+export type PoolerSupervisionState = Pick<PoolerSupervisorState, 'status' | 'restarts' | 'attempts' | 'lastError'>;
+
+/** Deaths of PgBouncer counted by `pgbouncer:restarts`: those of the last 15 minutes. */
+export const POOLER_RESTART_WINDOW_MS = 15 * 60_000;
+
+/**
+ * The supervisor's view: `pgbouncer:restarts` is how many times PgBouncer died in the last 15
+ * minutes (it was restarted, or is being), warn from the first, fail while the restarts keep
+ * failing (`failing`). A restart within a second is never seen by `pgbouncer:reachable`.
+ */
+export function poolerSupervisionCheck(supervision: () => PoolerSupervisionState): CheckSpec<BaseContext> {
+  return {
+    what: "PgBouncer's supervisor",
+    key: 'pgbouncer:restarts',
+    componentType: 'pgbouncer',
+    run: async (ctx) => {
+      const s = supervision();
+      const since = ctx.now().getTime() - POOLER_RESTART_WINDOW_MS;
+      const recent = s.restarts.filter((r) => r.at.getTime() >= since);
+      const last = recent.at(-1);
+      const how = last ? `the last at ${last.at.toISOString()}, ${describeExit(last.exit)}` : '';
+      let status: 'pass' | 'warn' | 'fail' = recent.length > 0 || s.status === 'restarting' ? 'warn' : 'pass';
+      let output = `PgBouncer died ${recent.length} time(s) in the last ${POOLER_RESTART_WINDOW_MS / 60_000} minutes (${how}) and was restarted${s.status === 'restarting' ? ' (a restart is under way)' : ''}: read pgbouncer/pgbouncer.log in the data directory for why (the supervisor's log lines carry its last lines)`;
+      if (s.status === 'failing') {
+        status = 'fail';
+        output = `PgBouncer keeps dying or cannot be started: ${s.attempts} restart(s) without staying up${s.lastError ? `, the last failed: ${s.lastError}` : ''}. The app's connections through it fail; read pgbouncer/pgbouncer.log, fix the cause and run \`jeex-db up\``;
+      }
+      return Promise.resolve([entry('pgbouncer:restarts', ctx, { value: recent.length, unit: '{restart}', status, componentType: 'pgbouncer', output })]);
     },
   };
 }

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { LocalLayout } from './layout.ts';
+import { localFileDamaged, localStateSchema, parseLocalFile, storedSecretsSchema } from './validate.ts';
 
 /** Non-secret facts about a local cluster, written by `jeex-db up` to `state.json`. */
 export interface LocalState {
@@ -48,21 +49,37 @@ export interface LocalSecrets {
 export const LOCAL_LOGIN_ROLES = ['app', 'migrator', 'superuser', 'readonly', 'backup', 'monitor'] as const;
 export type LocalRole = (typeof LOCAL_LOGIN_ROLES)[number];
 
-function readJson<T>(file: string): T | undefined {
+function readBytes(file: string): Buffer | undefined {
   try {
-    return JSON.parse(readFileSync(file, 'utf8')) as T;
+    return readFileSync(file);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw error;
   }
 }
 
+/** state.json, or undefined when there is none; a damaged one throws LOCAL_STATE_DAMAGED (see validate.ts). */
 export function readLocalState(layout: LocalLayout): LocalState | undefined {
-  return readJson<LocalState>(layout.stateFile);
+  const bytes = readBytes(layout.stateFile);
+  return bytes && parseLocalFile(layout.stateFile, 'state', bytes, localStateSchema);
 }
 
+/**
+ * secrets.json as stored: only the superuser's entry is required (`up` adds passwords for the
+ * roles without one). Undefined when there is none; a damaged one throws LOCAL_STATE_DAMAGED.
+ */
+export function readStoredSecrets(layout: LocalLayout): (Partial<LocalSecrets> & Pick<LocalSecrets, 'version' | 'superuser'>) | undefined {
+  const bytes = readBytes(layout.secretsFile);
+  return bytes && parseLocalFile(layout.secretsFile, 'secrets', bytes, storedSecretsSchema);
+}
+
+/** secrets.json with the migrator's and the app's passwords, or undefined when there is none; a damaged one throws LOCAL_STATE_DAMAGED. */
 export function readLocalSecrets(layout: LocalLayout): LocalSecrets | undefined {
-  return readJson<LocalSecrets>(layout.secretsFile);
+  const stored = readStoredSecrets(layout);
+  if (!stored) return undefined;
+  const missing = (['migrator', 'app'] as const).filter((role) => !stored[role]);
+  if (missing.length > 0) throw localFileDamaged(layout.secretsFile, 'secrets', `it has no ${missing.join(' and ')} entry`);
+  return stored as LocalSecrets;
 }
 
 /**

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { chmod, chown, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { type Sql } from 'postgres';
 import { connect } from '../db/connect.ts';
@@ -8,7 +9,8 @@ import { isPortFree } from '../server/port.ts';
 import { authEntries } from './auth.ts';
 import { findPgbouncer, supportsPreparedStatements, type PgbouncerBinary } from './binary.ts';
 import { renderAuthFile, renderPgbouncerIni, type PoolerTls } from './ini.ts';
-import { poolerFiles, poolerPid, reloadPooler, startPooler, stopPooler } from './process.ts';
+import { withPoolerLock } from './lock.ts';
+import { poolerFiles, poolerPid, reloadPooler, startPooler, stopPooler, type PoolerFiles } from './process.ts';
 import { derivePoolerSettings } from './settings.ts';
 
 /** The admin console user of a local PgBouncer (not a PostgreSQL role). */
@@ -50,13 +52,17 @@ async function choosePort(host: string, preferred: number): Promise<number> {
   });
 }
 
-async function configuredPort(ini: string): Promise<number | undefined> {
+/** Where the pgbouncer.ini we wrote makes PgBouncer listen (undefined: no such file, or not ours). */
+export async function configuredListen(ini: string): Promise<{ host: string; port: number } | undefined> {
+  let text: string;
   try {
-    const match = /^listen_port = (\d+)$/m.exec(await readFile(ini, 'utf8'));
-    return match ? Number(match[1]) : undefined;
+    text = await readFile(ini, 'utf8');
   } catch {
     return undefined;
   }
+  const port = /^listen_port = (\d+)$/m.exec(text)?.[1];
+  const host = /^listen_addr = (\S+)$/m.exec(text)?.[1];
+  return port && host ? { host, port: Number(port) } : undefined;
 }
 
 async function writeOwned(file: string, text: string, mode: number, as: RunAs | undefined): Promise<boolean> {
@@ -84,10 +90,14 @@ export async function ensurePooler(options: PoolerOptions): Promise<PoolerResult
   const files = poolerFiles(options.dir);
   await mkdir(files.dir, { recursive: true, mode: 0o700 });
   if (options.as) await chown(files.dir, options.as.uid, options.as.gid);
+  // Whether it runs is decided inside the lock: a supervisor may be restarting it right now.
+  return withPoolerLock(files.dir, () => bringUp(binary, files, options));
+}
 
+async function bringUp(binary: PgbouncerBinary, files: PoolerFiles, options: PoolerOptions): Promise<PoolerResult> {
   const running = await poolerPid(files);
   // A running PgBouncer keeps the port it listens on (RELOAD cannot move it): take it from its ini.
-  const listeningOn = running ? await configuredPort(files.ini) : undefined;
+  const listeningOn = running ? (await configuredListen(files.ini))?.port : undefined;
   const port = listeningOn ?? (await choosePort(options.host, options.previousPort ?? options.server.port + POOLER_PORT_OFFSET));
   const [row] = await options.admin<{ max: string }[]>`SELECT current_setting('max_connections') AS max`;
   const preparedStatements = supportsPreparedStatements(binary);
@@ -145,5 +155,8 @@ export async function checkThroughPooler(url: string, preparedStatements: boolea
 
 /** Stop the PgBouncer whose files are in `dir` (false when none was running). */
 export async function stopPoolerIn(dir: string): Promise<boolean> {
-  return stopPooler(poolerFiles(dir));
+  const files = poolerFiles(dir);
+  if (!existsSync(dir)) return false;
+  // Inside the lock: a supervisor restarting it right now finishes first, then it is stopped.
+  return withPoolerLock(dir, () => stopPooler(files));
 }

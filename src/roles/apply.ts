@@ -4,7 +4,7 @@ import { ACL_COLUMNS, ensureGrants, readGrants, type RoleChange } from './acl.ts
 import { roleCatalog, type RoleSpec } from './catalog.ts';
 import { ensureRole } from './cluster-roles.ts';
 import { applyDatabasePrivileges } from './database-privileges.ts';
-import { ident, type LoginKind, type RoleSet } from './names.ts';
+import { ident, LOGIN_KINDS, type LoginKind, type RoleSet } from './names.ts';
 import { DEFAULT_ROLE_SETTINGS, type RoleSettings } from './settings.ts';
 
 export interface ApplyRolesOptions {
@@ -87,6 +87,8 @@ export async function applyRoles(admin: Sql, connectTo: (database: string) => Sq
     })),
   );
 
+  changes.push(...(await closeMaintenanceDatabases(admin, options.database, roles)));
+
   const inDb = connectTo(options.database);
   try {
     changes.push(...(await applyDatabasePrivileges(inDb, roles)));
@@ -94,4 +96,28 @@ export async function applyRoles(admin: Sql, connectTo: (database: string) => Sq
     await inDb.end({ timeout: 5 });
   }
   return { roles, catalog, changes, warnings, createdDatabase: !db, durationMs: Date.now() - started };
+}
+
+/**
+ * The databases every cluster has besides the application's: `postgres` (the maintenance
+ * database) and `template1` (what CREATE DATABASE copies). initdb gives PUBLIC CONNECT and
+ * TEMPORARY on both, so without this every login role could connect there (and the app role set
+ * itself settings for them). PUBLIC loses both, our login roles any direct grant; superusers
+ * connect anyway (CONNECT is not checked for them), which is all `roles apply`, `up` and
+ * pg_upgrade need. Cluster-wide views (pg_stat_activity, pg_stat_database, pg_stat_archiver,
+ * ...) show every database from any of them, so the monitoring role needs neither.
+ * template0 accepts no connections at all (datallowconn).
+ */
+export const MAINTENANCE_DATABASES = ['postgres', 'template1'] as const;
+
+async function closeMaintenanceDatabases(admin: Sql, appDatabase: string, roles: RoleSet): Promise<RoleChange[]> {
+  const changes: RoleChange[] = [];
+  for (const database of MAINTENANCE_DATABASES) {
+    if (database === appDatabase) continue;
+    // (no rows when the database does not exist: nothing to revoke then)
+    const current = await readGrants(admin, `SELECT ${ACL_COLUMNS} FROM pg_database d, aclexplode(coalesce(d.datacl, acldefault('d'::"char", d.datdba))) a WHERE d.datname = $1`, [database]);
+    const desired = Object.fromEntries([['PUBLIC', []], ...LOGIN_KINDS.map((kind) => [roles[kind], []])]) as Record<string, string[]>;
+    changes.push(...(await ensureGrants(admin, { describe: `database ${database}`, on: `DATABASE ${ident(database)}` }, current, desired)));
+  }
+  return changes;
 }

@@ -31,7 +31,11 @@ export const MANAGED_SETTINGS = [
   'log_statement',
 ] as const;
 
-/** Connections left to the superuser and to roles without a limit. */
+/**
+ * Connections the app role leaves to the others: at least the slots it may not take anyway, the
+ * superuser's 3 (superuser_reserved_connections) and the monitoring and backup roles' (at most 6,
+ * reserved_connections in src/server/tuning.ts).
+ */
 const HEADROOM = 10;
 
 /**
@@ -103,7 +107,7 @@ export function roleCatalog(names: RoleSet, settings: RoleSettings, serverMaxCon
     {
       kind: 'backup',
       name: names.backup,
-      purpose: 'base backups: pg_backup_start/stop, reads every table (row counts), REPLICATION for pg_basebackup',
+      purpose: 'base backups: pg_backup_start/stop, reads every table (row counts), REPLICATION for pg_basebackup, the reserved connection slots',
       login: true,
       replication: true,
       connectionLimit: limit('backup', 5),
@@ -116,17 +120,25 @@ export function roleCatalog(names: RoleSet, settings: RoleSettings, serverMaxCon
         { role: 'pg_read_all_data', inherit: true },
         // data_directory, which the backup reads to find the files.
         { role: 'pg_read_all_settings', inherit: true },
+        // The reserved_connections slots (src/server/tuning.ts): a backup still starts when the
+        // application's connections fill max_connections.
+        { role: 'pg_use_reserved_connections', inherit: true },
       ],
     },
     {
       kind: 'monitor',
       name: names.monitor,
-      purpose: 'health, metrics and alerts: pg_monitor (every session and statistic), the migration ledger, no application rows',
+      purpose: 'health, metrics and alerts: pg_monitor (every session and statistic), the migration ledger, the reserved connection slots, no application rows',
       login: true,
       replication: false,
       connectionLimit: limit('monitor', 10),
       settings: { statement_timeout: '30s', lock_timeout: '5s', ...idle },
-      memberOf: [{ role: 'pg_monitor', inherit: true }],
+      // pg_use_reserved_connections: health and alerts still log in when the application's
+      // connections fill max_connections (that is when they are needed).
+      memberOf: [
+        { role: 'pg_monitor', inherit: true },
+        { role: 'pg_use_reserved_connections', inherit: true },
+      ],
     },
   ];
 }

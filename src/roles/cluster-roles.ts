@@ -3,6 +3,7 @@ import { scramMatches, scramVerifier } from '../db/scram.ts';
 import type { RoleChange } from './acl.ts';
 import { MANAGED_SETTINGS, type RoleSpec } from './catalog.ts';
 import { ident, literal } from './names.ts';
+import { ensureRecord, verifierFingerprint } from './role-record.ts';
 
 interface AuthRow {
   oid: number;
@@ -15,6 +16,7 @@ interface AuthRow {
   bypassrls: boolean;
   connlimit: number;
   verifier: string | null;
+  comment: string | null;
 }
 
 /**
@@ -76,20 +78,16 @@ export async function ensureRole(
       await admin<AuthRow[]>`
         SELECT oid::int AS oid, rolcanlogin AS login, rolsuper AS superuser, rolinherit AS inherit, rolcreaterole AS createrole,
                rolcreatedb AS createdb, rolreplication AS replication, rolbypassrls AS bypassrls, rolconnlimit AS connlimit,
-               rolpassword AS verifier
+               rolpassword AS verifier, shobj_description(oid, 'pg_authid') AS comment
         FROM pg_authid WHERE rolname = ${spec.name}`
     )[0];
   let row = await read();
   // Keep a verifier that already matches: a new salt on every start would change what
-  // PgBouncer's auth file must hold.
-  const passwordClause =
-    password !== undefined
-      ? row && scramMatches(row.verifier, password)
-        ? ''
-        : ` PASSWORD ${literal(scramVerifier(password))}`
-      : !spec.login && row?.verifier
-        ? ' PASSWORD NULL'
-        : '';
+  // PgBouncer's auth file must hold. One that does not match is set again: the role may have
+  // changed its own password (ALTER ROLE <self> PASSWORD is always allowed), locking out every
+  // client that holds the one given.
+  const newVerifier = password !== undefined && !(row && scramMatches(row.verifier, password)) ? scramVerifier(password) : undefined;
+  const passwordClause = newVerifier !== undefined ? ` PASSWORD ${literal(newVerifier)}` : !spec.login && row?.verifier ? ' PASSWORD NULL' : '';
   if (!row) {
     await runQuietly(admin, `CREATE ROLE ${ident(spec.name)} WITH ${attributes(spec)}${passwordClause}`, options.superuser);
     changes.push({ object, change: `created (${spec.login ? 'LOGIN' : 'NOLOGIN'}${spec.replication ? ', REPLICATION' : ''}, connection limit ${spec.connectionLimit}${passwordClause ? ', password set' : ''})` });
@@ -99,7 +97,15 @@ export async function ensureRole(
     if (differences.length > 0 || passwordClause) {
       await runQuietly(admin, `ALTER ROLE ${ident(spec.name)} WITH ${attributes(spec)}${passwordClause}`, options.superuser);
       if (differences.length > 0) changes.push({ object, change: `attributes ${differences.join(', ')}` });
-      if (passwordClause) changes.push({ object, change: passwordClause === ' PASSWORD NULL' ? 'password removed (it cannot log in)' : 'password set (SCRAM-SHA-256 verifier)' });
+      if (passwordClause) {
+        const change =
+          passwordClause === ' PASSWORD NULL'
+            ? 'password removed (it cannot log in)'
+            : row.verifier
+              ? "password set to the one given (the server's verifier did not match it)"
+              : 'password set (SCRAM-SHA-256 verifier)';
+        changes.push({ object, change });
+      }
     }
   }
   if (!row) throw new Error(`role ${spec.name} was not created`);
@@ -110,23 +116,47 @@ export async function ensureRole(
 
   changes.push(...(await ensureSettings(admin, spec, row.oid)));
   changes.push(...(await ensureMemberships(admin, spec, row.oid, options.managedRoles)));
+  if (spec.login) {
+    const verifier = newVerifier ?? row.verifier;
+    const record = { kind: spec.kind, settings: spec.settings, verifier: verifierFingerprint(verifier) };
+    changes.push(...(await ensureRecord(admin, spec.name, row.comment, record, changes.length > 0)));
+  }
   return { changes, warnings };
 }
 
+/**
+ * The role's settings for every database (setdatabase 0) made what the catalog lists, and every
+ * per-database setting of a managed name reset: `ALTER ROLE x IN DATABASE d SET` takes precedence
+ * over the role's own, and a role may set it for itself.
+ */
 async function ensureSettings(admin: Sql, spec: RoleSpec, oid: number): Promise<RoleChange[]> {
-  const [row] = await admin<{ setconfig: string[] | null }[]>`SELECT setconfig FROM pg_db_role_setting WHERE setrole = ${oid} AND setdatabase = 0`;
-  const current = new Map((row?.setconfig ?? []).map((entry) => [entry.slice(0, entry.indexOf('=')), entry.slice(entry.indexOf('=') + 1)]));
+  const rows = await admin<{ database: string | null; setconfig: string[] | null }[]>`
+    SELECT CASE WHEN s.setdatabase = 0 THEN NULL ELSE d.datname END AS database, s.setconfig
+    FROM pg_db_role_setting s LEFT JOIN pg_database d ON d.oid = s.setdatabase
+    WHERE s.setrole = ${oid} AND (s.setdatabase = 0 OR d.oid IS NOT NULL)
+    ORDER BY 1 NULLS FIRST`;
+  const parse = (config: string[] | null) => new Map((config ?? []).map((entry) => [entry.slice(0, entry.indexOf('=')), entry.slice(entry.indexOf('=') + 1)]));
+  const current = parse(rows.find((r) => r.database === null)?.setconfig ?? null);
   const changes: RoleChange[] = [];
+  const object = `role ${spec.name}`;
   for (const name of MANAGED_SETTINGS) {
     const want = spec.settings[name];
     const have = current.get(name);
     if (want === have) continue;
     if (want === undefined) {
       await admin.unsafe(`ALTER ROLE ${ident(spec.name)} RESET ${name}`);
-      changes.push({ object: `role ${spec.name}`, change: `reset ${name} (was ${have ?? ''})` });
+      changes.push({ object, change: `reset ${name} (was ${have ?? ''})` });
     } else {
       await admin.unsafe(`ALTER ROLE ${ident(spec.name)} SET ${name} = ${literal(want)}`);
-      changes.push({ object: `role ${spec.name}`, change: `${name} = ${want}${have === undefined ? '' : ` (was ${have})`}` });
+      changes.push({ object, change: `${name} = ${want}${have === undefined ? '' : ` (was ${have})`}` });
+    }
+  }
+  for (const row of rows) {
+    if (row.database === null) continue;
+    for (const [name, value] of parse(row.setconfig)) {
+      if (!(MANAGED_SETTINGS as readonly string[]).includes(name)) continue;
+      await admin.unsafe(`ALTER ROLE ${ident(spec.name)} IN DATABASE ${ident(row.database)} RESET ${name}`);
+      changes.push({ object, change: `reset ${name} in database ${row.database} (was ${value}; it overrode the role's ${spec.settings[name] ?? 'default'})` });
     }
   }
   return changes;

@@ -2,6 +2,7 @@ import type { Sql } from 'postgres';
 import { ACL_COLUMNS, ensureGrants, readGrants, type DesiredGrants, type RoleChange } from './acl.ts';
 import { ident, type RoleSet } from './names.ts';
 import { transferOwnership } from './ownership.ts';
+import { ensureVerifierFunction } from './verifier-function.ts';
 
 const TABLE_DML = ['DELETE', 'INSERT', 'SELECT', 'UPDATE'] as const;
 
@@ -21,6 +22,8 @@ function only(roles: RoleSet, grants: Partial<Record<keyof RoleSet | 'PUBLIC', r
  * - `jeex_migrations`, `drizzle` (the migration ledgers): app, read-only and monitor roles may
  *   read them (assertUpToDate, the health check), nobody may write them but the owner.
  * - `jeex_audit` (the audit trail): nobody but the owner; rows arrive through the audit trigger.
+ * - `jeex_roles` (a superuser's, not the owner's): `verifier_fingerprints()`, which only the
+ *   monitoring role may call (src/roles/verifier-function.ts).
  *
  * Default privileges make tables and sequences the owner creates later get the same grants.
  */
@@ -84,6 +87,7 @@ export async function applyDatabasePrivileges(sql: Sql, roles: RoleSet): Promise
   }
 
   changes.push(...(await functionGrants(sql, roles)));
+  changes.push(...(await ensureVerifierFunction(sql, roles.monitor)));
   return changes;
 }
 

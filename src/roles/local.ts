@@ -4,19 +4,24 @@ import { JeexDbError } from '../db/errors.ts';
 import { translateDbError } from '../db/translate-error.ts';
 import { localLayout } from '../local/layout.ts';
 import { localUrl, readLocalState } from '../local/state.ts';
+import { refreshPoolerAuth } from '../pooler/refresh-auth.ts';
 import { LOCAL_ROLES, loadOrCreateSecrets, writeLocalState } from '../server/local-files.ts';
+import { serverOsUser } from '../server/os-user.ts';
 import type { ApplyRolesResult } from './apply.ts';
+import { POOLED } from './rotate.ts';
 import { resolveRoleSettings, type RoleSettingsFlags } from './settings.ts';
 
 /**
  * `roles apply` on the local cluster of a data directory (which must be running): the roles
  * with the passwords in secrets.json (adding passwords for roles an older secrets.json lacks),
- * the settings from `flags`, the environment or the last run, remembered in state.json.
+ * the settings from `flags`, the environment or the last run, remembered in state.json. When it
+ * sets the password of a pooled role (app, readonly) back, e.g. after the role changed it itself,
+ * the local PgBouncer's auth file is rewritten and reloaded too.
  *
  * @example
  * const { changes } = await applyLocalRoles({ dataDir: '.jeex-db', flags: { idleTimeout: '10min' } });
  */
-export async function applyLocalRoles(options: { dataDir?: string; cwd?: string; flags?: RoleSettingsFlags; env?: NodeJS.ProcessEnv }): Promise<ApplyRolesResult> {
+export async function applyLocalRoles(options: { dataDir?: string; cwd?: string; flags?: RoleSettingsFlags; env?: NodeJS.ProcessEnv; osUser?: string }): Promise<ApplyRolesResult> {
   const layout = localLayout(options.dataDir, options.cwd);
   const state = readLocalState(layout);
   if (!state) {
@@ -37,6 +42,22 @@ export async function applyLocalRoles(options: { dataDir?: string; cwd?: string;
       ...(secrets.monitor ? { monitor: secrets.monitor } : {}),
       settings,
     });
+    // A pooled role whose password was set (back) needs PgBouncer's auth file to follow: it logs
+    // in to PostgreSQL with the SCRAM keys of the verifier in that file, salt included.
+    const pooledUsers = POOLED.flatMap((role) => (secrets[role] ? [secrets[role].user] : []));
+    const passwordSet = result.changes.some((c) => c.change.startsWith('password ') && pooledUsers.some((user) => c.object === `role ${user}`));
+    if (passwordSet && state.pooler && secrets.pooler) {
+      const refreshed = await refreshPoolerAuth({
+        dir: layout.pgbouncerDir,
+        as: await serverOsUser(options.osUser),
+        admin,
+        roles: pooledUsers,
+        console: secrets.pooler,
+        listen: { host: state.host, port: state.pooler.port },
+        ...(state.tls ? { tls: state.tls } : {}),
+      });
+      result.changes.push({ object: 'PgBouncer', change: refreshed.reloaded ? 'auth file rewritten and reloaded (a pooled role\'s password was set)' : 'auth file rewritten for its next start (a pooled role\'s password was set)' });
+    }
     await writeLocalState(layout, {
       ...state,
       roles: { ...state.roles, ...LOCAL_ROLES },

@@ -13,6 +13,7 @@ import { runQuietly } from './cluster-roles.ts';
 import { ident, literal } from './names.ts';
 import type { PasswordInput } from './password-input.ts';
 import { generatePassword } from './password-policy.ts';
+import { recordVerifier } from './role-record.ts';
 
 /**
  * Set a login role's password: only its SCRAM-SHA-256 verifier reaches the server, and (as a
@@ -27,11 +28,14 @@ export async function setRolePassword(admin: Sql, role: string, password: string
     SELECT r.rolcanlogin AS login, (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) AS superuser FROM pg_roles r WHERE r.rolname = ${role}`;
   if (!row) throw new JeexDbError('INVALID_CONFIG', `there is no role ${role} on this server`, { hint: 'Create the roles with `jeex-db roles apply` first, or check the role name.' });
   if (!row.login) throw new JeexDbError('INVALID_CONFIG', `role ${role} cannot log in, so it has no password to rotate`, { hint: 'Rotate a login role (the migrator, app, readonly, backup or monitor role).' });
-  await runQuietly(admin, `ALTER ROLE ${ident(role)} PASSWORD ${literal(scramVerifier(password))}`, row.superuser);
+  const verifier = scramVerifier(password);
+  await runQuietly(admin, `ALTER ROLE ${ident(role)} PASSWORD ${literal(verifier)}`, row.superuser);
+  // The health check compares the verifier with the record `roles apply` keeps: a rotation is ours.
+  await recordVerifier(admin, role, verifier);
 }
 
 /** The local roles whose logins go through PgBouncer (see `up`). */
-const POOLED: readonly LocalRole[] = ['app', 'readonly'];
+export const POOLED: readonly LocalRole[] = ['app', 'readonly'];
 
 export interface RotateResult {
   /** Which local role (`app`, ...) and its PostgreSQL name. */

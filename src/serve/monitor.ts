@@ -10,6 +10,7 @@ import type { JeexDb } from '../db/create-db.ts';
 import { checkHealth, type HealthOptions } from '../health/check-health.ts';
 import type { HealthDocument } from '../health/types.ts';
 import { collectPoolerMetrics, type PoolerMetrics } from '../pooler/metrics.ts';
+import { supervisePooler, type PoolerSupervisor, type SupervisePoolerOptions } from '../pooler/supervise.ts';
 import { startTelemetry, type Telemetry, type TelemetryOptions } from '../telemetry/provider.ts';
 import { registerServerMetrics, type ServerMetrics } from '../telemetry/server-metrics.ts';
 import { startHealthServer, type RunningHealthServer } from './http-server.ts';
@@ -23,6 +24,11 @@ export interface MonitorOptions {
   monitor: Sql;
   /** PgBouncer's admin console, when there is one. */
   pooler?: Sql;
+  /**
+   * Supervise the local cluster's PgBouncer (`supervisePooler`): restart it when it dies, log
+   * each death and restart, and report them as `pgbouncer:restarts` (alert `pgbouncer-restarted`).
+   */
+  superviseLocalPooler?: SupervisePoolerOptions;
   /** Passed to checkHealth (thresholds, migrationsDir, lastBackup, ...). */
   health?: Omit<HealthOptions, 'pool' | 'pooler' | 'operations'>;
   /** Evaluate the alert rules every `intervalMs` (default 15 s); false turns alerts off. */
@@ -42,6 +48,7 @@ export interface RunningMonitor {
   telemetry?: Telemetry;
   engine?: AlertEngine;
   backups?: BackupSchedule;
+  poolerSupervisor?: PoolerSupervisor;
   /** Stop serving, evaluating and exporting (flushing what is pending); leaves the clients open. */
   stop(): Promise<void>;
 }
@@ -67,8 +74,13 @@ export async function startMonitor(options: MonitorOptions): Promise<RunningMoni
     throw error;
   }
   const backupHealth = backups && options.backups ? { lastBackup: lastVerifiedBackup(backups, options.backups.repo), backupSchedule: () => backups.state() } : {};
+  const supervisor = options.superviseLocalPooler ? supervisePooler(options.superviseLocalPooler) : undefined;
+  const poolerHealth = {
+    ...(options.pooler ? { pooler: options.pooler, poolerInAppPath: options.app.config.pooler === 'pgbouncer' } : {}),
+    ...(supervisor ? { poolerSupervisor: () => supervisor.state() } : {}),
+  };
   const health = (): Promise<HealthDocument> =>
-    checkHealth(options.monitor, { ...backupHealth, ...options.health, pool: options.app.pool, operations: options.app.operations, ...(options.pooler ? { pooler: options.pooler } : {}) });
+    checkHealth(options.monitor, { ...backupHealth, ...options.health, pool: options.app.pool, operations: options.app.operations, ...poolerHealth });
 
   let serverMetrics: ServerMetrics | undefined;
   let poolerMetrics: PoolerMetrics | undefined;
@@ -98,6 +110,7 @@ export async function startMonitor(options: MonitorOptions): Promise<RunningMoni
       ...(options.version ? { version: options.version } : {}),
     });
   } catch (error) {
+    await supervisor?.stop();
     await backups?.stop();
     await loop?.stop();
     serverMetrics?.close();
@@ -110,8 +123,10 @@ export async function startMonitor(options: MonitorOptions): Promise<RunningMoni
     ...(telemetry ? { telemetry } : {}),
     ...(engine ? { engine } : {}),
     ...(backups ? { backups } : {}),
+    ...(supervisor ? { poolerSupervisor: supervisor } : {}),
     stop: async () => {
       await server.close();
+      await supervisor?.stop();
       await backups?.stop();
       await loop?.stop();
       serverMetrics?.close();

@@ -103,3 +103,10 @@ export async function prepareWalArchive(repo: BackupRepo, as?: RunAs): Promise<v
     }
   }
 }
+
+/** The port jeex-local.conf gave the cluster at its last start, or undefined (never configured). */
+export async function configuredPort(layout: LocalLayout): Promise<number | undefined> {
+  const text = await readFile(join(layout.pgdata, 'jeex-local.conf'), 'utf8').catch(() => '');
+  const port = Number(/^port = (\d+)$/m.exec(text)?.[1]);
+  return Number.isInteger(port) && port > 0 && port <= 65535 ? port : undefined;
+}

@@ -3,19 +3,54 @@ import type { LocalLayout } from '../local/layout.ts';
 import type { PgBinaries } from './binaries.ts';
 import { exec, type RunAs } from './exec.ts';
 import { portInUse } from './port.ts';
+import { processName, readPostmasterPid, whenReaped } from './postmaster-pid.ts';
+import { processAlive } from './process-alive.ts';
 import { logOffset, readLogSince, relevantLines } from './server-log.ts';
 
 export interface ServerStatus {
   running: boolean;
   pid?: number;
+  /** From postmaster.pid: the port the running server listens on, and its state (`starting`, `ready`, ...). */
+  port?: number;
+  state?: string;
+  /**
+   * Not running, but postmaster.pid names a live process that is not PostgreSQL (`name`): the
+   * file is stale (from before a reboot or container restart, its pid since reused), and a new
+   * postmaster refuses to start until it is removed.
+   */
+  stale?: { pid: number; name: string };
 }
 
-/** Whether a postmaster is running on this data directory (`pg_ctl status`). */
-export async function serverStatus(bin: PgBinaries, layout: LocalLayout, as?: RunAs): Promise<ServerStatus> {
+/**
+ * Whether a postmaster is running on this data directory (`pg_ctl status`, checked against the
+ * process table). A dead postmaster that is still a zombie counts as stopped once it is reaped
+ * (waiting up to `reapTimeoutMs`); a pid reused by another program counts as stopped, `stale`.
+ */
+export async function serverStatus(bin: PgBinaries, layout: LocalLayout, as?: RunAs, reapTimeoutMs = 10_000): Promise<ServerStatus> {
   const result = await exec(bin.pgCtl, ['status', '-D', layout.pgdata], { as, cwd: '/' });
   if (result.code !== 0) return { running: false };
-  const pid = /PID:\s*(\d+)/.exec(result.stdout)?.[1];
-  return pid ? { running: true, pid: Number(pid) } : { running: true };
+  const pidText = /PID:\s*(\d+)/.exec(result.stdout)?.[1];
+  if (!pidText) return { running: true };
+  const pid = Number(pidText);
+  if (!processAlive(pid)) {
+    if (await whenReaped(pid, reapTimeoutMs)) return { running: false };
+    throw new JeexDbError('SERVER_START_FAILED', `PostgreSQL's postmaster (pid ${pid}) is dead but still in the process table (a zombie that PID 1 has not reaped in ${reapTimeoutMs / 1000} s), so PostgreSQL cannot start again yet`, {
+      hint: 'Run the container with an init that reaps orphans (`docker run --init`, tini), or wait and run `jeex-db up` again.',
+      context: { pid },
+    });
+  }
+  const name = await processName(pid);
+  if (name !== undefined && name !== 'postgres') return { running: false, stale: { pid, name } };
+  const file = await readPostmasterPid(layout.pgdata);
+  return { running: true, pid, ...(file?.pid === pid && file.port ? { port: file.port } : {}), ...(file?.pid === pid && file.status ? { state: file.status } : {}) };
+}
+
+/** SERVER_START_FAILED for a postmaster.pid whose pid another program has now. */
+export function stalePidFile(layout: LocalLayout, stale: { pid: number; name: string }): JeexDbError {
+  return new JeexDbError('SERVER_START_FAILED', `${layout.pgdata}/postmaster.pid names pid ${stale.pid}, which is now \`${stale.name}\`, not PostgreSQL: the file is left from a server that died (a reboot or container restart), and PostgreSQL will not start while it names a live process`, {
+    hint: `Make sure no PostgreSQL runs on ${layout.pgdata} (\`ps -p ${stale.pid} -o pid,cmd\`), remove ${layout.pgdata}/postmaster.pid, then run \`jeex-db up\` again.`,
+    context: { pid: stale.pid, process: stale.name },
+  });
 }
 
 /**

@@ -47,6 +47,17 @@ export function humanBytes(bytes: number): string {
 /** Round down to whole MiB (values stay readable in postgresql.conf). */
 const mib = (bytes: number) => Math.floor(bytes / MiB) * MiB;
 
+/** What the operator roles open at once: `serve`'s health and backup clients (2 + 2) and one CLI `health` or `backup` (2). */
+export const RESERVED_FOR_OPERATORS = 6;
+
+/**
+ * reserved_connections (PostgreSQL 16+) for a max_connections: enough for the operator roles,
+ * at most a tenth of the server (a small test cluster keeps room for its application).
+ */
+export function reservedConnections(maxConnections: number): number {
+  return Math.max(0, Math.min(RESERVED_FOR_OPERATORS, Math.floor(maxConnections / 10)));
+}
+
 export function deriveSettings(machine: Machine, options: TuningOptions = {}): Setting[] {
   const memory = machine.memoryBytes;
   const cpus = Math.max(1, Math.floor(machine.cpus));
@@ -66,6 +77,7 @@ export function deriveSettings(machine: Machine, options: TuningOptions = {}): S
   const maxWal = small ? GiB : 4 * GiB;
   const ssd = machine.storage === 'ssd';
   const gatherWorkers = clamp(Math.floor(cpus / 2), 1, 4);
+  const reserved = reservedConnections(maxConnections);
 
   return [
     {
@@ -74,6 +86,14 @@ export function deriveSettings(machine: Machine, options: TuningOptions = {}): S
       reason: options.maxConnections
         ? 'set by --max-connections'
         : `25 per CPU (${cpus}), between 100 and 400: PgBouncer multiplexes clients, the server only needs connections for active work plus room for admin, monitoring and migrations`,
+    },
+    {
+      name: 'reserved_connections',
+      value: String(reserved),
+      reason:
+        `slots only the monitoring and backup roles (pg_use_reserved_connections) and superusers may take, besides the superusers' 3: ` +
+        `health, alerts and backups still log in when the application's connections fill the server; ` +
+        `${RESERVED_FOR_OPERATORS} (serve's health and backup clients, 2 + 2, and one CLI health or backup, 2), at most a tenth of max_connections`,
     },
     {
       name: 'shared_buffers',

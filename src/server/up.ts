@@ -8,21 +8,23 @@ import { translateDbError } from '../db/translate-error.ts';
 import { processAlive } from './process-alive.ts';
 import { POOLER_ADMIN_USER, checkThroughPooler, ensurePooler, stopPoolerIn } from '../pooler/local.ts';
 import { localLayout, type LocalLayout } from '../local/layout.ts';
-import { buildUrl, readLocalState, type LocalSecrets, type UrlTls } from '../local/state.ts';
+import { buildUrl, type LocalSecrets, type UrlTls } from '../local/state.ts';
+import { armArchiveTimeout } from './archive-timeout.ts';
 import { resolveTlsPlan, type TlsInput } from '../tls/config.ts';
 import { prepareServerTls, type UpTls } from '../tls/server-tls.ts';
 import { findBinaries, type PgBinaries } from './binaries.ts';
+import { cleanArchiveTemp } from '../backup/archive-temp.ts';
 import { defaultRepo } from '../backup/repo.ts';
+import { choosePort } from './choose-port.ts';
 import { prepareWalArchive, writeAccessConfig, writeServerConfig } from './configure.ts';
 import { checkClusterVersion, prepareDataDir } from './data-dir.ts';
 import type { RunAs } from './exec.ts';
 import { initCluster } from './initdb.ts';
-import { LOCAL_DATABASE, LOCAL_ROLES, loadOrCreateSecrets, writeLocalState } from './local-files.ts';
+import { LOCAL_DATABASE, LOCAL_ROLES, loadOrCreateSecrets, readOrSetAsideState, writeLocalState } from './local-files.ts';
 import { ensureLocalKeys } from './local-keys.ts';
 import { detectMachine } from './machine.ts';
 import { serverOsUser } from './os-user.ts';
-import { reloadServer, serverStatus, startServer, startTimeout, stopServer } from './pg-ctl.ts';
-import { isPortFree, portInUse } from './port.ts';
+import { reloadServer, serverStatus, stalePidFile, startServer, startTimeout, stopServer } from './pg-ctl.ts';
 import { waitUntilReady } from './ready.ts';
 import { readLogSince, relevantLines, logOffset } from './server-log.ts';
 import { DEFAULT_IDLE_SESSION_TIMEOUT_MS, resolveRoleSettings, type RoleSettingsFlags } from '../roles/settings.ts';
@@ -101,6 +103,8 @@ export interface UpWalArchive {
   archiveLibrary: string;
   /** e.g. `1min`: at most this much committed data is missing from the archive after a crash. */
   archiveTimeout: string;
+  /** basic_archive's stale temporary files (`archtemp.*` of failed or crashed copies) this `up` deleted. */
+  tempFilesRemoved?: string[];
 }
 
 export interface UpResult {
@@ -199,29 +203,26 @@ async function upEmbedded(options: UpOptions): Promise<UpResult> {
 
   const bin = await findBinaries();
   const as = await serverOsUser(options.osUser);
+  // Things to tell that did not stop `up`, printed with the others at the end.
+  const startNotes: string[] = [];
+  // A damaged state.json is set aside and written again (it holds no secrets).
+  const previous = await readOrSetAsideState(layout, (message) => startNotes.push(message));
+  const cluster = await checkClusterVersion(layout.pgdata, bin.major);
+  const status = await serverStatus(bin, layout, as);
+  if (status.stale) throw stalePidFile(layout, status.stale);
+  const port = await choosePort({ layout, status, previous, cluster, asked: options.port, host: LOCAL_HOST, defaultPort: DEFAULT_PORT }, progress, startNotes);
+
   await prepareDataDir(layout, as);
   // Before the server starts: basic_archive needs the directory to exist and be its user's.
   const repo = defaultRepo(layout);
   await prepareWalArchive(repo, as);
-  const cluster = await checkClusterVersion(layout.pgdata, bin.major);
-  const secrets = await loadOrCreateSecrets(layout, cluster === 'existing');
+  // basic_archive's leftovers of failed or crashed copies (archtemp.*): only stale ones go.
+  const archiveTemp = await cleanArchiveTemp(repo).catch(() => undefined);
+  const secrets = await loadOrCreateSecrets(layout, cluster === 'existing', (message) => startNotes.push(message));
   await ensureLocalKeys(layout, progress);
-  const previous = readLocalState(layout);
   const roleSettings = resolveRoleSettings(options.roleSettings, process.env, previous?.roleSettings);
   const tls = await prepareServerTls(tlsPlan, { dataDir: layout.root, localHost: LOCAL_HOST, ...(as ? { as } : {}) });
   if (tls.report.status === 'on' && tls.report.ca?.status === 'created') progress(`created the development CA ${tls.report.ca.file} (clients verify the server with it)`);
-
-  const status = await serverStatus(bin, layout, as);
-  let port = options.port ?? previous?.port ?? DEFAULT_PORT;
-  if (status.running && previous) port = previous.port;
-  else if (options.port === undefined && !previous && !(await isPortFree(port, LOCAL_HOST))) {
-    // A new cluster with no port asked for: take the next free one (another project's cluster
-    // often holds 5418) and remember it. An asked-for or remembered port is never changed.
-    const free = await firstFreePort(DEFAULT_PORT + 1, DEFAULT_PORT + 20);
-    if (free === undefined) throw portInUse(port, LOCAL_HOST);
-    progress(`port ${port} is taken; this cluster uses ${free} (remembered in state.json)`);
-    port = free;
-  }
 
   const machine = detectMachine();
   const cpus = options.cpus ?? machine.cpus;
@@ -242,7 +243,6 @@ async function upEmbedded(options: UpOptions): Promise<UpResult> {
       { host: LOCAL_HOST, port, tuning: settings, machine: `${humanBytes(memoryBytes)} memory, ${cpus} CPUs`, walArchiveDir: repo.wal, ...(tls.files ? { tls: tls.files } : {}) },
       as,
     );
-    if (!(await isPortFree(port, LOCAL_HOST))) throw portInUse(port, LOCAL_HOST);
     progress(`starting PostgreSQL on ${LOCAL_HOST}:${port}${tls.files ? ' (TLS 1.3 only)' : ' WITHOUT TLS'}`);
     await startServer(bin, layout, { timeoutSeconds: Math.max(1, (deadline - Date.now()) / 1000), host: LOCAL_HOST, port }, as);
     startedHere = true;
@@ -274,6 +274,14 @@ async function upEmbedded(options: UpOptions): Promise<UpResult> {
       if (error instanceof JeexDbError && error.code === 'SERVER_START_TIMEOUT') {
         throw startTimeout(timeoutSeconds, layout, relevantLines(await readLogSince(layout.serverLog, offset)));
       }
+      if (error instanceof JeexDbError && error.code === 'AUTHENTICATION_FAILED') {
+        // The cluster was made with the passwords in secrets.json: this one was changed since.
+        throw new JeexDbError('AUTHENTICATION_FAILED', `the cluster refuses the superuser password in ${layout.secretsFile} (${error.message})`, {
+          hint: 'secrets.json was edited or damaged: restore it from a copy; without one, see "Recovering secrets.json" in the README.',
+          cause: error,
+          context: { file: layout.secretsFile },
+        });
+      }
       throw error;
     });
 
@@ -282,7 +290,10 @@ async function upEmbedded(options: UpOptions): Promise<UpResult> {
     let walArchive: UpWalArchive;
     let roleWarnings: string[] = [];
     try {
+      // Without this, archive_timeout counts only from the first timed checkpoint, up to 15 min after a start (see archive-timeout.ts).
+      await armArchiveTimeout(admin);
       walArchive = await readWalArchive(admin, repo.wal, startedHere);
+      if (archiveTemp?.removed.length) walArchive.tempFilesRemoved = archiveTemp.removed.map((f) => f.name);
       await bootstrapDatabase(admin, (database) => connect(urlFor(secrets.superuser, port, database, tls.url), { max: 1, onnotice: () => {} }), {
         database: LOCAL_DATABASE,
         migrator: secrets.migrator,
@@ -346,7 +357,7 @@ async function upEmbedded(options: UpOptions): Promise<UpResult> {
       }
     }
 
-    const notes = [...tls.notes, ...walArchiveNotes(walArchive), ...roleWarnings];
+    const notes = [...startNotes, ...tls.notes, ...walArchiveNotes(walArchive), ...roleWarnings];
     for (const line of notes) progress(line);
     const after = await serverStatus(bin, layout, as);
     return {
@@ -397,6 +408,12 @@ async function readWalArchive(sql: postgres.Sql, dir: string, startedHere: boole
 }
 
 function walArchiveNotes(archive: UpWalArchive): string[] {
+  const removed = archive.tempFilesRemoved ?? [];
+  const cleaned = removed.length > 0 ? [`removed ${removed.length} stale basic_archive temporary file(s) from ${archive.dir} (left by failed or interrupted copies): ${removed.join(', ')}`] : [];
+  return [...cleaned, ...archiveModeNotes(archive)];
+}
+
+function archiveModeNotes(archive: UpWalArchive): string[] {
   const now = `archive_mode = ${archive.archiveMode}, archive_library = '${archive.archiveLibrary}'`;
   if (archive.status === 'restart-needed') {
     return [
@@ -409,11 +426,6 @@ function walArchiveNotes(archive: UpWalArchive): string[] {
     ];
   }
   return [];
-}
-
-async function firstFreePort(from: number, to: number): Promise<number | undefined> {
-  for (let port = from; port <= to; port++) if (await isPortFree(port, LOCAL_HOST)) return port;
-  return undefined;
 }
 
 /** Apply the package's migrations with the runner, on a client of its own (two connections). */

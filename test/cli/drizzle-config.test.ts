@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { connect } from '../../src/db/connect.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -66,5 +66,19 @@ describe('drizzle.config.ts and the local cluster', () => {
     const result = await drizzleMigrate(empty);
     expect(result.code, result.output).not.toBe(0);
     expect(result.output).toMatch(/url/i);
+  });
+
+  it('a damaged secrets.json: drizzle-kit says which file and how to repair it, and prints no password', { timeout: TIMEOUT }, async () => {
+    const dir = join(root, 'damaged');
+    await mkdir(dir);
+    const password = 'QuotedByJsonParse-0123456789abcdef';
+    // Truncated right after a password: JSON.parse's own message would quote it.
+    await writeFile(join(dir, 'secrets.json'), `{\n  "version": 1,\n  "superuser": { "user": "postgres", "password": "${password}"`);
+    await writeFile(join(dir, 'state.json'), JSON.stringify({ version: 1, pgMajor: 18, host: '127.0.0.1', port: 5999, database: 'jeex', roles: { superuser: 'postgres', migrator: 'jeex_migrator', app: 'jeex_app' } }));
+    const result = await drizzleMigrate(dir);
+    expect(result.code, result.output).not.toBe(0);
+    expect(result.output).toContain(`[LOCAL_STATE_DAMAGED] ${join(dir, 'secrets.json')} is damaged`);
+    expect(result.output).toContain('fix: secrets.json holds the role passwords');
+    for (let i = 0; i + 8 <= password.length; i++) expect(result.output).not.toContain(password.slice(i, i + 8));
   });
 });

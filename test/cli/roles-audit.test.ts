@@ -7,6 +7,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditResult } from '../../src/audit/timeline.ts';
 import type { ApplyRolesResult } from '../../src/roles/apply.ts';
 import type { RotateResult } from '../../src/roles/rotate.ts';
+import { createDb } from '../../src/db/create-db.ts';
+import { JeexDbError } from '../../src/db/errors.ts';
+import { scramVerifier } from '../../src/db/scram.ts';
+import { translateDbError } from '../../src/db/translate-error.ts';
 import { freePort } from '../../src/server/port.ts';
 import { expectExit, localEnv, parseJson, runCli } from '../helpers/cli.ts';
 import { insertUser } from '../helpers/users.ts';
@@ -265,6 +269,93 @@ describe('jeex-db roles and jeex-db audit (local cluster)', () => {
     const weak = await runCli(['roles', 'apply', '--url', superuser.toString(), '--prefix', 'ext', '--json'], localEnv({ JEEX_APP_PASSWORD: 'qwerty' }));
     expectExit(weak, 2);
     expect(parseJson<{ error: { message: string } }>(weak).error.message).toContain('JEEX_APP_PASSWORD was refused');
+  });
+
+  // Issue 18, finding 6: the app role changed its own password and settings. PostgreSQL allows it
+  // (no privilege can take it away), so health names it, the errors say so, and `roles apply`
+  // (and `up`) set it back, PgBouncer included.
+  it('the app role changes its own password and settings: pooled clients are told why, health names the role, roles apply and up set it back', { timeout: 3 * CLUSTER_TIMEOUT }, async () => {
+    type Doc = { status: string; checks: Record<string, { status: string; observedValue: unknown; output?: string }[]> };
+    // Exit 2 when something fails; 0 or 1 (a warn elsewhere, e.g. the cache of a young cluster) otherwise.
+    const health = async (failing: boolean) => {
+      const result = await runCli(['health', '--json', '--data-dir', dataDir]);
+      if (failing) expectExit(result, 2);
+      else expect([0, 1], result.stdout).toContain(result.code);
+      return parseJson<Doc>(result);
+    };
+    const entry = (doc: Doc, key: string) => doc.checks[key]?.[0];
+    const appDirect = (await cli(['url', 'app', '--direct'])).stdout.trim();
+    const appPooled = (await cli(['url', 'app'])).stdout.trim();
+    const superuser = connect(up.urls.superuser, { max: 1, onnotice: () => {} });
+    const tamper = async (statements: string[]) => {
+      const app = connect(appDirect, { max: 1, onnotice: () => {} });
+      try {
+        for (const statement of statements) await app.unsafe(statement);
+      } finally {
+        await app.end({ timeout: 1 });
+      }
+      // PgBouncer's server connections log in again (as they do after server_idle_timeout).
+      await superuser`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = 'jeex_app'`;
+    };
+    const pooledOnce = async () => {
+      const db = createDb({ url: appPooled, max: 1, applicationName: 'self-change' }, {});
+      try {
+        return await db.sql<{ timeout: string }[]>`SELECT current_setting('statement_timeout') AS timeout`.then((rows) => rows[0]?.timeout, (e: unknown) => translateDbError(e));
+      } finally {
+        await db.close(1);
+      }
+    };
+    try {
+      await tamper(['ALTER ROLE jeex_app SET statement_timeout = 0', `ALTER ROLE CURRENT_USER PASSWORD '${scramVerifier('the-app-chose-this-itself')}'`]);
+
+      if (up.pooler.port) {
+        // PgBouncer still accepts the client (its auth file has the verifier it had) but cannot log in
+        // to PostgreSQL: the first client waits out query_wait_timeout, the next ones fail fast.
+        const first = await pooledOnce();
+        expect(first).toBeInstanceOf(JeexDbError);
+        expect(first).toMatchObject({ code: 'POOL_TIMEOUT', hint: expect.stringMatching(/PgBouncer could not log in to PostgreSQL.*password was changed on the server.*jeex-db roles apply/) as string });
+        const next = await pooledOnce();
+        expect(next).toMatchObject({ code: 'CONNECTION_FAILED', hint: expect.stringMatching(/password authentication failed.*ALTER ROLE \.\.\. PASSWORD.*jeex-db roles apply/) as string });
+      }
+      const broken = await health(true);
+      expect(entry(broken, 'postgresql:rolePasswords')).toMatchObject({ status: 'fail', observedValue: 1, output: expect.stringMatching(/^the password of jeex_app is not the one .*jeex-db roles apply/) as string });
+      expect(entry(broken, 'postgresql:roleSettings')).toMatchObject({ status: 'fail', output: expect.stringContaining('jeex_app: statement_timeout is 0 (roles apply set 30s)') as string });
+
+      const repaired = parseJson<ApplyRolesResult>(await cli(['roles', 'apply', '--json']));
+      expect(repaired.changes.map((c) => `${c.object}: ${c.change}`)).toEqual(
+        expect.arrayContaining([
+          "role jeex_app: password set to the one given (the server's verifier did not match it)",
+          'role jeex_app: statement_timeout = 30s (was 0)',
+          ...(up.pooler.port ? ["PgBouncer: auth file rewritten and reloaded (a pooled role's password was set)"] : []),
+        ]),
+      );
+      if (up.pooler.port) expect(await pooledOnce()).toBe('30s');
+      const healed = await health(false);
+      expect(entry(healed, 'postgresql:rolePasswords')).toMatchObject({ status: 'pass' });
+      expect(entry(healed, 'postgresql:roleSettings')).toMatchObject({ status: 'pass' });
+
+      // `up` (which runs roles apply through bootstrapDatabase, then refreshes PgBouncer) sets it back as well.
+      await tamper(['ALTER ROLE jeex_app SET idle_session_timeout = 0', `ALTER ROLE jeex_app PASSWORD '${scramVerifier('the-app-chose-this-again')}'`]);
+      expect((await health(true)).status).toBe('fail');
+      await cli(['up', '--detach', '--json', ...TUNING]);
+      if (up.pooler.port) expect(await pooledOnce()).toBe('30s');
+      const afterUp = await health(false);
+      expect([entry(afterUp, 'postgresql:rolePasswords')?.status, entry(afterUp, 'postgresql:roleSettings')?.status]).toEqual(['pass', 'pass']);
+
+      // Nor can it reach the maintenance databases any more.
+      for (const database of ['postgres', 'template1']) {
+        const other = new URL(appDirect);
+        other.pathname = `/${database}`;
+        const sql = connect(other.toString(), { max: 1, onnotice: () => {} });
+        try {
+          expect(await error(sql`SELECT 1`), database).toMatchObject({ code: '42501' });
+        } finally {
+          await sql.end({ timeout: 1 });
+        }
+      }
+    } finally {
+      await superuser.end({ timeout: 1 });
+    }
   });
 
   it('health runs as the monitoring role and can see everything it checks', { timeout: CLUSTER_TIMEOUT }, async () => {

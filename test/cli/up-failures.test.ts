@@ -56,19 +56,29 @@ describe('jeex-db up failures', () => {
     }
   }, CLUSTER_TIMEOUT);
 
-  it('port in use -> 10, naming the port and how to choose another', { timeout: CLUSTER_TIMEOUT }, async () => {
+  it('port in use -> 10, naming the port and how to choose another; a first up leaves no cluster behind', { timeout: CLUSTER_TIMEOUT }, async () => {
     const dir = await reachableTempDir('jeex-cli-port-');
     cleanup.push(dir);
     const blocker: Server = createServer();
     const port = await freePort();
     await new Promise<void>((resolve) => blocker.listen({ port, host: '127.0.0.1' }, resolve));
     try {
-      const result = await runCli(['up', '--data-dir', join(dir, 'db'), '--port', String(port), '--detach', '--json', ...SMALL]);
+      const dataDir = join(dir, 'db');
+      const result = await runCli(['up', '--data-dir', dataDir, '--port', String(port), '--detach', '--json', ...SMALL]);
       const error = expectFailure(result, 10, 'PORT_IN_USE');
       expect(error.message).toContain(`port ${port}`);
       expect(error.hint).toContain('--port');
-    } finally {
+      // Checked before initdb: no half-made cluster (nor passwords, keys or certificates for one).
+      expect(existsSync(join(dataDir, 'pgdata', 'PG_VERSION'))).toBe(false);
+      expect(existsSync(dataDir)).toBe(false);
+      // So the same directory on a free port starts from scratch, as a first up.
       await new Promise((resolve) => blocker.close(resolve));
+      const second = await runCli(['up', '--data-dir', dataDir, '--port', String(port), '--detach', '--json', ...SMALL]);
+      clusters.push(dataDir);
+      expect(second.code, second.stderr).toBe(0);
+      expect(JSON.parse(second.stdout)).toMatchObject({ ok: true, status: 'started', created: true, port });
+    } finally {
+      if (blocker.listening) await new Promise((resolve) => blocker.close(resolve));
     }
   });
 

@@ -6,11 +6,16 @@ import { connect } from '../../src/db/connect.ts';
 import { inject } from 'vitest';
 import { buildUrl } from '../../src/local/state.ts';
 import { ensurePooler, stopPoolerIn } from '../../src/pooler/local.ts';
+import { poolerFiles, poolerPid } from '../../src/pooler/process.ts';
 import { freePort } from '../../src/server/port.ts';
 import { serverOsUser } from '../../src/server/os-user.ts';
 
 export interface DedicatedPooler {
   port: number;
+  /** Its directory (pgbouncer.ini, the pidfile, the log): what `supervisePooler` watches. */
+  dir: string;
+  /** The running PgBouncer's pid (undefined when none runs). */
+  pid(): Promise<number | undefined>;
   version: string;
   /** The admin console (virtual database "pgbouncer"). */
   consoleUrl: string;
@@ -74,6 +79,8 @@ export async function startDedicatedPooler(options: { overrides?: Record<string,
   };
   return {
     port,
+    dir,
+    pid: () => poolerPid(poolerFiles(dir)),
     version: first.version,
     consoleUrl: buildUrl({ ...console, host: '127.0.0.1', port, database: 'pgbouncer', ...(server.tls ? { tls: { rootCert: server.tls.caFile } } : {}) }),
     through,

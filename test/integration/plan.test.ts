@@ -44,8 +44,9 @@ describe('plan: what migrate would run, changing nothing', () => {
 
   it('on an empty database lists every migration, in order, with its statements, grouping and timeouts, and creates nothing', async () => {
     // `roles apply` creates the ledgers' schemas (empty) with the database, so that their default
-    // privileges are in place before any runner creates a ledger.
-    expect(pristine.filter((o) => o.kind === 'schema').map((o) => o.name)).toEqual(['drizzle', 'jeex_migrations', 'public']);
+    // privileges are in place before any runner creates a ledger, and jeex_roles (a function the
+    // health check calls, no relation).
+    expect(pristine.filter((o) => o.kind === 'schema').map((o) => o.name)).toEqual(['drizzle', 'jeex_migrations', 'jeex_roles', 'public']);
     expect(pristine.filter((o) => o.kind === 'relation' && !o.name.startsWith('public.pg_stat_statements'))).toEqual([]);
 
     const result = await plan(sql, { migrationsDir: PACKAGE_MIGRATIONS });

@@ -165,13 +165,13 @@ describe('a flipped byte in an archived WAL segment', () => {
       expect(result.walDamage).toMatchObject({ segment: damage.segment, lsn: damage.lsn, kind: 'record-crc' });
     });
 
-    it('verify (CLI) exits 48 BACKUP_WAL_DAMAGED', { timeout: CLUSTER_TIMEOUT }, async () => {
+    it('verify (CLI) exits 49 BACKUP_WAL_DAMAGED', { timeout: CLUSTER_TIMEOUT }, async () => {
       const cli = await runCli(['verify', backup.id, '--data-dir', dataDir, '--no-restore', '--json']);
-      expectExit(cli, 48);
+      expectExit(cli, 49);
       const out = parseJson<{ ok: boolean; code: string; walDamage: { segment: string; lsn: string } }>(cli);
       expect(out).toMatchObject({ ok: false, code: 'BACKUP_WAL_DAMAGED', walDamage: { segment: damage.segment, lsn: damage.lsn } });
       const human = await runCli(['verify', backup.id, '--data-dir', dataDir, '--no-restore']);
-      expectExit(human, 48);
+      expectExit(human, 49);
       expect(human.stderr).toContain('[BACKUP_WAL_DAMAGED]');
       expect(human.stderr).toContain(damage.segment);
     });
@@ -191,11 +191,11 @@ describe('a flipped byte in an archived WAL segment', () => {
       expect(failure.logExcerpt?.join('\n')).toMatch(new RegExp(`incorrect resource manager data checksum in record at ${damage.lsn}`));
     });
 
-    it('restore --latest (CLI) exits 49 and prints no "restored"', { timeout: CLUSTER_TIMEOUT }, async () => {
+    it('restore --latest (CLI) exits 39 and prints no "restored"', { timeout: CLUSTER_TIMEOUT }, async () => {
       const to = join(root, 'latest-damaged-cli');
       const cli = await runCli(['restore', '--to', to, '--data-dir', dataDir, '--latest']);
       await down({ dataDir: to }).catch(() => undefined);
-      expectExit(cli, 49);
+      expectExit(cli, 39);
       expect(cli.stdout).not.toContain('restored backup');
       expect(cli.stderr).toContain('[RESTORE_INCOMPLETE]');
       expect(cli.stderr).toContain(`WAL segment ${damage.segment} is damaged`);

@@ -214,6 +214,8 @@ describe('column cipher keys from the environment', () => {
     const cipher = loadColumnCipher({ JEEX_DATA_KEY_FILE: dataFile, JEEX_BLIND_INDEX_KEY_FILE: blindFile });
     expect(cipher.dataKeyIds).toEqual([data.id, old.id]);
     expect(cipher.blindIndexKeyId).toBe(blind.id);
+    // Named with their paths, so a message can say which file to restore.
+    expect(cipher.sources).toEqual({ data: `JEEX_DATA_KEY_FILE (${dataFile})`, blindIndex: `JEEX_BLIND_INDEX_KEY_FILE (${blindFile})` });
   });
 
   it('without keys: ENCRYPTION_KEY_MISSING naming every variable to set', () => {

@@ -5,6 +5,9 @@ import { checkPassword, generatePassword, MIN_PASSWORD_LENGTH } from '../../src/
 import { newPasswordInput, passwordsFromEnvironment } from '../../src/roles/password-input.ts';
 import { DEFAULT_ROLE_SETTINGS, formatTimeout, parseTimeout, resolveRoleSettings } from '../../src/roles/settings.ts';
 import { Readable } from 'node:stream';
+import { scramVerifier } from '../../src/db/scram.ts';
+import { settingsDrift } from '../../src/health/role-checks.ts';
+import { parseRecord, recordText, verifierFingerprint } from '../../src/roles/role-record.ts';
 
 describe('the password policy', () => {
   it.each([
@@ -91,8 +94,39 @@ describe('the role catalog', () => {
     expect(quiet.filter((r) => r.settings.log_statement)).toEqual([]);
   });
 
+  it('lets only the monitoring and backup roles into the reserved connection slots', () => {
+    expect(catalog.filter((r) => r.memberOf.some((m) => m.role === 'pg_use_reserved_connections' && m.inherit)).map((r) => r.kind)).toEqual(['backup', 'monitor']);
+  });
+
   it("sizes the app role's connection limit from max_connections, above PgBouncer's pool", () => {
     expect(spec('app')?.connectionLimit).toBe(90); // PgBouncer may open 100 - 15 = 85
     expect(roleCatalog(roleNames('jeex'), { ...DEFAULT_ROLE_SETTINGS, connectionLimits: { app: -1 } }, 100).find((r) => r.kind === 'app')?.connectionLimit).toBe(-1);
+  });
+});
+
+describe("a role's record (its COMMENT, what the health check compares with)", () => {
+  const record = { kind: 'app' as const, settings: { statement_timeout: '30s', lock_timeout: '10s' }, verifier: verifierFingerprint(scramVerifier('a-password-of-sixteen-chars')) };
+
+  it('round-trips, and anything else in a comment is no record', () => {
+    expect(parseRecord(recordText(record))).toEqual(record);
+    expect(recordText(record)).toMatch(/^jeex-db app role, as `jeex-db roles apply` left it/);
+    for (const text of [null, '', 'our reporting role', 'jeex-db app role: {not json', 'jeex-db x {"kind":"app","settings":{"a":1},"verifier":null}']) expect(parseRecord(text)).toBeUndefined();
+  });
+
+  it('keeps a fingerprint of the verifier, not the verifier, and none without a password', () => {
+    const verifier = scramVerifier('a-password-of-sixteen-chars');
+    expect(verifierFingerprint(verifier)).toMatch(/^[0-9a-f]{64}$/);
+    expect(recordText({ ...record, verifier: verifierFingerprint(verifier) })).not.toContain(verifier.split('$')[2] ?? 'x');
+    expect(verifierFingerprint(null)).toBeNull();
+  });
+
+  it('names each managed setting that differs, and every per-database one (they override the role)', () => {
+    expect(settingsDrift('jeex_app', record, ['statement_timeout=30s', 'lock_timeout=10s', 'work_mem=64MB'], [])).toEqual([]);
+    expect(settingsDrift('jeex_app', record, ['statement_timeout=0', 'role=jeex_migrator'], [{ database: 'jeex', config: ['idle_session_timeout=0', 'work_mem=1GB'] }])).toEqual([
+      'jeex_app: role is jeex_migrator (roles apply set none)',
+      'jeex_app: statement_timeout is 0 (roles apply set 30s)',
+      'jeex_app: lock_timeout is not set (roles apply set 10s)',
+      "jeex_app in database jeex: idle_session_timeout = 0 overrides the role's default",
+    ]);
   });
 });

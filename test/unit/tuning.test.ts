@@ -17,6 +17,7 @@ describe('deriveSettings', () => {
   it('derives this reference machine exactly (24 GiB, 2 CPUs, SSD)', () => {
     expect(settingsOf({ memoryBytes: 24 * GiB, cpus: 2, storage: 'ssd' })).toEqual({
       max_connections: '100',
+      reserved_connections: '6',
       shared_buffers: '6GB',
       effective_cache_size: '18GB',
       work_mem: '61MB',
@@ -63,6 +64,16 @@ describe('deriveSettings', () => {
     expect(settingsOf({ memoryBytes: 8 * GiB, cpus: 32, storage: 'ssd' }).max_connections).toBe('400');
     const fixed = deriveSettings({ memoryBytes: 8 * GiB, cpus: 8, storage: 'ssd' }, { maxConnections: 40 });
     expect(fixed.find((s) => s.name === 'max_connections')).toMatchObject({ value: '40', reason: 'set by --max-connections' });
+  });
+
+  it('reserves connection slots for the monitoring and backup roles: 6, at most a tenth of max_connections', () => {
+    // superuser_reserved_connections (3) + reserved_connections must stay below max_connections,
+    // and the app role's limit (max_connections - 10, src/roles/catalog.ts) must fit in what is left.
+    for (const [max, reserved] of [[400, 6], [100, 6], [60, 6], [30, 3], [12, 1], [5, 0]] as const) {
+      expect(settingsOf({ memoryBytes: 8 * GiB, cpus: 2, storage: 'ssd' }, max).reserved_connections, `max_connections ${max}`).toBe(String(reserved));
+      expect(3 + reserved).toBeLessThan(max);
+      if (max >= 20) expect(max - 10).toBeLessThanOrEqual(max - 3 - reserved);
+    }
   });
 
   it('tunes the planner for the disk kind', () => {

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { JeexDbError } from '../../src/db/errors.ts';
-import { translateDbError } from '../../src/db/translate-error.ts';
+import { exitCodeFor } from '../../src/cli/exit-codes.ts';
+import { brokeInFlight } from '../../src/db/gated-sql.ts';
+import { poolerConnectionError, translateDbError, writeOutcomeUnknown } from '../../src/db/translate-error.ts';
 import { maskSecrets, maskUrl } from '../../src/db/url.ts';
 
 describe('maskUrl / maskSecrets', () => {
@@ -96,5 +98,44 @@ describe("PgBouncer's own errors", () => {
     expect(translated.code).toBe('QUERY_FAILED');
     expect(translated.message).toContain('prepared statement "a1b2" does not exist');
     expect(translated.hint).toMatch(/prepare: false/);
+  });
+});
+
+describe('connections through PgBouncer, and writes whose outcome is unknown', () => {
+  const pooler = { host: '127.0.0.1', port: 6418 };
+  const socketError = (code: string) => Object.assign(new Error(`connect ${code} 127.0.0.1:6418`), { code, address: '127.0.0.1', port: 6418 });
+
+  it('a refused or broken connection to PgBouncer names PgBouncer and `jeex-db up`, not PostgreSQL', () => {
+    const refused = poolerConnectionError(new Error('Failed query', { cause: socketError('ECONNREFUSED') }), pooler);
+    expect(refused?.code).toBe('CONNECTION_FAILED');
+    expect(refused?.message).toMatch(/^PgBouncer at 127\.0\.0\.1:6418 is not answering \(ECONNREFUSED\)\. .*`jeex-db up`/);
+    expect(refused?.message).not.toMatch(/cannot reach PostgreSQL/);
+    expect(poolerConnectionError(socketError('CONNECTION_CLOSED'), pooler)?.message).toMatch(/^the connection to PgBouncer at 127\.0\.0\.1:6418 broke \(CONNECTION_CLOSED\)/);
+    // PgBouncer's and PostgreSQL's own errors, and TLS failures, keep their own words.
+    const fromServer = Object.assign(new Error('terminating connection due to administrator command'), { name: 'PostgresError', code: '57P01', severity: 'FATAL' });
+    expect(poolerConnectionError(fromServer, pooler)).toBeUndefined();
+    expect(poolerConnectionError(socketError('DEPTH_ZERO_SELF_SIGNED_CERT'), pooler)).toBeUndefined();
+  });
+
+  it('WRITE_OUTCOME_UNKNOWN says the write may have committed and how to find out; exit code 36', () => {
+    const error = writeOutcomeUnknown(socketError('CONNECTION_CLOSED'), { operation: 'INSERT', through: pooler });
+    expect(error.code).toBe('WRITE_OUTCOME_UNKNOWN');
+    expect(error.message).toMatch(/^the connection to PgBouncer at 127\.0\.0\.1:6418 broke after the INSERT was sent and before its answer came \(CONNECTION_CLOSED\): it may have been committed, or not\./);
+    expect(error.hint).toMatch(/read whether its change is there first/);
+    const commit = writeOutcomeUnknown(Object.assign(new Error('terminating connection due to administrator command'), { name: 'PostgresError', code: '57P01', severity: 'FATAL' }), { operation: 'COMMIT' });
+    expect(commit.message).toMatch(/^the connection to PostgreSQL broke after the transaction's COMMIT was sent/);
+    expect(commit.sqlState).toBe('57P01');
+    expect(exitCodeFor('WRITE_OUTCOME_UNKNOWN')).toBe(36);
+  });
+
+  it('which breaks count as "in flight": closed or reset sockets and FATAL 08/57P01, not refusals or logins turned down', () => {
+    expect(brokeInFlight(socketError('CONNECTION_CLOSED'))).toBe(true);
+    expect(brokeInFlight(socketError('ECONNRESET'))).toBe(true);
+    expect(brokeInFlight(Object.assign(new Error('terminating connection due to administrator command'), { name: 'PostgresError', code: '57P01', severity: 'FATAL' }))).toBe(true);
+    expect(brokeInFlight(socketError('ECONNREFUSED'))).toBe(false);
+    expect(brokeInFlight(Object.assign(new Error('the database system is starting up'), { name: 'PostgresError', code: '57P03', severity: 'FATAL' }))).toBe(false);
+    expect(brokeInFlight(Object.assign(new Error('server login has been failing, try again later (server_login_retry)'), { name: 'PostgresError', code: '08P01', severity_local: 'FATAL' }))).toBe(false);
+    expect(brokeInFlight(Object.assign(new Error('password authentication failed'), { name: 'PostgresError', code: '28P01', severity: 'FATAL' }))).toBe(false);
+    expect(brokeInFlight(Object.assign(new Error('query_wait_timeout'), { name: 'PostgresError', code: '08P01', severity_local: 'FATAL' }))).toBe(false);
   });
 });

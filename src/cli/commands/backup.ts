@@ -1,15 +1,18 @@
 import { resolve } from 'node:path';
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Argument, Command, InvalidArgumentError, Option } from 'commander';
 import { connect } from '../../db/connect.ts';
 import { takeBaseBackup, type BaseBackupProgress } from '../../backup/base-backup.ts';
+import type { DamagedBackup } from '../../backup/catalog.ts';
 import { listBackups } from '../../backup/list.ts';
 import { pruneBackups, type PruneResult } from '../../backup/prune.ts';
+import { repairBackupRecord } from '../../backup/repair.ts';
 import { backupRepo, defaultRepo, type BackupRepo } from '../../backup/repo.ts';
 import { JeexDbError } from '../../db/errors.ts';
 import { DEFAULT_DATA_DIR, localLayout } from '../../local/layout.ts';
 import { localUrl, readLocalState } from '../../local/state.ts';
 import { parseBytes } from '../../server/machine.ts';
 import { humanBytes } from '../../server/tuning.ts';
+import { exitCodeFor } from '../exit-codes.ts';
 import { bold, dim, green, jsonOption, note, printJson, red, reportError, say } from '../output.ts';
 
 interface BackupFlags {
@@ -135,8 +138,12 @@ export function backupsCommand(): Command {
       try {
         const repo = flags.repo ? backupRepo(resolve(flags.repo)) : defaultRepo(localLayout(flags.dataDir));
         const result = await listBackups(repo);
-        if (flags.json) return printJson({ ok: true, ...result });
-        if (result.backups.length === 0) return say(`no backups in ${result.repo}`);
+        // A damaged record is a failure of the listing (exit 48), never a backup left out.
+        if (result.damaged.length > 0) process.exitCode = exitCodeFor('BACKUP_RECORD_DAMAGED');
+        if (flags.json) return printJson({ ok: result.damaged.length === 0, ...result, ...(result.damaged.length > 0 ? { exitCode: process.exitCode } : {}) });
+        if (result.backups.length === 0 && result.damaged.length === 0) return say(`no backups in ${result.repo}`);
+        printDamaged(result.damaged);
+        if (result.backups.length === 0) return;
         say(bold(`${'id'.padEnd(17)}  ${'stopped'.padEnd(20)}  ${'stop LSN'.padEnd(12)}  ${'size'.padStart(10)}  ${'stored'.padStart(10)}  ${'verified'.padEnd(10)}  encryption`));
         for (const b of result.backups) {
           const verified = b.verified === 'ok' ? green('ok') : b.verified === 'failed' ? red('failed') : dim('unverified');
@@ -175,7 +182,35 @@ export function backupsCommand(): Command {
         reportError(error, Boolean(flags.json));
       }
     });
-  return new Command('backups').description('the backup repository').addCommand(listCommand).addCommand(pruneCommand);
+  const repairCommand = new Command('repair')
+    .description("rebuild a backup's damaged or missing backup.json from its tarball, backup_manifest and the WAL archive")
+    .addArgument(new Argument('<backup>', 'backup id (as `backups list` shows it)'))
+    .option('--data-dir <dir>', 'where the local cluster lives', process.env.JEEX_DB_DATA_DIR ?? DEFAULT_DATA_DIR)
+    .option('--repo <dir>', 'the backup repository (default: backups/ in the data dir)')
+    .option('--force', 'rebuild it even when backup.json is sound (e.g. after verify found it disagrees with the backup)')
+    .addOption(jsonOption())
+    .action(async (id: string, flags: { dataDir: string; repo?: string; force?: boolean; json?: boolean }) => {
+      try {
+        const repo = flags.repo ? backupRepo(resolve(flags.repo)) : defaultRepo(localLayout(flags.dataDir));
+        const result = await repairBackupRecord(repo, id, { ...(flags.force ? { force: true } : {}) });
+        if (flags.json) return printJson({ ok: true, ...result });
+        if (!result.repaired) return say(`${green('ok')} backup ${bold(id)}: ${result.notes.join('; ')}`);
+        say(`${green('repaired')} backup ${bold(id)}: ${result.previous}`);
+        say(`  WAL ${result.record.startLsn} → ${result.record.stopLsn} (${result.record.startWalFile} … ${result.record.stopWalFile}), stopped ${result.record.stoppedAt}`);
+        for (const line of result.notes) say(dim(`  ${line}`));
+        if (result.keptAs) say(dim(`  the old record is kept as ${result.keptAs}`));
+        say(`next: jeex-db verify ${id}`);
+      } catch (error) {
+        reportError(error, Boolean(flags.json));
+      }
+    });
+  return new Command('backups').description('the backup repository').addCommand(listCommand).addCommand(pruneCommand).addCommand(repairCommand);
+}
+
+/** Backups whose record is damaged: named with the file, the problem and the fix (stdout), then the error (stderr). */
+function printDamaged(damaged: DamagedBackup[]): void {
+  for (const d of damaged) say(`${red('DAMAGED'.padEnd(17))}  ${d.id}: ${d.recordFile}: ${d.problem}; its data (${d.tarball}) is still there: ${d.manifest ? `jeex-db backups repair ${d.id}` : 'no backup_manifest either, so it cannot be repaired; extract the tarball by hand'}`);
+  if (damaged.length > 0) note(`${red('error')} ${dim('[BACKUP_RECORD_DAMAGED]')} ${damaged.length} backup(s) cannot be used until their record is repaired: ${damaged.map((d) => `jeex-db backups repair ${d.id}`).join(', ')}`);
 }
 
 /** `--keep-count 3`, `--keep-days 0.5`: 0 or more (whole for a count). */
@@ -194,6 +229,7 @@ function printPrune(root: string, r: PruneResult): void {
   const verb = r.dryRun ? 'would delete' : 'deleted';
   say(`${bold(r.dryRun ? 'dry run' : 'pruned')} ${root}: keep the newest ${r.policy.keepCount} and those younger than ${r.policy.keepDays} days`);
   for (const warning of r.warnings) note(`${red('warning')} ${warning}`);
+  for (const id of r.damaged) note(`${red('warning')} backup ${id} has a damaged record: it and its WAL are kept; run \`jeex-db backups repair ${id}\``);
   const deleted = new Set(r.deleted);
   const kept = new Set(r.kept);
   for (const [name, why] of Object.entries(r.reasons).sort(([a], [b]) => a.localeCompare(b))) {
@@ -205,5 +241,6 @@ function printPrune(root: string, r: PruneResult): void {
   const last = r.walDeleted.at(-1);
   if (first && last) say(`WAL: ${verb} ${r.walDeleted.length} file(s) before ${r.walCutoff ?? '?'} (${first === last ? first : `${first} … ${last}`}), ${r.walKept} kept (.history files always)`);
   else say(`WAL: nothing to delete${r.walCutoff ? ` before ${r.walCutoff}` : ''}, ${r.walKept} file(s) kept`);
+  if (r.archiveTempDeleted.length > 0) say(`WAL archive: ${verb} ${r.archiveTempDeleted.length} stale basic_archive temporary file(s) (${r.archiveTempDeleted.join(', ')})`);
   say(`${r.dryRun ? 'would free' : 'freed'} ${humanBytes(r.freedBytes)}${r.dryRun ? ' (nothing was changed)' : ''}`);
 }

@@ -57,6 +57,10 @@ export interface ServeTargets {
   /** The application's path (its URL through PgBouncer when there is one); undefined: createDb() resolves it. */
   appUrl?: string;
   poolerConsoleUrl?: string;
+  /** The app's path is the local cluster's PgBouncer (urls.app): createDb is told so (its errors name PgBouncer, no named statements before 1.21). */
+  appThroughPooler?: boolean;
+  /** The local cluster's PgBouncer, supervised while serve runs. */
+  localPooler?: { dir: string };
   /** With --backup-schedule: the local cluster to back up (its backup role on the app database) and its repository. */
   backups?: { url: string; dataDir: string; repo: BackupRepo };
 }
@@ -68,20 +72,22 @@ export interface ServeTargets {
 export async function serveUntil(flags: ServeFlags, targets: ServeTargets, stopped: Promise<unknown>, onListening: (url: string) => void): Promise<void> {
   // Log lines (one JSON object each) go to stderr: stdout holds the one --json document.
   const logger = pino({ base: { service: 'jeex-db' } }, pino.destination({ dest: 2, sync: true }));
-  const app = createDb({ ...(targets.appUrl ? { url: targets.appUrl } : {}), applicationName: 'jeex-db serve (readiness)', max: 2 });
+  const app = createDb({ ...(targets.appUrl ? { url: targets.appUrl } : {}), ...(targets.appThroughPooler ? { pooler: 'pgbouncer' as const } : {}), applicationName: 'jeex-db serve (readiness)', max: 2 });
   const monitor = connect(targets.monitorUrl, { max: 2, onnotice: () => {}, connect_timeout: 5, connection: { application_name: 'jeex-db serve (health)' } });
   const pooler = targets.poolerConsoleUrl ? poolerAdmin(targets.poolerConsoleUrl) : undefined;
   // The backup's own client: takeBaseBackup reserves one connection for pg_backup_start/stop.
   const backupSql = targets.backups && flags.backupSchedule ? connect(targets.backups.url, { max: 2, onnotice: () => {}, connect_timeout: 10, connection: { application_name: 'jeex-db serve (backup)' } }) : undefined;
   try {
     const rules = flags.alertRules ? await loadAlertRules(flags.alertRules) : undefined;
-    const as = backupSql ? await serverOsUser() : undefined;
+    const as = backupSql || targets.localPooler ? await serverOsUser() : undefined;
     const running = await startMonitor({
       port: flags.port,
       host: flags.host,
       app,
       monitor,
       ...(pooler ? { pooler } : {}),
+      // The local cluster's PgBouncer is restarted when it dies, while this runs.
+      ...(targets.localPooler ? { superviseLocalPooler: { dir: targets.localPooler.dir, logger, ...(as ? { as } : {}) } } : {}),
       health: { timeoutMs: DEFAULT_HEALTH_TIMEOUT_MS, ...(flags.migrations ? { migrationsDir: defaultMigrationsDir } : {}) },
       alerts: flags.alerts ? { logger, intervalMs: flags.alertInterval * 1000, ...(rules ? { rules } : {}) } : false,
       telemetry: { prometheus: Boolean(flags.prometheus) },
@@ -120,10 +126,19 @@ export async function serveUntil(flags: ServeFlags, targets: ServeTargets, stopp
 /** The URLs `serve` uses: --url / JEEX_DB_MONITOR_URL / DATABASE_URL / the local cluster; the app's path from --app-url or the local cluster's app URL. */
 export function resolveServeTargets(flags: Pick<ServeFlags, 'url' | 'appUrl' | 'dataDir' | 'backupSchedule'>): ServeTargets {
   const target = resolveHealthTarget({ ...(flags.url ? { url: flags.url } : {}), dataDir: flags.dataDir });
-  const localApp = target.source === 'local' ? localUrl(localLayout(flags.dataDir), 'app') : undefined;
+  const layout = localLayout(flags.dataDir);
+  const localApp = target.source === 'local' ? localUrl(layout, 'app') : undefined;
   const appUrl = flags.appUrl ?? localApp;
+  const pooled = target.source === 'local' && Boolean(readLocalState(layout)?.pooler);
   const backups = flags.backupSchedule ? backupTarget(flags.dataDir, target.source) : undefined;
-  return { monitorUrl: target.url, ...(appUrl ? { appUrl } : {}), ...(target.poolerConsoleUrl ? { poolerConsoleUrl: target.poolerConsoleUrl } : {}), ...(backups ? { backups } : {}) };
+  return {
+    monitorUrl: target.url,
+    ...(appUrl ? { appUrl } : {}),
+    ...(pooled && !flags.appUrl ? { appThroughPooler: true } : {}),
+    ...(pooled ? { localPooler: { dir: layout.pgbouncerDir } } : {}),
+    ...(target.poolerConsoleUrl ? { poolerConsoleUrl: target.poolerConsoleUrl } : {}),
+    ...(backups ? { backups } : {}),
+  };
 }
 
 /** Scheduled backups copy the local cluster's data directory, so they need it and a monitor on it. */

@@ -1,8 +1,11 @@
 import { Command, Option } from 'commander';
+import { pino } from 'pino';
 import { JeexDbError } from '../../db/errors.ts';
 import { maskUrl } from '../../db/url.ts';
-import { DEFAULT_DATA_DIR } from '../../local/layout.ts';
-import { DEFAULT_OS_USER } from '../../server/os-user.ts';
+import { DEFAULT_DATA_DIR, localLayout } from '../../local/layout.ts';
+import { supervisePooler, type PoolerSupervisor } from '../../pooler/supervise.ts';
+import { rearmAfterCrashRestarts } from '../../server/archive-timeout.ts';
+import { DEFAULT_OS_USER, serverOsUser } from '../../server/os-user.ts';
 import { DEFAULT_PORT, down, up, whenServerExits, type UpResult } from '../../server/up.ts';
 import { EXIT, bold, dim, green, jsonOption, note, printJson, progressReporter, red, reportError, say, usageError } from '../output.ts';
 import { addServeOptions, DEFAULT_SERVE_PORT, resolveServeTargets, serveUntil } from './serve.ts';
@@ -119,7 +122,10 @@ export function upCommand(): Command {
         let stopServing = () => {};
         const stopped = new Promise<void>((resolve) => (stopServing = resolve));
         const serving = flags.serve === undefined ? undefined : { done: serveBeside(flags, stopped, json), stop: stopServing };
-        await runInForeground(result.pid, signalled, flags, json, serving);
+        // PgBouncer is restarted when it dies while we run (with --serve, the health server's
+        // supervisor does it, and reports the restarts in /health and its alerts).
+        const supervisor = serving || result.pooler.port === undefined ? undefined : await superviseBeside(flags);
+        await runInForeground(result.pid, signalled, flags, json, serving, supervisor);
       }
     });
 }
@@ -135,6 +141,13 @@ async function serveBeside(flags: UpFlags, stopped: Promise<unknown>, json: bool
   } catch (error) {
     reportError(error, json);
   }
+}
+
+/** Supervise the local PgBouncer; its deaths and restarts are JSON lines on stderr. */
+async function superviseBeside(flags: UpFlags): Promise<PoolerSupervisor> {
+  const logger = pino({ base: { service: 'jeex-db' } }, pino.destination({ dest: 2, sync: true }));
+  const as = await serverOsUser(flags.osUser);
+  return supervisePooler({ dir: localLayout(flags.dataDir).pgbouncerDir, logger, ...(as ? { as } : {}) });
 }
 
 function nextStopSignal(): Promise<NodeJS.Signals> {
@@ -182,10 +195,16 @@ async function runInForeground(
   flags: UpFlags,
   json: boolean,
   serving?: { done: Promise<void>; stop: () => void },
+  supervisor?: PoolerSupervisor,
 ): Promise<void> {
   const stop = new AbortController();
+  // A backend crash restarts every server process; archive_timeout needs waking up again after it.
+  rearmAfterCrashRestarts({ dataDir: flags.dataDir, osUser: flags.osUser, onRestart: (message) => note(message) }, stop.signal).catch((error: unknown) => note(`archive_timeout is not re-armed after crash restarts: ${(error as Error).message}`));
   const outcome = await Promise.race([signalled, whenServerExits(pid, stop.signal).then(() => 'exited' as const)]);
   stop.abort();
+  // Before anything stops PgBouncer: a stop on purpose is not restarted anyway, but nothing
+  // should be watching it any more.
+  await supervisor?.stop();
   // The health server stops first, so its alerts do not report the shutdown as an outage.
   serving?.stop();
   await serving?.done;

@@ -5,6 +5,9 @@ import { insertAgentExecutionSchema } from '../../schema/validation.ts';
 import type { Database } from '../create-db.ts';
 import { uuidv7 } from '../uuid.ts';
 import { cached, insertShape } from './prepared.ts';
+import { executionStatus, finalExecutionStatuses } from '../../schema/enums.ts';
+import { MAX_AGENT_DATA_BYTES, MAX_ERROR_MESSAGE_BYTES } from '../../schema/input-bounds.ts';
+import { params } from './params.ts';
 import { one, run, validate } from './run.ts';
 
 export type StartExecutionInput = Pick<NewAgentExecution, 'id' | 'projectId' | 'agentType' | 'correlationId' | 'inputData'>;
@@ -41,6 +44,13 @@ export async function finishAgentExecution(
   id: string,
   result: { status: FinalExecutionStatus; outputData?: unknown; errorMessage?: string | null },
 ): Promise<AgentExecution> {
+  // Sizes before JSON.stringify copies the output.
+  params('execution result')
+    .uuid('id', id)
+    .oneOf('status', result.status, finalExecutionStatuses)
+    .json('outputData', result.outputData, MAX_AGENT_DATA_BYTES)
+    .bytes('errorMessage', result.errorMessage, MAX_ERROR_MESSAGE_BYTES, true)
+    .check();
   // The output goes in as JSON text (what Drizzle's jsonb column sends), SQL NULL when absent.
   const outputData = result.outputData === undefined || result.outputData === null ? null : JSON.stringify(result.outputData);
   return run(async () =>
@@ -69,6 +79,7 @@ export async function finishAgentExecution(
 
 /** Mark an execution as waiting for the user. */
 export async function setExecutionNeedsInput(db: Database, id: string): Promise<AgentExecution> {
+  params('execution').uuid('id', id).check();
   return run(async () =>
     one(
       await db
@@ -83,6 +94,7 @@ export async function setExecutionNeedsInput(db: Database, id: string): Promise<
 
 /** All executions of one user request, in the order they started. */
 export async function listExecutionsByCorrelation(db: Database, correlationId: string): Promise<AgentExecution[]> {
+  params('execution list').uuid('correlationId', correlationId).check();
   return run(() =>
     cached(
       db,
@@ -95,6 +107,7 @@ export async function listExecutionsByCorrelation(db: Database, correlationId: s
 
 /** A project's most recent executions. */
 export async function listRecentExecutions(db: Database, projectId: string, limit = 50): Promise<AgentExecution[]> {
+  params('execution list').uuid('projectId', projectId).limit('limit', limit).check();
   return run(() =>
     cached(
       db,
@@ -117,6 +130,9 @@ export async function listExecutionsByStatus(
   status: ExecutionStatus,
   options: { startedBefore?: Date; limit?: number } = {},
 ): Promise<AgentExecution[]> {
+  const checks = params('execution list').oneOf('status', status, executionStatus.enumValues).date('startedBefore', options.startedBefore, true);
+  if (options.limit !== undefined) checks.limit('limit', options.limit);
+  checks.check();
   const before = options.startedBefore ? lt(agentExecutions.startedAt, options.startedBefore) : undefined;
   return run(() =>
     db

@@ -1,17 +1,24 @@
 import { and, asc, desc, eq, isNull, max, sql } from 'drizzle-orm';
+import { z } from 'zod';
+import { documentType as documentTypes } from '../../schema/enums.ts';
 import { documentVersions } from '../../schema/document-versions.ts';
 import { projects } from '../../schema/projects.ts';
 import type { DocumentType, DocumentVersion, NewDocumentVersion, Project } from '../../schema/types.ts';
 import { insertDocumentVersionSchema } from '../../schema/validation.ts';
 import type { Database } from '../create-db.ts';
-import { JeexDbError } from '../errors.ts';
+import { isJeexDbError, JeexDbError } from '../errors.ts';
 import { uuidv7 } from '../uuid.ts';
 import { cached, insertShape } from './prepared.ts';
+import { params } from './params.ts';
 import { one, run, validate } from './run.ts';
 
 // Derived schemas are made once: zod 4 compiles a parser for each schema object on its first use
 // (~150 µs), so an `.omit()` per call would pay that on every call.
-const appendSchema = insertDocumentVersionSchema.omit({ version: true });
+// expectedVersion is a version number (0 before the first): -1, 2.5 or NaN are refused as input,
+// not answered with a VERSION_CONFLICT that no reload could resolve.
+const appendSchema = insertDocumentVersionSchema.omit({ version: true }).extend({
+  expectedVersion: z.number().int('must be a whole number').min(0, 'must be 0 (no version yet) or a version number').max(2_147_483_646).optional(),
+});
 const scoresSchema = insertDocumentVersionSchema.pick({ readabilityScore: true, grammarScore: true });
 
 /** The next version of the document being appended, computed by the INSERT itself. */
@@ -51,9 +58,31 @@ export type AppendDocumentVersionInput = Omit<NewDocumentVersion, 'version'> & {
  * v.version; // 1, 2, 3, ...
  */
 export async function appendDocumentVersion(db: Database, input: AppendDocumentVersionInput): Promise<DocumentVersion> {
-  const { expectedVersion, ...rest } = input;
-  const values = validate(appendSchema, rest, 'document version');
-  const { shape, placeholders, values: params } = insertShape({ ...values, id: values.id ?? uuidv7() });
+  const id = input.id ?? uuidv7();
+  return appendVersion(db, { ...input, id }).catch((error: unknown) => {
+    throw isJeexDbError(error, 'WRITE_OUTCOME_UNKNOWN') ? appendOutcomeUnknown(error, id, input) : error;
+  });
+}
+
+/** WRITE_OUTCOME_UNKNOWN of an append, saying how to find out whether the version was saved. */
+function appendOutcomeUnknown(error: JeexDbError, id: string, input: AppendDocumentVersionInput): JeexDbError {
+  const retry =
+    input.expectedVersion === undefined
+      ? 'or append again with expectedVersion (the version the edit was based on), which fails with VERSION_CONFLICT instead of saving it twice'
+      : `or append again with the same expectedVersion (${input.expectedVersion}): it saves the version once, or fails with VERSION_CONFLICT when the first try was saved`;
+  const next = `Before appending it again, read the document (getDocumentHistory or getLatestDocuments) and look for the version with id ${id}: there, it was saved; ${retry}.`;
+  return new JeexDbError('WRITE_OUTCOME_UNKNOWN', `appending a version of the ${input.documentType} document (id ${id}): ${error.message.replace(/ Do not send it again.*$/, '')} ${next}`, {
+    hint: next,
+    table: 'document_versions',
+    ...(error.sqlState ? { sqlState: error.sqlState } : {}),
+    cause: error,
+    context: { ...error.context, id, projectId: input.projectId, documentType: input.documentType, ...(input.expectedVersion !== undefined ? { expectedVersion: input.expectedVersion } : {}) },
+  });
+}
+
+async function appendVersion(db: Database, input: AppendDocumentVersionInput & { id: string }): Promise<DocumentVersion> {
+  const { expectedVersion, ...values } = validate(appendSchema, input, 'document version');
+  const { shape, placeholders, values: params } = insertShape({ ...values, id: values.id ?? input.id });
   // Built once per client and shape (see cached()); the id is chosen here, once for every attempt.
   const insertNext = async (d: Database): Promise<DocumentVersion | undefined> => {
     const rows = await cached(
@@ -128,6 +157,7 @@ const latestVersions = (db: Database) =>
  * come from an index-only scan of the unique index; only those rows are fetched.
  */
 export async function getLatestDocuments(db: Database, projectId: string): Promise<DocumentVersion[]> {
+  params('project').uuid('projectId', projectId).check();
   return run(() =>
     cached(
       db,
@@ -163,6 +193,7 @@ export async function getProjectWithLatestDocuments(
   projectId: string,
   options: { includeDeleted?: boolean } = {},
 ): Promise<ProjectWithDocuments | undefined> {
+  params('project').uuid('projectId', projectId).check();
   const live = options.includeDeleted ? undefined : isNull(projects.deletedAt);
   const rows = await run(() =>
     cached(
@@ -193,6 +224,9 @@ export async function getDocumentHistory(
   documentType: DocumentType,
   options: { limit?: number } = {},
 ): Promise<DocumentVersion[]> {
+  const checks = params('document history').uuid('projectId', projectId).oneOf('documentType', documentType, documentTypes.enumValues);
+  if (options.limit !== undefined) checks.limit('limit', options.limit);
+  checks.check();
   return run(() =>
     cached(
       db,
@@ -215,6 +249,7 @@ export async function scoreDocumentVersion(
   id: string,
   scores: { readabilityScore?: number | null; grammarScore?: number | null },
 ): Promise<DocumentVersion> {
+  params('document version').uuid('id', id).check();
   const values = validate(scoresSchema, scores, 'scores');
   return run(async () =>
     one(await db.update(documentVersions).set(values).where(eq(documentVersions.id, id)).returning(), `document version ${id}`),

@@ -5,6 +5,8 @@ import { insertExportSchema } from '../../schema/validation.ts';
 import type { Database } from '../create-db.ts';
 import { uuidv7 } from '../uuid.ts';
 import { cached, insertShape } from './prepared.ts';
+import { MAX_FILE_PATH_BYTES } from '../../schema/input-bounds.ts';
+import { params } from './params.ts';
 import { one, run, validate } from './run.ts';
 
 export type CreateExportInput = Pick<NewExport, 'id' | 'projectId' | 'format' | 'manifest' | 'createdBy' | 'expiresAt'>;
@@ -26,6 +28,7 @@ export async function createExport(db: Database, input: CreateExportInput): Prom
 
 /** Mark an export completed with the file it produced. */
 export async function completeExport(db: Database, id: string, filePath: string): Promise<Export> {
+  params('export').uuid('id', id).bytes('filePath', filePath, MAX_FILE_PATH_BYTES).check();
   return run(async () =>
     one(
       await db
@@ -40,6 +43,7 @@ export async function completeExport(db: Database, id: string, filePath: string)
 
 /** Count a download atomically (no lost updates under concurrency). */
 export async function recordExportDownload(db: Database, id: string): Promise<Export> {
+  params('export').uuid('id', id).check();
   return run(async () =>
     one(
       await db
@@ -54,6 +58,7 @@ export async function recordExportDownload(db: Database, id: string): Promise<Ex
 
 /** A project's exports, newest first. */
 export async function listProjectExports(db: Database, projectId: string, limit = 50): Promise<Export[]> {
+  params('export list').uuid('projectId', projectId).limit('limit', limit).check();
   return run(() =>
     db.select().from(exports).where(eq(exports.projectId, projectId)).orderBy(desc(exports.createdAt)).limit(limit),
   );
@@ -61,6 +66,9 @@ export async function listProjectExports(db: Database, projectId: string, limit 
 
 /** Completed exports past `expires_at`, oldest first: what the clean-up job removes. */
 export async function listExpiredExports(db: Database, options: { now?: Date; limit?: number } = {}): Promise<Export[]> {
+  const checks = params('export list').date('now', options.now, true);
+  if (options.limit !== undefined) checks.limit('limit', options.limit);
+  checks.check();
   const now = options.now ?? sql`now()`;
   return run(() =>
     db
@@ -74,6 +82,7 @@ export async function listExpiredExports(db: Database, options: { now?: Date; li
 
 /** Mark an export expired once its file is gone. */
 export async function expireExport(db: Database, id: string): Promise<Export> {
+  params('export').uuid('id', id).check();
   return run(async () =>
     one(await db.update(exports).set({ status: 'expired' }).where(eq(exports.id, id)).returning(), `export ${id}`),
   );

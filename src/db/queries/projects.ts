@@ -4,6 +4,8 @@ import type { NewProject, Project, ProjectStatus } from '../../schema/types.ts';
 import { insertProjectSchema } from '../../schema/validation.ts';
 import type { Database } from '../create-db.ts';
 import { cached } from './prepared.ts';
+import { projectStatus } from '../../schema/enums.ts';
+import { params } from './params.ts';
 import { one, run, validate } from './run.ts';
 
 export async function createProject(db: Database, input: NewProject): Promise<Project> {
@@ -13,6 +15,7 @@ export async function createProject(db: Database, input: NewProject): Promise<Pr
 
 /** A project by id; soft-deleted projects only when `includeDeleted`. */
 export async function getProject(db: Database, id: string, options: { includeDeleted?: boolean } = {}): Promise<Project | undefined> {
+  params('project').uuid('id', id).check();
   const live = options.includeDeleted ? undefined : isNull(projects.deletedAt);
   const key = options.includeDeleted ? 'getProject:all' : 'getProject';
   return run(async () => (await cached(db, key, (d) => d.select().from(projects).where(and(eq(projects.id, sql.placeholder('id')), live)), { id }))[0]);
@@ -30,6 +33,11 @@ export interface ListProjectsOptions {
  * Served by `projects_created_by_status_updated_at_idx`.
  */
 export async function listUserProjects(db: Database, userId: string, options: ListProjectsOptions = {}): Promise<Project[]> {
+  const checks = params('project list').uuid('userId', userId);
+  if (options.status !== undefined) checks.oneOf('status', options.status, projectStatus.enumValues);
+  if (options.limit !== undefined) checks.limit('limit', options.limit);
+  if (options.after) checks.uuid('after.id', options.after.id).date('after.updatedAt', options.after.updatedAt);
+  checks.check();
   const conditions: (SQL | undefined)[] = [eq(projects.createdBy, sql.placeholder('userId')), isNull(projects.deletedAt)];
   if (options.status) conditions.push(eq(projects.status, sql.placeholder('status')));
   if (options.after) {
@@ -69,6 +77,7 @@ const changesSchema = insertProjectSchema.pick({ name: true, status: true, curre
 
 /** Change a live project; `updated_at` is set by the database. */
 export async function updateProject(db: Database, id: string, changes: ProjectChanges): Promise<Project> {
+  params('project').uuid('id', id).check();
   const values = validate(changesSchema, changes, 'project changes');
   return run(async () =>
     one(
@@ -80,6 +89,7 @@ export async function updateProject(db: Database, id: string, changes: ProjectCh
 
 /** Soft delete: the project disappears from reads but keeps its rows until purged. */
 export async function softDeleteProject(db: Database, id: string): Promise<Project> {
+  params('project').uuid('id', id).check();
   return run(async () =>
     one(
       await db.update(projects).set({ deletedAt: sql`now()` }).where(and(eq(projects.id, id), isNull(projects.deletedAt))).returning(),

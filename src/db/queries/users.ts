@@ -2,6 +2,7 @@ import { eq, inArray, sql } from 'drizzle-orm';
 import type { ColumnCipher, ColumnId } from '../../crypto/column-cipher.ts';
 import { normalizeEmail } from '../../crypto/column-cipher.ts';
 import { cipherOf } from '../../crypto/db-cipher.ts';
+import { matchedCipherOf } from '../../crypto/key-match.ts';
 import { constraints } from '../../schema/constraints.ts';
 import { users } from '../../schema/users.ts';
 import type { Sealed } from '../../crypto/sealed.ts';
@@ -10,6 +11,7 @@ import { insertUserSchema } from '../../schema/validation.ts';
 import type { Database } from '../create-db.ts';
 import { JeexDbError } from '../errors.ts';
 import { uuidv7 } from '../uuid.ts';
+import { params } from './params.ts';
 import { one, run, validate } from './run.ts';
 
 /** The associated data names of the encrypted columns of `users`. */
@@ -32,6 +34,8 @@ export function sealUser<T extends { id?: string | undefined; email: string; nam
   cipher: ColumnCipher,
   input: T,
 ): Omit<T, 'email' | 'name'> & { id: string; email: Sealed; name: Sealed; emailHash: Buffer } {
+  // The sizes createUser accepts, before anything is normalised, hashed or sealed.
+  params('user').chars('email', input.email, 1, 320).chars('name', input.name, 1, 255).check();
   const id = input.id ?? uuidv7();
   return {
     ...input,
@@ -52,7 +56,8 @@ export function openUser(cipher: ColumnCipher, row: UserRow): User {
  * Create a user. Input is validated first (email format, name length: the database sees only
  * ciphertext); email and name are sealed for the new id, the email's blind index is stored for
  * lookups. A taken email (ignoring case) raises `UNIQUE_VIOLATION` with constraint
- * `users_email_hash_unique`.
+ * `users_email_hash_unique`. Keys that match no stored row (a damaged key file, a process left
+ * with the old key after a rotation) raise `ENCRYPTION_KEY_MISMATCH` naming the key's source.
  *
  * @example
  * const ada = await createUser(db, { email: 'ada@example.com', name: 'Ada' });
@@ -60,7 +65,9 @@ export function openUser(cipher: ColumnCipher, row: UserRow): User {
  */
 export async function createUser(db: Database, input: NewUser): Promise<User> {
   const values = validate(insertUserSchema, input, 'user');
-  const cipher = cipherOf(db);
+  // Refused (ENCRYPTION_KEY_MISMATCH) when the keys match no stored row: a damaged key file
+  // would seal users nothing else can read and miss duplicates (see checkKeyMatch).
+  const cipher = await run(() => matchedCipherOf(db, 'write'));
   const row = sealUser(cipher, values);
   const insert = async (q: Database) => openUser(cipher, one(await q.insert(users).values(row).returning(), 'the new user'));
   if (cipher.blindIndexKeyIds.length === 1) return run(() => insert(db));
@@ -80,6 +87,7 @@ export async function createUser(db: Database, input: NewUser): Promise<User> {
 }
 
 export async function getUser(db: Database, id: string): Promise<User | undefined> {
+  params('user').uuid('id', id).check();
   const cipher = cipherOf(db);
   return run(async () => {
     const [row] = await db.select().from(users).where(eq(users.id, id));
@@ -90,9 +98,13 @@ export async function getUser(db: Database, id: string): Promise<User | undefine
 /**
  * Look a user up by email, ignoring case: served by the unique blind index (`email_hash`), under
  * every configured blind-index key while a rotation is under way. The email stored in the row is
- * decrypted and compared too, so a blind index copied onto another row finds nothing.
+ * decrypted and compared too, so a blind index copied onto another row finds nothing. When no
+ * row matches while some stored blind index is under a key that is not configured, the answer
+ * would be a guess: `ENCRYPTION_KEY_MISMATCH` instead of `undefined`.
  */
 export async function findUserByEmail(db: Database, email: string): Promise<User | undefined> {
+  // Before normalising and hashing it: no stored email is longer than createUser accepts.
+  params('email lookup').chars('email', email, 1, 320).check();
   const cipher = cipherOf(db);
   const hashes = cipher.blindIndexes(email);
   const wanted = normalizeEmail(email);
@@ -101,12 +113,18 @@ export async function findUserByEmail(db: Database, email: string): Promise<User
       .select()
       .from(users)
       .where(hashes.length === 1 ? eq(users.emailHash, hashes[0] as Buffer) : inArray(users.emailHash, hashes));
-    return rows.map((row) => openUser(cipher, row)).find((user) => normalizeEmail(user.email) === wanted);
+    const found = rows.map((row) => openUser(cipher, row)).find((user) => normalizeEmail(user.email) === wanted);
+    if (found) return found;
+    // A miss is an answer only if every stored blind index is under a configured key: with a
+    // damaged or wrong key every lookup would miss (ENCRYPTION_KEY_MISMATCH instead).
+    await matchedCipherOf(db, 'lookup');
+    return undefined;
   });
 }
 
 /** Stamp `last_login_at` with the server's clock. */
 export async function recordLogin(db: Database, id: string): Promise<User> {
+  params('user').uuid('id', id).check();
   const cipher = cipherOf(db);
   return run(async () =>
     openUser(cipher, one(await db.update(users).set({ lastLoginAt: sql`now()` }).where(eq(users.id, id)).returning(), `user ${id}`)),
@@ -118,6 +136,7 @@ export async function recordLogin(db: Database, id: string): Promise<User> {
  * Refused with `FOREIGN_KEY_VIOLATION` while the user authored rows in another user's project.
  */
 export async function deleteUser(db: Database, id: string): Promise<void> {
+  params('user').uuid('id', id).check();
   await run(async () => one(await db.delete(users).where(eq(users.id, id)).returning({ id: users.id }), `user ${id}`));
 }
 
