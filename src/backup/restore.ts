@@ -11,6 +11,7 @@ import { readLogSince, logOffset } from '../server/server-log.ts';
 import { startServer, stopServer } from '../server/pg-ctl.ts';
 import { backupDir, type BackupRecord, type BackupRepo } from './repo.ts';
 import { findBackup, readBackupCatalog, refuseDamagedCandidates } from './catalog.ts';
+import { checkArchiveBeside, explainWithArchive, incompleteRestore, replayedTo } from './restore-complete.ts';
 import { restoredTls } from './restore-tls.ts';
 import { extractBackupTarball } from './tarball.ts';
 
@@ -43,8 +44,11 @@ export interface RestoreResult {
   dataDir: string;
   pgdata: string;
   target: string;
-  /** Where recovery stopped: the first LSN of the new timeline, its number, and the last replayed commit's time. */
-  reached: { lsn: string; timeline: number; lastCommitAt: string | null };
+  /**
+   * Where recovery stopped: the first LSN of the new timeline, its number, the last replayed
+   * commit's time, and the end of the WAL replayed (the new timeline's switch point).
+   */
+  reached: { lsn: string; timeline: number; lastCommitAt: string | null; replayedTo?: string };
   state: 'running' | 'stopped';
   port: number;
   /** The superuser URL of the restored server (when the source's secrets were copied and it runs). */
@@ -149,7 +153,10 @@ async function chownTree(path: string, as: RunAs): Promise<void> {
  * Restore a base backup into a new cluster directory and replay the archived WAL up to
  * `target`: extract, write `recovery.signal` and the recovery settings, start the server, wait
  * until it has promoted, and report where it stopped. A target beyond the archived WAL is a
- * RESTORE_TARGET_UNREACHABLE error naming the latest restorable point, not a hang.
+ * RESTORE_TARGET_UNREACHABLE error naming the latest restorable point, not a hang. A restore to
+ * the latest point is RESTORE_INCOMPLETE when recovery did not replay the archive to the end of
+ * its valid WAL (a damaged or missing segment before the end, read beside the recovery by
+ * readArchivedWal); the cluster is left in `to`, stopped.
  *
  * @example
  * const r = await restoreBackup({ repo, to: '/tmp/restored', target: { time: new Date('2026-11-25T10:00:00Z') }, as });
@@ -200,14 +207,31 @@ export async function restoreBackup(options: RestoreOptions): Promise<RestoreRes
   const timeoutSeconds = options.timeoutSeconds ?? 600;
   progress(`replaying WAL to ${describeTarget(target)}`);
   const offset = await logOffset(layout.serverLog);
+  // The archive is read record by record while the server replays it: a restore is only called
+  // complete when it reached the end of the archive's valid WAL.
+  const archive = checkArchiveBeside(options.repo, record);
+  let superuser: string | undefined;
+  let reached: RestoreResult['reached'];
   try {
-    await startServer(bin, layout, { timeoutSeconds, host: '127.0.0.1', port }, options.as);
+    try {
+      await startServer(bin, layout, { timeoutSeconds, host: '127.0.0.1', port }, options.as);
+    } catch (error) {
+      throw await explainFailure(error, layout, offset, target, options.repo);
+    }
+    superuser = await superuserUrl(layout, port, tls?.url);
+    reached = await waitForPromotion(superuser, timeoutSeconds, layout, offset, target, options.repo);
   } catch (error) {
-    throw await explainFailure(error, layout, offset, target, options.repo);
+    throw await explainWithArchive(error, archive);
   }
-  const superuser = await superuserUrl(layout, port, tls?.url);
-  const reached = await waitForPromotion(superuser, timeoutSeconds, layout, offset, target, options.repo);
   await keepOnlyPort(layout.pgdata);
+  const replayed = await replayedTo(layout, reached.timeline);
+  if (replayed) reached = { ...reached, replayedTo: replayed };
+  const incomplete = await incompleteRestore(archive, { latest: 'latest' in target, to: options.to, layout, logOffset: offset, replayedTo: replayed, lastCommitAt: reached.lastCommitAt });
+  if (incomplete) {
+    // Not left running: nobody should take it for the complete restore.
+    await stopServer(bin, layout, options.as, 'fast').catch(() => undefined);
+    throw incomplete;
+  }
   let state: RestoreResult['state'] = 'running';
   if (!options.start) {
     await stopServer(bin, layout, options.as, 'fast');

@@ -1,8 +1,10 @@
 import type { RunAs } from '../server/exec.ts';
+import { describeArchivedWal, readArchivedWal } from './archived-wal.ts';
 import { recordVerification } from './record.ts';
-import type { BackupRepo } from './repo.ts';
+import type { BackupRecord, BackupRepo } from './repo.ts';
 import { findBackup, newestBackup, readBackupCatalog } from './catalog.ts';
 import { DEFAULT_WAL_SEGMENT_SIZE, checkWalContinuity } from './wal.ts';
+import type { WalDamage } from './wal-reader.ts';
 import { verifyBackupFiles, type VerifyFilesResult } from './verify-files.ts';
 import { proveRestore, type RestoreProof } from './verify-restore.ts';
 import { JeexDbError } from '../db/errors.ts';
@@ -15,11 +17,14 @@ export interface VerifyResult {
   restore?: RestoreProof;
   steps: string[];
   problems: string[];
+  /** The first damage in the archived WAL from the backup's start to the newest segment (a gap is in `problems`). */
+  walDamage?: WalDamage;
 }
 
 /**
- * Verify a backup (default: the newest): its files against the manifest and the WAL it needs in
- * the archive, then the proof by restore (scratch server, amcheck, row counts). The outcome is
+ * Verify a backup (default: the newest): its files against the manifest, the WAL it needs in
+ * the archive, every WAL record from its start to the newest archived segment (page headers,
+ * record chain, CRC-32C: see readArchivedWal), then the proof by restore (scratch server, amcheck, row counts). The outcome is
  * recorded in its backup.json (`verified`), which `backups list` shows.
  *
  * @example
@@ -47,6 +52,8 @@ export async function verifyBackup(
   const onward = await checkWalContinuity(repo, record.startWalFile, undefined, record.walSegmentBytes ?? DEFAULT_WAL_SEGMENT_SIZE);
   if (onward.ok) steps.push(`WAL continuous from ${record.startWalFile} to the newest archived segment ${onward.newest ?? record.stopWalFile}`);
   else problems.push(`the WAL archive has a gap after the backup: ${onward.missing.slice(0, 5).join(', ')}${onward.missing.length > 5 ? ` and ${onward.missing.length - 5} more` : ''} missing; point-in-time recovery cannot pass it`);
+  options.onProgress?.('reading every archived WAL record from the backup\'s start');
+  const walDamage = await checkArchivedRecords(repo, record, steps, problems);
   let restore: RestoreProof | undefined;
   if (files.ok && options.restore !== false) {
     options.onProgress?.('restoring it into a scratch directory (amcheck, row counts)');
@@ -56,5 +63,14 @@ export async function verifyBackup(
   }
   const ok = problems.length === 0;
   await recordVerification(repo, record.id, { at: new Date().toISOString(), ok, steps, ...(ok ? {} : { error: problems.join('; ') }) });
-  return { id: record.id, ok, files, ...(restore ? { restore } : {}), steps, problems };
+  return { id: record.id, ok, files, ...(restore ? { restore } : {}), steps, problems, ...(walDamage ? { walDamage } : {}) };
+}
+
+/** Every WAL record a restore from the backup would replay, read and checked; the damage, if any. */
+async function checkArchivedRecords(repo: BackupRepo, record: BackupRecord, steps: string[], problems: string[]): Promise<WalDamage | undefined> {
+  const wal = await readArchivedWal(repo, record);
+  const described = describeArchivedWal(wal, record);
+  steps.push(...described.steps);
+  problems.push(...described.problems);
+  return wal.damage && wal.damage.kind !== 'missing' ? wal.damage : undefined;
 }

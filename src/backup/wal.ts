@@ -168,6 +168,8 @@ export interface WalContinuity {
   timeline: number;
   /** How many segments were expected from `fromFile` to `newest`. */
   checked: number;
+  /** The segment names recovery reads from `fromFile` to `newest`, in order (missing ones included). */
+  path: string[];
 }
 
 /**
@@ -231,16 +233,19 @@ export async function checkWalContinuity(
   }
   if (end === undefined) {
     // Nothing archived on the path at all: the first file is the one missing.
-    return { ok: false, missing: [...missing, walNameOf(timelineOf(start), start, segSize)], timeline, checked: 1 };
+    const first = walNameOf(timelineOf(start), start, segSize);
+    return { ok: false, missing: [...missing, first], timeline, checked: 1, path: [first] };
   }
   let checked = 0;
+  const path: string[] = [];
   for (let segno = start; segno <= end; segno++) {
     checked++;
     const name = walNameOf(timelineOf(segno), segno, segSize);
+    path.push(name);
     if (!present.has(name)) missing.push(name);
   }
   const newest = walNameOf(timelineOf(end), end, segSize);
-  return { ok: missing.length === 0, missing, newest, timeline, checked };
+  return { ok: missing.length === 0, missing, newest, timeline, checked, path };
 }
 
 /** `pg_stat_archiver`, and whether archiving is failing now. */

@@ -72,6 +72,8 @@ export const errorCodes = [
   'BACKUP_VERIFY_FAILED',
   'BACKUP_DECRYPT_FAILED',
   'BACKUP_RECORD_DAMAGED',
+  'BACKUP_WAL_DAMAGED',
+  'RESTORE_INCOMPLETE',
   // Column encryption (users' email and name) and its keys.
   'ENCRYPTION_KEY_MISSING',
   'ENCRYPTION_KEY_UNKNOWN',

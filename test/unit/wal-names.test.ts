@@ -95,13 +95,20 @@ describe('the archive: listing and continuity', () => {
 
   it('finds no gap in a complete run, across a log boundary, up to the newest segment', async () => {
     const repo = await archive(Object.fromEntries([254, 255, 256, 257].map((n) => [seg(1, n), ''])));
-    expect(await checkWalContinuity(repo, seg(1, 254))).toEqual({ ok: true, missing: [], newest: seg(1, 257), timeline: 1, checked: 4 });
+    expect(await checkWalContinuity(repo, seg(1, 254))).toEqual({
+      ok: true,
+      missing: [],
+      newest: seg(1, 257),
+      timeline: 1,
+      checked: 4,
+      path: [seg(1, 254), seg(1, 255), seg(1, 256), seg(1, 257)],
+    });
     expect(await checkWalContinuity(repo, seg(1, 255), seg(1, 256))).toMatchObject({ ok: true, newest: seg(1, 256), checked: 2 });
   });
 
   it('names each missing segment, including ones after the newest when toFile asks for them', async () => {
     const repo = await archive(Object.fromEntries([1, 2, 4, 7].map((n) => [seg(1, n), ''])));
-    expect(await checkWalContinuity(repo, seg(1, 1))).toMatchObject({ ok: false, missing: [seg(1, 3), seg(1, 5), seg(1, 6)], newest: seg(1, 7) });
+    expect(await checkWalContinuity(repo, seg(1, 1))).toMatchObject({ ok: false, missing: [seg(1, 3), seg(1, 5), seg(1, 6)], newest: seg(1, 7), path: [1, 2, 3, 4, 5, 6, 7].map((n) => seg(1, n)) });
     expect(await checkWalContinuity(repo, seg(1, 7), seg(1, 8))).toMatchObject({ ok: false, missing: [seg(1, 8)] });
     expect(await checkWalContinuity(repo, seg(1, 9))).toMatchObject({ ok: false, missing: [seg(1, 9)] });
   });
@@ -120,7 +127,15 @@ describe('the archive: listing and continuity', () => {
       [seg(3, 6)]: '',
     };
     const repo = await archive(files);
-    expect(await checkWalContinuity(repo, seg(1, 1))).toEqual({ ok: true, missing: [], newest: seg(3, 6), timeline: 3, checked: 6 });
+    // The path recovery reads (and readArchivedWal after it): the abandoned ends of timelines 1 and 2 are not on it.
+    expect(await checkWalContinuity(repo, seg(1, 1))).toEqual({
+      ok: true,
+      missing: [],
+      newest: seg(3, 6),
+      timeline: 3,
+      checked: 6,
+      path: [seg(1, 1), seg(1, 2), seg(2, 3), seg(2, 4), seg(3, 5), seg(3, 6)],
+    });
     // Up to a file on timeline 2: that timeline's history only.
     expect(await checkWalContinuity(repo, seg(1, 1), seg(2, 4))).toMatchObject({ ok: true, timeline: 2, checked: 4 });
     await rm(join(repo.wal, seg(2, 4)));

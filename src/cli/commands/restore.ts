@@ -85,6 +85,7 @@ export function restoreCommand(): Command {
           say(`${green('✔')} restored backup ${result.backupId} into ${result.pgdata} ${dim(`(${(result.durationMs / 1000).toFixed(1)}s)`)}`);
           say(`  target      ${result.target}`);
           say(`  stopped at  LSN ${result.reached.lsn}, timeline ${result.reached.timeline}${result.reached.lastCommitAt ? `, last commit ${result.reached.lastCommitAt}` : ''}`);
+          if (result.reached.replayedTo) say(`  replayed    WAL to ${result.reached.replayedTo}${'latest' in target ? ' (the end of the archived WAL)' : ''}`);
           if (result.state === 'running') say(`  running on  port ${result.port}${result.url ? ` ${maskUrl(result.url)} (full URL: jeex-db url superuser --data-dir ${flags.to})` : ''}`);
           else say(dim(`  stopped; start it with: jeex-db up --data-dir ${flags.to} (archiving to ${flags.to}/backups)`));
         }

@@ -28,9 +28,18 @@ export function verifyCommand(): Command {
         const repo = flags.repo ? backupRepo(flags.repo) : defaultRepo(localLayout(flags.dataDir));
         const as = await serverOsUser();
         const result = await verifyBackup(repo, id, { sourceDataDir: flags.dataDir, restore: flags.restore, onProgress: progressReporter(json), ...(as ? { as } : {}) });
-        if (!result.ok) process.exitCode = exitCodeFor('BACKUP_VERIFY_FAILED');
+        // Damaged WAL has its own code: the backup may be fine, the point-in-time recovery after it is not.
+        const code = result.walDamage ? 'BACKUP_WAL_DAMAGED' : 'BACKUP_VERIFY_FAILED';
+        if (!result.ok) process.exitCode = exitCodeFor(code);
         if (json) {
-          printJson({ ok: result.ok, id: result.id, steps: result.steps, problems: result.problems, ...(result.ok ? {} : { exitCode: process.exitCode }) });
+          printJson({
+            ok: result.ok,
+            id: result.id,
+            steps: result.steps,
+            problems: result.problems,
+            ...(result.walDamage ? { walDamage: result.walDamage } : {}),
+            ...(result.ok ? {} : { code, exitCode: process.exitCode }),
+          });
           return;
         }
         for (const step of result.steps) say(`  ${step}`);
@@ -38,9 +47,13 @@ export function verifyCommand(): Command {
         else {
           for (const problem of result.problems) say(`  ${red('✗')} ${problem}`);
           reportError(
-            new JeexDbError('BACKUP_VERIFY_FAILED', `backup ${result.id} failed verification (${result.problems.length} problem(s))`, {
-              hint: 'Take a new backup (`jeex-db backup`) and verify it; keep this one until the new one verifies.',
-            }),
+            result.walDamage
+              ? new JeexDbError('BACKUP_WAL_DAMAGED', `backup ${result.id} failed verification: the archived WAL is damaged in ${result.walDamage.segment} at offset ${result.walDamage.offset} (LSN ${result.walDamage.lsn})`, {
+                  hint: `What was committed after that point cannot be recovered from this archive: take a new base backup now (\`jeex-db backup\`) and verify it; keep ${result.walDamage.segment} for forensics.`,
+                })
+              : new JeexDbError('BACKUP_VERIFY_FAILED', `backup ${result.id} failed verification (${result.problems.length} problem(s))`, {
+                  hint: 'Take a new backup (`jeex-db backup`) and verify it; keep this one until the new one verifies.',
+                }),
             false,
           );
         }
