@@ -4,7 +4,7 @@ import { JeexDbError } from '../db/errors.ts';
 import { backupFiles } from './record.ts';
 import { parseBackupRecord } from './record-schema.ts';
 import { backupDir, type BackupRecord, type BackupRepo } from './repo.ts';
-import type { RestoreTarget } from './restore.ts';
+import type { RestoreTarget } from './restore-target.ts';
 
 /** A backup directory whose tarball is there but whose `backup.json` cannot be relied on. */
 export interface DamagedBackup {

@@ -15,8 +15,9 @@ import { checkArchiveBeside, explainWithArchive, incompleteRestore, replayedTo }
 import { restoredTls } from './restore-tls.ts';
 import { extractBackupTarball } from './tarball.ts';
 
-/** Where recovery should stop. `latest`: replay every archived WAL segment. */
-export type RestoreTarget = { latest: true } | { immediate: true } | { time: Date } | { lsn: string } | { xid: string } | { name: string };
+import type { RestoreTarget } from './restore-target.ts';
+
+export type { RestoreTarget } from './restore-target.ts';
 
 export interface RestoreOptions {
   repo: BackupRepo;
