@@ -1,7 +1,7 @@
 import { defineConfig } from 'drizzle-kit';
 import { localLayout } from './src/local/layout.ts';
 import { localUrl } from './src/local/state.ts';
-import { JeexDbError } from './src/db/errors.ts';
+import { JeexDbError } from './src/core/errors.ts';
 
 // DATABASE_URL wins; otherwise the local cluster that `jeex-db up` started (as the migrator
 // role, which owns the schema), so `npx drizzle-kit migrate` and `npm run studio` just work.

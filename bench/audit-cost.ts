@@ -21,9 +21,9 @@ import type { Sql } from 'postgres';
 import { connect } from '../src/db/connect.ts';
 import { localLayout } from '../src/local/layout.ts';
 import { localUrl } from '../src/local/state.ts';
-import { applyLocalRoles } from '../src/roles/local.ts';
-import { freePort } from '../src/server/port.ts';
-import { down, up } from '../src/server/up.ts';
+import { applyLocalRoles } from '../src/stack/roles.ts';
+import { freePort } from '../src/platform/port.ts';
+import { down, up } from '../src/stack/up.ts';
 import { reachableDir } from './dirs.ts';
 import { benchCipher, insertSealedUsers } from './sealed-users.ts';
 

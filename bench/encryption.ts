@@ -15,15 +15,15 @@ import { join } from 'node:path';
 import { eq } from 'drizzle-orm';
 import { ColumnCipher } from '../src/crypto/column-cipher.ts';
 import { generateKey } from '../src/crypto/keys.ts';
-import { rotateBlindIndex } from '../src/crypto/rotate-blind-index.ts';
-import { rotateDataKey } from '../src/crypto/rotate-data-key.ts';
+import { rotateBlindIndex } from '../src/ops/keys/rotate-blind-index.ts';
+import { rotateDataKey } from '../src/ops/keys/rotate-data-key.ts';
 import { createDb } from '../src/db/create-db.ts';
 import { createUser, findUserByEmail, sealUser } from '../src/db/queries/users.ts';
 import { validate } from '../src/db/queries/run.ts';
 import { users } from '../src/schema/users.ts';
 import { insertUserSchema } from '../src/schema/validation.ts';
-import { freePort } from '../src/server/port.ts';
-import { down, up } from '../src/server/up.ts';
+import { freePort } from '../src/platform/port.ts';
+import { down, up } from '../src/stack/up.ts';
 import { insertSealedUsers } from './sealed-users.ts';
 
 const arg = (name: string, fallback: number) => {

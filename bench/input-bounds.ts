@@ -18,7 +18,7 @@ import { generateKey } from '../src/crypto/keys.ts';
 import { appendDocumentVersion } from '../src/db/queries/document-versions.ts';
 import { createProject, updateProject } from '../src/db/queries/projects.ts';
 import { createUser, findUserByEmail } from '../src/db/queries/users.ts';
-import { uuidv7 } from '../src/db/uuid.ts';
+import { uuidv7 } from '../src/core/uuid.ts';
 
 const someone = uuidv7();
 const cases: Record<string, (db: Database, big: string) => Promise<unknown>> = {

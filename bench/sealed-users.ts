@@ -1,5 +1,5 @@
 import type { Sql } from 'postgres';
-import { loadColumnCipher } from '../src/crypto/cipher-keys.ts';
+import { loadColumnCipher } from '../src/local/cipher-keys.ts';
 import { ColumnCipher } from '../src/crypto/column-cipher.ts';
 import { generateKey } from '../src/crypto/keys.ts';
 import { sealUser } from '../src/db/queries/users.ts';

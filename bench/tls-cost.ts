@@ -15,8 +15,8 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { connect } from '../src/db/connect.ts';
 import { createDb } from '../src/db/create-db.ts';
-import { freePort } from '../src/server/port.ts';
-import { down, up, type UpResult } from '../src/server/up.ts';
+import { freePort } from '../src/platform/port.ts';
+import { down, up, type UpResult } from '../src/stack/up.ts';
 import { reachableDir } from './dirs.ts';
 
 const { values } = parseArgs({

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { freePort } from '../src/server/port.ts';
+import { freePort } from '../src/platform/port.ts';
 
 const cli = resolve(import.meta.dirname, '..', 'dist', 'cli', 'main.js');
 

@@ -12,13 +12,13 @@ import { readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import { defaultRepo } from '../src/backup/repo.ts';
-import { parseWalName, segmentNumber, walNameOf } from '../src/backup/wal.ts';
-import { readWal as readWalSource, type WalReadResult } from '../src/backup/wal-reader.ts';
+import { defaultRepo } from '../src/ops/backup/repo.ts';
+import { parseWalName, segmentNumber, walNameOf } from '../src/ops/backup/wal.ts';
+import { readWal as readWalSource, type WalReadResult } from '../src/ops/backup/wal-reader.ts';
 import { connect } from '../src/db/connect.ts';
 import { localLayout } from '../src/local/layout.ts';
-import { freePort } from '../src/server/port.ts';
-import { down, up } from '../src/server/up.ts';
+import { freePort } from '../src/platform/port.ts';
+import { down, up } from '../src/stack/up.ts';
 import { reachableDir } from './dirs.ts';
 
 const { values } = parseArgs({

@@ -11,9 +11,9 @@ export { connect } from './db/connect.ts';
 export { clientTarget, type ClientTarget, type SslMode } from './db/client-tls.ts';
 export type { OperationStats } from './db/operation-window.ts';
 export { resolveDbConfig, urlFor, type DbConfig, type DbConfigInput } from './db/config.ts';
-export { JeexDbError, errorCodes, isJeexDbError, type ErrorCode } from './db/errors.ts';
+export { JeexDbError, errorCodes, isJeexDbError, type ErrorCode } from './core/errors.ts';
 export { translateDbError } from './db/translate-error.ts';
-export { uuidv7, isUuidv7, uuidv7Timestamp } from './db/uuid.ts';
+export { uuidv7, isUuidv7, uuidv7Timestamp } from './core/uuid.ts';
 export { maskUrl } from './db/url.ts';
 export {
   migrate,
@@ -38,7 +38,7 @@ export * from './db/queries/projects.ts';
 export * from './db/queries/document-versions.ts';
 export * from './db/queries/agent-executions.ts';
 export * from './db/queries/exports.ts';
-export { poolerAdmin } from './pooler/admin.ts';
+export { poolerAdmin } from './ops/pooler/admin.ts';
 export {
   collectPoolerMetrics,
   poolerSnapshot,
@@ -47,14 +47,14 @@ export {
   type PoolerSnapshot,
   type PoolerPool,
   type PoolerDatabaseStats,
-} from './pooler/metrics.ts';
-export { supervisePooler, type PoolerSupervisor, type PoolerSupervisorState, type PoolerRestart, type SupervisePoolerOptions } from './pooler/supervise.ts';
-export { up, down, DEFAULT_PORT, type UpOptions, type UpResult, type DownResult } from './server/up.ts';
-export { ensureDevTls, type DevTlsOptions, type DevTlsResult } from './tls/dev-tls.ts';
-export { resolveTlsPlan, type TlsInput, type TlsPlan } from './tls/config.ts';
-export type { UpTls } from './tls/server-tls.ts';
-export { deriveSettings, type Machine, type Setting } from './server/tuning.ts';
-export { diagnose } from './diagnose/diagnose.ts';
+} from './ops/pooler/metrics.ts';
+export { supervisePooler, type PoolerSupervisor, type PoolerSupervisorState, type PoolerRestart, type SupervisePoolerOptions } from './ops/pooler/supervise.ts';
+export { up, down, DEFAULT_PORT, type UpOptions, type UpResult, type DownResult } from './stack/up.ts';
+export { ensureDevTls, type DevTlsOptions, type DevTlsResult } from './ops/tls/dev-tls.ts';
+export { resolveTlsPlan, type TlsInput, type TlsPlan } from './ops/tls/config.ts';
+export type { UpTls } from './ops/tls/server-tls.ts';
+export { deriveSettings, type Machine, type Setting } from './cluster/tuning.ts';
+export { diagnose } from './ops/diagnose/diagnose.ts';
 export {
   DEFAULT_THRESHOLDS,
   type DiagnoseOptions,
@@ -66,8 +66,8 @@ export {
   type SlowStatement,
   type StatementPlan,
   type DatabaseAge,
-} from './diagnose/types.ts';
-export { AlertEngine, type AlertEngineOptions, type AlertState, type AlertTransition, type ActiveAlert } from './alerts/engine.ts';
+} from './ops/diagnose/types.ts';
+export { AlertEngine, type AlertEngineOptions, type AlertState, type AlertTransition, type ActiveAlert } from './ops/alerts/engine.ts';
 export {
   defaultAlertRules,
   parseAlertRules,
@@ -76,45 +76,45 @@ export {
   type AlertCondition,
   type AlertSeverity,
   type ComparisonOp,
-} from './alerts/rules.ts';
-export { AlertWebhook, maskWebhookUrl, alertWebhookUrlFromEnv, type AlertWebhookOptions, type AlertPayload } from './alerts/webhook.ts';
-export { startAlertLoop, type AlertLoop, type AlertLoopOptions } from './alerts/loop.ts';
-export { checkHealth, healthExitCode, healthDocument, DEFAULT_HEALTH_TIMEOUT_MS, type HealthOptions, type HealthScope } from './health/check-health.ts';
-export { resolveHealthThresholds, thresholdEnvName, DEFAULT_HEALTH_THRESHOLDS, type HealthThresholds, type ThresholdName } from './health/thresholds.ts';
-export { resolveHealthTarget, type HealthTarget } from './health/target.ts';
-export { HEALTH_CONTENT_TYPE, worstStatus, type HealthCheck, type HealthDocument, type HealthStatus } from './health/types.ts';
-export { startTelemetry, type Telemetry, type TelemetryOptions, type PrometheusEndpoint } from './telemetry/provider.ts';
-export { resolveTelemetryConfig, type TelemetryConfig, type TelemetryConfigInput, type OtlpOptions, type ResolvedOtlp } from './telemetry/config.ts';
-export { registerServerMetrics, type ServerMetrics, type ServerMetricsOptions } from './telemetry/server-metrics.ts';
-export { readServerStats, type ServerStats, type StandbyStats } from './telemetry/server-stats.ts';
-export { takeBaseBackup, type BaseBackupOptions, type BaseBackupResult, type BaseBackupProgress } from './backup/base-backup.ts';
-export { verifyBackupFiles, type VerifyFilesResult, type FileProblem } from './backup/verify-files.ts';
-export { listBackups, type BackupList, type BackupListEntry } from './backup/list.ts';
-export { readBackupRecord, recordVerification } from './backup/record.ts';
-export { readBackupCatalog, type BackupCatalog, type DamagedBackup } from './backup/catalog.ts';
-export { repairBackupRecord, type RepairResult } from './backup/repair.ts';
-export { cleanArchiveTemp, type ArchiveTempCleanup, type ArchiveTempFile } from './backup/archive-temp.ts';
-export { renderManifest, parseManifest, manifestChecksumValid, type Manifest, type ManifestFile, type ManifestWalRange } from './backup/manifest.ts';
-export { backupRepo, defaultRepo, type BackupRepo, type BackupRecord } from './backup/repo.ts';
-export { pruneBackups, type PruneOptions, type PruneResult } from './backup/prune.ts';
-export { resolveRetention, DEFAULT_RETENTION, type RetentionPolicy } from './backup/retention.ts';
+} from './ops/alerts/rules.ts';
+export { AlertWebhook, maskWebhookUrl, alertWebhookUrlFromEnv, type AlertWebhookOptions, type AlertPayload } from './ops/alerts/webhook.ts';
+export { startAlertLoop, type AlertLoop, type AlertLoopOptions } from './ops/alerts/loop.ts';
+export { checkHealth, healthExitCode, healthDocument, DEFAULT_HEALTH_TIMEOUT_MS, type HealthOptions, type HealthScope } from './ops/health/check-health.ts';
+export { resolveHealthThresholds, thresholdEnvName, DEFAULT_HEALTH_THRESHOLDS, type HealthThresholds, type ThresholdName } from './ops/health/thresholds.ts';
+export { resolveHealthTarget, type HealthTarget } from './ops/health/target.ts';
+export { HEALTH_CONTENT_TYPE, worstStatus, type HealthCheck, type HealthDocument, type HealthStatus } from './ops/health/types.ts';
+export { startTelemetry, type Telemetry, type TelemetryOptions, type PrometheusEndpoint } from './ops/telemetry/provider.ts';
+export { resolveTelemetryConfig, type TelemetryConfig, type TelemetryConfigInput, type OtlpOptions, type ResolvedOtlp } from './ops/telemetry/config.ts';
+export { registerServerMetrics, type ServerMetrics, type ServerMetricsOptions } from './ops/telemetry/server-metrics.ts';
+export { readServerStats, type ServerStats, type StandbyStats } from './ops/telemetry/server-stats.ts';
+export { takeBaseBackup, type BaseBackupOptions, type BaseBackupResult, type BaseBackupProgress } from './ops/backup/base-backup.ts';
+export { verifyBackupFiles, type VerifyFilesResult, type FileProblem } from './ops/backup/verify-files.ts';
+export { listBackups, type BackupList, type BackupListEntry } from './ops/backup/list.ts';
+export { readBackupRecord, recordVerification } from './ops/backup/record.ts';
+export { readBackupCatalog, type BackupCatalog, type DamagedBackup } from './ops/backup/catalog.ts';
+export { repairBackupRecord, type RepairResult } from './ops/backup/repair.ts';
+export { cleanArchiveTemp, type ArchiveTempCleanup, type ArchiveTempFile } from './ops/backup/archive-temp.ts';
+export { renderManifest, parseManifest, manifestChecksumValid, type Manifest, type ManifestFile, type ManifestWalRange } from './ops/backup/manifest.ts';
+export { backupRepo, defaultRepo, type BackupRepo, type BackupRecord } from './ops/backup/repo.ts';
+export { pruneBackups, type PruneOptions, type PruneResult } from './ops/backup/prune.ts';
+export { resolveRetention, DEFAULT_RETENTION, type RetentionPolicy } from './ops/backup/retention.ts';
 export { EncryptionKey, formatKey, generateKey, keyId, keyVariables, loadKeys, parseKey, type KeyPrefix } from './crypto/keys.ts';
 export { Sealed } from './crypto/sealed.ts';
 export { ColumnCipher, normalizeEmail, type CipherKeys, type CipherKeySources, type ColumnId } from './crypto/column-cipher.ts';
-export { loadColumnCipher, type CipherKeyOptions } from './crypto/cipher-keys.ts';
+export { loadColumnCipher, type CipherKeyOptions } from './local/cipher-keys.ts';
 export { attachCipher, cipherOf } from './crypto/db-cipher.ts';
-export { rotateDataKey, DEFAULT_BATCH_SIZE as DEFAULT_ROTATION_BATCH_SIZE, type RotateOptions, type RotateDataKeyResult, type RotationProgress, type TableRotation } from './crypto/rotate-data-key.ts';
-export { rotateBlindIndex, type RotateBlindIndexResult, type BlindIndexConflict } from './crypto/rotate-blind-index.ts';
-export { keyStatus, type KeyStatusResult, type ColumnKeys, type KeyUse } from './crypto/key-status.ts';
-export { checkKeyMatch, keyMismatchError, matchedCipherOf, type KeyMatch, type KeyPurpose } from './crypto/key-match.ts';
-export { applyRoles, type ApplyRolesOptions, type ApplyRolesResult } from './roles/apply.ts';
-export { roleCatalog, type RoleSpec } from './roles/catalog.ts';
-export { roleNames, ROLE_KINDS, LOGIN_KINDS, type RoleKind, type LoginKind, type RoleSet } from './roles/names.ts';
-export { resolveRoleSettings, DEFAULT_ROLE_SETTINGS, type RoleSettings, type RoleSettingsFlags } from './roles/settings.ts';
-export { checkPassword, assertPasswordPolicy, MIN_PASSWORD_LENGTH } from './roles/password-policy.ts';
-export { setRolePassword, rotateLocalPassword, type RotateResult } from './roles/rotate.ts';
-export type { RoleChange } from './roles/acl.ts';
-export { auditTimeline, parseSince, type AuditOptions, type AuditResult } from './audit/timeline.ts';
-export type { AuditEvent, AuditKind } from './audit/events.ts';
-export { asAppUser } from './audit/app-user.ts';
-export { AUDIT_REDACTED_COLUMNS, AUDITED_TABLES } from './audit/redaction.ts';
+export { rotateDataKey, DEFAULT_BATCH_SIZE as DEFAULT_ROTATION_BATCH_SIZE, type RotateOptions, type RotateDataKeyResult, type RotationProgress, type TableRotation } from './ops/keys/rotate-data-key.ts';
+export { rotateBlindIndex, type RotateBlindIndexResult, type BlindIndexConflict } from './ops/keys/rotate-blind-index.ts';
+export { keyStatus, type KeyStatusResult, type ColumnKeys, type KeyUse } from './ops/keys/key-status.ts';
+export { checkKeyMatch, keyMismatchError, matchedCipherOf, type KeyMatch, type KeyPurpose } from './db/key-match.ts';
+export { applyRoles, type ApplyRolesOptions, type ApplyRolesResult } from './ops/roles/apply.ts';
+export { roleCatalog, type RoleSpec } from './ops/roles/catalog.ts';
+export { roleNames, ROLE_KINDS, LOGIN_KINDS, type RoleKind, type LoginKind, type RoleSet } from './ops/roles/names.ts';
+export { resolveRoleSettings, DEFAULT_ROLE_SETTINGS, type RoleSettings, type RoleSettingsFlags } from './ops/roles/settings.ts';
+export { checkPassword, assertPasswordPolicy, MIN_PASSWORD_LENGTH } from './crypto/password-policy.ts';
+export { setRolePassword, rotateLocalPassword, type RotateResult } from './ops/roles/rotate.ts';
+export type { RoleChange } from './ops/roles/acl.ts';
+export { auditTimeline, parseSince, type AuditOptions, type AuditResult } from './ops/audit/timeline.ts';
+export type { AuditEvent, AuditKind } from './ops/audit/events.ts';
+export { asAppUser } from './ops/audit/app-user.ts';
+export { AUDIT_REDACTED_COLUMNS, AUDITED_TABLES } from './ops/audit/redaction.ts';

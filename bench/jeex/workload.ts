@@ -4,7 +4,7 @@
  * from the SQL those functions send (bench/jeex/pgbench-script.ts).
  */
 import type { Database } from '../../src/db/create-db.ts';
-import { uuidv7 } from '../../src/db/uuid.ts';
+import { uuidv7 } from '../../src/core/uuid.ts';
 import { finishAgentExecution, listExecutionsByCorrelation, startAgentExecution } from '../../src/db/queries/agent-executions.ts';
 import { appendDocumentVersion, getProjectWithLatestDocuments } from '../../src/db/queries/document-versions.ts';
 import { createExport } from '../../src/db/queries/exports.ts';

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { readFileSync } from 'node:fs';
+import { packageVersion } from '../core/package.ts';
 import { Command, CommanderError } from 'commander';
 import { configCommand } from './commands/config.ts';
 import { downCommand } from './commands/down.ts';
@@ -24,7 +24,7 @@ import { auditCommand } from './commands/audit.ts';
 import { EXIT } from './exit-codes.ts';
 import { printJson, usageError } from './output.ts';
 
-const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+const pkg = { version: packageVersion() };
 
 // `jeex-db config | head`: a closed pipe is the reader's choice, not an error.
 for (const stream of [process.stdout, process.stderr]) {

@@ -1,5 +1,5 @@
 import { Option } from 'commander';
-import { JeexDbError } from '../db/errors.ts';
+import { JeexDbError } from '../core/errors.ts';
 import { translateDbError } from '../db/translate-error.ts';
 import { maskSecrets } from '../db/url.ts';
 import { EXIT, exitCodeFor } from './exit-codes.ts';

@@ -1,5 +1,5 @@
 import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto';
-import { JeexDbError } from '../db/errors.ts';
+import { JeexDbError } from '../core/errors.ts';
 import type { EncryptionKey } from './keys.ts';
 import { ENVELOPE_PREFIX, NONCE_BYTES, Sealed, TAG_BYTES } from './sealed.ts';
 

@@ -1,4 +1,4 @@
-import { JeexDbError } from '../db/errors.ts';
+import { JeexDbError } from '../core/errors.ts';
 import type { ColumnCipher } from './column-cipher.ts';
 
 /** A Drizzle database or transaction: both expose the relational schema object they share. */

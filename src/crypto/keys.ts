@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import { inspect } from 'node:util';
-import { JeexDbError } from '../db/errors.ts';
+import { JeexDbError } from '../core/errors.ts';
 
 /** AES-256: keys are exactly 32 bytes. */
 export const KEY_BYTES = 32;

@@ -1,4 +1,4 @@
-import { JeexDbError } from '../db/errors.ts';
+import { JeexDbError } from '../core/errors.ts';
 
 /** The envelope's version tag: the first field of every sealed value. */
 export const ENVELOPE_PREFIX = 'jx1';

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { checkServerIdentity, type ConnectionOptions, type PeerCertificate } from 'node:tls';
-import { JeexDbError } from './errors.ts';
+import { JeexDbError } from '../core/errors.ts';
 
 /** What postgres.js's `ssl` option gets: off, its own unverified modes, or Node TLS options. */
 export type ClientSsl = false | 'prefer' | 'require' | ConnectionOptions;

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { localLayout } from '../local/layout.ts';
 import { localUrl, readLocalState } from '../local/state.ts';
-import { JeexDbError } from './errors.ts';
+import { JeexDbError } from '../core/errors.ts';
 import { maskUrl } from './url.ts';
 
 /** Options a caller may pass to `createDb()`; each overrides its environment variable. */

@@ -1,7 +1,7 @@
 import { drizzle, type PostgresJsDatabase } from 'drizzle-orm/postgres-js';
 import postgres, { type Sql } from 'postgres';
 import * as schema from '../schema/index.ts';
-import { loadColumnCipher } from '../crypto/cipher-keys.ts';
+import { loadColumnCipher } from '../local/cipher-keys.ts';
 import type { CipherKeys, ColumnCipher } from '../crypto/column-cipher.ts';
 import { attachCipher, cipherOf } from '../crypto/db-cipher.ts';
 import { localLayout } from '../local/layout.ts';

@@ -1,5 +1,5 @@
 import type { PendingQuery, Sql } from 'postgres';
-import { JeexDbError } from './errors.ts';
+import { JeexDbError } from '../core/errors.ts';
 import type { PoolGate } from './pool-gate.ts';
 import { closedBeforeSent } from './guarded-socket.ts';
 import type { PoolMetrics } from './pool-metrics.ts';

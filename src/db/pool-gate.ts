@@ -1,4 +1,4 @@
-import { JeexDbError } from './errors.ts';
+import { JeexDbError } from '../core/errors.ts';
 
 export interface PoolState {
   /** Connections the pool may use at once. */

@@ -1,5 +1,5 @@
 import { constraints } from '../schema/constraints.ts';
-import { JeexDbError, type ErrorCode } from './errors.ts';
+import { JeexDbError, type ErrorCode } from '../core/errors.ts';
 
 /** The fields of a PostgreSQL error as postgres.js exposes them. */
 interface PgErrorFields {
@@ -80,7 +80,7 @@ function rootCause(error: unknown): unknown {
 
 const POOLER_LOG = "PgBouncer's log (pgbouncer/pgbouncer.log in the data directory of `jeex-db up`, else the logfile in pgbouncer.ini)";
 
-/** A login role may change its own password (src/roles/role-record.ts); what to do when it did. */
+/** A login role may change its own password (src/ops/roles/role-record.ts); what to do when it did. */
 const PASSWORD_CHANGED =
   "the role's password was changed on the server (ALTER ROLE ... PASSWORD, which a login role may run on itself; `jeex-db health` names the role under postgresql:rolePasswords): " +
   '`jeex-db roles apply` sets the local cluster\'s back (the one in secrets.json, PgBouncer reloaded); elsewhere give it a new one with `jeex-db roles rotate <role> --url ...` and update the URLs.';

@@ -12,7 +12,7 @@ import { join, resolve } from 'node:path';
  *   keys/         data.key and blind-index.key (0600, directory 0700): the column cipher's keys,
  *                 outside pgdata/ and backups/ so no base backup or dump carries them
  *
- * This folder imports nothing of ours but `src/db/errors.ts` (and zod), so `drizzle.config.ts` can load it through drizzle-kit.
+ * This folder imports nothing of ours but `src/core/errors.ts` (and zod), so `drizzle.config.ts` can load it through drizzle-kit.
  */
 export const DEFAULT_DATA_DIR = '.jeex-db';
 

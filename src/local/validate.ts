@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { JeexDbError } from '../db/errors.ts';
+import { JeexDbError } from '../core/errors.ts';
 
 /**
  * The shapes of `state.json` and `secrets.json`, checked on every read: a truncated, edited or

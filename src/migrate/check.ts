@@ -1,4 +1,4 @@
-import { JeexDbError } from '../db/errors.ts';
+import { JeexDbError } from '../core/errors.ts';
 import { schemaDrift } from './drift.ts';
 import { lintScripts, type LintOptions, type LintResult } from './lint.ts';
 import type { Problem } from './problems.ts';

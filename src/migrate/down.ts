@@ -1,6 +1,6 @@
 import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { JeexDbError } from '../db/errors.ts';
+import { JeexDbError } from '../core/errors.ts';
 import { loadMigrations, type Migration } from './source.ts';
 import { BREAKPOINT, stripComments } from './statements.ts';
 import {

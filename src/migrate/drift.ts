@@ -6,7 +6,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { Worker } from 'node:worker_threads';
 // Types only (erased): drizzle-kit is a devDependency, loaded lazily where it is used.
 import type * as DrizzleKit from 'drizzle-kit/api';
-import { JeexDbError } from '../db/errors.ts';
+import { JeexDbError } from '../core/errors.ts';
 import { importTypeScript } from './load-typescript.ts';
 import { sameSchema, type DrizzleSnapshot } from './snapshot-diff.ts';
 import type { MigrationSource } from './source.ts';

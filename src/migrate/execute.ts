@@ -1,5 +1,5 @@
 import type { ReservedSql } from 'postgres';
-import { JeexDbError } from '../db/errors.ts';
+import { JeexDbError } from '../core/errors.ts';
 import { translateDbError } from '../db/translate-error.ts';
 import type { Statement } from './statements.ts';
 import { errorLocation, excerpt, lineColumn } from './statements.ts';

@@ -4,7 +4,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
-import { JeexDbError } from '../db/errors.ts';
+import { JeexDbError } from '../core/errors.ts';
 import { timeoutSql, timeoutsFor, type Timeouts } from './execute.ts';
 import { DEFAULT_TIMEOUTS } from './runner.ts';
 import type { MigrationScript } from './source.ts';

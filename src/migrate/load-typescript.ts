@@ -1,5 +1,5 @@
 import { pathToFileURL } from 'node:url';
-import { JeexDbError } from '../db/errors.ts';
+import { JeexDbError } from '../core/errors.ts';
 
 /**
  * Import a TypeScript module (drizzle.config.ts, a schema file) under plain Node, through tsx as

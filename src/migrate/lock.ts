@@ -1,5 +1,5 @@
 import type { ReservedSql } from 'postgres';
-import { JeexDbError } from '../db/errors.ts';
+import { JeexDbError } from '../core/errors.ts';
 
 /** Session advisory-lock key for "a runner is migrating this database" ('JEEXMIGR'). */
 export const MIGRATION_LOCK_KEY = 0x4a4545584d494752n;

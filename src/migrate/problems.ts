@@ -1,4 +1,4 @@
-import { JeexDbError, type ErrorCode } from '../db/errors.ts';
+import { JeexDbError, type ErrorCode } from '../core/errors.ts';
 
 /** Something wrong with the migrations or the ledger, found before anything runs. */
 export interface Problem {

@@ -1,7 +1,7 @@
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Sql } from 'postgres';
-import { JeexDbError } from '../db/errors.ts';
+import { JeexDbError } from '../core/errors.ts';
 import { translateDbError } from '../db/translate-error.ts';
 import { runAllInOneTransaction, runInTransaction, runOutsideTransaction, type StepResult } from './apply.ts';
 import type { Timeouts } from './execute.ts';

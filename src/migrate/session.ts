@@ -1,5 +1,5 @@
 import type { ReservedSql, Sql } from 'postgres';
-import { JeexDbError } from '../db/errors.ts';
+import { JeexDbError } from '../core/errors.ts';
 import { translateDbError } from '../db/translate-error.ts';
 import { ensureLedger } from './ledger.ts';
 import { acquireMigrationLock, releaseMigrationLock } from './lock.ts';

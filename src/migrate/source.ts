@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFile, readdir } from 'node:fs/promises';
 import { join, relative } from 'node:path';
-import { JeexDbError } from '../db/errors.ts';
+import { JeexDbError } from '../core/errors.ts';
 import { classifyStatement, type Classification } from './classify.ts';
 import { parseDirectives, type Directives } from './directives.ts';
 import type { Problem } from './problems.ts';

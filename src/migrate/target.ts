@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { JeexDbError } from '../db/errors.ts';
+import { JeexDbError } from '../core/errors.ts';
 import { localLayout } from '../local/layout.ts';
 import { localUrl } from '../local/state.ts';
 import { importTypeScript } from './load-typescript.ts';

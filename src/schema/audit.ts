@@ -11,7 +11,7 @@ const xid8 = customType<{ data: string; driverData: string }>({ dataType: () => 
  * One row per data change to an application table (INSERT, UPDATE, DELETE), written by the
  * trigger `jeex_audit.record_change()` (migration 0004_audit_trail) and never changed afterwards: a trigger
  * refuses UPDATE, DELETE and TRUNCATE, and no application role has any privilege on the table.
- * Sensitive columns are redacted (src/audit/redaction.ts lists them); an UPDATE keeps only the
+ * Sensitive columns are redacted (src/ops/audit/redaction.ts lists them); an UPDATE keeps only the
  * columns that changed.
  */
 export const auditChanges = auditSchema.table(

@@ -1,6 +1,6 @@
 import { sql } from 'drizzle-orm';
 import { timestamp, uuid } from 'drizzle-orm/pg-core';
-import { uuidv7 } from '../db/uuid.ts';
+import { uuidv7 } from '../core/uuid.ts';
 
 /**
  * Primary key: PostgreSQL 18's built-in `uuidv7()` on the server (for raw SQL inserts) and

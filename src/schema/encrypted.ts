@@ -1,5 +1,5 @@
 import { customType } from 'drizzle-orm/pg-core';
-import { JeexDbError } from '../db/errors.ts';
+import { JeexDbError } from '../core/errors.ts';
 import { Sealed } from '../crypto/sealed.ts';
 
 /**

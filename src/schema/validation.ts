@@ -1,6 +1,6 @@
 import { createInsertSchema } from 'drizzle-zod';
 import { z } from 'zod';
-import { isUuidv7 } from '../db/uuid.ts';
+import { isUuidv7 } from '../core/uuid.ts';
 import { boundedBytes, boundedChars, boundedUuid, jsonBound, MAX_AGENT_DATA_BYTES, MAX_CONTENT_BYTES, MAX_ERROR_MESSAGE_BYTES, MAX_FILE_PATH_BYTES, MAX_JSON_OBJECT_BYTES } from './input-bounds.ts';
 import { agentExecutions } from './agent-executions.ts';
 import { documentVersions } from './document-versions.ts';

@@ -1,8 +1,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { HEALTH_CONTENT_TYPE, type HealthDocument, type HealthStatus } from '../health/types.ts';
+import { HEALTH_CONTENT_TYPE, type HealthDocument, type HealthStatus } from '../ops/health/types.ts';
 import { translateDbError } from '../db/translate-error.ts';
-import { withTimeout } from '../util/timeout.ts';
+import { withTimeout } from '../core/timeout.ts';
 import { cached } from './cached.ts';
 
 export interface HealthServerOptions {

@@ -1,18 +1,18 @@
 import type { Logger } from 'pino';
 import type { Sql } from 'postgres';
-import { AlertEngine } from '../alerts/engine.ts';
-import { startAlertLoop, type AlertLoop } from '../alerts/loop.ts';
-import type { AlertRule } from '../alerts/rules.ts';
-import { listBackups } from '../backup/list.ts';
-import type { BackupRepo } from '../backup/repo.ts';
-import { backupRunner, startBackupSchedule, type BackupRunnerOptions, type BackupSchedule } from '../backup/scheduler.ts';
+import { AlertEngine } from '../ops/alerts/engine.ts';
+import { startAlertLoop, type AlertLoop } from '../ops/alerts/loop.ts';
+import type { AlertRule } from '../ops/alerts/rules.ts';
+import { listBackups } from '../ops/backup/list.ts';
+import type { BackupRepo } from '../ops/backup/repo.ts';
+import { backupRunner, startBackupSchedule, type BackupRunnerOptions, type BackupSchedule } from '../ops/backup/scheduler.ts';
 import type { JeexDb } from '../db/create-db.ts';
-import { checkHealth, type HealthOptions } from '../health/check-health.ts';
-import type { HealthDocument } from '../health/types.ts';
-import { collectPoolerMetrics, type PoolerMetrics } from '../pooler/metrics.ts';
-import { supervisePooler, type PoolerSupervisor, type SupervisePoolerOptions } from '../pooler/supervise.ts';
-import { startTelemetry, type Telemetry, type TelemetryOptions } from '../telemetry/provider.ts';
-import { registerServerMetrics, type ServerMetrics } from '../telemetry/server-metrics.ts';
+import { checkHealth, type HealthOptions } from '../ops/health/check-health.ts';
+import type { HealthDocument } from '../ops/health/types.ts';
+import { collectPoolerMetrics, type PoolerMetrics } from '../ops/pooler/metrics.ts';
+import { supervisePooler, type PoolerSupervisor, type SupervisePoolerOptions } from '../ops/pooler/supervise.ts';
+import { startTelemetry, type Telemetry, type TelemetryOptions } from '../ops/telemetry/provider.ts';
+import { registerServerMetrics, type ServerMetrics } from '../ops/telemetry/server-metrics.ts';
 import { startHealthServer, type RunningHealthServer } from './http-server.ts';
 
 export interface MonitorOptions {

@@ -2,7 +2,7 @@ import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { PruneResult } from '../../src/backup/prune.ts';
+import type { PruneResult } from '../../src/ops/backup/prune.ts';
 import { expectExit, localEnv, parseJson, runCli } from '../helpers/cli.ts';
 
 // End-to-end: the built binary prunes a repository of fake backups (records and WAL file names

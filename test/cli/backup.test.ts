@@ -1,10 +1,10 @@
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { BackupList } from '../../src/backup/list.ts';
-import type { BackupRecord } from '../../src/backup/repo.ts';
-import { freePort } from '../../src/server/port.ts';
-import { down, up } from '../../src/server/up.ts';
+import type { BackupList } from '../../src/ops/backup/list.ts';
+import type { BackupRecord } from '../../src/ops/backup/repo.ts';
+import { freePort } from '../../src/platform/port.ts';
+import { down, up } from '../../src/stack/up.ts';
 import { expectExit, parseJson, reachableTempDir, runCli } from '../helpers/cli.ts';
 
 // End-to-end: the built binary backs up a dedicated PostgreSQL 18 (started with the project's

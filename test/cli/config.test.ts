@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { run, runCli, type RunResult } from '../helpers/cli.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { findBinaries } from '../../src/server/binaries.ts';
-import { deriveSettings, renderConf } from '../../src/server/tuning.ts';
+import { findBinaries } from '../../src/cluster/binaries.ts';
+import { deriveSettings, renderConf } from '../../src/cluster/tuning.ts';
 
 // `jeex-db config` needs no database: it shows what `up` would write to jeex-tuning.conf.
 

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect } from '../../src/db/connect.ts';
 import { EXIT } from '../../src/cli/exit-codes.ts';
-import type { DiagnoseReport } from '../../src/diagnose/types.ts';
+import type { DiagnoseReport } from '../../src/ops/diagnose/types.ts';
 import { expectExit, localEnv, parseJson, runCli } from '../helpers/cli.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-db.ts';
 

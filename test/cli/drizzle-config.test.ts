@@ -3,7 +3,7 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { connect } from '../../src/db/connect.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from '../../src/server/port.ts';
+import { freePort } from '../../src/platform/port.ts';
 import { ROOT, localEnv, reachableTempDir, run, runCli } from '../helpers/cli.ts';
 
 // drizzle.config.ts finds the local cluster `jeex-db up` started (JEEX_DB_DATA_DIR), so

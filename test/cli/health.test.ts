@@ -2,8 +2,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { HealthDocument } from '../../src/health/types.ts';
-import { freePort } from '../../src/server/port.ts';
+import type { HealthDocument } from '../../src/ops/health/types.ts';
+import { freePort } from '../../src/platform/port.ts';
 import { expectExit, localEnv, parseJson, runCli } from '../helpers/cli.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-db.ts';
 

@@ -5,10 +5,10 @@ import { inspect } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect } from '../../src/db/connect.ts';
 import { resolveDbConfig } from '../../src/db/config.ts';
-import { JeexDbError } from '../../src/db/errors.ts';
+import { JeexDbError } from '../../src/core/errors.ts';
 import { localLayout, type LocalLayout } from '../../src/local/layout.ts';
 import { localUrl, readLocalSecrets, readLocalState } from '../../src/local/state.ts';
-import { freePort } from '../../src/server/port.ts';
+import { freePort } from '../../src/platform/port.ts';
 import { expectExit, localEnv, parseJson, reachableTempDir, runCli, type RunResult } from '../helpers/cli.ts';
 
 // A damaged state.json or secrets.json (truncated, a flipped byte, not JSON, JSON of another

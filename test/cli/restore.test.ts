@@ -1,9 +1,9 @@
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { BackupRecord } from '../../src/backup/repo.ts';
-import { freePort } from '../../src/server/port.ts';
-import { down, up } from '../../src/server/up.ts';
+import type { BackupRecord } from '../../src/ops/backup/repo.ts';
+import { freePort } from '../../src/platform/port.ts';
+import { down, up } from '../../src/stack/up.ts';
 import { expectExit, parseJson, reachableTempDir, runCli } from '../helpers/cli.ts';
 
 // End-to-end: the built binary verifies and restores backups of a dedicated PostgreSQL 18.

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { HealthDocument } from '../../src/health/types.ts';
-import { freePort } from '../../src/server/port.ts';
+import type { HealthDocument } from '../../src/ops/health/types.ts';
+import { freePort } from '../../src/platform/port.ts';
 import { CLI, expectExit, localEnv, runCli } from '../helpers/cli.ts';
 import { useTestDatabase } from '../helpers/test-db.ts';
 

@@ -3,10 +3,10 @@ import { join } from 'node:path';
 import type postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect } from '../../src/db/connect.ts';
-import { serverOsUser } from '../../src/server/os-user.ts';
-import { freePort } from '../../src/server/port.ts';
-import { createCertificateAuthority } from '../../src/tls/certificate-authority.ts';
-import { issueServerCertificate } from '../../src/tls/server-certificate.ts';
+import { serverOsUser } from '../../src/platform/os-user.ts';
+import { freePort } from '../../src/platform/port.ts';
+import { createCertificateAuthority } from '../../src/ops/tls/certificate-authority.ts';
+import { issueServerCertificate } from '../../src/ops/tls/server-certificate.ts';
 import { expectExit, listening, localEnv, parseJson, reachableTempDir, runCli } from '../helpers/cli.ts';
 
 // End-to-end: the built binary makes the development CA, and starts a real cluster with TLS off,

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect } from '../../src/db/connect.ts';
 import { localLayout, type LocalLayout } from '../../src/local/layout.ts';
 import { localUrl } from '../../src/local/state.ts';
-import { freePort } from '../../src/server/port.ts';
+import { freePort } from '../../src/platform/port.ts';
 import { CLI, expectExit, localEnv, reachableTempDir, runCli } from '../helpers/cli.ts';
 
 // RPO right after a start: the README promises that a crash loses at most archive_timeout of

@@ -2,7 +2,7 @@ import { rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { DEFAULT_PORT } from '../../src/server/up.ts';
+import { DEFAULT_PORT } from '../../src/stack/up.ts';
 import { expectExit, parseJson, reachableTempDir, runCli } from '../helpers/cli.ts';
 
 // `npm start` in a second project while the first one's cluster holds 5418 must still work.

@@ -8,7 +8,7 @@ import { connect } from '../../src/db/connect.ts';
 import { skipOrFail } from '../helpers/skip.ts';
 import { listening, localEnv, reachableTempDir, runCli, type RunResult } from '../helpers/cli.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from '../../src/server/port.ts';
+import { freePort } from '../../src/platform/port.ts';
 
 // Every way `up` fails has its own exit code, names the cause and says what to do; with --json
 // stdout is still exactly one JSON document.

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { localLayout, type LocalLayout } from '../../src/local/layout.ts';
 import { readLocalState } from '../../src/local/state.ts';
-import { freePort } from '../../src/server/port.ts';
+import { freePort } from '../../src/platform/port.ts';
 import { expectExit, listening, parseJson, reachableTempDir, runCli } from '../helpers/cli.ts';
 
 // `up` believes what the running server says over what state.json remembers: a port edited in

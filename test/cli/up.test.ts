@@ -12,8 +12,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseKey } from '../../src/crypto/keys.ts';
 import { createDb } from '../../src/db/create-db.ts';
 import { createUser, findUserByEmail } from '../../src/db/queries/users.ts';
-import { freePort } from '../../src/server/port.ts';
-import { deriveSettings } from '../../src/server/tuning.ts';
+import { freePort } from '../../src/platform/port.ts';
+import { deriveSettings } from '../../src/cluster/tuning.ts';
 
 // End-to-end: the built binary, a real PostgreSQL 18 cluster in a temp directory, a free port.
 

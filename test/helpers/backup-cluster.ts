@@ -1,11 +1,11 @@
 import { join } from 'node:path';
 import type postgres from 'postgres';
 import { connect } from '../../src/db/connect.ts';
-import { defaultRepo, type BackupRepo } from '../../src/backup/repo.ts';
+import { defaultRepo, type BackupRepo } from '../../src/ops/backup/repo.ts';
 import { localLayout, type LocalLayout } from '../../src/local/layout.ts';
 import { localUrl, readLocalState } from '../../src/local/state.ts';
-import { freePort } from '../../src/server/port.ts';
-import { up } from '../../src/server/up.ts';
+import { freePort } from '../../src/platform/port.ts';
+import { up } from '../../src/stack/up.ts';
 import { reachableTempDir } from './cli.ts';
 
 export interface BackupCluster {

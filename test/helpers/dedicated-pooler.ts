@@ -5,10 +5,10 @@ import { join } from 'node:path';
 import { connect } from '../../src/db/connect.ts';
 import { inject } from 'vitest';
 import { buildUrl } from '../../src/local/state.ts';
-import { ensurePooler, stopPoolerIn } from '../../src/pooler/local.ts';
-import { poolerFiles, poolerPid } from '../../src/pooler/process.ts';
-import { freePort } from '../../src/server/port.ts';
-import { serverOsUser } from '../../src/server/os-user.ts';
+import { ensurePooler, stopPoolerIn } from '../../src/ops/pooler/local.ts';
+import { poolerFiles, poolerPid } from '../../src/ops/pooler/process.ts';
+import { freePort } from '../../src/platform/port.ts';
+import { serverOsUser } from '../../src/platform/os-user.ts';
 
 export interface DedicatedPooler {
   port: number;

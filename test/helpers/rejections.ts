@@ -1,5 +1,5 @@
 import { expect } from 'vitest';
-import { JeexDbError } from '../../src/db/errors.ts';
+import { JeexDbError } from '../../src/core/errors.ts';
 import { translateDbError } from '../../src/db/translate-error.ts';
 
 /** The JeexDbError a call of the package rejects with (fails the test if it resolves or throws anything else). */

@@ -1,5 +1,5 @@
 import { connect, createServer, type Server, type Socket } from 'node:net';
-import { freePort } from '../../src/server/port.ts';
+import { freePort } from '../../src/platform/port.ts';
 
 export interface Relay {
   port: number;

@@ -2,9 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { type Sql } from 'postgres';
 import { connect } from '../../src/db/connect.ts';
 import { inject } from 'vitest';
-import { applyRoles, type ApplyRolesResult } from '../../src/roles/apply.ts';
-import { LOGIN_KINDS, roleNames, type LoginKind, type RoleSet } from '../../src/roles/names.ts';
-import type { RoleSettings } from '../../src/roles/settings.ts';
+import { applyRoles, type ApplyRolesResult } from '../../src/ops/roles/apply.ts';
+import { LOGIN_KINDS, roleNames, type LoginKind, type RoleSet } from '../../src/ops/roles/names.ts';
+import type { RoleSettings } from '../../src/ops/roles/settings.ts';
 import { withDatabase } from './urls.ts';
 
 export interface RoleFixture {

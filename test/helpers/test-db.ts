@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { type Sql } from 'postgres';
 import { connect } from '../../src/db/connect.ts';
 import { afterAll, beforeAll, inject } from 'vitest';
-import { applyDatabasePrivileges } from '../../src/roles/database-privileges.ts';
+import { applyDatabasePrivileges } from '../../src/ops/roles/database-privileges.ts';
 import { createDb, type JeexDb } from '../../src/db/create-db.ts';
 import { withDatabase } from './urls.ts';
 import { testKeys } from './users.ts';

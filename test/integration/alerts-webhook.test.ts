@@ -4,10 +4,10 @@ import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { AlertEngine, type AlertTransition } from '../../src/alerts/engine.ts';
-import { startAlertLoop } from '../../src/alerts/loop.ts';
-import type { AlertRule } from '../../src/alerts/rules.ts';
-import type { HealthDocument } from '../../src/health/types.ts';
+import { AlertEngine, type AlertTransition } from '../../src/ops/alerts/engine.ts';
+import { startAlertLoop } from '../../src/ops/alerts/loop.ts';
+import type { AlertRule } from '../../src/ops/alerts/rules.ts';
+import type { HealthDocument } from '../../src/ops/health/types.ts';
 import { useGlobalTestMetrics } from '../helpers/metrics.ts';
 
 const reader = useGlobalTestMetrics();

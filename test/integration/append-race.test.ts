@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDb, type Database, type JeexDb } from '../../src/db/create-db.ts';
-import { JeexDbError } from '../../src/db/errors.ts';
+import { JeexDbError } from '../../src/core/errors.ts';
 import { appendDocumentVersion, getDocumentHistory } from '../../src/db/queries/document-versions.ts';
 import { createProject } from '../../src/db/queries/projects.ts';
 import { createUser } from '../../src/db/queries/users.ts';

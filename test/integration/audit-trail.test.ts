@@ -1,9 +1,9 @@
 import { type Sql } from 'postgres';
 import { connect } from '../../src/db/connect.ts';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { asAppUser } from '../../src/audit/app-user.ts';
-import type { ChangeRow } from '../../src/audit/changes.ts';
-import { AUDIT_REDACTED_COLUMNS, REDACTED } from '../../src/audit/redaction.ts';
+import { asAppUser } from '../../src/ops/audit/app-user.ts';
+import type { ChangeRow } from '../../src/ops/audit/changes.ts';
+import { AUDIT_REDACTED_COLUMNS, REDACTED } from '../../src/ops/audit/redaction.ts';
 import { requirePooler } from '../helpers/skip.ts';
 import { useTestDatabase } from '../helpers/test-db.ts';
 import { insertUser, rawUser } from '../helpers/users.ts';
@@ -113,7 +113,7 @@ describe('the audit trail (jeex_audit.changes)', () => {
     expect(after).toBe(before);
   });
 
-  it('the triggers redact exactly the columns src/audit/redaction.ts lists', async () => {
+  it('the triggers redact exactly the columns src/ops/audit/redaction.ts lists', async () => {
     const rows = await t.admin<{ table: string; args: string[] }[]>`
       SELECT c.relname AS table,
              coalesce((SELECT array_agg(a) FROM unnest(string_to_array(rtrim(encode(tg.tgargs, 'escape'), E'\\\\000'), E'\\\\000')) a WHERE a <> ''), '{}') AS args

@@ -2,15 +2,15 @@ import { rm } from 'node:fs/promises';
 import pino from 'pino';
 import type postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AlertEngine } from '../../src/alerts/engine.ts';
-import { defaultAlertRules } from '../../src/alerts/rules.ts';
-import { listBackups } from '../../src/backup/list.ts';
-import { type BackupRepo } from '../../src/backup/repo.ts';
-import { backupRunner, startBackupSchedule, type BackupSchedule } from '../../src/backup/scheduler.ts';
-import { checkHealth } from '../../src/health/check-health.ts';
-import type { RunAs } from '../../src/server/exec.ts';
-import { serverOsUser } from '../../src/server/os-user.ts';
-import { down } from '../../src/server/up.ts';
+import { AlertEngine } from '../../src/ops/alerts/engine.ts';
+import { defaultAlertRules } from '../../src/ops/alerts/rules.ts';
+import { listBackups } from '../../src/ops/backup/list.ts';
+import { type BackupRepo } from '../../src/ops/backup/repo.ts';
+import { backupRunner, startBackupSchedule, type BackupSchedule } from '../../src/ops/backup/scheduler.ts';
+import { checkHealth } from '../../src/ops/health/check-health.ts';
+import type { RunAs } from '../../src/platform/exec.ts';
+import { serverOsUser } from '../../src/platform/os-user.ts';
+import { down } from '../../src/stack/up.ts';
 import { startBackupCluster } from '../helpers/backup-cluster.ts';
 
 // Scheduled backups on a dedicated PostgreSQL 18 (started by the project's own `up`, WAL archived

@@ -1,7 +1,7 @@
 import type { Sql } from 'postgres';
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { ErrorCode, JeexDbError } from '../../src/db/errors.ts';
-import { uuidv7 } from '../../src/db/uuid.ts';
+import type { ErrorCode, JeexDbError } from '../../src/core/errors.ts';
+import { uuidv7 } from '../../src/core/uuid.ts';
 import { constraints } from '../../src/schema/constraints.ts';
 import { useTestDatabase } from '../helpers/test-db.ts';
 import { refusal } from '../helpers/rejections.ts';

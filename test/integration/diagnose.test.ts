@@ -2,9 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { diagnose } from '../../src/diagnose/diagnose.ts';
-import type { DiagnoseReport, Finding } from '../../src/diagnose/types.ts';
-import { readLogSince } from '../../src/server/server-log.ts';
+import { diagnose } from '../../src/ops/diagnose/diagnose.ts';
+import type { DiagnoseReport, Finding } from '../../src/ops/diagnose/types.ts';
+import { readLogSince } from '../../src/platform/log-file.ts';
 import { skipOrFail } from '../helpers/skip.ts';
 import { useTestDatabase } from '../helpers/test-db.ts';
 

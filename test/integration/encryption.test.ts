@@ -4,7 +4,7 @@ import { ColumnCipher } from '../../src/crypto/column-cipher.ts';
 import { generateKey } from '../../src/crypto/keys.ts';
 import { createDb } from '../../src/db/create-db.ts';
 import { createUser, findUserByEmail, getUser, recordLogin } from '../../src/db/queries/users.ts';
-import { uuidv7 } from '../../src/db/uuid.ts';
+import { uuidv7 } from '../../src/core/uuid.ts';
 import { users } from '../../src/schema/index.ts';
 import { refusal, rejection } from '../helpers/rejections.ts';
 import { useTestDatabase } from '../helpers/test-db.ts';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createDb } from '../../src/db/create-db.ts';
-import { checkHealth } from '../../src/health/check-health.ts';
+import { checkHealth } from '../../src/ops/health/check-health.ts';
 import { useTestDatabase } from '../helpers/test-db.ts';
 
 // pool:operationP95: the app's own operation times of the last minute against the SLO.

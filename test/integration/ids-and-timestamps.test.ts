@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { eq } from 'drizzle-orm';
 import type { Sql } from 'postgres';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { isUuidv7, uuidv7, uuidv7Timestamp } from '../../src/db/uuid.ts';
+import { isUuidv7, uuidv7, uuidv7Timestamp } from '../../src/core/uuid.ts';
 import { sealUser, USER_EMAIL } from '../../src/db/queries/users.ts';
 import { projects, users } from '../../src/schema/index.ts';
 import { useTestDatabase } from '../helpers/test-db.ts';

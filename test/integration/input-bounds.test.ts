@@ -5,8 +5,8 @@ import { appendDocumentVersion } from '../../src/db/queries/document-versions.ts
 import { completeExport, createExport } from '../../src/db/queries/exports.ts';
 import { createProject, getProject, updateProject } from '../../src/db/queries/projects.ts';
 import { createUser, findUserByEmail, getUser } from '../../src/db/queries/users.ts';
-import type { JeexDbError } from '../../src/db/errors.ts';
-import { uuidv7 } from '../../src/db/uuid.ts';
+import type { JeexDbError } from '../../src/core/errors.ts';
+import { uuidv7 } from '../../src/core/uuid.ts';
 import { MAX_CONTENT_BYTES } from '../../src/schema/input-bounds.ts';
 import type { Project, User } from '../../src/schema/types.ts';
 import { rejection } from '../helpers/rejections.ts';

@@ -1,9 +1,9 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { CipherKeys } from '../../src/crypto/column-cipher.ts';
-import { keyStatus } from '../../src/crypto/key-status.ts';
+import { keyStatus } from '../../src/ops/keys/key-status.ts';
 import { generateKey } from '../../src/crypto/keys.ts';
-import { rotateBlindIndex } from '../../src/crypto/rotate-blind-index.ts';
-import { rotateDataKey } from '../../src/crypto/rotate-data-key.ts';
+import { rotateBlindIndex } from '../../src/ops/keys/rotate-blind-index.ts';
+import { rotateDataKey } from '../../src/ops/keys/rotate-data-key.ts';
 import { createDb, type JeexDb } from '../../src/db/create-db.ts';
 import { createUser, findUserByEmail, getUser } from '../../src/db/queries/users.ts';
 import type { User } from '../../src/schema/types.ts';

@@ -3,7 +3,7 @@ import { appendFile, readFile, rm, writeFile } from 'node:fs/promises';
 import { type Sql } from 'postgres';
 import { connect } from '../../src/db/connect.ts';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { isJeexDbError, type JeexDbError } from '../../src/db/errors.ts';
+import { isJeexDbError, type JeexDbError } from '../../src/core/errors.ts';
 import { MIGRATION_LOCK_KEY } from '../../src/migrate/lock.ts';
 import { assertUpToDate, markApplied, migrate, status } from '../../src/migrate/runner.ts';
 import { PACKAGE_TAGS, ScratchMigrations, snapshotName } from '../helpers/migrations.ts';

@@ -4,8 +4,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vi
 import { createDb, type JeexDb } from '../../src/db/create-db.ts';
 import type { DbConfigInput } from '../../src/db/config.ts';
 import { translateDbError } from '../../src/db/translate-error.ts';
-import { poolerAdmin } from '../../src/pooler/admin.ts';
-import { collectPoolerMetrics, poolerSnapshot } from '../../src/pooler/metrics.ts';
+import { poolerAdmin } from '../../src/ops/pooler/admin.ts';
+import { collectPoolerMetrics, poolerSnapshot } from '../../src/ops/pooler/metrics.ts';
 import { runningBackend, uniqueAppName, waitForBackends } from '../helpers/activity.ts';
 import { startDedicatedPooler, type DedicatedPooler } from '../helpers/dedicated-pooler.ts';
 import { useGlobalTestMetrics } from '../helpers/metrics.ts';

@@ -6,7 +6,7 @@ import { finishAgentExecution, startAgentExecution } from '../../src/db/queries/
 import { appendDocumentVersion, getProjectWithLatestDocuments } from '../../src/db/queries/document-versions.ts';
 import { createProject, getProject, listUserProjects } from '../../src/db/queries/projects.ts';
 import { createUser } from '../../src/db/queries/users.ts';
-import { uuidv7 } from '../../src/db/uuid.ts';
+import { uuidv7 } from '../../src/core/uuid.ts';
 import { useTestDatabase } from '../helpers/test-db.ts';
 import { testKeys } from '../helpers/users.ts';
 

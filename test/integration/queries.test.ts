@@ -33,7 +33,7 @@ import {
   updateProject,
 } from '../../src/db/queries/projects.ts';
 import { createUser, deleteUser, findUserByEmail, getUser, recordLogin } from '../../src/db/queries/users.ts';
-import { isUuidv7, uuidv7 } from '../../src/db/uuid.ts';
+import { isUuidv7, uuidv7 } from '../../src/core/uuid.ts';
 import type { Project, User } from '../../src/schema/types.ts';
 import { useTestDatabase } from '../helpers/test-db.ts';
 import { rejection } from '../helpers/rejections.ts';

@@ -3,11 +3,11 @@ import { rm } from 'node:fs/promises';
 import { type Sql } from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect } from '../../src/db/connect.ts';
-import { checkHealth } from '../../src/health/check-health.ts';
+import { checkHealth } from '../../src/ops/health/check-health.ts';
 import { localLayout, type LocalLayout } from '../../src/local/layout.ts';
 import { localUrl, readLocalState, type LocalRole } from '../../src/local/state.ts';
-import { freePort } from '../../src/server/port.ts';
-import { down, up } from '../../src/server/up.ts';
+import { freePort } from '../../src/platform/port.ts';
+import { down, up } from '../../src/stack/up.ts';
 import { reachableTempDir } from '../helpers/cli.ts';
 
 // Issue 18: "reserved_connections 0 lets an app storm starve monitor/backup logins". A cluster of

@@ -2,8 +2,8 @@ import { type Sql } from 'postgres';
 import { connect } from '../../src/db/connect.ts';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { migrate } from '../../src/migrate/runner.ts';
-import type { ApplyRolesResult } from '../../src/roles/apply.ts';
-import type { LoginKind } from '../../src/roles/names.ts';
+import type { ApplyRolesResult } from '../../src/ops/roles/apply.ts';
+import type { LoginKind } from '../../src/ops/roles/names.ts';
 import { createRoleFixture, type RoleFixture } from '../helpers/roles.ts';
 import { emailHash, insertUser, rawUser } from '../helpers/users.ts';
 

@@ -1,16 +1,16 @@
 import { type Sql } from 'postgres';
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
 import pino from 'pino';
-import { AlertEngine } from '../../src/alerts/engine.ts';
-import { defaultAlertRules } from '../../src/alerts/rules.ts';
+import { AlertEngine } from '../../src/ops/alerts/engine.ts';
+import { defaultAlertRules } from '../../src/ops/alerts/rules.ts';
 import { connect } from '../../src/db/connect.ts';
 import { scramVerifier } from '../../src/db/scram.ts';
 import { translateDbError } from '../../src/db/translate-error.ts';
-import { checkHealth } from '../../src/health/check-health.ts';
-import type { HealthCheck, HealthDocument } from '../../src/health/types.ts';
-import { applyRoles } from '../../src/roles/apply.ts';
-import type { LoginKind } from '../../src/roles/names.ts';
-import { setRolePassword } from '../../src/roles/rotate.ts';
+import { checkHealth } from '../../src/ops/health/check-health.ts';
+import type { HealthCheck, HealthDocument } from '../../src/ops/health/types.ts';
+import { applyRoles } from '../../src/ops/roles/apply.ts';
+import type { LoginKind } from '../../src/ops/roles/names.ts';
+import { setRolePassword } from '../../src/ops/roles/rotate.ts';
 import { createRoleFixture, type RoleFixture } from '../helpers/roles.ts';
 import { withDatabase } from '../helpers/urls.ts';
 

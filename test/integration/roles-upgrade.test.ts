@@ -3,8 +3,8 @@ import { connect } from '../../src/db/connect.ts';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { scramVerifier } from '../../src/db/scram.ts';
 import { migrate, rollback } from '../../src/migrate/runner.ts';
-import { applyRoles } from '../../src/roles/apply.ts';
-import { LOGIN_KINDS, roleNames } from '../../src/roles/names.ts';
+import { applyRoles } from '../../src/ops/roles/apply.ts';
+import { LOGIN_KINDS, roleNames } from '../../src/ops/roles/names.ts';
 import { PACKAGE_TAGS } from '../helpers/migrations.ts';
 import { emailHash, insertUser } from '../helpers/users.ts';
 import { withDatabase } from '../helpers/urls.ts';
@@ -32,7 +32,7 @@ describe('roles apply on a cluster made before the owner role', () => {
   });
 
   it('moves ownership to the owner role, keeps the data and the migrations working, and is a no-op the second time', async () => {
-    // What src/db/bootstrap.ts did before (the statements of that version).
+    // What src/stack/bootstrap.ts did before (the statements of that version).
     for (const kind of ['migrator', 'app'] as const) {
       await admin.unsafe(`CREATE ROLE ${roles[kind]} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD '${scramVerifier(passwords[kind])}'`);
     }

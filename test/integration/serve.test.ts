@@ -1,6 +1,6 @@
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { createDb, type JeexDb } from '../../src/db/create-db.ts';
-import { HEALTH_CONTENT_TYPE, type HealthDocument } from '../../src/health/types.ts';
+import { HEALTH_CONTENT_TYPE, type HealthDocument } from '../../src/ops/health/types.ts';
 import { startHealthServer, type RunningHealthServer } from '../../src/serve/http-server.ts';
 import { startRelay } from '../helpers/relay.ts';
 import { useTestDatabase } from '../helpers/test-db.ts';

@@ -8,9 +8,9 @@ import { type Sql } from 'postgres';
 import { connect } from '../../src/db/connect.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDb, type JeexDb } from '../../src/db/create-db.ts';
-import { JeexDbError } from '../../src/db/errors.ts';
-import { startTelemetry, type Telemetry } from '../../src/telemetry/provider.ts';
-import { registerServerMetrics, type ServerMetrics } from '../../src/telemetry/server-metrics.ts';
+import { JeexDbError } from '../../src/core/errors.ts';
+import { startTelemetry, type Telemetry } from '../../src/ops/telemetry/provider.ts';
+import { registerServerMetrics, type ServerMetrics } from '../../src/ops/telemetry/server-metrics.ts';
 import { useTestDatabase } from '../helpers/test-db.ts';
 
 // ---- A real OTLP/HTTP receiver: POST /v1/metrics, JSON encoding, decoded as a collector would.

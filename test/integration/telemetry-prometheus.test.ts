@@ -4,8 +4,8 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDb, type JeexDb } from '../../src/db/create-db.ts';
-import { startTelemetry, type Telemetry } from '../../src/telemetry/provider.ts';
-import { registerServerMetrics, type ServerMetrics } from '../../src/telemetry/server-metrics.ts';
+import { startTelemetry, type Telemetry } from '../../src/ops/telemetry/provider.ts';
+import { registerServerMetrics, type ServerMetrics } from '../../src/ops/telemetry/server-metrics.ts';
 import { useTestDatabase } from '../helpers/test-db.ts';
 
 const t = useTestDatabase();

@@ -4,12 +4,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type postgres from 'postgres';
 import { connect } from '../../src/db/connect.ts';
 import { afterAll, beforeAll, describe, expect, inject, it, type TestContext } from 'vitest';
-import { backupRepo, defaultRepo } from '../../src/backup/repo.ts';
-import { archiveStatus, checkWalContinuity, listWalArchive, walFileForLsn, walSegmentSize } from '../../src/backup/wal.ts';
-import { checkHealth } from '../../src/health/check-health.ts';
+import { backupRepo, defaultRepo } from '../../src/ops/backup/repo.ts';
+import { archiveStatus, checkWalContinuity, listWalArchive, walFileForLsn, walSegmentSize } from '../../src/ops/backup/wal.ts';
+import { checkHealth } from '../../src/ops/health/check-health.ts';
 import { localLayout } from '../../src/local/layout.ts';
-import { freePort } from '../../src/server/port.ts';
-import { down, up, type UpResult } from '../../src/server/up.ts';
+import { freePort } from '../../src/platform/port.ts';
+import { down, up, type UpResult } from '../../src/stack/up.ts';
 import { reachableTempDir } from '../helpers/cli.ts';
 import { skipOrFail } from '../helpers/skip.ts';
 

@@ -4,11 +4,11 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type postgres from 'postgres';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { BackupRepo } from '../../src/backup/repo.ts';
-import { parseLsn, parseWalName, segmentNumber, walNameOf } from '../../src/backup/wal.ts';
-import { WAL_PAGE_BYTES, XLOG_PAGE_MAGIC, XLP_FIRST_IS_CONTRECORD, XLP_LONG_HEADER, parsePageHeader } from '../../src/backup/wal-page.ts';
-import { readWal } from '../../src/backup/wal-reader.ts';
-import { down } from '../../src/server/up.ts';
+import type { BackupRepo } from '../../src/ops/backup/repo.ts';
+import { parseLsn, parseWalName, segmentNumber, walNameOf } from '../../src/ops/backup/wal.ts';
+import { WAL_PAGE_BYTES, XLOG_PAGE_MAGIC, XLP_FIRST_IS_CONTRECORD, XLP_LONG_HEADER, parsePageHeader } from '../../src/ops/backup/wal-page.ts';
+import { readWal } from '../../src/ops/backup/wal-reader.ts';
+import { down } from '../../src/stack/up.ts';
 import { startBackupCluster } from '../helpers/backup-cluster.ts';
 
 // The WAL reader on segments the embedded PostgreSQL 18.4 wrote: 18 logical messages of 1 MiB

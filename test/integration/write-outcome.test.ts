@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { appendDocumentVersion } from '../../src/db/queries/document-versions.ts';
 import { createProject } from '../../src/db/queries/projects.ts';
 import { createUser } from '../../src/db/queries/users.ts';
-import { processAlive } from '../../src/server/process-alive.ts';
+import { processAlive } from '../../src/platform/process-alive.ts';
 import { uniqueAppName } from '../helpers/activity.ts';
 import { startDedicatedPooler, type DedicatedPooler } from '../helpers/dedicated-pooler.ts';
 import { healingClients, healingEmail, watchCrashes } from '../helpers/healing.ts';

@@ -8,14 +8,14 @@ import type { TestProject } from 'vitest/node';
 // eslint-disable-next-line @typescript-eslint/consistent-type-imports -- loaded lazily: only with JEEX_TEST_PG=testcontainers
 type TestcontainersPostgres = typeof import('@testcontainers/postgresql');
 import { formatKey, generateKey } from '../../src/crypto/keys.ts';
-import { applyRoles } from '../../src/roles/apply.ts';
-import { roleNames } from '../../src/roles/names.ts';
+import { applyRoles } from '../../src/ops/roles/apply.ts';
+import { roleNames } from '../../src/ops/roles/names.ts';
 import { migrate } from '../../src/migrate/runner.ts';
-import { freePort } from '../../src/server/port.ts';
-import { ensurePooler, stopPoolerIn } from '../../src/pooler/local.ts';
-import { serverOsUser } from '../../src/server/os-user.ts';
-import { down, up } from '../../src/server/up.ts';
-import { tlsFiles } from '../../src/tls/files.ts';
+import { freePort } from '../../src/platform/port.ts';
+import { ensurePooler, stopPoolerIn } from '../../src/ops/pooler/local.ts';
+import { serverOsUser } from '../../src/platform/os-user.ts';
+import { down, up } from '../../src/stack/up.ts';
+import { tlsFiles } from '../../src/ops/tls/files.ts';
 import { withDatabase } from '../helpers/urls.ts';
 import type { TestServer } from './provided.ts';
 

@@ -5,11 +5,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
-import { AlertEngine } from '../../src/alerts/engine.ts';
-import { defaultAlertRules, loadAlertRules, parseAlertRules, type AlertRule } from '../../src/alerts/rules.ts';
-import { maskWebhookUrl } from '../../src/alerts/webhook.ts';
-import { JeexDbError } from '../../src/db/errors.ts';
-import type { HealthCheck, HealthDocument } from '../../src/health/types.ts';
+import { AlertEngine } from '../../src/ops/alerts/engine.ts';
+import { defaultAlertRules, loadAlertRules, parseAlertRules, type AlertRule } from '../../src/ops/alerts/rules.ts';
+import { maskWebhookUrl } from '../../src/ops/alerts/webhook.ts';
+import { JeexDbError } from '../../src/core/errors.ts';
+import type { HealthCheck, HealthDocument } from '../../src/ops/health/types.ts';
 import { useGlobalTestMetrics } from '../helpers/metrics.ts';
 
 const reader = useGlobalTestMetrics();

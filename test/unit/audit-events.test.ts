@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { classifyLogRecord, logTime } from '../../src/audit/events.ts';
-import { parseSince } from '../../src/audit/timeline.ts';
+import { classifyLogRecord, logTime } from '../../src/ops/audit/events.ts';
+import { parseSince } from '../../src/ops/audit/timeline.ts';
 
 // Lines as PostgreSQL 18's jsonlog writes them (log_connections = 'receipt,authentication,authorization').
 const LINES = {

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { isExcluded } from '../../src/backup/exclude.ts';
-import { manifestChecksumValid, manifestTime, parseManifest, renderManifest } from '../../src/backup/manifest.ts';
+import { isExcluded } from '../../src/ops/backup/exclude.ts';
+import { manifestChecksumValid, manifestTime, parseManifest, renderManifest } from '../../src/ops/backup/manifest.ts';
 
 describe('backup_manifest', () => {
   const input = {

@@ -2,12 +2,12 @@ import { mkdir, mkdtemp, readdir, rm, utimes, writeFile } from 'node:fs/promises
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { listBackups } from '../../src/backup/list.ts';
-import { pruneBackups, type PruneOptions } from '../../src/backup/prune.ts';
-import { backupRepo, type BackupRecord, type BackupRepo } from '../../src/backup/repo.ts';
-import { resolveRetention } from '../../src/backup/retention.ts';
-import { checkWalContinuity } from '../../src/backup/wal.ts';
-import { JeexDbError } from '../../src/db/errors.ts';
+import { listBackups } from '../../src/ops/backup/list.ts';
+import { pruneBackups, type PruneOptions } from '../../src/ops/backup/prune.ts';
+import { backupRepo, type BackupRecord, type BackupRepo } from '../../src/ops/backup/repo.ts';
+import { resolveRetention } from '../../src/ops/backup/retention.ts';
+import { checkWalContinuity } from '../../src/ops/backup/wal.ts';
+import { JeexDbError } from '../../src/core/errors.ts';
 
 // Retention over a fake repository: backup.json records with chosen stop times and verification
 // outcomes, WAL files named as the server names them. No database needed.

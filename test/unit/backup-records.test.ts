@@ -2,14 +2,14 @@ import { mkdir, mkdtemp, readdir, readFile, rm, utimes, writeFile } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { cleanArchiveTemp } from '../../src/backup/archive-temp.ts';
-import { backupHistoryName, labelTime, parseBackupLabel } from '../../src/backup/backup-label.ts';
-import { damagedCandidates, readBackupCatalog, type DamagedBackup } from '../../src/backup/catalog.ts';
-import { renderManifest } from '../../src/backup/manifest.ts';
-import { pruneBackups } from '../../src/backup/prune.ts';
-import { recordMismatches, type BackupFacts } from '../../src/backup/record-consistency.ts';
-import { parseBackupRecord } from '../../src/backup/record-schema.ts';
-import { backupRepo, type BackupRecord, type BackupRepo } from '../../src/backup/repo.ts';
+import { cleanArchiveTemp } from '../../src/ops/backup/archive-temp.ts';
+import { backupHistoryName, labelTime, parseBackupLabel } from '../../src/ops/backup/backup-label.ts';
+import { damagedCandidates, readBackupCatalog, type DamagedBackup } from '../../src/ops/backup/catalog.ts';
+import { renderManifest } from '../../src/ops/backup/manifest.ts';
+import { pruneBackups } from '../../src/ops/backup/prune.ts';
+import { recordMismatches, type BackupFacts } from '../../src/ops/backup/record-consistency.ts';
+import { parseBackupRecord } from '../../src/ops/backup/record-schema.ts';
+import { backupRepo, type BackupRecord, type BackupRepo } from '../../src/ops/backup/repo.ts';
 
 // The backup record's parsing and its comparison with what the server wrote; the catalog and
 // prune over a fake repository with damaged records; basic_archive's leftovers. No database.
@@ -220,8 +220,8 @@ describe('a fake repository with damaged records', () => {
 });
 
 describe('durable writes in the backup code', () => {
-  it('no file under src/backup renames without the fsyncing helper, and the tarball is flushed before it is closed', async () => {
-    const dir = join(import.meta.dirname, '..', '..', 'src', 'backup');
+  it('no file under src/ops/backup renames without the fsyncing helper, and the tarball is flushed before it is closed', async () => {
+    const dir = join(import.meta.dirname, '..', '..', 'src', 'ops', 'backup');
     const offenders: string[] = [];
     for (const name of await readdir(dir)) {
       if (!name.endsWith('.ts') || name === 'durable-fs.ts') continue;

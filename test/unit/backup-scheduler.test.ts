@@ -2,10 +2,10 @@
 // process (pool: 'forks'), so no other file sees it.
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startBackupSchedule, type BackupRun, type BackupSchedule, type BackupScheduleOptions } from '../../src/backup/scheduler.ts';
-import { JeexDbError } from '../../src/db/errors.ts';
-import { backupScheduleCheck } from '../../src/health/client-checks.ts';
-import { resolveHealthThresholds } from '../../src/health/thresholds.ts';
+import { startBackupSchedule, type BackupRun, type BackupSchedule, type BackupScheduleOptions } from '../../src/ops/backup/scheduler.ts';
+import { JeexDbError } from '../../src/core/errors.ts';
+import { backupScheduleCheck } from '../../src/ops/health/client-checks.ts';
+import { resolveHealthThresholds } from '../../src/ops/health/thresholds.ts';
 import { useGlobalTestMetrics } from '../helpers/metrics.ts';
 
 const reader = useGlobalTestMetrics();

@@ -3,12 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { getTableConfig } from 'drizzle-orm/pg-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadColumnCipher } from '../../src/crypto/cipher-keys.ts';
+import { loadColumnCipher } from '../../src/local/cipher-keys.ts';
 import { ColumnCipher, normalizeEmail } from '../../src/crypto/column-cipher.ts';
 import { formatKey, generateKey, keyVariables, loadKeys } from '../../src/crypto/keys.ts';
 import { ENVELOPE_SQL_PATTERN, Sealed } from '../../src/crypto/sealed.ts';
-import { JeexDbError } from '../../src/db/errors.ts';
-import { uuidv7 } from '../../src/db/uuid.ts';
+import { JeexDbError } from '../../src/core/errors.ts';
+import { uuidv7 } from '../../src/core/uuid.ts';
 import { localLayout } from '../../src/local/layout.ts';
 import { agentExecutions, documentVersions, exports, projects, sensitiveColumns, users } from '../../src/schema/index.ts';
 

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { resolveDbConfig } from '../../src/db/config.ts';
-import { isJeexDbError } from '../../src/db/errors.ts';
+import { isJeexDbError } from '../../src/core/errors.ts';
 
 const emptyDir = await mkdtemp(join(tmpdir(), 'jeex-config-'));
 afterAll(() => rm(emptyDir, { recursive: true, force: true }));

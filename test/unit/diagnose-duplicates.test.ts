@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { covers, findDuplicateIndexes, type IndexInfo } from '../../src/diagnose/duplicate-indexes.ts';
+import { covers, findDuplicateIndexes, type IndexInfo } from '../../src/ops/diagnose/duplicate-indexes.ts';
 
 let nextOid = 1000;
 /** A btree index on public.t with default operator classes; `columns` are key columns unless `include` is given. */

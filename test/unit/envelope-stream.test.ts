@@ -4,7 +4,7 @@ import { pipeline } from 'node:stream/promises';
 import { describe, expect, it } from 'vitest';
 import { createDecryptStream, createEncryptStream, DEFAULT_CHUNK_BYTES, HEADER_BYTES, TAG_BYTES } from '../../src/crypto/envelope-stream.ts';
 import { generateKey, type EncryptionKey } from '../../src/crypto/keys.ts';
-import { JeexDbError } from '../../src/db/errors.ts';
+import { JeexDbError } from '../../src/core/errors.ts';
 
 /** Push `data` through `transform` in pieces of `piece` bytes and collect the output. */
 async function through(transform: Transform, data: Buffer, piece = 10_000): Promise<Buffer> {

@@ -2,11 +2,12 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { healthDocument } from '../../src/health/check-health.ts';
-import { archiveFailing, cacheHit, healthExitCode, judge } from '../../src/health/judge.ts';
-import { measure } from '../../src/health/measure.ts';
-import { resolveHealthTarget } from '../../src/health/target.ts';
-import { DEFAULT_HEALTH_THRESHOLDS, resolveHealthThresholds, THRESHOLD_NAMES, thresholdEnvName } from '../../src/health/thresholds.ts';
+import { healthDocument } from '../../src/ops/health/check-health.ts';
+import { archiveFailing } from '../../src/ops/backup/archiver.ts';
+import { cacheHit, healthExitCode, judge } from '../../src/ops/health/judge.ts';
+import { measure } from '../../src/ops/health/measure.ts';
+import { resolveHealthTarget } from '../../src/ops/health/target.ts';
+import { DEFAULT_HEALTH_THRESHOLDS, resolveHealthThresholds, THRESHOLD_NAMES, thresholdEnvName } from '../../src/ops/health/thresholds.ts';
 
 const at = () => new Date('2025-01-01T00:00:00Z');
 

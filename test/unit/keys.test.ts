@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EncryptionKey, formatKey, generateKey, keyId, loadKeys, parseKey } from '../../src/crypto/keys.ts';
-import { JeexDbError } from '../../src/db/errors.ts';
+import { JeexDbError } from '../../src/core/errors.ts';
 
 const configError = (fn: () => unknown): JeexDbError => {
   try {

@@ -2,9 +2,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { opsDir } from '../../src/server/configure.ts';
-import { initdbClusterArgs } from '../../src/server/initdb.ts';
-import { deriveSettings } from '../../src/server/tuning.ts';
+import { opsDir } from '../../src/stack/configure.ts';
+import { initdbClusterArgs } from '../../src/cluster/initdb.ts';
+import { deriveSettings } from '../../src/cluster/tuning.ts';
 
 const read = (name: string) => readFileSync(join(opsDir, name), 'utf8');
 

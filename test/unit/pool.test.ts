@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { reconnectDelay } from '../../src/db/create-db.ts';
-import { JeexDbError } from '../../src/db/errors.ts';
+import { JeexDbError } from '../../src/core/errors.ts';
 import { describeOperation, isIdempotentRead, neverReachedServer } from '../../src/db/gated-sql.ts';
 import { PoolGate } from '../../src/db/pool-gate.ts';
 import { rejection } from '../helpers/rejections.ts';

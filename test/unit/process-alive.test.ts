@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { describe, expect, it } from 'vitest';
-import { processAlive } from '../../src/server/process-alive.ts';
+import { processAlive } from '../../src/platform/process-alive.ts';
 
 describe('processAlive', () => {
   it('is true for a running process and false once it has exited', async () => {

@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { EXIT, exitCodeFor } from '../../src/cli/exit-codes.ts';
-import { errorCodes } from '../../src/db/errors.ts';
+import { errorCodes } from '../../src/core/errors.ts';
 
 // The README documents every exit code and every error code by hand; this keeps them in step
-// with src/cli/exit-codes.ts and src/db/errors.ts (two branches once gave exit 36 two meanings).
+// with src/cli/exit-codes.ts and src/core/errors.ts (two branches once gave exit 36 two meanings).
 const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
 const section = (heading: string): string => {
   const start = readme.indexOf(`\n${heading}\n`);

@@ -1,13 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { roleCatalog } from '../../src/roles/catalog.ts';
-import { roleNames } from '../../src/roles/names.ts';
-import { checkPassword, generatePassword, MIN_PASSWORD_LENGTH } from '../../src/roles/password-policy.ts';
-import { newPasswordInput, passwordsFromEnvironment } from '../../src/roles/password-input.ts';
-import { DEFAULT_ROLE_SETTINGS, formatTimeout, parseTimeout, resolveRoleSettings } from '../../src/roles/settings.ts';
+import { roleCatalog } from '../../src/ops/roles/catalog.ts';
+import { roleNames } from '../../src/ops/roles/names.ts';
+import { checkPassword, generatePassword, MIN_PASSWORD_LENGTH } from '../../src/crypto/password-policy.ts';
+import { newPasswordInput, passwordsFromEnvironment } from '../../src/ops/roles/password-input.ts';
+import { DEFAULT_ROLE_SETTINGS, formatTimeout, parseTimeout, resolveRoleSettings } from '../../src/ops/roles/settings.ts';
 import { Readable } from 'node:stream';
 import { scramVerifier } from '../../src/db/scram.ts';
-import { settingsDrift } from '../../src/health/role-checks.ts';
-import { parseRecord, recordText, verifierFingerprint } from '../../src/roles/role-record.ts';
+import { settingsDrift } from '../../src/ops/health/role-checks.ts';
+import { parseRecord, recordText, verifierFingerprint } from '../../src/ops/roles/role-record.ts';
 
 describe('the password policy', () => {
   it.each([

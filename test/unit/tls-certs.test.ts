@@ -5,11 +5,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as connectTls, createServer, type ConnectionOptions } from 'node:tls';
 import { afterAll, describe, expect, it } from 'vitest';
-import { isJeexDbError } from '../../src/db/errors.ts';
-import { createCertificateAuthority } from '../../src/tls/certificate-authority.ts';
-import { ensureDevTls } from '../../src/tls/dev-tls.ts';
-import { installProvidedTls } from '../../src/tls/provided-tls.ts';
-import { issueServerCertificate } from '../../src/tls/server-certificate.ts';
+import { isJeexDbError } from '../../src/core/errors.ts';
+import { createCertificateAuthority } from '../../src/ops/tls/certificate-authority.ts';
+import { ensureDevTls } from '../../src/ops/tls/dev-tls.ts';
+import { installProvidedTls } from '../../src/ops/tls/provided-tls.ts';
+import { issueServerCertificate } from '../../src/ops/tls/server-certificate.ts';
 
 const root = await mkdtemp(join(tmpdir(), 'jeex-tls-certs-'));
 afterAll(() => rm(root, { recursive: true, force: true }));

@@ -5,11 +5,11 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { clientTarget } from '../../src/db/client-tls.ts';
 import { resolveDbConfig } from '../../src/db/config.ts';
-import { isJeexDbError } from '../../src/db/errors.ts';
+import { isJeexDbError } from '../../src/core/errors.ts';
 import { buildUrl } from '../../src/local/state.ts';
-import { opsDir } from '../../src/server/configure.ts';
-import { resolveTlsPlan } from '../../src/tls/config.ts';
-import { renderPgHba, sslSettings } from '../../src/tls/hba.ts';
+import { opsDir } from '../../src/stack/configure.ts';
+import { resolveTlsPlan } from '../../src/ops/tls/config.ts';
+import { renderPgHba, sslSettings } from '../../src/ops/tls/hba.ts';
 
 const dir = await mkdtemp(join(tmpdir(), 'jeex-tls-config-'));
 afterAll(() => rm(dir, { recursive: true, force: true }));

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { deriveSettings, formatMemory, renderConf, type Machine } from '../../src/server/tuning.ts';
-import { parseBytes } from '../../src/server/machine.ts';
+import { deriveSettings, formatMemory, renderConf, type Machine } from '../../src/cluster/tuning.ts';
+import { parseBytes } from '../../src/cluster/machine.ts';
 
 const GiB = 2 ** 30;
 const MiB = 2 ** 20;
@@ -68,7 +68,7 @@ describe('deriveSettings', () => {
 
   it('reserves connection slots for the monitoring and backup roles: 6, at most a tenth of max_connections', () => {
     // superuser_reserved_connections (3) + reserved_connections must stay below max_connections,
-    // and the app role's limit (max_connections - 10, src/roles/catalog.ts) must fit in what is left.
+    // and the app role's limit (max_connections - 10, src/ops/roles/catalog.ts) must fit in what is left.
     for (const [max, reserved] of [[400, 6], [100, 6], [60, 6], [30, 3], [12, 1], [5, 0]] as const) {
       expect(settingsOf({ memoryBytes: 8 * GiB, cpus: 2, storage: 'ssd' }, max).reserved_connections, `max_connections ${max}`).toBe(String(reserved));
       expect(3 + reserved).toBeLessThan(max);

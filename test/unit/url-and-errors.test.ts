@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { JeexDbError } from '../../src/db/errors.ts';
+import { JeexDbError } from '../../src/core/errors.ts';
 import { exitCodeFor } from '../../src/cli/exit-codes.ts';
 import { brokeInFlight } from '../../src/db/gated-sql.ts';
 import { poolerConnectionError, translateDbError, writeOutcomeUnknown } from '../../src/db/translate-error.ts';

@@ -2,7 +2,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { backupRepo, type BackupRepo } from '../../src/backup/repo.ts';
+import { backupRepo, type BackupRepo } from '../../src/ops/backup/repo.ts';
 import {
   checkWalContinuity,
   formatLsn,
@@ -14,7 +14,7 @@ import {
   segmentNumber,
   walFileForLsn,
   walNameOf,
-} from '../../src/backup/wal.ts';
+} from '../../src/ops/backup/wal.ts';
 
 // The LSN -> file name arithmetic is also checked against the server's own pg_walfile_name() in
 // test/integration/wal-archive.test.ts.

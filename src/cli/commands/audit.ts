@@ -1,9 +1,9 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { type Sql } from 'postgres';
 import { connect } from '../../db/connect.ts';
-import { auditTimeline, parseSince, type AuditResult } from '../../audit/timeline.ts';
-import type { AuditEvent, AuditKind } from '../../audit/events.ts';
-import { JeexDbError } from '../../db/errors.ts';
+import { auditTimeline, parseSince, type AuditResult } from '../../ops/audit/timeline.ts';
+import type { AuditEvent, AuditKind } from '../../ops/audit/events.ts';
+import { JeexDbError } from '../../core/errors.ts';
 import { translateDbError } from '../../db/translate-error.ts';
 import { DEFAULT_DATA_DIR, localLayout } from '../../local/layout.ts';
 import { localUrl, readLocalState } from '../../local/state.ts';

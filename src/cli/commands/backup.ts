@@ -1,17 +1,17 @@
 import { resolve } from 'node:path';
 import { Argument, Command, InvalidArgumentError, Option } from 'commander';
 import { connect } from '../../db/connect.ts';
-import { takeBaseBackup, type BaseBackupProgress } from '../../backup/base-backup.ts';
-import type { DamagedBackup } from '../../backup/catalog.ts';
-import { listBackups } from '../../backup/list.ts';
-import { pruneBackups, type PruneResult } from '../../backup/prune.ts';
-import { repairBackupRecord } from '../../backup/repair.ts';
-import { backupRepo, defaultRepo, type BackupRepo } from '../../backup/repo.ts';
-import { JeexDbError } from '../../db/errors.ts';
+import { takeBaseBackup, type BaseBackupProgress } from '../../ops/backup/base-backup.ts';
+import type { DamagedBackup } from '../../ops/backup/catalog.ts';
+import { listBackups } from '../../ops/backup/list.ts';
+import { pruneBackups, type PruneResult } from '../../ops/backup/prune.ts';
+import { repairBackupRecord } from '../../ops/backup/repair.ts';
+import { backupRepo, defaultRepo, type BackupRepo } from '../../ops/backup/repo.ts';
+import { JeexDbError } from '../../core/errors.ts';
 import { DEFAULT_DATA_DIR, localLayout } from '../../local/layout.ts';
 import { localUrl, readLocalState } from '../../local/state.ts';
-import { parseBytes } from '../../server/machine.ts';
-import { humanBytes } from '../../server/tuning.ts';
+import { parseBytes } from '../../cluster/machine.ts';
+import { humanBytes } from '../../cluster/tuning.ts';
 import { exitCodeFor } from '../exit-codes.ts';
 import { bold, dim, green, jsonOption, note, printJson, red, reportError, say } from '../output.ts';
 

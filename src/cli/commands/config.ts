@@ -1,7 +1,7 @@
 import { Command, Option } from 'commander';
-import { pgbouncerTemplate } from '../../pooler/template.ts';
-import { detectMachine } from '../../server/machine.ts';
-import { deriveSettings, humanBytes, renderConf } from '../../server/tuning.ts';
+import { pgbouncerTemplate } from '../../ops/pooler/template.ts';
+import { detectMachine } from '../../cluster/machine.ts';
+import { deriveSettings, humanBytes, renderConf } from '../../cluster/tuning.ts';
 import { bold, dim, jsonOption, printJson, reportError, say } from '../output.ts';
 import { bytesArg, intArg } from '../options.ts';
 

@@ -1,12 +1,12 @@
 import { Command, Option } from 'commander';
 import { connect } from '../../db/connect.ts';
 import { maskSecrets } from '../../db/url.ts';
-import { checkHealth, DEFAULT_HEALTH_TIMEOUT_MS, healthExitCode } from '../../health/check-health.ts';
-import { resolveHealthTarget } from '../../health/target.ts';
-import type { HealthDocument, HealthStatus } from '../../health/types.ts';
+import { checkHealth, DEFAULT_HEALTH_TIMEOUT_MS, healthExitCode } from '../../ops/health/check-health.ts';
+import { resolveHealthTarget } from '../../ops/health/target.ts';
+import type { HealthDocument, HealthStatus } from '../../ops/health/types.ts';
 import { DEFAULT_DATA_DIR } from '../../local/layout.ts';
 import { defaultMigrationsDir } from '../../migrate/runner.ts';
-import { poolerAdmin } from '../../pooler/admin.ts';
+import { poolerAdmin } from '../../ops/pooler/admin.ts';
 import { intArg } from '../options.ts';
 import { bold, dim, green, jsonOption, printJson, red, reportError, say } from '../output.ts';
 

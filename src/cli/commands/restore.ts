@@ -1,9 +1,9 @@
 import { Command, Option } from 'commander';
-import { backupRepo, defaultRepo } from '../../backup/repo.ts';
-import { restoreBackup, type RestoreTarget } from '../../backup/restore.ts';
+import { backupRepo, defaultRepo } from '../../ops/backup/repo.ts';
+import { restoreBackup, type RestoreTarget } from '../../ops/backup/restore.ts';
 import { maskUrl } from '../../db/url.ts';
 import { DEFAULT_DATA_DIR, localLayout } from '../../local/layout.ts';
-import { serverOsUser } from '../../server/os-user.ts';
+import { serverOsUser } from '../../platform/os-user.ts';
 import { intArg } from '../options.ts';
 import { dim, green, jsonOption, printJson, progressReporter, reportError, say, usageError } from '../output.ts';
 

@@ -1,19 +1,19 @@
-import { readFileSync } from 'node:fs';
+import { packageVersion } from '../../core/package.ts';
 import { Command, Option } from 'commander';
 import { pino } from 'pino';
 import { connect } from '../../db/connect.ts';
-import { loadAlertRules } from '../../alerts/rules.ts';
-import { defaultRepo, type BackupRepo } from '../../backup/repo.ts';
+import { loadAlertRules } from '../../ops/alerts/rules.ts';
+import { defaultRepo, type BackupRepo } from '../../ops/backup/repo.ts';
 import { createDb } from '../../db/create-db.ts';
-import { JeexDbError } from '../../db/errors.ts';
+import { JeexDbError } from '../../core/errors.ts';
 import { maskUrl } from '../../db/url.ts';
-import { DEFAULT_HEALTH_TIMEOUT_MS } from '../../health/check-health.ts';
-import { resolveHealthTarget } from '../../health/target.ts';
+import { DEFAULT_HEALTH_TIMEOUT_MS } from '../../ops/health/check-health.ts';
+import { resolveHealthTarget } from '../../ops/health/target.ts';
 import { DEFAULT_DATA_DIR, localLayout } from '../../local/layout.ts';
 import { localUrl, readLocalState } from '../../local/state.ts';
 import { defaultMigrationsDir } from '../../migrate/runner.ts';
-import { poolerAdmin } from '../../pooler/admin.ts';
-import { serverOsUser } from '../../server/os-user.ts';
+import { poolerAdmin } from '../../ops/pooler/admin.ts';
+import { serverOsUser } from '../../platform/os-user.ts';
 import { startMonitor } from '../../serve/monitor.ts';
 import { intArg } from '../options.ts';
 import { dim, jsonOption, note, printJson, reportError } from '../output.ts';
@@ -21,7 +21,7 @@ import { dim, jsonOption, note, printJson, reportError } from '../output.ts';
 /** The local cluster's ports are 5418 (PostgreSQL) and 6418 (PgBouncer); the monitor is 7418. */
 export const DEFAULT_SERVE_PORT = 7418;
 
-const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+const pkg = { version: packageVersion() };
 
 export interface ServeFlags {
   port: number;

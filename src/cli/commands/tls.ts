@@ -1,7 +1,7 @@
 import { Command, Option } from 'commander';
 import { DEFAULT_DATA_DIR, localLayout } from '../../local/layout.ts';
-import { serverOsUser, DEFAULT_OS_USER } from '../../server/os-user.ts';
-import { ensureDevTls, type DevTlsResult } from '../../tls/dev-tls.ts';
+import { serverOsUser, DEFAULT_OS_USER } from '../../platform/os-user.ts';
+import { ensureDevTls, type DevTlsResult } from '../../ops/tls/dev-tls.ts';
 import { bold, dim, green, jsonOption, note, printJson, reportError, say } from '../output.ts';
 
 interface InitFlags {

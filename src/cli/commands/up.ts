@@ -1,12 +1,12 @@
 import { Command, Option } from 'commander';
 import { pino } from 'pino';
-import { JeexDbError } from '../../db/errors.ts';
+import { JeexDbError } from '../../core/errors.ts';
 import { maskUrl } from '../../db/url.ts';
 import { DEFAULT_DATA_DIR, localLayout } from '../../local/layout.ts';
-import { supervisePooler, type PoolerSupervisor } from '../../pooler/supervise.ts';
-import { rearmAfterCrashRestarts } from '../../server/archive-timeout.ts';
-import { DEFAULT_OS_USER, serverOsUser } from '../../server/os-user.ts';
-import { DEFAULT_PORT, down, up, whenServerExits, type UpResult } from '../../server/up.ts';
+import { supervisePooler, type PoolerSupervisor } from '../../ops/pooler/supervise.ts';
+import { rearmAfterCrashRestarts } from '../../cluster/archive-timeout.ts';
+import { DEFAULT_OS_USER, serverOsUser } from '../../platform/os-user.ts';
+import { DEFAULT_PORT, down, up, whenServerExits, type UpResult } from '../../stack/up.ts';
 import { EXIT, bold, dim, green, jsonOption, note, printJson, progressReporter, red, reportError, say, usageError } from '../output.ts';
 import { addServeOptions, DEFAULT_SERVE_PORT, resolveServeTargets, serveUntil } from './serve.ts';
 import { bytesArg, intArg } from '../options.ts';

@@ -1,5 +1,5 @@
 import { Argument, Command } from 'commander';
-import { JeexDbError } from '../../db/errors.ts';
+import { JeexDbError } from '../../core/errors.ts';
 import { DEFAULT_DATA_DIR, localLayout } from '../../local/layout.ts';
 import { LOCAL_LOGIN_ROLES, localUrl, type LocalRole } from '../../local/state.ts';
 import { jsonOption, printJson, reportError, say } from '../output.ts';

@@ -1,9 +1,9 @@
 import { Argument, Command } from 'commander';
-import { backupRepo, defaultRepo } from '../../backup/repo.ts';
-import { verifyBackup } from '../../backup/verify.ts';
-import { JeexDbError } from '../../db/errors.ts';
+import { backupRepo, defaultRepo } from '../../ops/backup/repo.ts';
+import { verifyBackup } from '../../ops/backup/verify.ts';
+import { JeexDbError } from '../../core/errors.ts';
 import { DEFAULT_DATA_DIR, localLayout } from '../../local/layout.ts';
-import { serverOsUser } from '../../server/os-user.ts';
+import { serverOsUser } from '../../platform/os-user.ts';
 import { exitCodeFor } from '../exit-codes.ts';
 import { green, jsonOption, printJson, progressReporter, red, reportError, say } from '../output.ts';
 

@@ -3,7 +3,7 @@ import { agentExecutions } from '../../schema/agent-executions.ts';
 import type { AgentExecution, ExecutionStatus, NewAgentExecution } from '../../schema/types.ts';
 import { insertAgentExecutionSchema } from '../../schema/validation.ts';
 import type { Database } from '../create-db.ts';
-import { uuidv7 } from '../uuid.ts';
+import { uuidv7 } from '../../core/uuid.ts';
 import { cached, insertShape } from './prepared.ts';
 import { executionStatus, finalExecutionStatuses } from '../../schema/enums.ts';
 import { MAX_AGENT_DATA_BYTES, MAX_ERROR_MESSAGE_BYTES } from '../../schema/input-bounds.ts';

@@ -3,7 +3,7 @@ import { exports } from '../../schema/exports.ts';
 import type { Export, NewExport } from '../../schema/types.ts';
 import { insertExportSchema } from '../../schema/validation.ts';
 import type { Database } from '../create-db.ts';
-import { uuidv7 } from '../uuid.ts';
+import { uuidv7 } from '../../core/uuid.ts';
 import { cached, insertShape } from './prepared.ts';
 import { MAX_FILE_PATH_BYTES } from '../../schema/input-bounds.ts';
 import { params } from './params.ts';

@@ -1,5 +1,5 @@
 import { bytesProblem, charsProblem, jsonProblem, MAX_LIST_LIMIT, thousands } from '../../schema/input-bounds.ts';
-import { JeexDbError } from '../errors.ts';
+import { JeexDbError } from '../../core/errors.ts';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 

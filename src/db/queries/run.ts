@@ -1,5 +1,5 @@
 import { translateDbError } from '../translate-error.ts';
-import { JeexDbError } from '../errors.ts';
+import { JeexDbError } from '../../core/errors.ts';
 import type { z } from 'zod';
 
 /** Run a query and turn whatever it throws into a `JeexDbError`. */

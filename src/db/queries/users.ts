@@ -2,15 +2,15 @@ import { eq, inArray, sql } from 'drizzle-orm';
 import type { ColumnCipher, ColumnId } from '../../crypto/column-cipher.ts';
 import { normalizeEmail } from '../../crypto/column-cipher.ts';
 import { cipherOf } from '../../crypto/db-cipher.ts';
-import { matchedCipherOf } from '../../crypto/key-match.ts';
+import { matchedCipherOf } from '../key-match.ts';
 import { constraints } from '../../schema/constraints.ts';
 import { users } from '../../schema/users.ts';
 import type { Sealed } from '../../crypto/sealed.ts';
 import type { NewUser, User, UserRow } from '../../schema/types.ts';
 import { insertUserSchema } from '../../schema/validation.ts';
 import type { Database } from '../create-db.ts';
-import { JeexDbError } from '../errors.ts';
-import { uuidv7 } from '../uuid.ts';
+import { JeexDbError } from '../../core/errors.ts';
+import { uuidv7 } from '../../core/uuid.ts';
 import { params } from './params.ts';
 import { one, run, validate } from './run.ts';
 

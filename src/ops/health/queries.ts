@@ -1,0 +1,163 @@
+import type { Sql, TransactionSql } from 'postgres';
+
+type Tx = Sql | TransactionSql;
+
+/**
+ * Which sessions and statistics the per-database checks look at: the database `sql` is
+ * connected to (default), or every database of the server. Connections, wraparound, replication
+ * and WAL archiving are always server-wide.
+ */
+export type HealthScope = 'database' | 'server';
+
+/** What the first query learns about the server, proving it answers. */
+export interface ServerFacts {
+  database: string;
+  inRecovery: boolean;
+  maxConnections: number;
+  archiveMode: string;
+  serverVersion: string;
+}
+
+export async function serverFacts(sql: Sql): Promise<ServerFacts> {
+  const [row] = await sql<{ database: string; in_recovery: boolean; max_connections: number; archive_mode: string; server_version: string }[]>`
+    SELECT current_database() AS database, pg_is_in_recovery() AS in_recovery,
+           current_setting('max_connections')::int AS max_connections,
+           current_setting('archive_mode') AS archive_mode,
+           current_setting('server_version') AS server_version`;
+  if (!row) throw new Error('the server returned no row for SELECT current_database()');
+  return {
+    database: row.database,
+    inRecovery: row.in_recovery,
+    maxConnections: row.max_connections,
+    archiveMode: row.archive_mode,
+    serverVersion: row.server_version,
+  };
+}
+
+/** Client backends on the server (every role sees every row of pg_stat_activity). */
+export async function clientConnections(tx: Tx): Promise<number> {
+  const [row] = await tx<{ used: number }[]>`SELECT count(*)::int AS used FROM pg_stat_activity WHERE backend_type = 'client backend'`;
+  return row?.used ?? 0;
+}
+
+export interface SessionRow {
+  pid: number;
+  database: string | null;
+  user: string | null;
+  applicationName: string | null;
+  state: string | null;
+  ageSeconds: number;
+}
+
+interface RawSession {
+  pid: number;
+  datname: string | null;
+  usename: string | null;
+  application_name: string | null;
+  state: string | null;
+  age_s: number;
+}
+
+const session = (row: RawSession): SessionRow => ({
+  pid: row.pid,
+  database: row.datname,
+  user: row.usename,
+  applicationName: row.application_name,
+  state: row.state,
+  ageSeconds: row.age_s,
+});
+
+/** The oldest open transaction of another session (idle in transaction included), if any. */
+export async function oldestTransaction(tx: Tx, scope: HealthScope): Promise<SessionRow | undefined> {
+  const [row] = await tx<RawSession[]>`
+    SELECT pid, datname, usename, application_name, state,
+           extract(epoch FROM clock_timestamp() - xact_start)::float8 AS age_s
+    FROM pg_stat_activity
+    WHERE backend_type = 'client backend' AND pid <> pg_backend_pid() AND xact_start IS NOT NULL
+      AND (${scope === 'server'} OR datname = current_database())
+    ORDER BY xact_start LIMIT 1`;
+  return row ? session(row) : undefined;
+}
+
+/** Sessions idle in transaction, and the one idle longest (age: since its last statement ended). */
+export async function idleInTransaction(tx: Tx, scope: HealthScope): Promise<{ count: number; longest?: SessionRow }> {
+  const rows = await tx<(RawSession & { count: number })[]>`
+    SELECT pid, datname, usename, application_name, state,
+           extract(epoch FROM clock_timestamp() - state_change)::float8 AS age_s,
+           (count(*) OVER ())::int AS count
+    FROM pg_stat_activity
+    WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()
+      AND state IN ('idle in transaction', 'idle in transaction (aborted)')
+      AND (${scope === 'server'} OR datname = current_database())
+    ORDER BY state_change LIMIT 1`;
+  const [row] = rows;
+  return row ? { count: row.count, longest: session(row) } : { count: 0 };
+}
+
+/** Blocks found in shared buffers vs read from the OS since the statistics were reset. */
+export async function blockStats(tx: Tx, scope: HealthScope): Promise<{ hit: number; read: number; statsReset: Date | null }> {
+  const [row] = await tx<{ hit: number; read: number; stats_reset: Date | null }[]>`
+    SELECT coalesce(sum(blks_hit), 0)::float8 AS hit, coalesce(sum(blks_read), 0)::float8 AS read, min(stats_reset) AS stats_reset
+    FROM pg_stat_database
+    WHERE ${scope === 'server'} OR datname = current_database()`;
+  return { hit: row?.hit ?? 0, read: row?.read ?? 0, statsReset: row?.stats_reset ?? null };
+}
+
+/** The database closest to transaction ID wraparound (it stops the whole server). */
+export async function oldestFrozenXid(tx: Tx): Promise<{ database: string; age: number }> {
+  const [row] = await tx<{ datname: string; age: number }[]>`
+    SELECT datname, age(datfrozenxid)::float8 AS age FROM pg_database ORDER BY age(datfrozenxid) DESC LIMIT 1`;
+  return { database: row?.datname ?? '', age: row?.age ?? 0 };
+}
+
+/** On a standby: seconds behind (0 when everything received has been replayed). */
+export async function standbyLag(tx: Tx): Promise<{ lagSeconds: number | null; lastReplay: Date | null }> {
+  const [row] = await tx<{ lag_s: number | null; last_replay: Date | null }[]>`
+    SELECT CASE WHEN pg_last_wal_receive_lsn() IS NOT DISTINCT FROM pg_last_wal_replay_lsn() THEN 0
+                ELSE extract(epoch FROM clock_timestamp() - pg_last_xact_replay_timestamp()) END::float8 AS lag_s,
+           pg_last_xact_replay_timestamp() AS last_replay`;
+  return { lagSeconds: row?.lag_s ?? null, lastReplay: row?.last_replay ?? null };
+}
+
+/** On a primary: standbys streaming from it, and the largest replay lag they report. */
+export async function replicas(tx: Tx): Promise<{ count: number; maxReplayLagSeconds: number | null }> {
+  const [row] = await tx<{ count: number; max_lag: number | null }[]>`
+    SELECT count(*)::int AS count, max(extract(epoch FROM replay_lag))::float8 AS max_lag FROM pg_stat_replication`;
+  return { count: row?.count ?? 0, maxReplayLagSeconds: row?.max_lag ?? null };
+}
+
+export async function databaseSize(tx: Tx): Promise<number> {
+  const [row] = await tx<{ bytes: number }[]>`SELECT pg_database_size(current_database())::float8 AS bytes`;
+  return row?.bytes ?? 0;
+}
+
+/** The schema pg_stat_statements is installed in (in this database), or undefined. */
+export async function statStatementsSchema(tx: Tx): Promise<string | undefined> {
+  const [row] = await tx<{ schema: string }[]>`
+    SELECT extnamespace::regnamespace::text AS schema FROM pg_extension WHERE extname = 'pg_stat_statements'`;
+  return row?.schema;
+}
+
+export interface SlowStatement {
+  queryid: string | null;
+  calls: number;
+  meanMs: number;
+  /** The normalized text (constants are $n), shortened; `<insufficient privilege>` without pg_read_all_stats. */
+  query: string;
+}
+
+/** Statements whose mean execution time exceeds `thresholdMs`, slowest first (at most `limit` listed). */
+export async function slowStatements(tx: Tx, schema: string, scope: HealthScope, thresholdMs: number, limit = 3): Promise<{ count: number; slowest: SlowStatement[] }> {
+  const rows = await tx<{ queryid: string | null; calls: number; mean_ms: number; query: string | null; count: number }[]>`
+    SELECT queryid::text AS queryid, calls::float8 AS calls, mean_exec_time AS mean_ms,
+           left(regexp_replace(coalesce(query, ''), '[[:space:]]+', ' ', 'g'), 120) AS query,
+           (count(*) OVER ())::int AS count
+    FROM ${tx(schema)}.pg_stat_statements
+    WHERE mean_exec_time > ${thresholdMs}
+      AND (${scope === 'server'} OR dbid = (SELECT oid FROM pg_database WHERE datname = current_database()))
+    ORDER BY mean_exec_time DESC LIMIT ${limit}`;
+  return {
+    count: rows[0]?.count ?? 0,
+    slowest: rows.map((row) => ({ queryid: row.queryid, calls: row.calls, meanMs: row.mean_ms, query: row.query ?? '' })),
+  };
+}
