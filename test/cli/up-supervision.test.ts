@@ -197,7 +197,11 @@ describe('PgBouncer supervised by serve and by up in the foreground', () => {
     foreground.child.kill('SIGINT');
     expect(await foreground.exit).toBe(0);
     // serve's supervisor says it saw a stop on purpose (within its poll and the lock, slower on a loaded machine) ...
-    await until("serve's pgbouncer.stopped line", () => served.lines().some((l) => l.event === 'pgbouncer.stopped'));
+    await until("serve's pgbouncer.stopped line", () => served.lines().some((l) => l.event === 'pgbouncer.stopped')).catch((error: unknown) => {
+      // Say what each supervisor saw: the failure is rare and needs its story to be read.
+      const events = (lines: Record<string, unknown>[]) => lines.filter((l) => l.event).map((l) => `${String(l.time)} ${String(l.event)} ${JSON.stringify({ pid: l.pid, exit: l.exit, error: l.error })}`);
+      throw new Error(`${(error as Error).message}\nserve saw:\n  ${events(served.lines()).join('\n  ')}\nup saw:\n  ${events(foreground.lines()).join('\n  ')}`);
+    });
     // ... and leaves it stopped.
     await sleep(2000);
     expect(await pgbouncers()).toEqual([]);
