@@ -30,7 +30,7 @@ const { values } = parseArgs({
     compiled: { type: 'boolean', default: false },
   },
 });
-const compiledPath = '../dist/backup/wal-reader.js';
+const compiledPath = '../dist/ops/backup/wal-reader.js';
 const readWal: typeof readWalSource = values.compiled ? ((await import(compiledPath)) as { readWal: typeof readWalSource }).readWal : readWalSource;
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
