@@ -1,87 +1,12 @@
 import { inspect } from 'node:util';
+import type { ErrorCode } from './codes.ts';
 
 /**
- * Every error this package raises is a `JeexDbError` with a stable `code` (listed in the
- * README under "Error codes"). Scripts switch on `code`; people read `message`, which says
- * what happened and what to do next.
+ * Every error this package raises is a `JeexDbError` with a stable `code`: the registry in
+ * ./codes.ts lists them with their exit codes, and docs/errors.md is generated from it. Scripts
+ * switch on `code`; people read `message`, which says what happened and what to do next.
  */
-export const errorCodes = [
-  // Data: raised by queries, translated from PostgreSQL.
-  'UNIQUE_VIOLATION',
-  'FOREIGN_KEY_VIOLATION',
-  'CHECK_VIOLATION',
-  'NOT_NULL_VIOLATION',
-  'INTEGRITY_VIOLATION',
-  'INVALID_INPUT',
-  'VERSION_CONFLICT',
-  'NOT_FOUND',
-  'SERIALIZATION_FAILURE',
-  'DEADLOCK',
-  'LOCK_TIMEOUT',
-  'STATEMENT_TIMEOUT',
-  'INSUFFICIENT_PRIVILEGE',
-  'SCHEMA_MISSING',
-  'TOO_MANY_CONNECTIONS',
-  'AUTHENTICATION_FAILED',
-  'CONNECTION_FAILED',
-  'UNSUPPORTED_SERVER',
-  'QUERY_FAILED',
-  'WRITE_OUTCOME_UNKNOWN',
-  // Configuration.
-  'INVALID_CONFIG',
-  // The local cluster (`jeex-db up` / `down`).
-  'PORT_IN_USE',
-  'DATA_DIR_NOT_WRITABLE',
-  'DATA_DIR_VERSION_MISMATCH',
-  'INITDB_FAILED',
-  'SERVER_START_FAILED',
-  'SERVER_START_TIMEOUT',
-  'SERVER_STOPPED',
-  'BINARIES_MISSING',
-  'OS_USER_MISSING',
-  'MIGRATION_FAILED',
-  'LOCAL_STATE_DAMAGED',
-  // The migration runner (`jeex-db migrate`, `status`, `rollback`, `check`).
-  'MIGRATIONS_PENDING',
-  'MIGRATION_CHECKSUM_MISMATCH',
-  'MIGRATION_MISSING',
-  'MIGRATION_OUT_OF_ORDER',
-  'MIGRATION_COLLISION',
-  'MIGRATION_FILE_MISSING',
-  'MIGRATION_NOT_IN_JOURNAL',
-  'MIGRATION_LOCKED',
-  'MIGRATION_MIXED_TRANSACTION',
-  'MIGRATION_INVALID_DIRECTIVE',
-  'MIGRATION_LINT',
-  'MIGRATION_NO_DOWN',
-  'SCHEMA_DRIFT',
-  // Connection pooling (the app's pool and PgBouncer).
-  'POOL_TIMEOUT',
-  'QUERY_TIMEOUT',
-  'POOLER_START_FAILED',
-  // TLS (`jeex-db up`, `tls init`).
-  'TLS_REQUIRED',
-  'TLS_CERT_INVALID',
-  // Backups and restores.
-  'BACKUP_NOT_FOUND',
-  'RESTORE_TARGET_NOT_EMPTY',
-  'RESTORE_TARGET_UNREACHABLE',
-  'RESTORE_FAILED',
-  'BACKUP_FAILED',
-  'BACKUP_WAL_MISSING',
-  'BACKUP_VERIFY_FAILED',
-  'BACKUP_DECRYPT_FAILED',
-  'BACKUP_RECORD_DAMAGED',
-  'BACKUP_WAL_DAMAGED',
-  'RESTORE_INCOMPLETE',
-  // Column encryption (users' email and name) and its keys.
-  'ENCRYPTION_KEY_MISSING',
-  'ENCRYPTION_KEY_UNKNOWN',
-  'DECRYPT_FAILED',
-  'ENCRYPTION_KEY_MISMATCH',
-] as const;
-
-export type ErrorCode = (typeof errorCodes)[number];
+export { errorCodes, type ErrorCode } from './codes.ts';
 
 export interface JeexDbErrorOptions {
   cause?: unknown;

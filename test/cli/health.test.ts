@@ -2,6 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EXIT } from '../../src/cli/exit-codes.ts';
 import type { HealthDocument } from '../../src/ops/health/types.ts';
 import { freePort } from '../../src/platform/port.ts';
 import { expectExit, localEnv, parseJson, runCli } from '../helpers/cli.ts';
@@ -53,10 +54,11 @@ describe('jeex-db health', () => {
     expect(doc.output).toMatch(/^postgresql:databaseSize: database \S+ takes/m);
   });
 
-  it('a closed port: exit 2 and a fail document, not a crash', async () => {
+  it('a closed port: exit 3 (HEALTH_FAIL) and a fail document, not a crash', async () => {
     const url = `postgres://nobody:hidden-pw@127.0.0.1:${await freePort()}/nothing`;
     const json = await runCli(['health', '--json', '--url', url], env());
-    expectExit(json, 2);
+    expectExit(json, EXIT.HEALTH_FAIL);
+    expect(EXIT.HEALTH_FAIL).toBe(3);
     const doc = parseJson<HealthDocument>(json);
     expect(doc.status).toBe('fail');
     expect(doc.checks['postgresql:reachable']?.[0]).toMatchObject({ observedValue: false, status: 'fail' });
@@ -64,12 +66,12 @@ describe('jeex-db health', () => {
     expect(json.ms).toBeLessThan(10_000);
 
     const human = await runCli(['health', '--url', url], env());
-    expectExit(human, 2);
+    expectExit(human, EXIT.HEALTH_FAIL);
     expect(human.stdout).toMatch(/^fail\s+postgresql:reachable\s+false\s+PostgreSQL cannot be queried/m);
     expect(human.stdout).toMatch(/^status: fail$/m);
   });
 
-  it('no database to check: exit 17 (not 2, which means fail) naming what to set', async () => {
+  it('no database to check: exit 17 (not 3, which means a fail document) naming what to set', async () => {
     const empty = await mkdtemp(join(tmpdir(), 'jeex-health-none-'));
     try {
       const result = await runCli(['health', '--data-dir', empty], env());

@@ -1,6 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { formatKey, generateKey, parseKey } from '../../src/crypto/keys.ts';
 import { createUser } from '../../src/db/queries/users.ts';
+import { EXIT } from '../../src/cli/exit-codes.ts';
 import { expectExit, localEnv, parseJson, runCli } from '../helpers/cli.ts';
 import { useTestDatabase } from '../helpers/test-db.ts';
 import { testKeyEnv } from '../helpers/users.ts';
@@ -87,5 +88,25 @@ describe('jeex-db keys rotate and keys status', () => {
     const doc = parseJson<{ ok: boolean; error: { code: string; message: string } }>(result);
     expect(doc.error.code).toBe('ENCRYPTION_KEY_MISSING');
     expect(doc.error.message).toContain('JEEX_DATA_KEY');
+  });
+
+  it('rotate exits 53 (KEY_ROTATION_INCOMPLETE) with the error in the document while a row stays locked', async () => {
+    const third = generateKey();
+    const keys = env({ JEEX_DATA_KEYS: `${formatKey(third)},${formatKey(next)},${old}` });
+    const [row] = await t.admin<{ id: string }[]>`SELECT id FROM users ORDER BY id LIMIT 1`;
+    const blocker = await t.admin.reserve();
+    try {
+      await blocker`BEGIN`;
+      await blocker`SELECT 1 FROM users WHERE id = ${row?.id ?? ''} FOR UPDATE`;
+      const result = await runCli(['keys', 'rotate', '--url', t.appUrl, '--json'], keys);
+      expectExit(result, EXIT.KEY_ROTATION_INCOMPLETE);
+      expect(EXIT.KEY_ROTATION_INCOMPLETE).toBe(53);
+      const doc = parseJson<{ ok: boolean; remaining: number; exitCode: number; error: { code: string; hint: string } }>(result);
+      expect(doc).toMatchObject({ ok: false, remaining: 1, exitCode: 53, error: { code: 'KEY_ROTATION_INCOMPLETE' } });
+      expect(doc.error.hint).toContain('jeex-db keys rotate');
+    } finally {
+      await blocker`COMMIT`;
+      blocker.release();
+    }
   });
 });

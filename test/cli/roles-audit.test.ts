@@ -12,6 +12,7 @@ import { JeexDbError } from '../../src/core/errors.ts';
 import { scramVerifier } from '../../src/db/scram.ts';
 import { translateDbError } from '../../src/db/translate-error.ts';
 import { freePort } from '../../src/platform/port.ts';
+import { EXIT } from '../../src/cli/exit-codes.ts';
 import { expectExit, localEnv, parseJson, runCli } from '../helpers/cli.ts';
 import { insertUser } from '../helpers/users.ts';
 
@@ -276,10 +277,10 @@ describe('jeex-db roles and jeex-db audit (local cluster)', () => {
   // (and `up`) set it back, PgBouncer included.
   it('the app role changes its own password and settings: pooled clients are told why, health names the role, roles apply and up set it back', { timeout: 3 * CLUSTER_TIMEOUT }, async () => {
     type Doc = { status: string; checks: Record<string, { status: string; observedValue: unknown; output?: string }[]> };
-    // Exit 2 when something fails; 0 or 1 (a warn elsewhere, e.g. the cache of a young cluster) otherwise.
+    // Exit 3 (HEALTH_FAIL) when something fails; 0 or 1 (a warn elsewhere, e.g. the cache of a young cluster) otherwise.
     const health = async (failing: boolean) => {
       const result = await runCli(['health', '--json', '--data-dir', dataDir]);
-      if (failing) expectExit(result, 2);
+      if (failing) expectExit(result, EXIT.HEALTH_FAIL);
       else expect([0, 1], result.stdout).toContain(result.code);
       return parseJson<Doc>(result);
     };

@@ -7,6 +7,7 @@ import { createDb } from '../../src/db/create-db.ts';
 import type { HealthDocument } from '../../src/ops/health/types.ts';
 import { freePort, isPortFree } from '../../src/platform/port.ts';
 import { processAlive } from '../../src/platform/process-alive.ts';
+import { EXIT } from '../../src/cli/exit-codes.ts';
 import { CLI, expectExit, listening, localEnv, parseJson, reachableTempDir, runCli } from '../helpers/cli.ts';
 import { refusal } from '../helpers/rejections.ts';
 import { requirePooler } from '../helpers/skip.ts';
@@ -128,7 +129,7 @@ describe('PgBouncer supervised by serve and by up in the foreground', () => {
     }
 
     const health = await runCli(['health', '--data-dir', dataDir, '--json', '--no-migrations']);
-    expectExit(health, 2);
+    expectExit(health, EXIT.HEALTH_FAIL);
     const doc = parseJson<HealthDocument>(health);
     expect(doc.status).toBe('fail');
     expect(doc.checks['pgbouncer:reachable']?.[0]).toMatchObject({ observedValue: false, status: 'fail' });

@@ -114,7 +114,9 @@ describe('data key rotation', () => {
       { keyId: next.id, rows: USERS, state: 'current' },
       { keyId: old.data[0]?.id, rows: 2, state: 'configured' },
     ]);
-    expect(await rotateDataKey(rotator.sql, rotator.cipher(), { dryRun: true })).toMatchObject({ dryRun: true, changed: 0, remaining: 2 });
+    const dry = await rotateDataKey(rotator.sql, rotator.cipher(), { dryRun: true });
+    expect(dry).toMatchObject({ dryRun: true, changed: 0, remaining: 2 });
+    expect(dry.error, 'a dry run is not an incomplete rotation').toBeUndefined();
 
     // The application holds one of them in a transaction: the rotation skips it, never waits.
     const blocker = await t.admin.reserve();
@@ -124,12 +126,15 @@ describe('data key rotation', () => {
       const started = Date.now();
       const first = await rotateDataKey(rotator.sql, rotator.cipher(), { maxPasses: 2 });
       expect(Date.now() - started).toBeLessThan(5000);
-      expect(first).toMatchObject({ changed: 1, remaining: 1 });
+      expect(first).toMatchObject({ changed: 1, remaining: 1, error: { code: 'KEY_ROTATION_INCOMPLETE', context: { kind: 'data', remaining: 1 } } });
+      expect(first.error?.hint).toContain('jeex-db keys rotate');
       await blocker`COMMIT`;
     } finally {
       blocker.release();
     }
-    expect(await rotateDataKey(rotator.sql, rotator.cipher())).toMatchObject({ changed: 1, remaining: 0 });
+    const second = await rotateDataKey(rotator.sql, rotator.cipher());
+    expect(second).toMatchObject({ changed: 1, remaining: 0 });
+    expect(second.error).toBeUndefined();
     expect(await rotateDataKey(rotator.sql, rotator.cipher())).toMatchObject({ changed: 0, remaining: 0 });
     for (const user of [late, locked]) expect(await getUser(rotator.db, user.id)).toMatchObject(user);
   });
@@ -183,6 +188,8 @@ describe('blind-index key rotation', () => {
     const second = await insertUser(t.admin, { email: 'Twice@example.com', name: 'Second' });
     const result = await rotateBlindIndex(app.sql, client(rolling).cipher(), { maxPasses: 3 });
     expect(result).toMatchObject({ changed: 0, remaining: 1, conflicts: [{ id: second, conflictsWith: first.id }] });
+    expect(result.error).toMatchObject({ code: 'KEY_ROTATION_INCOMPLETE', context: { kind: 'blind-index', remaining: 1, conflicts: 1 } });
+    expect(result.error?.hint).toContain('remove one of each pair');
     expect(result.passes).toBeLessThanOrEqual(2);
   });
 });

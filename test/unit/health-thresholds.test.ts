@@ -93,8 +93,8 @@ describe('health status logic', () => {
     expect(archiveFailing({ ...base, failedCount: 0, lastArchivedTime: null, lastFailedTime: null })).toBe(false);
   });
 
-  it('maps pass / warn / fail to exit codes 0 / 1 / 2', () => {
-    expect([healthExitCode('pass'), healthExitCode('warn'), healthExitCode('fail')]).toEqual([0, 1, 2]);
+  it('maps pass / warn / fail to exit codes 0 / 1 / 3 (2 is a usage error)', () => {
+    expect([healthExitCode('pass'), healthExitCode('warn'), healthExitCode('fail')]).toEqual([0, 1, 3]);
   });
 
   it('builds entries with thresholds shown and output only when not pass', () => {

@@ -8,7 +8,7 @@ import { DEFAULT_DATA_DIR } from '../../local/layout.ts';
 import { defaultMigrationsDir } from '../../migrate/runner.ts';
 import { poolerAdmin } from '../../ops/pooler/admin.ts';
 import { intArg } from '../options.ts';
-import { bold, dim, green, jsonOption, printJson, red, reportError, say } from '../output.ts';
+import { EXIT, bold, dim, green, jsonOption, printJson, red, reportError, say } from '../output.ts';
 
 interface HealthFlags {
   url?: string;
@@ -43,7 +43,7 @@ export function healthTable(doc: HealthDocument): string[] {
 
 export function healthCommand(): Command {
   return new Command('health')
-    .description('check PostgreSQL (and the local PgBouncer and migrations); exit 0 pass, 1 warn, 2 fail')
+    .description(`check PostgreSQL (and the local PgBouncer and migrations); exit ${EXIT.OK} pass, ${EXIT.HEALTH_WARN} warn, ${EXIT.HEALTH_FAIL} fail (${EXIT.CONNECTION_FAILED}: no database to check)`)
     .option('--url <url>', 'database to check (default: JEEX_DB_MONITOR_URL, DATABASE_URL, then the local cluster as its monitoring role)')
     .option('--data-dir <dir>', 'where the local cluster lives', process.env.JEEX_DB_DATA_DIR ?? DEFAULT_DATA_DIR)
     .option('--migrations-dir <dir>', "drizzle-kit's output folder to compare with the database (default: the package's drizzle/)")

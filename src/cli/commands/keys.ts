@@ -7,6 +7,7 @@ import { DEFAULT_BATCH_SIZE, rotateDataKey, type RotationProgress } from '../../
 import { createDb, type JeexDb } from '../../db/create-db.ts';
 import { isJeexDbError } from '../../core/errors.ts';
 import { DEFAULT_DATA_DIR } from '../../local/layout.ts';
+import { exitCodeFor } from '../exit-codes.ts';
 import { intArg } from '../options.ts';
 import { EXIT, bold, dim, green, jsonOption, note, printJson, progressReporter, red, reportError, say } from '../output.ts';
 
@@ -79,16 +80,16 @@ function rotate(): Command {
       if (flags.blindIndex) {
         progress(`${flags.dryRun ? 'counting' : 'moving'} users.email_hash to blind-index key ${cipher.blindIndexKeyId}`);
         const result = await rotateBlindIndex(client.sql, cipher, options);
-        if (!flags.dryRun && result.remaining > 0) process.exitCode = EXIT.KEY_ROTATION_INCOMPLETE;
-        if (json) return printJson({ ok: result.remaining === 0 || result.dryRun, kind: 'blind-index', ...result });
+        if (result.error) process.exitCode = exitCodeFor(result.error.code);
+        if (json) return printJson({ ok: !result.error, kind: 'blind-index', ...result, ...(result.error ? { exitCode: process.exitCode } : {}) });
         say(`${result.dryRun ? 'would recompute' : 'recomputed'} ${(result.dryRun ? result.before : result.changed).toLocaleString('en')} blind index(es) under key ${result.keyId} in ${(result.durationMs / 1000).toFixed(1)} s`);
         for (const c of result.conflicts) say(`${red('conflict')} user ${c.id} has the email of user ${c.conflictsWith}: remove one of them, then rerun`);
         return finish(result.remaining, result.dryRun, '--blind-index', cipher.blindIndexKeyIds, 'JEEX_BLIND_INDEX_KEYS');
       }
       progress(`${flags.dryRun ? 'counting' : 're-sealing'} values not under data key ${cipher.dataKeyId}`);
       const result = await rotateDataKey(client.sql, cipher, options);
-      if (!flags.dryRun && result.remaining > 0) process.exitCode = EXIT.KEY_ROTATION_INCOMPLETE;
-      if (json) return printJson({ ok: result.remaining === 0 || result.dryRun, kind: 'data', ...result });
+      if (result.error) process.exitCode = exitCodeFor(result.error.code);
+      if (json) return printJson({ ok: !result.error, kind: 'data', ...result, ...(result.error ? { exitCode: process.exitCode } : {}) });
       for (const t of result.tables) {
         say(`${t.table} (${t.columns.join(', ')}): ${result.dryRun ? `${t.before.toLocaleString('en')} row(s) would be re-sealed` : `${t.changed.toLocaleString('en')} row(s) re-sealed in ${t.batches} batch(es)`}`);
       }

@@ -1,3 +1,4 @@
+import { EXIT } from '../../core/codes.ts';
 import type { HealthStatus } from './types.ts';
 
 export interface Limits {
@@ -38,7 +39,13 @@ export function cacheHit(hit: number, read: number, minBlocks = 0): { ratio: num
   return { ratio: total > 0 ? hit / total : null, enough: total > 0 && total >= minBlocks };
 }
 
-/** Process exit code for a health status: 0 pass, 1 warn, 2 fail. */
-export function healthExitCode(status: HealthStatus): 0 | 1 | 2 {
-  return status === 'pass' ? 0 : status === 'warn' ? 1 : 2;
+/**
+ * Process exit code for a health status, from the code registry: 0 pass, 1 warn, 3 fail (not 2,
+ * which is a usage error everywhere).
+ *
+ * @example
+ * process.exitCode = healthExitCode(doc.status);
+ */
+export function healthExitCode(status: HealthStatus): typeof EXIT.OK | typeof EXIT.HEALTH_WARN | typeof EXIT.HEALTH_FAIL {
+  return status === 'pass' ? EXIT.OK : status === 'warn' ? EXIT.HEALTH_WARN : EXIT.HEALTH_FAIL;
 }

@@ -1,7 +1,8 @@
 import type { Sql } from 'postgres';
 import { inPasses } from './batches.ts';
 import type { ColumnCipher } from '../../crypto/column-cipher.ts';
-import { DEFAULT_BATCH_SIZE, DEFAULT_MAX_PASSES, type RotateOptions } from './rotate-data-key.ts';
+import { DEFAULT_BATCH_SIZE, DEFAULT_MAX_PASSES, rotationIncomplete, type RotateOptions } from './rotate-data-key.ts';
+import type { JeexDbError } from '../../core/errors.ts';
 import { Sealed } from '../../crypto/sealed.ts';
 
 export interface BlindIndexConflict {
@@ -27,6 +28,8 @@ export interface RotateBlindIndexResult {
    */
   conflicts: BlindIndexConflict[];
   durationMs: number;
+  /** `KEY_ROTATION_INCOMPLETE` when rows are left under an older key (never in a dry run). */
+  error?: JeexDbError;
 }
 
 /**
@@ -63,6 +66,7 @@ export async function rotateBlindIndex(sql: Sql, cipher: ColumnCipher, options: 
     passes: outcome.passes,
     conflicts: [...conflicts].map(([id, conflictsWith]) => ({ id, conflictsWith })),
     durationMs: Math.round(performance.now() - started),
+    ...(!options.dryRun && outcome.remaining > 0 ? { error: rotationIncomplete('blind-index', outcome.remaining, conflicts.size) } : {}),
   });
   if (options.dryRun || before === 0) return result({ done: 0, remaining: before, batches: 0, passes: 0 });
 

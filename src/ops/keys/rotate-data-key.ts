@@ -3,6 +3,7 @@ import { encryptedColumns } from '../../schema/sensitive.ts';
 import { inPasses } from './batches.ts';
 import type { ColumnCipher, ColumnId } from '../../crypto/column-cipher.ts';
 import { Sealed } from '../../crypto/sealed.ts';
+import { JeexDbError } from '../../core/errors.ts';
 
 export interface RotateOptions {
   /** Rows per batch, each batch one short transaction. Default 500. */
@@ -44,9 +45,25 @@ export interface RotateDataKeyResult {
   changed: number;
   remaining: number;
   durationMs: number;
+  /** `KEY_ROTATION_INCOMPLETE` when rows are left under an older key (never in a dry run). */
+  error?: JeexDbError;
 }
 
 export const DEFAULT_BATCH_SIZE = 500;
+
+/**
+ * The error of a rotation that left rows under an older key: resumable, so the hint is to run it
+ * again. Conflicts (blind index only) need a person to remove one of two users first.
+ */
+export function rotationIncomplete(kind: 'data' | 'blind-index', remaining: number, conflicts = 0): JeexDbError {
+  const what = kind === 'data' ? 'value(s) are still sealed with an older data key' : 'email hash(es) are still under an older blind-index key';
+  return new JeexDbError('KEY_ROTATION_INCOMPLETE', `the key rotation is incomplete: ${remaining} ${what}`, {
+    hint:
+      `Rows locked throughout, or written meanwhile by a process that does not have the new key first, are left: run the rotation again (\`jeex-db keys rotate${kind === 'data' ? '' : ' --blind-index'}\`).` +
+      (conflicts > 0 ? ` ${conflicts} row(s) hold an email another user holds under the new key: remove one of each pair (listed in conflicts), then rerun.` : ''),
+    context: { kind, remaining, ...(conflicts > 0 ? { conflicts } : {}) },
+  });
+}
 export const DEFAULT_MAX_PASSES = 10;
 
 /**
@@ -63,6 +80,7 @@ export const DEFAULT_MAX_PASSES = 10;
  * const cipher = loadColumnCipher({ JEEX_DATA_KEYS: `${next},${old}`, JEEX_BLIND_INDEX_KEY: bi });
  * const result = await rotateDataKey(sql, cipher, { batchSize: 1000 });
  * result.remaining; // 0: every row is under the new key
+ * result.error?.code; // 'KEY_ROTATION_INCOMPLETE' when rows are left: run it again
  */
 export async function rotateDataKey(sql: Sql, cipher: ColumnCipher, options: RotateOptions = {}): Promise<RotateDataKeyResult> {
   const started = performance.now();
@@ -109,12 +127,14 @@ export async function rotateDataKey(sql: Sql, cipher: ColumnCipher, options: Rot
     );
     tables.push({ table, columns, before, changed: outcome.done, remaining: outcome.remaining, batches: outcome.batches, passes: outcome.passes });
   }
+  const remaining = tables.reduce((sum, t) => sum + t.remaining, 0);
   return {
     keyId,
     dryRun: Boolean(options.dryRun),
     tables,
     changed: tables.reduce((sum, t) => sum + t.changed, 0),
-    remaining: tables.reduce((sum, t) => sum + t.remaining, 0),
+    remaining,
     durationMs: Math.round(performance.now() - started),
+    ...(!options.dryRun && remaining > 0 ? { error: rotationIncomplete('data', remaining) } : {}),
   };
 }
