@@ -51,7 +51,7 @@ function optionsTable(command: Command): string[] {
   if (options.length === 0) return [];
   const rows = options.map((option) => {
     const choices = option.argChoices ? ` (one of ${option.argChoices.map(code).join(', ')})` : '';
-    const required = option.mandatory ? ' Required.' : '';
+    const required = option.mandatory ? ' (required)' : '';
     return `| ${code(option.flags)} | ${cell(option.description + choices + required)} | ${cell(defaultOf(option))} | ${option.envVar ? code(option.envVar) : ''} |`;
   });
   return ['| option | what it does | default | env |', '| --- | --- | --- | --- |', ...rows, ''];

@@ -32,7 +32,9 @@ const KEY_PREFIXES = ['JEEX_BACKUP', 'JEEX_DATA', 'JEEX_BLIND_INDEX'] as const s
 function variablesReadBySrc(): Map<string, Set<string>> {
   const read = new Map<string, Set<string>>();
   const add = (name: string, file: string) => read.set(name, (read.get(name) ?? new Set()).add(file));
-  for (const file of [...filesUnder(join(root, 'src')), join(root, 'drizzle.config.ts')]) {
+  // (the registry itself names every variable: it does not read them)
+  const registry = join(root, 'src/core/env-vars.ts');
+  for (const file of [...filesUnder(join(root, 'src')).filter((path) => path !== registry), join(root, 'drizzle.config.ts')]) {
     const text = readFileSync(file, 'utf8');
     const where = relative(root, file);
     for (const pattern of ACCESS) for (const match of text.matchAll(pattern)) add(match[1] as string, where);
