@@ -150,7 +150,7 @@ const bySqlState: Record<string, { code: ErrorCode; what: string; next: string }
   '42501': {
     code: 'INSUFFICIENT_PRIVILEGE',
     what: 'the role lacks a privilege for this statement',
-    next: 'Connect with the role meant for this work (see the README, "Roles").',
+    next: 'Connect with the role meant for this work (see docs/roles-and-audit.md).',
   },
   '42P01': {
     code: 'SCHEMA_MISSING',

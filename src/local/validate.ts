@@ -117,6 +117,6 @@ export function localFileDamaged(file: string, kind: LocalFileKind, problem: str
       ? `state.json holds no secrets: run \`jeex-db up\` (with the same --data-dir) and it rewrites it from the cluster, keeping the damaged copy as state.json.damaged.`
       : 'secrets.json holds the role passwords and cannot be rebuilt from the cluster: restore it from a copy of the file. ' +
         'If only the entry of a role other than the superuser is damaged, delete that entry and run `jeex-db up`: it gives that role a new password. ' +
-        'If the superuser entry is lost too, see "Recovering secrets.json" in the README (reset the superuser password in single-user mode, or a fresh cluster restored from a backup).';
+        'If the superuser entry is lost too, see "Recovering secrets.json" in docs/local-cluster.md (reset the superuser password in single-user mode, or a fresh cluster restored from a backup).';
   return new JeexDbError('LOCAL_STATE_DAMAGED', `${file} is damaged: ${problem}`, { hint, context: { file, kind } });
 }

@@ -128,7 +128,7 @@ export function directiveProblems(source: MigrationSource, sides: ('up' | 'down'
           code: 'MIGRATION_INVALID_DIRECTIVE',
           migration: migration.tag,
           message: `${script?.displayPath ?? migration.tag}: ${problem}`,
-          hint: 'Fix the directive comment (see the README, "Migration directives").',
+          hint: 'Fix the directive comment (see docs/migrations.md, "Migration directives").',
         });
       }
     }

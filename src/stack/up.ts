@@ -278,7 +278,7 @@ async function upEmbedded(options: UpOptions): Promise<UpResult> {
       if (error instanceof JeexDbError && error.code === 'AUTHENTICATION_FAILED') {
         // The cluster was made with the passwords in secrets.json: this one was changed since.
         throw new JeexDbError('AUTHENTICATION_FAILED', `the cluster refuses the superuser password in ${layout.secretsFile} (${error.message})`, {
-          hint: 'secrets.json was edited or damaged: restore it from a copy; without one, see "Recovering secrets.json" in the README.',
+          hint: 'secrets.json was edited or damaged: restore it from a copy; without one, see "Recovering secrets.json" in docs/local-cluster.md.',
           cause: error,
           context: { file: layout.secretsFile },
         });

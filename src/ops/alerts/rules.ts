@@ -49,7 +49,7 @@ export interface AlertRule {
 
 const MINUTE = 60_000;
 
-/** The rules an `AlertEngine` uses when given none (the README lists them). */
+/** The rules an `AlertEngine` uses when given none (docs/monitoring.md lists them). */
 export const defaultAlertRules: readonly AlertRule[] = Object.freeze([
   {
     name: 'database-unreachable',
@@ -270,7 +270,7 @@ function pathOf(path: readonly PropertyKey[]): string {
 
 function invalid(source: string, problems: string[]): JeexDbError {
   return new JeexDbError('INVALID_CONFIG', `${source} has ${problems.length} problem${problems.length === 1 ? '' : 's'}:\n  ${problems.join('\n  ')}`, {
-    hint: 'Fix the fields named above; the README ("Alerts") describes the rule format.',
+    hint: 'Fix the fields named above; docs/monitoring.md ("Alerts", "Rule file") describes the rule format.',
     context: { source, problems },
   });
 }

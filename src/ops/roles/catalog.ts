@@ -5,7 +5,7 @@ import { formatTimeout, type RoleSettings } from './settings.ts';
 export interface RoleSpec {
   kind: RoleKind;
   name: string;
-  /** One line for `roles apply` output and the README. */
+  /** One line for `roles apply` output and docs/roles-and-audit.md. */
   purpose: string;
   login: boolean;
   /** REPLICATION: streaming base backups (pg_basebackup) and WAL. */

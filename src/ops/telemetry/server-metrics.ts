@@ -26,7 +26,7 @@ const STATES = ['active', 'idle', 'idle in transaction', 'idle in transaction (a
  * Report the PostgreSQL server's statistics as OpenTelemetry metrics, read when the SDK
  * collects: one batch callback runs three catalog queries (bounded by `timeoutMs`) for all
  * instruments. Names follow the OpenTelemetry Collector's postgresqlreceiver
- * (`postgresql.commits`, `postgresql.db_size`, …; the README lists them with units and
+ * (`postgresql.commits`, `postgresql.db_size`, …; docs/monitoring.md lists them with units and
  * attributes). Every point carries `db.system.name` = 'postgresql'; per-database ones also
  * `db.namespace` = the database `sql` is connected to. A failed or slow collection records
  * nothing, adds one to `jeex_db.server_metrics.errors` and never throws into the SDK.
