@@ -1,5 +1,3 @@
-import { JeexDbError } from './errors.ts';
-
 /**
  * The one grammar for durations, booleans and byte sizes, wherever a person writes one: flags,
  * environment variables, migration directives. PostgreSQL's own units, so what a person writes
@@ -67,18 +65,6 @@ export function durationExpected(options: DurationOptions = {}): string {
  */
 export function invalidDuration(name: string, text: string, options: DurationOptions = {}): string {
   return `${name} must be ${durationExpected(options)}, got ${JSON.stringify(text)}`;
-}
-
-/**
- * `parseDuration`, or an INVALID_CONFIG error with the message of `invalidDuration`.
- *
- * @example
- * const ms = requireDuration(process.env.JEEX_IDLE_TIMEOUT ?? '15min', 'JEEX_IDLE_TIMEOUT', { defaultUnit: 's' });
- */
-export function requireDuration(text: string, name: string, options: DurationOptions = {}): number {
-  const ms = parseDuration(text, options);
-  if (ms === undefined) throw new JeexDbError('INVALID_CONFIG', invalidDuration(name, text, options), { hint: `Write it with a unit, e.g. 30s or 5min.` });
-  return ms;
 }
 
 /**
