@@ -1,7 +1,7 @@
 import { type Command, InvalidArgumentError } from 'commander';
 import { type Sql } from 'postgres';
 import { connect } from '../db/connect.ts';
-import { parseDuration } from '../migrate/directives.ts';
+import { durationExpected, parseDuration } from '../core/units.ts';
 import type { RunnerOptions } from '../migrate/runner.ts';
 import { requireUrl, resolveMigrationTarget, type MigrationTarget } from '../migrate/target.ts';
 import { jsonOption, progressReporter } from './output.ts';
@@ -21,10 +21,10 @@ export interface RunnerFlags extends TargetFlags {
   restorePoint?: boolean;
 }
 
-/** `5s`, `10min`, `500ms`, `1h`, or a number of seconds. */
+/** `5s`, `10min`, `500ms`, `1h`, or a number of seconds (core/units.ts), in milliseconds. */
 export function durationArg(value: string): number {
-  const ms = /^\d+$/.test(value) ? Number(value) * 1000 : parseDuration(value);
-  if (ms === undefined) throw new InvalidArgumentError('expected a duration such as 30s, 5min or 500ms');
+  const ms = parseDuration(value, { defaultUnit: 's' });
+  if (ms === undefined) throw new InvalidArgumentError(`expected ${durationExpected({ defaultUnit: 's' })}`);
   return ms;
 }
 

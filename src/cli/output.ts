@@ -7,12 +7,14 @@ import { EXIT, exitCodeFor } from './exit-codes.ts';
 /** `--json`: exactly one JSON document on stdout, nothing else there. Defined once, shared. */
 export const jsonOption = () => new Option('--json', 'print one JSON document on stdout (for scripts)');
 
+// The CLI's one colour helper: colour when stderr is a terminal and NO_COLOR is unset (no-color.org).
 const useColor = () => Boolean(process.stderr.isTTY) && !process.env.NO_COLOR;
 const paint = (code: string, text: string) => (useColor() ? `\u001b[${code}m${text}\u001b[0m` : text);
 export const bold = (text: string) => paint('1', text);
 export const dim = (text: string) => paint('2', text);
 export const red = (text: string) => paint('31', text);
 export const green = (text: string) => paint('32', text);
+export const yellow = (text: string) => paint('33', text);
 
 export function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);

@@ -4,6 +4,7 @@ import { findBinaries } from './binaries.ts';
 import { serverOsUser } from '../platform/os-user.ts';
 import { reloadServer } from './pg-ctl.ts';
 import { logOffset, readNewLines, type LogCursor } from '../platform/log-file.ts';
+import { sleep } from '../core/sleep.ts';
 
 /*
  * archive_timeout bounds what a crash can lose from the WAL archive only once the checkpointer
@@ -63,10 +64,7 @@ export async function rearmAfterCrashRestarts(options: RearmOptions, signal: Abo
   let cursor: LogCursor = { offset: await logOffset(layout.serverLog), partial: '' };
   const intervalMs = options.intervalMs ?? 2000;
   while (!signal.aborted) {
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, intervalMs);
-      signal.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
-    });
+    await sleep(intervalMs, { signal });
     if (signal.aborted) break;
     const read = await readNewLines(layout.serverLog, cursor);
     cursor = read.cursor;

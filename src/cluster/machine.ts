@@ -31,12 +31,3 @@ export function detectMachine(): Machine & { source: { memory: string; cpus: str
   }
   return { memoryBytes, cpus, storage: 'ssd', source: { memory: memorySource, cpus: cpuSource } };
 }
-
-/** Parse `512MiB`, `4GiB`, `2GB`, `1073741824` into bytes. */
-export function parseBytes(text: string): number | undefined {
-  const match = /^\s*(\d+(?:\.\d+)?)\s*(b|k|kb|kib|m|mb|mib|g|gb|gib|t|tb|tib)?\s*$/i.exec(text);
-  if (!match) return undefined;
-  const units: Record<string, number> = { b: 1, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40 };
-  const unit = (match[2] ?? 'b').toLowerCase()[0] ?? 'b';
-  return Math.floor(Number(match[1]) * (units[unit] ?? 1));
-}

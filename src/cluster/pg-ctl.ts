@@ -6,6 +6,7 @@ import { portInUse } from '../platform/port.ts';
 import { processName, readPostmasterPid, whenReaped } from './postmaster-pid.ts';
 import { processAlive } from '../platform/process-alive.ts';
 import { logOffset, readLogSince, relevantLines } from '../platform/log-file.ts';
+import { sleep } from '../core/sleep.ts';
 
 export interface ServerStatus {
   running: boolean;
@@ -104,7 +105,7 @@ export async function reloadServer(bin: PgBinaries, layout: LocalLayout, as?: Ru
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if ((await readLogSince(layout.serverLog, offset)).some((line) => /received SIGHUP, reloading configuration files/.test(line))) return;
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await sleep(50);
   }
   throw new JeexDbError('SERVER_START_FAILED', `PostgreSQL did not reload its configuration within ${timeoutMs / 1000} s`, {
     hint: `Read ${layout.serverLog}; or restart the cluster: \`jeex-db down\`, then \`jeex-db up\`.`,

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { processAlive } from '../platform/process-alive.ts';
+import { sleep } from '../core/sleep.ts';
 
 /**
  * What a running postmaster wrote to `<pgdata>/postmaster.pid`: its pid (line 1), the port it
@@ -53,6 +54,6 @@ export async function whenReaped(pid: number, timeoutMs: number): Promise<boolea
     }
     if (processAlive(pid)) return false; // not a zombie (any more): a live process has this pid
     if (Date.now() >= deadline) return false;
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await sleep(100);
   }
 }

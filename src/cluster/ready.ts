@@ -1,8 +1,7 @@
 import { connect } from '../db/connect.ts';
 import { JeexDbError } from '../core/errors.ts';
 import { translateDbError } from '../db/translate-error.ts';
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+import { sleep } from '../core/sleep.ts';
 
 /**
  * Wait until the server answers a query, or the deadline passes. pg_ctl's "ready" only means

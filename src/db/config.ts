@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { localLayout } from '../local/layout.ts';
 import { localUrl, readLocalState } from '../local/state.ts';
 import { JeexDbError } from '../core/errors.ts';
+import { DURATION_UNITS, formatDuration, invalidBoolean, parseBoolean, parseDuration } from '../core/units.ts';
 import { maskUrl } from './url.ts';
 
 /** Options a caller may pass to `createDb()`; each overrides its environment variable. */
@@ -13,15 +14,15 @@ export interface DbConfigInput {
   url?: string;
   /** Most connections the pool opens. Env: JEEX_DB_POOL_MAX. Default 10. */
   max?: number;
-  /** Seconds an idle connection is kept. Env: JEEX_DB_IDLE_TIMEOUT. Default 300 (under the server's 15 min). */
+  /** Seconds an idle connection is kept. Env: JEEX_DB_IDLE_TIMEOUT (`300`, `5min`). Default 300 (under the server's 15 min). */
   idleTimeout?: number;
-  /** Seconds to wait for a connection. Env: JEEX_DB_CONNECT_TIMEOUT. Default 10. */
+  /** Seconds to wait for a connection. Env: JEEX_DB_CONNECT_TIMEOUT (`10`, `10s`). Default 10. */
   connectTimeout?: number;
-  /** Seconds before a connection is replaced. Env: JEEX_DB_MAX_LIFETIME. Default 1800. */
+  /** Seconds before a connection is replaced. Env: JEEX_DB_MAX_LIFETIME (`1800`, `30min`). Default 1800. */
   maxLifetime?: number;
   /** Shown in pg_stat_activity. Env: PGAPPNAME. Default `jeex-db`. */
   applicationName?: string;
-  /** Use named prepared statements. Env: JEEX_DB_PREPARE. Default: true, false behind PgBouncer < 1.21. */
+  /** Use named prepared statements. Env: JEEX_DB_PREPARE (true/false, 1/0, yes/no, on/off). Default: true, false behind PgBouncer < 1.21. */
   prepare?: boolean;
   /** What `url` points at: `pgbouncer` (transaction pooling) or `none`. Env: JEEX_DB_POOLER. */
   pooler?: 'pgbouncer' | 'none';
@@ -29,9 +30,9 @@ export interface DbConfigInput {
   directUrl?: string;
   /** Requests that may wait for a connection at once; more fail at once with POOL_TIMEOUT. Env: JEEX_DB_POOL_QUEUE. Default 1000. */
   maxQueue?: number;
-  /** Milliseconds a request may wait for a connection. Env: JEEX_DB_ACQUIRE_TIMEOUT. Default 5000. */
+  /** Milliseconds a request may wait for a connection. Env: JEEX_DB_ACQUIRE_TIMEOUT (`5000`, `5s`). Default 5000. */
   acquireTimeout?: number;
-  /** Milliseconds before the client gives up on a query (a half-open socket). Env: JEEX_DB_QUERY_TIMEOUT. Default 60000. */
+  /** Milliseconds before the client gives up on a query (a half-open socket). Env: JEEX_DB_QUERY_TIMEOUT (`60000`, `1min`). Default 60000. */
   queryTimeout?: number;
 }
 
@@ -52,21 +53,45 @@ export interface DbConfig {
   queryTimeout: number;
 }
 
-const wholeNumber = (min: number, max: number) => ({
-  schema: z.coerce.number().int().min(min).max(max),
-  range: `a whole number from ${min} to ${max}`,
-});
-const fields = {
-  max: { env: 'JEEX_DB_POOL_MAX', ...wholeNumber(1, 1000), fallback: 10 },
-  idleTimeout: { env: 'JEEX_DB_IDLE_TIMEOUT', ...wholeNumber(0, 86_400), fallback: 300 },
-  connectTimeout: { env: 'JEEX_DB_CONNECT_TIMEOUT', ...wholeNumber(1, 600), fallback: 10 },
-  maxLifetime: { env: 'JEEX_DB_MAX_LIFETIME', ...wholeNumber(0, 86_400), fallback: 1800 },
-  maxQueue: { env: 'JEEX_DB_POOL_QUEUE', ...wholeNumber(0, 1_000_000), fallback: 1000 },
-  acquireTimeout: { env: 'JEEX_DB_ACQUIRE_TIMEOUT', ...wholeNumber(1, 3_600_000), fallback: 5000 },
-  queryTimeout: { env: 'JEEX_DB_QUERY_TIMEOUT', ...wholeNumber(1, 86_400_000), fallback: 60_000 },
-} as const;
+interface NumberField {
+  env: string;
+  fallback: number;
+  /** What a valid value is, for the message. */
+  range: string;
+  /** The value, or undefined when it is not valid. Strings come from the environment. */
+  read: (raw: string | number) => number | undefined;
+}
 
-const booleanText = z.enum(['true', 'false', '1', '0', 'on', 'off']).transform((v) => ['true', '1', 'on'].includes(v));
+const wholeNumber = (min: number, max: number) => {
+  const schema = z.coerce.number().int().min(min).max(max);
+  return { range: `a whole number from ${min} to ${max}`, read: (raw: string | number) => schema.safeParse(raw).data };
+};
+
+/**
+ * A duration in `unit` (its value in code, and a plain number in the environment); the
+ * environment may also give any duration of core/units.ts (`5min`, `1500ms`).
+ */
+const duration = (unit: 's' | 'ms', min: number, max: number) => {
+  const inRange = (value: number) => (Number.isFinite(value) && value >= min && value <= max ? value : undefined);
+  return {
+    range: `a duration from ${formatDuration(min * DURATION_UNITS[unit])} to ${formatDuration(max * DURATION_UNITS[unit])} (a plain number is ${unit === 's' ? 'seconds' : 'milliseconds'})`,
+    read: (raw: string | number) => {
+      if (typeof raw === 'number') return unit === 'ms' && !Number.isInteger(raw) ? undefined : inRange(raw);
+      const ms = parseDuration(raw, { defaultUnit: unit });
+      return ms === undefined ? undefined : inRange(ms / DURATION_UNITS[unit]);
+    },
+  };
+};
+
+const fields: Record<'max' | 'idleTimeout' | 'connectTimeout' | 'maxLifetime' | 'maxQueue' | 'acquireTimeout' | 'queryTimeout', NumberField> = {
+  max: { env: 'JEEX_DB_POOL_MAX', ...wholeNumber(1, 1000), fallback: 10 },
+  idleTimeout: { env: 'JEEX_DB_IDLE_TIMEOUT', ...duration('s', 0, 86_400), fallback: 300 },
+  connectTimeout: { env: 'JEEX_DB_CONNECT_TIMEOUT', ...duration('s', 1, 600), fallback: 10 },
+  maxLifetime: { env: 'JEEX_DB_MAX_LIFETIME', ...duration('s', 0, 86_400), fallback: 1800 },
+  maxQueue: { env: 'JEEX_DB_POOL_QUEUE', ...wholeNumber(0, 1_000_000), fallback: 1000 },
+  acquireTimeout: { env: 'JEEX_DB_ACQUIRE_TIMEOUT', ...duration('ms', 1, 3_600_000), fallback: 5000 },
+  queryTimeout: { env: 'JEEX_DB_QUERY_TIMEOUT', ...duration('ms', 1, 86_400_000), fallback: 60_000 },
+};
 
 function urlFromLibpq(env: NodeJS.ProcessEnv): string | undefined {
   if (!env.PGHOST && !env.PGUSER && !env.PGDATABASE && !env.PGPORT) return undefined;
@@ -144,15 +169,15 @@ export function resolveDbConfig(input: DbConfigInput = {}, env: NodeJS.ProcessEn
   }
 
   const numbers = {} as Record<keyof typeof fields, number>;
-  for (const [key, field] of Object.entries(fields) as [keyof typeof fields, (typeof fields)[keyof typeof fields]][]) {
+  for (const [key, field] of Object.entries(fields) as [keyof typeof fields, NumberField][]) {
     const given = input[key];
     const raw = given ?? env[field.env];
     if (raw === undefined || raw === '') {
       numbers[key] = field.fallback;
       continue;
     }
-    const parsed = field.schema.safeParse(raw);
-    if (parsed.success) numbers[key] = parsed.data;
+    const value = field.read(raw);
+    if (value !== undefined) numbers[key] = value;
     else {
       const where = given !== undefined ? `option ${key}` : field.env;
       problems.push(`${where} must be ${field.range}, got ${JSON.stringify(raw)}`);
@@ -177,9 +202,9 @@ export function resolveDbConfig(input: DbConfigInput = {}, env: NodeJS.ProcessEn
 
   let prepare = input.prepare ?? (pooler === 'pgbouncer' ? Boolean(local?.pooler?.preparedStatements) : true);
   if (input.prepare === undefined && env.JEEX_DB_PREPARE !== undefined) {
-    const parsed = booleanText.safeParse(env.JEEX_DB_PREPARE.toLowerCase());
-    if (parsed.success) prepare = parsed.data;
-    else problems.push(`JEEX_DB_PREPARE must be true or false, got ${JSON.stringify(env.JEEX_DB_PREPARE)}`);
+    const parsed = parseBoolean(env.JEEX_DB_PREPARE);
+    if (parsed !== undefined) prepare = parsed;
+    else problems.push(invalidBoolean('JEEX_DB_PREPARE', env.JEEX_DB_PREPARE));
   }
 
   if (problems.length > 0 || url === undefined) {

@@ -12,6 +12,7 @@ import { gateSql } from './gated-sql.ts';
 import { PoolGate, type PoolState } from './pool-gate.ts';
 import { OperationWindow, type OperationStats } from './operation-window.ts';
 import { poolMetrics } from './pool-metrics.ts';
+import { backoffDelay } from '../core/backoff.ts';
 
 /** The Drizzle client over the jeex schema. Query functions take it as their first argument. */
 export type Database = PostgresJsDatabase<typeof schema>;
@@ -55,9 +56,9 @@ function poolerAddress(url: string): { host: string; port: number } {
   return { host: host.replace(/^\[(.*)\]$/, '$1'), port: Number(parsed.port || 5432) };
 }
 
-/** Seconds before reconnect attempt `retries` (1, 2, ...): 50 ms doubling, at most 1 s, jittered. */
+/** Seconds (postgres.js's unit) before reconnect attempt `retries` (1, 2, ...): 50 ms doubling, at most 1 s, jittered down to half. */
 export function reconnectDelay(retries: number): number {
-  return Math.min(0.05 * 2 ** Math.max(0, retries - 1), 1) * (0.5 + Math.random() / 2);
+  return backoffDelay(retries - 1, { initialMs: 50, maxMs: 1000, spread: [0.5, 1] }) / 1000;
 }
 
 /**

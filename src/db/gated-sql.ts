@@ -4,6 +4,8 @@ import type { PoolGate } from './pool-gate.ts';
 import { closedBeforeSent } from './guarded-socket.ts';
 import type { PoolMetrics } from './pool-metrics.ts';
 import { poolerConnectionError, translateDbError, writeOutcomeUnknown, type PoolerAddress } from './translate-error.ts';
+import { sleep } from '../core/sleep.ts';
+import { backoffSchedule } from '../core/backoff.ts';
 
 export interface GateOptions {
   gate: PoolGate;
@@ -122,15 +124,14 @@ export function neverReachedServer(error: unknown): boolean {
 }
 
 /**
- * Pauses between attempts of a statement that never reached the server (2.55 s in all): enough
+ * Pauses between attempts of a statement that never reached the server (50, 100, 200, 400, 800
+ * and 1000 ms: 2.55 s in all): enough
  * to ride out a fast restart of PostgreSQL or PgBouncer. Behind PgBouncer, after a failed login
  * it turns clients away until it has tried again (server_login_retry: 1 s in the generated
  * configuration) and that try succeeded, so the window must span more than that second; short
  * enough that a server that stays down is reported within a few seconds.
  */
-export const RECONNECT_DELAYS_MS: readonly number[] = [50, 100, 200, 400, 800, 1000];
-
-const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+export const RECONNECT_DELAYS_MS: readonly number[] = Object.freeze(backoffSchedule(6, { initialMs: 50, maxMs: 1000 }));
 
 /** Count a failed acquisition as a timeout only when it was one (not a closing pool). */
 function acquireFailed(metrics: PoolMetrics, error: unknown): never {
@@ -229,7 +230,7 @@ function gatedQuery(make: () => PendingQuery<never>, text: string, options: Gate
         } catch (error) {
           // Any statement that never reached the server is sent again after a pause.
           if (neverReachedServer(error) && reconnects < RECONNECT_DELAYS_MS.length) {
-            await pause(RECONNECT_DELAYS_MS[reconnects++] ?? 0);
+            await sleep(RECONNECT_DELAYS_MS[reconnects++] ?? 0);
             continue;
           }
           // A read on a connection that broke under it (server restart, killed backend,
@@ -363,7 +364,7 @@ export function gateSql(sql: Sql, options: GateOptions): Sql {
                 // the body, the transaction was rolled back (safe to run again as a whole).
                 if (bodyDone && brokeInFlight(error) && !closedBeforeSent(error)) throw writeOutcomeUnknown(error, { operation: 'COMMIT', through: options.pooler });
                 if (bodyRan || !neverReachedServer(error) || reconnects >= RECONNECT_DELAYS_MS.length) throw (options.pooler && poolerConnectionError(error, options.pooler)) || error;
-                await pause(RECONNECT_DELAYS_MS[reconnects++] ?? 0);
+                await sleep(RECONNECT_DELAYS_MS[reconnects++] ?? 0);
               }
             }
           } finally {

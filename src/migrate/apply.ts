@@ -16,8 +16,7 @@ import {
 import type { MigrationSession } from './session.ts';
 import type { Migration, MigrationScript } from './source.ts';
 import type { Statement } from './statements.ts';
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+import { sleep } from '../core/sleep.ts';
 
 export interface StepResult {
   name: string;

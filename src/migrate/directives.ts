@@ -1,24 +1,19 @@
+import { invalidDuration, parseDuration } from '../core/units.ts';
+
 /**
  * Directive comments a migration file may carry, one per line:
  *
  *   -- jeex:lock-timeout 10s          lock_timeout for this migration
  *   -- jeex:statement-timeout 30min   statement_timeout for this migration
  *   -- jeex:lint-ignore RULE reason   accept a squawk finding, with the reason (required)
+ *
+ * Durations are core/units.ts's (`500ms`, `10s`, `1.5min`, `1h`), always with a unit.
  */
 export interface Directives {
   lockTimeoutMs?: number;
   statementTimeoutMs?: number;
   lintIgnores: { rule: string; reason: string; line: number }[];
   problems: string[];
-}
-
-const units: Record<string, number> = { ms: 1, s: 1000, min: 60_000, h: 3_600_000 };
-
-/** `500ms`, `5s`, `10min`, `1h` -> milliseconds; undefined when not a duration. */
-export function parseDuration(text: string): number | undefined {
-  const match = /^(\d+)\s*(ms|s|min|h)$/.exec(text.trim());
-  if (!match) return undefined;
-  return Number(match[1]) * (units[match[2] ?? 's'] ?? 1000);
 }
 
 export function parseDirectives(text: string): Directives {
@@ -31,8 +26,9 @@ export function parseDirectives(text: string): Directives {
     switch (name) {
       case 'lock-timeout':
       case 'statement-timeout': {
+        // A plain number has no unit here: 10 could be PostgreSQL's 10 ms or someone's 10 s.
         const ms = parseDuration(rest);
-        if (ms === undefined) result.problems.push(`line ${line}: jeex:${name} needs a duration such as 5s or 10min, got "${rest.trim()}"`);
+        if (ms === undefined) result.problems.push(`line ${line}: ${invalidDuration(`jeex:${name}`, rest.trim())}`);
         else if (name === 'lock-timeout') result.lockTimeoutMs = ms;
         else result.statementTimeoutMs = ms;
         break;

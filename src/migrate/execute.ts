@@ -4,6 +4,7 @@ import { translateDbError } from '../db/translate-error.ts';
 import type { Statement } from './statements.ts';
 import { errorLocation, excerpt, lineColumn } from './statements.ts';
 import type { Migration, MigrationScript } from './source.ts';
+import { backoffDelay } from '../core/backoff.ts';
 
 export interface Timeouts {
   lockTimeoutMs: number;
@@ -76,8 +77,9 @@ export async function findBlockers(sql: ReservedSql, pid: number): Promise<Block
 
 export const isLockTimeout = (error: unknown) => translateDbError(error).code === 'LOCK_TIMEOUT';
 
+/** The wait before retry `attempt` (0 first) of a lock timeout: `backoffMs` doubled each time, ±25 %. */
 export function backoff(attempt: number, t: Timeouts): number {
-  return t.backoffMs * 2 ** attempt * (0.75 + Math.random() * 0.5);
+  return backoffDelay(attempt, { initialMs: t.backoffMs, spread: [0.75, 1.25] });
 }
 
 /**

@@ -1,5 +1,7 @@
 import type { ReservedSql } from 'postgres';
 import { JeexDbError } from '../core/errors.ts';
+import { sleep } from '../core/sleep.ts';
+import { backoffDelay } from '../core/backoff.ts';
 
 /** Session advisory-lock key for "a runner is migrating this database" ('JEEXMIGR'). */
 export const MIGRATION_LOCK_KEY = 0x4a4545584d494752n;
@@ -13,8 +15,6 @@ export interface LockHolder {
   since: string | null;
   state: string | null;
 }
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Who holds the migration lock right now (pg_locks stores a bigint key as classid/objid). */
 export async function lockHolder(sql: ReservedSql): Promise<LockHolder | undefined> {
@@ -36,13 +36,11 @@ export async function lockHolder(sql: ReservedSql): Promise<LockHolder | undefin
  */
 export async function acquireMigrationLock(sql: ReservedSql, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  let delay = 50;
-  for (;;) {
+  for (let tries = 0; ; tries++) {
     const [row] = await sql<{ locked: boolean }[]>`SELECT pg_try_advisory_lock(${MIGRATION_LOCK_KEY.toString()}::bigint) AS locked`;
     if (row?.locked) return;
     if (Date.now() >= deadline) break;
-    await sleep(Math.min(delay, Math.max(0, deadline - Date.now())));
-    delay = Math.min(delay * 2, 1000);
+    await sleep(Math.min(backoffDelay(tries, { initialMs: 50, maxMs: 1000 }), deadline - Date.now()));
   }
   const holder = await lockHolder(sql);
   const who = holder

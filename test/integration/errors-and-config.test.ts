@@ -117,7 +117,7 @@ describe('configuration from the environment', () => {
     expect(problems).toHaveLength(3);
     expect(problems.find((p) => p.startsWith('DATABASE_URL'))).toMatch(/postgres:\/\//);
     expect(problems.find((p) => p.startsWith('JEEX_DB_POOL_MAX'))).toMatch(/whole number.*"x"/);
-    expect(problems.find((p) => p.startsWith('JEEX_DB_CONNECT_TIMEOUT'))).toMatch(/whole number from 1.*"0"/);
+    expect(problems.find((p) => p.startsWith('JEEX_DB_CONNECT_TIMEOUT'))).toMatch(/duration from 1s.*"0"/);
     for (const name of ['DATABASE_URL', 'JEEX_DB_POOL_MAX', 'JEEX_DB_CONNECT_TIMEOUT']) expect(e.message).toContain(name);
   });
 

@@ -9,6 +9,7 @@ import { connect } from '../../src/db/connect.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDb, type JeexDb } from '../../src/db/create-db.ts';
 import { JeexDbError } from '../../src/core/errors.ts';
+import { resolveTelemetryConfig } from '../../src/ops/telemetry/config.ts';
 import { startTelemetry, type Telemetry } from '../../src/ops/telemetry/provider.ts';
 import { registerServerMetrics, type ServerMetrics } from '../../src/ops/telemetry/server-metrics.ts';
 import { useTestDatabase } from '../helpers/test-db.ts';
@@ -388,11 +389,17 @@ describe('startTelemetry configuration', () => {
       OTEL_EXPORTER_OTLP_HEADERS: 'Bearer-topsecret-token',
     });
     expect(error.code).toBe('INVALID_CONFIG');
-    expect(error.message).toMatch(/OTEL_METRIC_EXPORT_INTERVAL must be a whole number of milliseconds above 0, got "1m"/);
+    expect(error.message).toMatch(/OTEL_METRIC_EXPORT_INTERVAL must be a duration such as 500ms, 5s, 2min, 1h or 1d \(a plain number is milliseconds\), got "1m"/);
     expect(error.message).toMatch(/OTEL_METRIC_EXPORT_TIMEOUT must be .* got "-5"/);
     expect(error.message).toMatch(/OTEL_EXPORTER_OTLP_HEADERS: entry 1 is not key=value/);
     expect(JSON.stringify(error)).not.toMatch(/topsecret/);
     expect(error.context?.problems).toHaveLength(3);
+  });
+
+  it("reads the specification's whole milliseconds, and a duration with a unit", () => {
+    const env = { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://otel-collector:4318', OTEL_METRIC_EXPORT_INTERVAL: '60000', OTEL_METRIC_EXPORT_TIMEOUT: '20s', OTEL_EXPORTER_OTLP_TIMEOUT: '2.5s' };
+    expect(resolveTelemetryConfig({ env }).otlp).toMatchObject({ intervalMillis: 60_000, exportTimeoutMillis: 20_000, requestTimeoutMillis: 2500 });
+    expect(() => resolveTelemetryConfig({ env: { ...env, OTEL_METRIC_EXPORT_INTERVAL: '0' } })).toThrow(/OTEL_METRIC_EXPORT_INTERVAL must be above 0, got "0"/);
   });
 
   it('stays off without an endpoint, exporter or option', () => {

@@ -53,6 +53,9 @@ describe('resolveDbConfig', () => {
   it('reads pool settings from JEEX_DB_* and lets options override them', () => {
     const env = { ...bare, DATABASE_URL: 'postgres://a@h/d', JEEX_DB_POOL_MAX: '25', JEEX_DB_IDLE_TIMEOUT: '60', JEEX_DB_PREPARE: 'false' };
     expect(resolveDbConfig({}, env)).toMatchObject({ max: 25, idleTimeout: 60, prepare: false });
+    // The one grammar of core/units.ts: durations with a unit, booleans as PostgreSQL reads them.
+    const withUnits = { ...env, JEEX_DB_IDLE_TIMEOUT: '2min', JEEX_DB_QUERY_TIMEOUT: '30s', JEEX_DB_PREPARE: 'no' };
+    expect(resolveDbConfig({}, withUnits)).toMatchObject({ idleTimeout: 120, queryTimeout: 30_000, prepare: false });
     expect(resolveDbConfig({ max: 3, prepare: true }, env)).toMatchObject({ max: 3, prepare: true });
   });
 
@@ -63,7 +66,7 @@ describe('resolveDbConfig', () => {
     expect(problems).toHaveLength(4);
     expect(problems.join('\n')).toMatch(/DATABASE_URL must start with postgres:\/\//);
     expect(problems.join('\n')).toMatch(/JEEX_DB_POOL_MAX must be a whole number from 1 to 1000, got "many"/);
-    expect(problems.join('\n')).toMatch(/JEEX_DB_CONNECT_TIMEOUT must be a whole number from 1 to 600, got "0"/);
+    expect(problems.join('\n')).toMatch(/JEEX_DB_CONNECT_TIMEOUT must be a duration from 1s to 10min \(a plain number is seconds\), got "0"/);
     expect(problems.join('\n')).toMatch(/JEEX_DB_PREPARE must be true or false/);
   });
 

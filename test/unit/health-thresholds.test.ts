@@ -40,6 +40,20 @@ describe('health thresholds', () => {
     expect('slowStatementMs' in thresholds).toBe(false);
   });
 
+  it('reads times and sizes in the environment with their units, a plain number in the unit of the name', () => {
+    const { thresholds, problems } = resolveHealthThresholds(
+      {},
+      { JEEX_HEALTH_BACKUP_AGE_WARN_SECONDS: '26h', JEEX_HEALTH_BACKUP_AGE_FAIL_SECONDS: '172800', JEEX_HEALTH_SLOW_STATEMENT_MS: '1.5s', JEEX_HEALTH_DATABASE_SIZE_WARN_BYTES: '50GB' },
+    );
+    expect(problems).toEqual([]);
+    expect(thresholds).toMatchObject({ backupAgeWarnSeconds: 26 * 3600, backupAgeFailSeconds: 172_800, slowStatementMs: 1500, databaseSizeWarnBytes: 50 * 2 ** 30 });
+    const bad = resolveHealthThresholds({}, { JEEX_HEALTH_TRANSACTION_AGE_WARN_SECONDS: '5 minutes', JEEX_HEALTH_DATABASE_SIZE_FAIL_BYTES: 'big' });
+    expect(bad.problems).toEqual([
+      'JEEX_HEALTH_TRANSACTION_AGE_WARN_SECONDS=5 minutes is not a duration such as 500ms, 5s, 2min, 1h or 1d (a plain number is seconds); using the default 300',
+      expect.stringMatching(/^JEEX_HEALTH_DATABASE_SIZE_FAIL_BYTES=big is not a size such as 512MiB.*; using none \(off\)$/),
+    ]);
+  });
+
   it('reports every invalid value at once, naming the variable, and keeps the default', () => {
     const { thresholds, problems } = resolveHealthThresholds(
       { cacheHitWarnRatio: 2 },

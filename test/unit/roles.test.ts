@@ -3,7 +3,7 @@ import { roleCatalog } from '../../src/ops/roles/catalog.ts';
 import { roleNames } from '../../src/ops/roles/names.ts';
 import { checkPassword, generatePassword, MIN_PASSWORD_LENGTH } from '../../src/crypto/password-policy.ts';
 import { newPasswordInput, passwordsFromEnvironment } from '../../src/ops/roles/password-input.ts';
-import { DEFAULT_ROLE_SETTINGS, formatTimeout, parseTimeout, resolveRoleSettings } from '../../src/ops/roles/settings.ts';
+import { DEFAULT_ROLE_SETTINGS, resolveRoleSettings } from '../../src/ops/roles/settings.ts';
 import { Readable } from 'node:stream';
 import { scramVerifier } from '../../src/db/scram.ts';
 import { settingsDrift } from '../../src/ops/health/role-checks.ts';
@@ -45,17 +45,16 @@ describe('the password policy', () => {
 });
 
 describe('role settings', () => {
-  it('parses and writes durations the way PostgreSQL stores them', () => {
-    expect(parseTimeout('15min')).toBe(900_000);
-    expect(parseTimeout('900')).toBe(900_000);
-    expect(parseTimeout('1s')).toBe(1000);
-    expect(parseTimeout('soon')).toBeUndefined();
-    expect([900_000, 30_000, 1500, 0, 3_600_000].map(formatTimeout)).toEqual(['15min', '30s', '1500ms', '0', '1h']);
+  it('writes the timeouts into the catalog the way PostgreSQL stores them', () => {
+    const catalog = roleCatalog(roleNames('jeex'), resolveRoleSettings({ idleTimeout: '900', idleInTransactionTimeout: '1500ms' }, {}), 100);
+    const app = catalog.find((spec) => spec.kind === 'app');
+    expect(app?.settings).toMatchObject({ idle_session_timeout: '15min', idle_in_transaction_session_timeout: '1500ms' });
   });
 
   it('takes flags over the environment over the last values over the defaults, and reports every problem at once', () => {
     expect(resolveRoleSettings({}, {})).toEqual(DEFAULT_ROLE_SETTINGS);
     expect(resolveRoleSettings({}, { JEEX_IDLE_TIMEOUT: '10min', JEEX_AUDIT_READS: 'off' }, { idleSessionTimeoutMs: 1000 })).toMatchObject({ idleSessionTimeoutMs: 600_000, auditReads: false });
+    expect(resolveRoleSettings({}, { JEEX_AUDIT_READS: 'No' }).auditReads).toBe(false);
     expect(resolveRoleSettings({ idleTimeout: '5min' }, { JEEX_IDLE_TIMEOUT: '10min' }).idleSessionTimeoutMs).toBe(300_000);
     expect(resolveRoleSettings({}, {}, { idleSessionTimeoutMs: 1000, auditReads: false })).toMatchObject({ idleSessionTimeoutMs: 1000, auditReads: false });
     const error = (() => {
@@ -68,6 +67,8 @@ describe('role settings', () => {
     })();
     expect(error?.code).toBe('INVALID_CONFIG');
     expect(error?.message).toMatch(/--idle-timeout.*JEEX_IDLE_IN_TRANSACTION_TIMEOUT.*JEEX_AUDIT_READS/);
+    expect(error?.message).toContain('--idle-timeout must be a duration such as 500ms, 5s, 2min, 1h or 1d (a plain number is seconds), got "later"');
+    expect(error?.message).toContain('JEEX_AUDIT_READS must be true or false (or 1/0, yes/no, on/off), got "maybe"');
   });
 });
 

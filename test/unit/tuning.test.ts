@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { deriveSettings, formatMemory, renderConf, type Machine } from '../../src/cluster/tuning.ts';
-import { parseBytes } from '../../src/cluster/machine.ts';
+import { parseBytes } from '../../src/core/units.ts';
 
 const GiB = 2 ** 30;
 const MiB = 2 ** 20;

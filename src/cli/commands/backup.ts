@@ -10,7 +10,7 @@ import { backupRepo, defaultRepo, type BackupRepo } from '../../ops/backup/repo.
 import { JeexDbError } from '../../core/errors.ts';
 import { DEFAULT_DATA_DIR, localLayout } from '../../local/layout.ts';
 import { localUrl, readLocalState } from '../../local/state.ts';
-import { parseBytes } from '../../cluster/machine.ts';
+import { parseBytes } from '../../core/units.ts';
 import { humanBytes } from '../../cluster/tuning.ts';
 import { exitCodeFor } from '../exit-codes.ts';
 import { bold, dim, green, jsonOption, note, printJson, red, reportError, say } from '../output.ts';

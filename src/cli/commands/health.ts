@@ -8,7 +8,7 @@ import { DEFAULT_DATA_DIR } from '../../local/layout.ts';
 import { defaultMigrationsDir } from '../../migrate/runner.ts';
 import { poolerAdmin } from '../../ops/pooler/admin.ts';
 import { intArg } from '../options.ts';
-import { EXIT, bold, dim, green, jsonOption, printJson, red, reportError, say } from '../output.ts';
+import { EXIT, bold, dim, green, jsonOption, printJson, red, reportError, say, yellow } from '../output.ts';
 
 interface HealthFlags {
   url?: string;
@@ -19,7 +19,6 @@ interface HealthFlags {
   json?: boolean;
 }
 
-const yellow = (text: string) => (process.stderr.isTTY && !process.env.NO_COLOR ? `\u001b[33m${text}\u001b[0m` : text);
 const paint: Record<HealthStatus, (text: string) => string> = { pass: green, warn: yellow, fail: red };
 
 /** The document as a compact table: status, key, value and unit, and what to do. */

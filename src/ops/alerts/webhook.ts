@@ -2,6 +2,8 @@ import { metrics, type Counter } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import { JeexDbError } from '../../core/errors.ts';
 import type { AlertSeverity } from './rules.ts';
+import { backoffDelay } from '../../core/backoff.ts';
+import { sleep } from '../../core/sleep.ts';
 
 /**
  * What the webhook receives for each alert that fires or resolves (POST, `application/json`):
@@ -131,9 +133,9 @@ export class AlertWebhook {
         return;
       }
       if (!result.retry || attempt > this.retries) return this.fail(payload, result, attempt);
-      const backoff = Math.min(this.maxBackoffMs, Math.max(this.backoffMs * 2 ** (attempt - 1), result.retryAfterMs ?? 0));
+      const backoff = Math.min(this.maxBackoffMs, Math.max(backoffDelay(attempt - 1, { initialMs: this.backoffMs }), result.retryAfterMs ?? 0));
       this.logger.debug({ alert: payload.alert, url: this.maskedUrl, reason: result.reason, status: result.status, attempt, retryInMs: backoff }, 'alert webhook attempt failed; retrying');
-      await new Promise((resolve) => setTimeout(resolve, backoff));
+      await sleep(backoff);
     }
   }
 

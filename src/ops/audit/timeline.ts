@@ -1,6 +1,6 @@
 import type { Sql } from 'postgres';
 import { JeexDbError } from '../../core/errors.ts';
-import { parseTimeout } from '../roles/settings.ts';
+import { parseDuration } from '../../core/units.ts';
 import { readChangeEvents } from './changes.ts';
 import { DEFAULT_AUDIT_KINDS, type AuditEvent, type AuditKind } from './events.ts';
 import { readLogEvents } from './log-reader.ts';
@@ -39,7 +39,8 @@ export interface AuditResult {
  * parseSince('1h', new Date('2026-01-01T12:00:00Z')) // 2026-01-01T11:00:00.000Z
  */
 export function parseSince(text: string, now: Date = new Date()): Date {
-  const ms = /^\s*\d+\s*(ms|s|min|h|d)\s*$/.test(text) ? parseTimeout(text) : undefined;
+  // A plain number is not a duration here: `2026` is a year.
+  const ms = parseDuration(text);
   if (ms !== undefined) return new Date(now.getTime() - ms);
   const at = Date.parse(text);
   if (Number.isNaN(at)) {

@@ -1,11 +1,11 @@
 import { stat, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Sql } from 'postgres';
 import { JeexDbError } from '../../core/errors.ts';
 import { humanBytes } from '../../cluster/tuning.ts';
 import type { BackupRepo } from './repo.ts';
 import { archiveStatus, checkWalContinuity, type ArchiveStatus } from './wal.ts';
+import { sleep } from '../../core/sleep.ts';
 
 export interface BackupWalWait {
   startWalFile: string;

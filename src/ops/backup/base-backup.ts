@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import { mkdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Sql } from 'postgres';
 import { createEncryptStream } from '../../crypto/envelope-stream.ts';
 import { loadKeys, type EncryptionKey } from '../../crypto/keys.ts';
@@ -18,6 +17,7 @@ import { countRows } from './row-counts.ts';
 import { TarGzWriter } from './tar-gz-writer.ts';
 import { tarballName } from './tarball.ts';
 import { DEFAULT_WAL_SEGMENT_SIZE, archiveStatus, checkWalContinuity, walFileForLsn, walSegmentSize } from './wal.ts';
+import { sleep } from '../../core/sleep.ts';
 
 export interface BaseBackupProgress extends CopyProgress {
   /** `checkpoint`: waiting for pg_backup_start; `copy`: files; `stop`: pg_backup_stop and the archive. */

@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto';
 import { lstat, open, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { JeexDbError } from '../../core/errors.ts';
 import { EXCLUDED_DIR_CONTENTS, isExcluded, WAL_SUBDIRS } from './exclude.ts';
 import type { ManifestFile } from './manifest.ts';
 import type { TarGzWriter } from './tar-gz-writer.ts';
+import { sleep } from '../../core/sleep.ts';
 
 /** One entry of the data directory found by the walk. */
 export interface DataDirEntry {

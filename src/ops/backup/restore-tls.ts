@@ -2,6 +2,7 @@ import { chown, cp, readFile, stat } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import type { LocalLayout } from '../../local/layout.ts';
 import type { LocalState, UrlTls } from '../../local/state.ts';
+import { parseBoolean } from '../../core/units.ts';
 import type { RunAs } from '../../platform/exec.ts';
 import { ensureDevTls } from '../tls/dev-tls.ts';
 import { tlsFiles } from '../tls/files.ts';
@@ -35,7 +36,7 @@ function setting(text: string, name: string): string | undefined {
  */
 export async function restoredTls(layout: LocalLayout, sourceDataDir: string | undefined, as?: RunAs): Promise<RestoredTls | undefined> {
   const local = await readFile(join(layout.pgdata, 'jeex-local.conf'), 'utf8').catch(() => '');
-  if (!/^(on|true|yes|1)$/i.test(setting(local, 'ssl') ?? 'off')) return undefined;
+  if (parseBoolean(setting(local, 'ssl') ?? 'off') !== true) return undefined;
   const target = tlsFiles(layout.root);
   if (sourceDataDir) {
     const source = tlsFiles(sourceDataDir);

@@ -16,6 +16,7 @@ import { restoredTls } from './restore-tls.ts';
 import { extractBackupTarball } from './tarball.ts';
 
 import type { RestoreTarget } from './restore-target.ts';
+import { sleep } from '../../core/sleep.ts';
 
 export type { RestoreTarget } from './restore-target.ts';
 
@@ -365,6 +366,6 @@ async function waitForPromotion(
     if (Date.now() > deadline) {
       throw new JeexDbError('RESTORE_FAILED', `recovery did not finish within ${timeoutSeconds} s`, { hint: `Read ${layout.serverLog}; raise --timeout for a long replay.` });
     }
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    await sleep(200);
   }
 }

@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { metrics, type BatchObservableCallback, type Meter } from '@opentelemetry/api';
 import { Cron } from 'croner';
 import type { Logger } from 'pino';
@@ -10,6 +9,8 @@ import { takeBaseBackup } from './base-backup.ts';
 import { pruneBackups, type PruneResult } from './prune.ts';
 import type { BackupRepo } from './repo.ts';
 import { verifyBackup, type VerifyResult } from './verify.ts';
+import { sleep } from '../../core/sleep.ts';
+import { backoffDelay } from '../../core/backoff.ts';
 
 /** What one attempt of a scheduled run produced: the backup, its verification, the pruning. */
 export interface BackupRun {
@@ -187,12 +188,12 @@ export function startBackupSchedule(options: BackupScheduleOptions): BackupSched
           const code = error instanceof JeexDbError ? error.code : undefined;
           Object.assign(state, { lastFailureAt: new Date(), lastError: message, consecutiveFailures: state.consecutiveFailures + 1 });
           const retry = n < maxAttempts;
-          const delay = Math.min(MAX_RETRY_DELAY_MS, retryDelayMs * 2 ** (n - 1));
+          const delay = backoffDelay(n - 1, { initialMs: retryDelayMs, maxMs: MAX_RETRY_DELAY_MS });
           logger.error(
             { event: 'backup.failed', code, error: message, attempt: n, maxAttempts, durationMs: Date.now() - begun, ...(retry ? { retryInMs: delay } : {}) },
             `scheduled backup attempt ${n} of ${maxAttempts} failed${retry ? `; retrying in ${Math.round(delay / 1000)} s` : '; giving up until the next scheduled time'}: ${message}`,
           );
-          if (retry) await sleep(delay, undefined, { signal: controller.signal }).catch(() => undefined);
+          if (retry) await sleep(delay, { signal: controller.signal });
         }
       }
       const failure = lastError instanceof Error ? lastError : new JeexDbError('BACKUP_FAILED', lastError === undefined ? 'the backup schedule was stopped before the run ended' : `the run failed: ${JSON.stringify(lastError)}`);

@@ -4,6 +4,7 @@ import type { Sql } from 'postgres';
 import { archiveFailing, archiverStats } from './archiver.ts';
 import type { BackupRepo } from './repo.ts';
 import { JeexDbError } from '../../core/errors.ts';
+import { sleep } from '../../core/sleep.ts';
 
 /** PostgreSQL's default WAL segment size (initdb --wal-segsize), 16 MiB. */
 export const DEFAULT_WAL_SEGMENT_SIZE = 16 * 2 ** 20;
@@ -299,6 +300,6 @@ export async function waitForArchiver(sql: Sql, timeoutMs = 20_000): Promise<voi
         hint: 'Check pg_stat_archiver (failed_count, last_failed_wal) and the server log for the archiver error.',
       });
     }
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await sleep(100);
   }
 }

@@ -1,9 +1,14 @@
+import { BYTES_EXPECTED, DURATION_UNITS, durationExpected, parseBytes, parseDuration } from '../../core/units.ts';
+
 /**
  * Every limit `checkHealth` judges by, with its default. Each can be overridden in code
  * (`checkHealth(sql, { thresholds: { connectionsWarnPercent: 70 } })`) or by the environment,
  * `JEEX_HEALTH_<NAME>` with the name in upper snake case
  * (`JEEX_HEALTH_CONNECTIONS_WARN_PERCENT=70`); code wins over the environment. An optional
  * threshold is off unless set; `off` turns any of them off (`JEEX_HEALTH_POOL_WAITING_WARN=off`).
+ * In the environment a time may carry a unit and a size a unit (core/units.ts):
+ * `JEEX_HEALTH_BACKUP_AGE_WARN_SECONDS=26h`, `JEEX_HEALTH_DATABASE_SIZE_WARN_BYTES=50GB`; a plain
+ * number is in the unit the name ends with.
  */
 export interface HealthThresholds {
   /** Round trip of `SELECT 1`, ms. */
@@ -200,8 +205,8 @@ export function resolveHealthThresholds(
     if (raw !== undefined && raw !== '') {
       if (raw.toLowerCase() === 'off') delete thresholds[name];
       else {
-        const value = Number(raw);
-        const expected = invalid(KINDS[name], value);
+        const { value, expected: unreadable } = fromEnvironment(name, raw);
+        const expected = unreadable ?? invalid(KINDS[name], value);
         if (expected) problems.push(`${variable}=${raw} is not ${expected}; using ${describe(thresholds[name])}`);
         else thresholds[name] = value;
       }
@@ -226,6 +231,21 @@ export function resolveHealthThresholds(
     }
   }
   return { thresholds, problems };
+}
+
+/** A threshold's value from its variable: a time or size in the grammar of core/units.ts, else a number. */
+function fromEnvironment(name: ThresholdName, raw: string): { value: number; expected?: string } {
+  const kind = KINDS[name];
+  if (kind === 'duration') {
+    const defaultUnit = name.endsWith('Ms') ? 'ms' : 's';
+    const ms = parseDuration(raw, { defaultUnit });
+    return ms === undefined ? { value: Number.NaN, expected: durationExpected({ defaultUnit }) } : { value: ms / DURATION_UNITS[defaultUnit] };
+  }
+  if (kind === 'bytes') {
+    const bytes = parseBytes(raw);
+    return bytes === undefined ? { value: Number.NaN, expected: BYTES_EXPECTED } : { value: bytes };
+  }
+  return { value: Number(raw) };
 }
 
 const describe = (value: number | undefined) => (value === undefined ? 'none (off)' : `the default ${value}`);

@@ -1,3 +1,5 @@
+import { sleep } from '../../core/sleep.ts';
+import { backoffDelay } from '../../core/backoff.ts';
 /** Where the first pass starts: below every UUID. */
 export const FIRST_ID = '00000000-0000-0000-0000-000000000000';
 
@@ -17,8 +19,6 @@ export interface PassOutcome {
   /** Rows still to do after the last pass (locked throughout, or written meanwhile with an old key). */
   remaining: number;
 }
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
  * Run `batch(after)` over a table in id order until it reports no more rows; then count what is
@@ -41,7 +41,7 @@ export async function inPasses(
   // Two passes in a row that change nothing: what is left is held by a long transaction or
   // cannot be done (a conflict): report it rather than spin.
   while (left > 0 && passes < options.maxPasses && idle < 2 && !options.signal?.aborted) {
-    if (passes > 0) await sleep(Math.min(100 * 2 ** (passes - 1), 2000));
+    if (passes > 0) await sleep(backoffDelay(passes - 1, { initialMs: 100, maxMs: 2000 }));
     passes++;
     const before = done;
     let after = FIRST_ID;

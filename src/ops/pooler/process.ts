@@ -9,6 +9,7 @@ import { serverEnv, type RunAs } from '../../platform/exec.ts';
 import { processAlive } from '../../platform/process-alive.ts';
 import { logOffset, readLogSince, relevantLines } from '../../platform/log-file.ts';
 import type { PgbouncerBinary } from './binary.ts';
+import { sleep } from '../../core/sleep.ts';
 
 /** The files of one PgBouncer, under `<data dir>/pgbouncer/`. */
 export interface PoolerFiles {
@@ -34,8 +35,6 @@ export function poolerFiles(dir: string): PoolerFiles {
     startupFile: join(dir, 'pgbouncer.startup'),
   };
 }
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 const alive = processAlive;
 

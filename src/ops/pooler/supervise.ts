@@ -6,6 +6,8 @@ import { findPgbouncer, type PgbouncerBinary } from './binary.ts';
 import { configuredListen } from './local.ts';
 import { withPoolerLock } from './lock.ts';
 import { describeExit, poolerExit, poolerFiles, poolerPid, startPooler, type PoolerExit, type PoolerFiles } from './process.ts';
+import { sleep } from '../../core/sleep.ts';
+import { backoffDelay } from '../../core/backoff.ts';
 
 /** One death of PgBouncer a supervisor saw, and what followed. */
 export interface PoolerRestart {
@@ -123,16 +125,14 @@ export function supervisePooler(options: SupervisePoolerOptions): PoolerSupervis
   let current: PoolerRestart | undefined;
   let stopping = false;
   let wake = () => {};
-  const pause = (ms: number) =>
-    new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, ms);
-      timer.unref();
-      wake = () => {
-        clearTimeout(timer);
-        resolve();
-      };
-    });
-  const delayFor = (attempt: number) => (attempt <= 1 ? 0 : Math.min(initialMs * 2 ** (attempt - 2), maxMs));
+  // A pause that does not keep the process alive and that stop() ends at once.
+  const pause = (ms: number) => {
+    const woken = new AbortController();
+    wake = () => woken.abort();
+    return sleep(ms, { signal: woken.signal, ref: false });
+  };
+  // The first restart is at once; then initialMs, doubled each time, at most maxMs.
+  const delayFor = (attempt: number) => (attempt <= 1 ? 0 : backoffDelay(attempt - 2, { initialMs, maxMs }));
 
   const onRunning = (now: number, running: number) => {
     if (running !== pid) {
@@ -163,7 +163,7 @@ export function supervisePooler(options: SupervisePoolerOptions): PoolerSupervis
     // Its shell writes the status a moment after it died: give it that moment.
     let exit = await poolerExit(files);
     for (let i = 0; !exit && i < 5; i++) {
-      await new Promise((resolve) => setTimeout(resolve, 50));
+      await sleep(50);
       exit = await poolerExit(files);
     }
     const tail = (await readLogSince(files.logfile, 0)).slice(-LOG_TAIL);

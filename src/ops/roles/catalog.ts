@@ -1,5 +1,6 @@
 import type { RoleKind, RoleSet } from './names.ts';
-import { formatTimeout, type RoleSettings } from './settings.ts';
+import { formatDuration } from '../../core/units.ts';
+import type { RoleSettings } from './settings.ts';
 
 /** What one role is: its attributes, role settings, memberships and limit. */
 export interface RoleSpec {
@@ -49,8 +50,8 @@ const HEADROOM = 10;
  */
 export function roleCatalog(names: RoleSet, settings: RoleSettings, serverMaxConnections: number): RoleSpec[] {
   const idle = {
-    idle_session_timeout: formatTimeout(settings.idleSessionTimeoutMs),
-    idle_in_transaction_session_timeout: formatTimeout(settings.idleInTransactionTimeoutMs),
+    idle_session_timeout: formatDuration(settings.idleSessionTimeoutMs),
+    idle_in_transaction_session_timeout: formatDuration(settings.idleInTransactionTimeoutMs),
   };
   const reads: Record<string, string> = settings.auditReads ? { log_statement: 'all' } : {};
   const limit = (kind: keyof RoleSettings['connectionLimits'], derived: number) => settings.connectionLimits[kind] ?? derived;

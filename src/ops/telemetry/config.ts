@@ -1,4 +1,5 @@
 import { JeexDbError } from '../../core/errors.ts';
+import { invalidDuration, parseDuration } from '../../core/units.ts';
 
 /** The OTLP/HTTP port of an OpenTelemetry Collector; 4317 is its gRPC port. */
 export const OTLP_HTTP_PORT = 4318;
@@ -14,7 +15,7 @@ export interface OtlpOptions {
   headers?: Record<string, string>;
   /** `http/json` or `http/protobuf`; `grpc` is refused (like `OTEL_EXPORTER_OTLP_PROTOCOL`). */
   protocol?: string;
-  /** Milliseconds between exports (like `OTEL_METRIC_EXPORT_INTERVAL`). Default 60000. */
+  /** Milliseconds between exports (like `OTEL_METRIC_EXPORT_INTERVAL`, which also takes `60s`). Default 60000. */
   intervalMillis?: number;
   /** Milliseconds one collection + export may take (like `OTEL_METRIC_EXPORT_TIMEOUT`). Default 30000. */
   exportTimeoutMillis?: number;
@@ -90,7 +91,9 @@ export function resolveTelemetryConfig(input: TelemetryConfigInput = {}): Teleme
     else problems.push(`OTEL_METRICS_EXPORTER must list otlp, prometheus or none, got ${JSON.stringify(name)}`);
   }
   if (exporters.has('console')) problems.push('OTEL_METRICS_EXPORTER=console is not supported: jeex-db never writes to the console; use otlp or prometheus');
-  // OTEL_SDK_DISABLED=true turns every exporter off, as the specification says.
+  // OTEL_SDK_DISABLED=true turns every exporter off, as the specification says. Only `true` (any
+  // case), not the wider grammar of core/units.ts: the specification reads every other value as
+  // false, and an OpenTelemetry SDK in the same process must agree with us on what it means.
   const none = exporters.has('none') || get('OTEL_SDK_DISABLED')?.toLowerCase() === 'true';
 
   const endpointVar = get('OTEL_EXPORTER_OTLP_METRICS_ENDPOINT') ? 'OTEL_EXPORTER_OTLP_METRICS_ENDPOINT' : 'OTEL_EXPORTER_OTLP_ENDPOINT';
@@ -188,9 +191,10 @@ function millis(option: number | undefined, optionName: string, raw: string | un
     return undefined;
   }
   if (raw === undefined) return undefined;
-  const value = Number(raw);
-  if (/^\d+$/.test(raw) && value > 0) return { value, from: variable };
-  problems.push(`${variable} must be a whole number of milliseconds above 0, got ${JSON.stringify(raw)}`);
+  // The specification's whole milliseconds (`60000`) read the same; a unit (`60s`) is ours.
+  const value = parseDuration(raw, { defaultUnit: 'ms' });
+  if (value !== undefined && value > 0) return { value, from: variable };
+  problems.push(value === undefined ? invalidDuration(variable, raw, { defaultUnit: 'ms' }) : `${variable} must be above 0, got ${JSON.stringify(raw)}`);
   return undefined;
 }
 
