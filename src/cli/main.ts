@@ -1,30 +1,8 @@
 #!/usr/bin/env node
-import { packageVersion } from '../core/package.ts';
-import { Command, CommanderError } from 'commander';
-import { configCommand } from './commands/config.ts';
-import { downCommand } from './commands/down.ts';
-import { upCommand } from './commands/up.ts';
-import { serveCommand } from './commands/serve.ts';
-import { restoreCommand } from './commands/restore.ts';
-import { verifyCommand } from './commands/verify.ts';
-import { backupCommand, backupsCommand } from './commands/backup.ts';
-import { keysCommand } from './commands/keys.ts';
-import { tlsCommand } from './commands/tls.ts';
-import { urlCommand } from './commands/url.ts';
-import { migrateCommand } from './commands/migrate.ts';
-import { statusCommand } from './commands/status.ts';
-import { rollbackCommand } from './commands/rollback.ts';
-import { baselineCommand, markAppliedCommand } from './commands/adopt.ts';
-import { planCommand } from './commands/plan.ts';
-import { checkCommand } from './commands/check.ts';
-import { diagnoseCommand } from './commands/diagnose.ts';
-import { healthCommand } from './commands/health.ts';
-import { rolesCommand } from './commands/roles.ts';
-import { auditCommand } from './commands/audit.ts';
+import { CommanderError } from 'commander';
 import { EXIT } from './exit-codes.ts';
 import { printJson, usageError } from './output.ts';
-
-const pkg = { version: packageVersion() };
+import { createProgram } from './program.ts';
 
 // `jeex-db config | head`: a closed pipe is the reader's choice, not an error.
 for (const stream of [process.stdout, process.stderr]) {
@@ -34,36 +12,7 @@ for (const stream of [process.stdout, process.stderr]) {
   });
 }
 
-const program = new Command('jeex-db')
-  .description('PostgreSQL 18 for JEEX Idea: local cluster, migrations and operations')
-  .version(pkg.version)
-  .showHelpAfterError('(add --help for usage)')
-  .exitOverride()
-  .addCommand(upCommand())
-  .addCommand(downCommand())
-  .addCommand(serveCommand())
-  .addCommand(backupCommand())
-  .addCommand(backupsCommand())
-  .addCommand(restoreCommand())
-  .addCommand(verifyCommand())
-  .addCommand(keysCommand())
-  .addCommand(tlsCommand())
-  .addCommand(configCommand())
-  .addCommand(urlCommand())
-  .addCommand(migrateCommand())
-  .addCommand(statusCommand())
-  .addCommand(planCommand())
-  .addCommand(rollbackCommand())
-  .addCommand(checkCommand())
-  .addCommand(baselineCommand())
-  .addCommand(markAppliedCommand())
-  .addCommand(diagnoseCommand())
-  .addCommand(healthCommand())
-  .addCommand(rolesCommand())
-  .addCommand(auditCommand());
-
-const everyCommand = (command: Command): Command[] => [command, ...command.commands.flatMap(everyCommand)];
-for (const command of everyCommand(program).slice(1)) command.exitOverride().showHelpAfterError('(add --help for usage)');
+const program = createProgram();
 
 try {
   await program.parseAsync(process.argv);

@@ -1,11 +1,10 @@
-import { Option } from 'commander';
 import { JeexDbError } from '../core/errors.ts';
 import { translateDbError } from '../db/translate-error.ts';
 import { maskSecrets } from '../db/url.ts';
 import { EXIT, exitCodeFor } from './exit-codes.ts';
 
-/** `--json`: exactly one JSON document on stdout, nothing else there. Defined once, shared. */
-export const jsonOption = () => new Option('--json', 'print one JSON document on stdout (for scripts)');
+/** `--json`, defined with the other shared flags (options.ts); here too for the commands that print. */
+export { jsonOption } from './options.ts';
 
 const useColor = () => Boolean(process.stderr.isTTY) && !process.env.NO_COLOR;
 const paint = (code: string, text: string) => (useColor() ? `\u001b[${code}m${text}\u001b[0m` : text);

@@ -1,0 +1,64 @@
+import { Command } from 'commander';
+import { packageVersion } from '../core/package.ts';
+import { configCommand } from './commands/config.ts';
+import { downCommand } from './commands/down.ts';
+import { upCommand } from './commands/up.ts';
+import { serveCommand } from './commands/serve.ts';
+import { restoreCommand } from './commands/restore.ts';
+import { verifyCommand } from './commands/verify.ts';
+import { backupCommand, backupsCommand } from './commands/backup.ts';
+import { keysCommand } from './commands/keys.ts';
+import { tlsCommand } from './commands/tls.ts';
+import { urlCommand } from './commands/url.ts';
+import { migrateCommand } from './commands/migrate.ts';
+import { statusCommand } from './commands/status.ts';
+import { rollbackCommand } from './commands/rollback.ts';
+import { baselineCommand, markAppliedCommand } from './commands/adopt.ts';
+import { planCommand } from './commands/plan.ts';
+import { checkCommand } from './commands/check.ts';
+import { diagnoseCommand } from './commands/diagnose.ts';
+import { healthCommand } from './commands/health.ts';
+import { rolesCommand } from './commands/roles.ts';
+import { auditCommand } from './commands/audit.ts';
+import { exportDataDirFlag } from './options.ts';
+
+/** Every command of `program` and below it, the program first. */
+export const everyCommand = (command: Command): Command[] => [command, ...command.commands.flatMap(everyCommand)];
+
+/**
+ * The whole `jeex-db` program, not yet parsed: main.ts runs it; tests walk it (every command,
+ * every option) without starting anything.
+ */
+export function createProgram(): Command {
+  const program = new Command('jeex-db')
+    .description('PostgreSQL 18 for JEEX Idea: local cluster, migrations and operations')
+    .version(packageVersion())
+    .showHelpAfterError('(add --help for usage)')
+    .exitOverride()
+    .addCommand(upCommand())
+    .addCommand(downCommand())
+    .addCommand(serveCommand())
+    .addCommand(backupCommand())
+    .addCommand(backupsCommand())
+    .addCommand(restoreCommand())
+    .addCommand(verifyCommand())
+    .addCommand(keysCommand())
+    .addCommand(tlsCommand())
+    .addCommand(configCommand())
+    .addCommand(urlCommand())
+    .addCommand(migrateCommand())
+    .addCommand(statusCommand())
+    .addCommand(planCommand())
+    .addCommand(rollbackCommand())
+    .addCommand(checkCommand())
+    .addCommand(baselineCommand())
+    .addCommand(markAppliedCommand())
+    .addCommand(diagnoseCommand())
+    .addCommand(healthCommand())
+    .addCommand(rolesCommand())
+    .addCommand(auditCommand())
+    // --data-dir on the line wins over JEEX_DB_DATA_DIR for all this process reads, drizzle.config.ts too.
+    .hook('preAction', (_program, actionCommand) => exportDataDirFlag(actionCommand));
+  for (const command of everyCommand(program).slice(1)) command.exitOverride().showHelpAfterError('(add --help for usage)');
+  return program;
+}
