@@ -47,7 +47,7 @@ describe('the shared flags of the jeex-db program', () => {
     expect(missing, 'add dataDirOption(), or say in NO_LOCAL_CLUSTER why the command never looks at it').toEqual([]);
     for (const command of leaves) {
       const option = flag(command, '--data-dir');
-      if (option) expect({ command: path(command), env: option.envVar, default: option.defaultValue }).toEqual({ command: path(command), env: 'JEEX_DB_DATA_DIR', default: DEFAULT_DATA_DIR });
+      if (option) expect({ command: path(command), env: option.envVar, default: option.defaultValue as unknown }).toEqual({ command: path(command), env: 'JEEX_DB_DATA_DIR', default: DEFAULT_DATA_DIR });
     }
   });
 
