@@ -1,5 +1,5 @@
 import { defineConfig } from 'drizzle-kit';
-import { localLayout } from './src/local/layout.ts';
+import { localLayout, resolveDataDir } from './src/local/layout.ts';
 import { localUrl } from './src/local/state.ts';
 import { JeexDbError } from './src/core/errors.ts';
 
@@ -10,7 +10,7 @@ const url = process.env.DATABASE_URL ?? localMigratorUrl();
 /** drizzle-kit prints only an error's message: a damaged state.json or secrets.json says its fix there too. */
 function localMigratorUrl(): string | undefined {
   try {
-    return localUrl(localLayout(process.env.JEEX_DB_DATA_DIR), 'migrator');
+    return localUrl(localLayout(resolveDataDir()), 'migrator');
   } catch (error) {
     if (error instanceof JeexDbError && error.hint) throw new Error(`[${error.code}] ${error.message}\nfix: ${error.hint}`);
     throw error;

@@ -4,12 +4,14 @@ import { connect } from '../db/connect.ts';
 import { durationExpected, parseDuration } from '../core/units.ts';
 import type { RunnerOptions } from '../migrate/runner.ts';
 import { requireUrl, resolveMigrationTarget, type MigrationTarget } from '../migrate/target.ts';
-import { jsonOption, progressReporter } from './output.ts';
+import { dataDirOption, drizzleConfigOption, jsonOption, migrationsDirOption, urlOption } from './options.ts';
+import { progressReporter } from './output.ts';
 
 export interface TargetFlags {
   url?: string;
   migrationsDir?: string;
   config?: string;
+  dataDir?: string;
   json?: boolean;
 }
 
@@ -28,12 +30,13 @@ export function durationArg(value: string): number {
   return ms;
 }
 
-/** --url, --migrations-dir, --config, --json: where the migrations are and what to migrate. */
+/** --url, --data-dir, --migrations-dir, --config, --json: where the migrations are and what to migrate. */
 export function withTargetOptions(command: Command): Command {
   return command
-    .option('--url <url>', 'database to migrate (default: DATABASE_URL, drizzle.config.ts, the local cluster)')
-    .option('--migrations-dir <dir>', "drizzle-kit's output folder (default: `out` of drizzle.config.ts, else the package's drizzle/)")
-    .option('--config <file>', 'drizzle.config.ts to read (default: ./drizzle.config.ts when present)')
+    .addOption(urlOption('migrate'))
+    .addOption(dataDirOption('the local cluster to migrate when there is no --url, DATABASE_URL or drizzle.config.ts URL'))
+    .addOption(migrationsDirOption())
+    .addOption(drizzleConfigOption())
     .addOption(jsonOption());
 }
 

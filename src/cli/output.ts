@@ -1,11 +1,10 @@
-import { Option } from 'commander';
 import { JeexDbError } from '../core/errors.ts';
 import { translateDbError } from '../db/translate-error.ts';
 import { maskSecrets } from '../db/url.ts';
 import { EXIT, exitCodeFor } from './exit-codes.ts';
 
-/** `--json`: exactly one JSON document on stdout, nothing else there. Defined once, shared. */
-export const jsonOption = () => new Option('--json', 'print one JSON document on stdout (for scripts)');
+/** `--json`, defined with the other shared flags (options.ts); here too for the commands that print. */
+export { jsonOption } from './options.ts';
 
 // The CLI's one colour helper: colour when stderr is a terminal and NO_COLOR is unset (no-color.org).
 const useColor = () => Boolean(process.stderr.isTTY) && !process.env.NO_COLOR;

@@ -20,6 +20,7 @@ import { diagnoseCommand } from './commands/diagnose.ts';
 import { healthCommand } from './commands/health.ts';
 import { rolesCommand } from './commands/roles.ts';
 import { auditCommand } from './commands/audit.ts';
+import { exportDataDirFlag } from './options.ts';
 
 /**
  * The `jeex-db` program: every command with its options, nothing parsed or run. main.ts parses
@@ -56,7 +57,9 @@ export function buildProgram(): Command {
     .addCommand(diagnoseCommand())
     .addCommand(healthCommand())
     .addCommand(rolesCommand())
-    .addCommand(auditCommand());
+    .addCommand(auditCommand())
+    // --data-dir on the line wins over JEEX_DB_DATA_DIR for all this process reads, drizzle.config.ts too.
+    .hook('preAction', (_program, actionCommand) => exportDataDirFlag(actionCommand));
   for (const command of everyCommand(program).slice(1)) command.exitOverride().showHelpAfterError('(add --help for usage)');
   return program;
 }

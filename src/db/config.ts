@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { localLayout } from '../local/layout.ts';
+import { localLayout, resolveDataDir } from '../local/layout.ts';
 import { localUrl, readLocalState } from '../local/state.ts';
 import { JeexDbError } from '../core/errors.ts';
 import { DURATION_UNITS, formatDuration, invalidBoolean, parseBoolean, parseDuration } from '../core/units.ts';
@@ -156,7 +156,7 @@ export function resolveDbConfig(input: DbConfigInput = {}, env: NodeJS.ProcessEn
   if (input.url !== undefined) url = input.url;
   else if (env.DATABASE_URL) [url, source] = [env.DATABASE_URL, 'DATABASE_URL'];
   else if ((url = urlFromLibpq(env))) source = 'PG*';
-  else if ((url = localUrl(localLayout(env.JEEX_DB_DATA_DIR), 'app'))) source = 'local';
+  else if ((url = localUrl(localLayout(resolveDataDir(undefined, env)), 'app'))) source = 'local';
 
   if (url !== undefined && source !== 'local') url = withLibpqTls(url, env);
   if (url === undefined) {
@@ -186,7 +186,7 @@ export function resolveDbConfig(input: DbConfigInput = {}, env: NodeJS.ProcessEn
 
   // Behind PgBouncer in transaction mode, named prepared statements break unless it is 1.21+
   // with max_prepared_statements; the local cluster's state knows which PgBouncer it runs.
-  const local = source === 'local' ? readLocalState(localLayout(env.JEEX_DB_DATA_DIR)) : undefined;
+  const local = source === 'local' ? readLocalState(localLayout(resolveDataDir(undefined, env))) : undefined;
   let pooler: DbConfig['pooler'] = input.pooler ?? (local?.pooler ? 'pgbouncer' : 'none');
   if (input.pooler === undefined && env.JEEX_DB_POOLER) {
     if (env.JEEX_DB_POOLER === 'pgbouncer' || env.JEEX_DB_POOLER === 'none') pooler = env.JEEX_DB_POOLER;
@@ -196,7 +196,7 @@ export function resolveDbConfig(input: DbConfigInput = {}, env: NodeJS.ProcessEn
   const directUrl = givenDirect
     ? withLibpqTls(givenDirect, env)
     : source === 'local'
-      ? localUrl(localLayout(env.JEEX_DB_DATA_DIR), 'app', { direct: true })
+      ? localUrl(localLayout(resolveDataDir(undefined, env)), 'app', { direct: true })
       : undefined;
   if (directUrl) checkUrl(directUrl, input.directUrl ? 'option directUrl' : env.JEEX_DB_DIRECT_URL ? 'JEEX_DB_DIRECT_URL' : 'the local direct URL', problems);
 

@@ -4,7 +4,7 @@ import * as schema from '../schema/index.ts';
 import { loadColumnCipher } from '../local/cipher-keys.ts';
 import type { CipherKeys, ColumnCipher } from '../crypto/column-cipher.ts';
 import { attachCipher, cipherOf } from '../crypto/db-cipher.ts';
-import { localLayout } from '../local/layout.ts';
+import { localLayout, resolveDataDir } from '../local/layout.ts';
 import { clientTarget, socketTls } from './client-tls.ts';
 import { resolveDbConfig, type DbConfig, type DbConfigInput } from './config.ts';
 import { trackConnections } from './connection-tracker.ts';
@@ -136,7 +136,7 @@ export function createDb(input: CreateDbInput = {}, env: NodeJS.ProcessEnv = pro
   const db = drizzle(sql, { schema });
   // Resolved at the first user query, so a client that never reads users needs no key. The
   // local cluster's key files are used only for the local cluster, never for a DATABASE_URL.
-  attachCipher(db, () => loadColumnCipher(env, { ...(keys ? { keys } : {}), ...(config.source === 'local' ? { local: localLayout(env.JEEX_DB_DATA_DIR) } : {}) }));
+  attachCipher(db, () => loadColumnCipher(env, { ...(keys ? { keys } : {}), ...(config.source === 'local' ? { local: localLayout(resolveDataDir(undefined, env)) } : {}) }));
   return {
     db,
     sql,

@@ -2,7 +2,7 @@ import { join, resolve } from 'node:path';
 
 /**
  * Where `jeex-db up` keeps a local cluster. Everything lives under one directory
- * (default `.jeex-db/` in the working directory):
+ * (default `.jeex-db/` in the working directory, or `JEEX_DB_DATA_DIR`):
  *
  *   state.json    ports, database and role names (no secrets)
  *   secrets.json  generated passwords, mode 0600
@@ -15,6 +15,23 @@ import { join, resolve } from 'node:path';
  * This folder imports nothing of ours but `src/core/errors.ts` (and zod), so `drizzle.config.ts` can load it through drizzle-kit.
  */
 export const DEFAULT_DATA_DIR = '.jeex-db';
+
+/** The environment variable naming the local cluster's directory, for the library and the CLI alike. */
+export const DATA_DIR_ENV = 'JEEX_DB_DATA_DIR';
+
+/**
+ * The local cluster's directory: `given` (an option, `--data-dir`), else `JEEX_DB_DATA_DIR`,
+ * else `.jeex-db`. An empty value counts as unset. Every reader of the local cluster (createDb,
+ * the migration target, health, drizzle.config.ts, `jeex-db up` and the other commands) comes
+ * through here, so one variable moves them all.
+ *
+ * @example
+ * resolveDataDir(undefined, { JEEX_DB_DATA_DIR: '/srv/db' }); // '/srv/db'
+ * resolveDataDir('/tmp/x', { JEEX_DB_DATA_DIR: '/srv/db' }); // '/tmp/x'
+ */
+export function resolveDataDir(given?: string, env: NodeJS.ProcessEnv = process.env): string {
+  return given || env[DATA_DIR_ENV] || DEFAULT_DATA_DIR;
+}
 
 export interface LocalLayout {
   root: string;
@@ -31,8 +48,9 @@ export interface LocalLayout {
   blindIndexKeyFile: string;
 }
 
-export function localLayout(dataDir: string = DEFAULT_DATA_DIR, cwd: string = process.cwd()): LocalLayout {
-  const root = resolve(cwd, dataDir);
+/** The files of the local cluster in `dataDir` (default: see resolveDataDir), relative to `cwd`. */
+export function localLayout(dataDir?: string, cwd: string = process.cwd()): LocalLayout {
+  const root = resolve(cwd, resolveDataDir(dataDir));
   return {
     root,
     stateFile: join(root, 'state.json'),

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { JeexDbError } from '../core/errors.ts';
-import { localLayout } from '../local/layout.ts';
+import { localLayout, resolveDataDir } from '../local/layout.ts';
 import { localUrl } from '../local/state.ts';
 import { importTypeScript } from './load-typescript.ts';
 import { defaultMigrationsDir } from './runner.ts';
@@ -11,6 +11,8 @@ export interface TargetInput {
   migrationsDir?: string;
   /** drizzle.config.ts to read `out` and `dbCredentials.url` from; default ./drizzle.config.ts when present. */
   config?: string;
+  /** The local cluster to fall back to (default: JEEX_DB_DATA_DIR, else .jeex-db; see resolveDataDir). */
+  dataDir?: string;
 }
 
 export interface MigrationTarget {
@@ -39,8 +41,8 @@ async function loadDrizzleConfig(file: string): Promise<DrizzleConfig> {
 
 /**
  * Where the migrations are and which database to migrate: flags, then DATABASE_URL, then
- * drizzle.config.ts (`dbCredentials.url`, `out`), then the local cluster of `jeex-db up`, and for
- * the folder the package's own `drizzle/`.
+ * drizzle.config.ts (`dbCredentials.url`, `out`), then the local cluster of `jeex-db up` (in
+ * `dataDir`, else JEEX_DB_DATA_DIR, else .jeex-db), and for the folder the package's own `drizzle/`.
  */
 export async function resolveMigrationTarget(input: TargetInput, env: NodeJS.ProcessEnv = process.env): Promise<MigrationTarget> {
   const configFile = input.config ? resolve(input.config) : resolve('drizzle.config.ts');
@@ -56,7 +58,7 @@ export async function resolveMigrationTarget(input: TargetInput, env: NodeJS.Pro
   const schema = Array.isArray(config.schema) ? config.schema[0] : config.schema;
   if (schema && !/[*?{]/.test(schema)) target.schemaModule = resolve(dirname(configFile), schema);
 
-  const local = localUrl(localLayout(env.JEEX_DB_DATA_DIR), 'migrator');
+  const local = localUrl(localLayout(resolveDataDir(input.dataDir, env)), 'migrator');
   if (input.url) [target.url, target.urlSource] = [input.url, '--url'];
   else if (env.DATABASE_URL) [target.url, target.urlSource] = [env.DATABASE_URL, 'DATABASE_URL'];
   else if (config.dbCredentials?.url) [target.url, target.urlSource] = [config.dbCredentials.url, 'drizzle.config.ts'];

@@ -5,10 +5,10 @@ import { auditTimeline, parseSince, type AuditResult } from '../../ops/audit/tim
 import type { AuditEvent, AuditKind } from '../../ops/audit/events.ts';
 import { JeexDbError } from '../../core/errors.ts';
 import { translateDbError } from '../../db/translate-error.ts';
-import { DEFAULT_DATA_DIR, localLayout } from '../../local/layout.ts';
+import { localLayout } from '../../local/layout.ts';
 import { localUrl, readLocalState } from '../../local/state.ts';
 import { bold, dim, jsonOption, note, printJson, red, reportError, say } from '../output.ts';
-import { intArg } from '../options.ts';
+import { dataDirOption, intArg, urlOption } from '../options.ts';
 
 const KINDS: Record<string, AuditKind[]> = {
   connections: ['connection'],
@@ -63,8 +63,8 @@ export function auditCommand(): Command {
     .option('--until <when>', 'up to this time (ISO) or this long ago')
     .addOption(new Option('--kind <kinds>', 'connections, failures, denied, statements, changes or all (comma-separated or repeated; default failures,denied,changes)').argParser(kindArg))
     .option('--limit <n>', 'show the newest N events (counts cover all)', intArg(1, 1_000_000), 200)
-    .option('--data-dir <dir>', 'the local cluster: its log directory and its database', DEFAULT_DATA_DIR)
-    .option('--url <url>', 'another server: a URL that may read jeex_audit.changes, a superuser (or JEEX_DB_ADMIN_URL)')
+    .addOption(dataDirOption('the local cluster: its log directory and its database'))
+    .addOption(urlOption('admin', 'or any URL that may read jeex_audit.changes'))
     .option('--log-dir <dir>', "the server's log directory with its *.json logs (default: the local cluster's)")
     .addOption(jsonOption())
     .action(async (flags: AuditFlags) => {
@@ -75,7 +75,7 @@ export function auditCommand(): Command {
         const since = parseSince(flags.since, now);
         const until = flags.until ? parseSince(flags.until, now) : undefined;
         const layout = localLayout(flags.dataDir);
-        const given = flags.url ?? process.env.JEEX_DB_ADMIN_URL;
+        const given = flags.url;
         const state = given ? undefined : readLocalState(layout);
         const url = given ?? (state ? localUrl(layout, 'superuser', { database: state.database }) : undefined);
         const logDir = flags.logDir ?? (state ? layout.logDir : undefined);

@@ -8,11 +8,12 @@ import { pruneBackups, type PruneResult } from '../../ops/backup/prune.ts';
 import { repairBackupRecord } from '../../ops/backup/repair.ts';
 import { backupRepo, defaultRepo, type BackupRepo } from '../../ops/backup/repo.ts';
 import { JeexDbError } from '../../core/errors.ts';
-import { DEFAULT_DATA_DIR, localLayout } from '../../local/layout.ts';
+import { localLayout } from '../../local/layout.ts';
 import { localUrl, readLocalState } from '../../local/state.ts';
 import { parseBytes } from '../../core/units.ts';
 import { humanBytes } from '../../cluster/tuning.ts';
 import { exitCodeFor } from '../exit-codes.ts';
+import { dataDirOption, repoOption, urlOption } from '../options.ts';
 import { bold, dim, green, jsonOption, note, printJson, red, reportError, say } from '../output.ts';
 
 interface BackupFlags {
@@ -91,9 +92,9 @@ const phaseText: Record<BaseBackupProgress['phase'], string> = {
 export function backupCommand(): Command {
   return new Command('backup')
     .description('take a base backup of the cluster into the backup repository (low impact by default)')
-    .option('--data-dir <dir>', 'where the local cluster lives', process.env.JEEX_DB_DATA_DIR ?? DEFAULT_DATA_DIR)
-    .option('--repo <dir>', 'the backup repository (default: backups/ in the data dir)')
-    .option('--url <url>', "another server on this machine (superuser URL); its data_directory is copied")
+    .addOption(dataDirOption())
+    .addOption(repoOption())
+    .addOption(urlOption('copy', 'needs --repo'))
     .option('--fast', 'an immediate checkpoint: starts at once, but with an I/O burst')
     .addOption(new Option('--max-rate <rate>', 'read the data directory at most this fast, per second (e.g. 50MB)').argParser(rateArg))
     .option('--label <text>', "the backup's label (default: jeex-db <id>)")
@@ -131,8 +132,8 @@ export function backupCommand(): Command {
 export function backupsCommand(): Command {
   const listCommand = new Command('list')
     .description('the backups in the repository and the recovery window')
-    .option('--data-dir <dir>', 'where the local cluster lives', process.env.JEEX_DB_DATA_DIR ?? DEFAULT_DATA_DIR)
-    .option('--repo <dir>', 'the backup repository (default: backups/ in the data dir)')
+    .addOption(dataDirOption())
+    .addOption(repoOption())
     .addOption(jsonOption())
     .action(async (flags: { dataDir: string; repo?: string; json?: boolean }) => {
       try {
@@ -156,8 +157,8 @@ export function backupsCommand(): Command {
     });
   const pruneCommand = new Command('prune')
     .description('apply the retention policy: delete old backups and the WAL only they needed')
-    .option('--data-dir <dir>', 'where the local cluster lives', process.env.JEEX_DB_DATA_DIR ?? DEFAULT_DATA_DIR)
-    .option('--repo <dir>', 'the backup repository (default: backups/ in the data dir)')
+    .addOption(dataDirOption())
+    .addOption(repoOption())
     .addOption(new Option('--keep-count <n>', 'keep the newest N backups (default: JEEX_BACKUP_KEEP_COUNT, else 7)').argParser(countArg(true)))
     .addOption(new Option('--keep-days <n>', 'keep backups younger than N days (default: JEEX_BACKUP_KEEP_DAYS, else 14)').argParser(countArg(false)))
     .option('--dry-run', 'change nothing; show what would be deleted and why')
@@ -185,8 +186,8 @@ export function backupsCommand(): Command {
   const repairCommand = new Command('repair')
     .description("rebuild a backup's damaged or missing backup.json from its tarball, backup_manifest and the WAL archive")
     .addArgument(new Argument('<backup>', 'backup id (as `backups list` shows it)'))
-    .option('--data-dir <dir>', 'where the local cluster lives', process.env.JEEX_DB_DATA_DIR ?? DEFAULT_DATA_DIR)
-    .option('--repo <dir>', 'the backup repository (default: backups/ in the data dir)')
+    .addOption(dataDirOption())
+    .addOption(repoOption())
     .option('--force', 'rebuild it even when backup.json is sound (e.g. after verify found it disagrees with the backup)')
     .addOption(jsonOption())
     .action(async (id: string, flags: { dataDir: string; repo?: string; force?: boolean; json?: boolean }) => {

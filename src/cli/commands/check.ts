@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { check } from '../../migrate/check.ts';
 import { resolveMigrationTarget } from '../../migrate/target.ts';
 import { exitCodeFor } from '../exit-codes.ts';
+import { drizzleConfigOption, migrationsDirOption } from '../options.ts';
 import { bold, dim, green, jsonOption, note, printJson, red, reportError, say } from '../output.ts';
 
 interface CheckFlags {
@@ -14,8 +15,8 @@ interface CheckFlags {
 export function checkCommand(): Command {
   return new Command('check')
     .description('the CI gate: the schema and the committed migrations agree, no conflicts, lint clean (no database needed)')
-    .option('--migrations-dir <dir>', "drizzle-kit's output folder (default: `out` of drizzle.config.ts, else the package's drizzle/)")
-    .option('--config <file>', 'drizzle.config.ts to read (default: ./drizzle.config.ts when present)')
+    .addOption(migrationsDirOption())
+    .addOption(drizzleConfigOption())
     .option('--schema <file>', 'the Drizzle schema module (default: `schema` of drizzle.config.ts, else the package schema)')
     .addOption(jsonOption())
     .action(async (flags: CheckFlags) => {

@@ -3,7 +3,7 @@ import { pgbouncerTemplate } from '../../ops/pooler/template.ts';
 import { detectMachine } from '../../cluster/machine.ts';
 import { deriveSettings, humanBytes, renderConf } from '../../cluster/tuning.ts';
 import { bold, dim, jsonOption, printJson, reportError, say } from '../output.ts';
-import { bytesArg, intArg } from '../options.ts';
+import { addMachineOptions } from '../options.ts';
 
 interface ConfigFlags {
   explain?: boolean;
@@ -17,17 +17,15 @@ interface ConfigFlags {
 }
 
 export function configCommand(): Command {
-  return new Command('config')
+  const command = new Command('config')
     .description('show the server settings derived from this machine (what `up` writes to jeex-tuning.conf)')
     .option('--explain', 'say why each value was chosen')
     .addOption(
       new Option('--format <format>', 'table, conf for a postgresql.conf fragment, or pgbouncer for a pgbouncer.ini in front of it')
         .choices(['table', 'conf', 'pgbouncer'])
         .default('table'),
-    )
-    .option('--memory <size>', 'tune for this much memory instead of this machine, e.g. 8GiB', bytesArg)
-    .option('--cpus <n>', 'tune for this many CPUs', intArg(1, 1024))
-    .option('--max-connections <n>', 'override the derived max_connections', intArg(10, 10000))
+    );
+  return addMachineOptions(command)
     .addOption(new Option('--storage <kind>', 'disk kind').choices(['ssd', 'hdd']).default('ssd'))
     .option('--prepared-statements', 'with --format pgbouncer: PgBouncer 1.21+, keep prepared statements (max_prepared_statements)')
     .addOption(jsonOption())

@@ -5,8 +5,8 @@ import { diagnose } from '../../ops/diagnose/diagnose.ts';
 import type { DiagnoseReport, Finding, FindingKind } from '../../ops/diagnose/types.ts';
 import { oneLine } from '../../ops/diagnose/statements.ts';
 import { resolveHealthTarget } from '../../ops/health/target.ts';
-import { DEFAULT_DATA_DIR } from '../../local/layout.ts';
 import { EXIT } from '../exit-codes.ts';
+import { dataDirOption, urlOption } from '../options.ts';
 import { bold, dim, green, jsonOption, note, printJson, red, reportError, say } from '../output.ts';
 
 interface DiagnoseFlags {
@@ -69,8 +69,8 @@ function printHuman(report: DiagnoseReport, target: string): void {
 export function diagnoseCommand(): Command {
   return new Command('diagnose')
     .description(`slow queries, missing/unused/duplicate/invalid indexes, bloat, sessions, wraparound, sequences, cache; exit ${EXIT.OK} when nothing is critical, ${EXIT.FAILURE} otherwise`)
-    .option('--url <url>', 'the database to examine (default: JEEX_DB_MONITOR_URL, DATABASE_URL, else the local cluster as superuser)')
-    .option('--data-dir <dir>', 'where the local cluster lives', DEFAULT_DATA_DIR)
+    .addOption(urlOption('examine'))
+    .addOption(dataDirOption())
     .addOption(jsonOption())
     .action(async (flags: DiagnoseFlags) => {
       try {

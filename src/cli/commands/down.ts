@@ -1,14 +1,13 @@
 import { Command } from 'commander';
-import { DEFAULT_DATA_DIR } from '../../local/layout.ts';
-import { DEFAULT_OS_USER } from '../../platform/os-user.ts';
 import { down } from '../../stack/up.ts';
+import { dataDirOption, osUserOption } from '../options.ts';
 import { jsonOption, printJson, reportError, say } from '../output.ts';
 
 export function downCommand(): Command {
   return new Command('down')
     .description('stop the local cluster (the data is kept)')
-    .option('--data-dir <dir>', 'where the local cluster lives', DEFAULT_DATA_DIR)
-    .option('--os-user <name>', 'OS user PostgreSQL runs as when started as root', DEFAULT_OS_USER)
+    .addOption(dataDirOption())
+    .addOption(osUserOption())
     .addOption(jsonOption())
     .action(async (flags: { dataDir: string; osUser: string; json?: boolean }) => {
       try {

@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { generateDown } from '../../migrate/down.ts';
 import { resolveMigrationTarget } from '../../migrate/target.ts';
+import { drizzleConfigOption, migrationsDirOption } from '../options.ts';
 import { bold, dim, green, jsonOption, note, printJson, reportError, say } from '../output.ts';
 
 export function generateDownCommand(): Command {
@@ -8,8 +9,8 @@ export function generateDownCommand(): Command {
     .description('draft NNNN_tag.down.sql by diffing the snapshots in reverse; review it and delete its "-- jeex:draft" line')
     .argument('<name>', 'the migration, e.g. 0003_add_scores (or just 0003)')
     .option('--force', 'replace an existing .down.sql')
-    .option('--migrations-dir <dir>', "drizzle-kit's output folder (default: `out` of drizzle.config.ts, else the package's drizzle/)")
-    .option('--config <file>', 'drizzle.config.ts to read (default: ./drizzle.config.ts when present)')
+    .addOption(migrationsDirOption())
+    .addOption(drizzleConfigOption())
     .addOption(jsonOption())
     .action(async (name: string, _local: unknown, command: Command) => {
       // `migrate` defines --migrations-dir, --config and --json too and takes them wherever they

@@ -4,10 +4,9 @@ import { maskSecrets } from '../../db/url.ts';
 import { checkHealth, DEFAULT_HEALTH_TIMEOUT_MS, healthExitCode } from '../../ops/health/check-health.ts';
 import { resolveHealthTarget } from '../../ops/health/target.ts';
 import type { HealthDocument, HealthStatus } from '../../ops/health/types.ts';
-import { DEFAULT_DATA_DIR } from '../../local/layout.ts';
 import { defaultMigrationsDir } from '../../migrate/runner.ts';
 import { poolerAdmin } from '../../ops/pooler/admin.ts';
-import { intArg } from '../options.ts';
+import { dataDirOption, intArg, migrationsDirOption, urlOption } from '../options.ts';
 import { EXIT, bold, dim, green, jsonOption, printJson, red, reportError, say, yellow } from '../output.ts';
 
 interface HealthFlags {
@@ -43,9 +42,9 @@ export function healthTable(doc: HealthDocument): string[] {
 export function healthCommand(): Command {
   return new Command('health')
     .description(`check PostgreSQL (and the local PgBouncer and migrations); exit ${EXIT.OK} pass, ${EXIT.HEALTH_WARN} warn, ${EXIT.HEALTH_FAIL} fail (${EXIT.CONNECTION_FAILED}: no database to check)`)
-    .option('--url <url>', 'database to check (default: JEEX_DB_MONITOR_URL, DATABASE_URL, then the local cluster as its monitoring role)')
-    .option('--data-dir <dir>', 'where the local cluster lives', process.env.JEEX_DB_DATA_DIR ?? DEFAULT_DATA_DIR)
-    .option('--migrations-dir <dir>', "drizzle-kit's output folder to compare with the database (default: the package's drizzle/)")
+    .addOption(urlOption('monitor'))
+    .addOption(dataDirOption())
+    .addOption(migrationsDirOption("drizzle-kit's output folder to compare with the database (default: the package's drizzle/)"))
     .option('--no-migrations', 'do not check the migrations')
     .addOption(new Option('--timeout <ms>', 'limit for each check, in ms').argParser(intArg(1, 600_000)).default(DEFAULT_HEALTH_TIMEOUT_MS))
     .addOption(jsonOption())

@@ -6,9 +6,8 @@ import { rotateBlindIndex } from '../../ops/keys/rotate-blind-index.ts';
 import { DEFAULT_BATCH_SIZE, rotateDataKey, type RotationProgress } from '../../ops/keys/rotate-data-key.ts';
 import { createDb, type JeexDb } from '../../db/create-db.ts';
 import { isJeexDbError } from '../../core/errors.ts';
-import { DEFAULT_DATA_DIR } from '../../local/layout.ts';
 import { exitCodeFor } from '../exit-codes.ts';
-import { intArg } from '../options.ts';
+import { dataDirOption, intArg, urlOption } from '../options.ts';
 import { EXIT, bold, dim, green, jsonOption, note, printJson, progressReporter, red, reportError, say } from '../output.ts';
 
 interface ConnectFlags {
@@ -19,8 +18,8 @@ interface ConnectFlags {
 
 const connectOptions = (command: Command) =>
   command
-    .option('--url <url>', 'the database (default: DATABASE_URL, else the local cluster of `jeex-db up`)')
-    .option('--data-dir <dir>', 'where the local cluster and its keys/ live', DEFAULT_DATA_DIR)
+    .addOption(urlOption('app'))
+    .addOption(dataDirOption('where the local cluster and its keys/ live'))
     .addOption(jsonOption());
 
 /** The package's client for the command: the URL and keys as a service would resolve them. */

@@ -2,9 +2,9 @@ import { Command, Option } from 'commander';
 import { backupRepo, defaultRepo } from '../../ops/backup/repo.ts';
 import { restoreBackup, type RestoreTarget } from '../../ops/backup/restore.ts';
 import { maskUrl } from '../../db/url.ts';
-import { DEFAULT_DATA_DIR, localLayout } from '../../local/layout.ts';
+import { localLayout } from '../../local/layout.ts';
 import { serverOsUser } from '../../platform/os-user.ts';
-import { intArg } from '../options.ts';
+import { dataDirOption, intArg, repoOption } from '../options.ts';
 import { dim, green, jsonOption, printJson, progressReporter, reportError, say, usageError } from '../output.ts';
 
 interface RestoreFlags {
@@ -49,8 +49,8 @@ export function restoreCommand(): Command {
   return new Command('restore')
     .description('restore a base backup into a new directory and replay the archived WAL to a point in time')
     .requiredOption('--to <dir>', 'the new cluster directory (its pgdata/ and log/ go there)')
-    .option('--data-dir <dir>', 'the local cluster whose backups to use', DEFAULT_DATA_DIR)
-    .option('--repo <dir>', 'the backup repository (default: backups/ in --data-dir)')
+    .addOption(dataDirOption('the local cluster whose backups to use'))
+    .addOption(repoOption())
     .option('--backup <id>', 'restore this backup (default: the newest that ends before the target)')
     .option('--target-time <time>', 'stop at this time (ISO 8601)')
     .option('--target-lsn <lsn>', 'stop at this WAL position, e.g. 0/3000108')

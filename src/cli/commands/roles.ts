@@ -2,15 +2,15 @@ import { Argument, Command } from 'commander';
 import { connect } from '../../db/connect.ts';
 import { JeexDbError } from '../../core/errors.ts';
 import { translateDbError } from '../../db/translate-error.ts';
-import { DEFAULT_DATA_DIR } from '../../local/layout.ts';
 import { LOCAL_LOGIN_ROLES, type LocalRole } from '../../local/state.ts';
 import { applyRoles, type ApplyRolesResult } from '../../ops/roles/apply.ts';
 import { applyLocalRoles } from '../../stack/roles.ts';
-import { DEFAULT_ROLE_PREFIX, isLoginKind, roleNames } from '../../ops/roles/names.ts';
+import { isLoginKind, roleNames } from '../../ops/roles/names.ts';
 import { newPasswordInput, passwordsFromEnvironment } from '../../ops/roles/password-input.ts';
 import { rotateLocalPassword, setRolePassword } from '../../ops/roles/rotate.ts';
 import { resolveRoleSettings } from '../../ops/roles/settings.ts';
 import { bold, dim, green, jsonOption, note, printJson, reportError, say } from '../output.ts';
+import { dataDirOption, rolePrefixOption, urlOption } from '../options.ts';
 import { addRoleSettingsOptions, roleSettingsFlags } from '../role-flags.ts';
 
 interface ApplyFlags {
@@ -63,16 +63,16 @@ export function rolesCommand(): Command {
   const apply = addRoleSettingsOptions(
     new Command('apply')
       .description('create the roles and the database, or bring them back in line (idempotent; `up` runs it too)')
-      .option('--data-dir <dir>', 'the local cluster (default: .jeex-db)', DEFAULT_DATA_DIR)
-      .option('--url <url>', 'a superuser URL of another server (or JEEX_DB_ADMIN_URL, which keeps its password out of `ps`); passwords from JEEX_APP_PASSWORD, JEEX_MIGRATOR_PASSWORD, ... or *_FILE')
+      .addOption(dataDirOption())
+      .addOption(urlOption('admin', 'JEEX_DB_ADMIN_URL keeps its password out of `ps`; passwords from JEEX_APP_PASSWORD, JEEX_MIGRATOR_PASSWORD, ... or *_FILE'))
       .option('--database <name>', 'with --url: the application database (default: the URL\'s, else jeex)')
-      .option('--prefix <prefix>', 'with --url: role names <prefix>_owner, <prefix>_app, ...', DEFAULT_ROLE_PREFIX),
+      .addOption(rolePrefixOption()),
   )
     .addOption(jsonOption())
     .action(async (flags: ApplyFlags) => {
       const json = Boolean(flags.json);
       try {
-        const url = flags.url ?? process.env.JEEX_DB_ADMIN_URL;
+        const url = flags.url;
         const result = url ? await applyRemote({ ...flags, url }) : await applyLocalRoles({ dataDir: flags.dataDir, flags: roleSettingsFlags(flags) });
         if (json) printJson({ ok: true, ...result });
         else printApply(result);
@@ -84,9 +84,9 @@ export function rolesCommand(): Command {
   const rotate = new Command('rotate')
     .description('give a login role a new password (random, or from --password-file / --password-stdin / JEEX_NEW_PASSWORD)')
     .addArgument(new Argument('<role>', `the role: ${LOCAL_LOGIN_ROLES.join(', ')} (or, with --url, a role name)`))
-    .option('--data-dir <dir>', 'the local cluster (default: .jeex-db)', DEFAULT_DATA_DIR)
-    .option('--url <url>', 'a superuser URL of another server, or JEEX_DB_ADMIN_URL (then the new password must be given)')
-    .option('--prefix <prefix>', 'with --url: a role kind (app, ...) means <prefix>_<kind>', DEFAULT_ROLE_PREFIX)
+    .addOption(dataDirOption())
+    .addOption(urlOption('admin', 'then the new password must be given'))
+    .addOption(rolePrefixOption())
     .option('--password-file <file>', 'read the new password from this file (one trailing newline is dropped)')
     .option('--password-stdin', 'read the new password from standard input')
     .addOption(jsonOption())
@@ -94,7 +94,7 @@ export function rolesCommand(): Command {
       const json = Boolean(flags.json);
       try {
         const input = await newPasswordInput({ ...(flags.passwordFile ? { file: flags.passwordFile } : {}), ...(flags.passwordStdin ? { stdin: true } : {}) });
-        const url = flags.url ?? process.env.JEEX_DB_ADMIN_URL;
+        const url = flags.url;
         if (url) {
           if (!input) throw new JeexDbError('INVALID_CONFIG', 'roles rotate --url needs the new password (--password-file, --password-stdin or JEEX_NEW_PASSWORD)', { hint: 'jeex-db generates passwords only for the local cluster, whose secrets.json it keeps.' });
           const user = isLoginKind(role) ? roleNames(flags.prefix)[role] : role;

@@ -9,13 +9,13 @@ import { JeexDbError } from '../../core/errors.ts';
 import { maskUrl } from '../../db/url.ts';
 import { DEFAULT_HEALTH_TIMEOUT_MS } from '../../ops/health/check-health.ts';
 import { resolveHealthTarget } from '../../ops/health/target.ts';
-import { DEFAULT_DATA_DIR, localLayout } from '../../local/layout.ts';
+import { localLayout } from '../../local/layout.ts';
 import { localUrl, readLocalState } from '../../local/state.ts';
 import { defaultMigrationsDir } from '../../migrate/runner.ts';
 import { poolerAdmin } from '../../ops/pooler/admin.ts';
 import { serverOsUser } from '../../platform/os-user.ts';
 import { startMonitor } from '../../serve/monitor.ts';
-import { intArg } from '../options.ts';
+import { dataDirOption, intArg, urlOption } from '../options.ts';
 import { dim, jsonOption, note, printJson, reportError } from '../output.ts';
 
 /** The local cluster's ports are 5418 (PostgreSQL) and 6418 (PgBouncer); the monitor is 7418. */
@@ -169,9 +169,9 @@ export function serveCommand(): Command {
   const command = new Command('serve')
     .description('serve /livez, /readyz and /health (and /metrics, /alerts), evaluate alert rules and export metrics until Ctrl-C')
     .addOption(new Option('--port <n>', 'port of the health server').argParser(intArg(0, 65535)).default(DEFAULT_SERVE_PORT))
-    .option('--url <url>', 'the monitoring connection (default: JEEX_DB_MONITOR_URL, DATABASE_URL, then the local cluster as its monitoring role)')
+    .addOption(urlOption('monitor'))
     .option('--app-url <url>', "the application's path, probed by /readyz (default: the URL createDb() resolves: the local app URL through PgBouncer)")
-    .option('--data-dir <dir>', 'where the local cluster lives', process.env.JEEX_DB_DATA_DIR ?? DEFAULT_DATA_DIR)
+    .addOption(dataDirOption())
     .option('--no-migrations', 'do not check that the migrations are applied')
     .option('--backup-schedule <cron>', 'back up, verify and prune the local cluster on this cron schedule, e.g. "0 3 * * *" (default: JEEX_BACKUP_SCHEDULE; none)', process.env.JEEX_BACKUP_SCHEDULE || undefined)
     .addOption(new Option('--backup-keep-count <n>', 'with --backup-schedule: keep this many backups when pruning').argParser(intArg(1, 10_000)))

@@ -1,7 +1,8 @@
-import { Command, Option } from 'commander';
-import { DEFAULT_DATA_DIR, localLayout } from '../../local/layout.ts';
-import { serverOsUser, DEFAULT_OS_USER } from '../../platform/os-user.ts';
+import { Command } from 'commander';
+import { localLayout } from '../../local/layout.ts';
+import { serverOsUser } from '../../platform/os-user.ts';
 import { ensureDevTls, type DevTlsResult } from '../../ops/tls/dev-tls.ts';
+import { dataDirOption, osUserOption } from '../options.ts';
 import { bold, dim, green, jsonOption, note, printJson, reportError, say } from '../output.ts';
 
 interface InitFlags {
@@ -19,9 +20,9 @@ interface InitFlags {
 export function tlsCommand(): Command {
   const init = new Command('init')
     .description('create (or reuse) the development CA and the server certificate in <data dir>/tls/')
-    .option('--data-dir <dir>', 'where the local cluster lives', DEFAULT_DATA_DIR)
+    .addOption(dataDirOption())
     .option('--host <name>', 'a host name or address the server certificate must cover besides localhost, 127.0.0.1 and ::1 (repeatable)', (value: string, all: string[]) => [...all, value], [] as string[])
-    .addOption(new Option('--os-user <name>', 'OS user PostgreSQL runs as when started as root (gets server.key)').default(DEFAULT_OS_USER))
+    .addOption(osUserOption())
     .addOption(jsonOption())
     .action(async (flags: InitFlags) => {
       const json = Boolean(flags.json);

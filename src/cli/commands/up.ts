@@ -1,15 +1,15 @@
-import { Command, Option } from 'commander';
+import { Command } from 'commander';
 import { pino } from 'pino';
 import { JeexDbError } from '../../core/errors.ts';
 import { maskUrl } from '../../db/url.ts';
-import { DEFAULT_DATA_DIR, localLayout } from '../../local/layout.ts';
+import { localLayout } from '../../local/layout.ts';
 import { supervisePooler, type PoolerSupervisor } from '../../ops/pooler/supervise.ts';
 import { rearmAfterCrashRestarts } from '../../cluster/archive-timeout.ts';
-import { DEFAULT_OS_USER, serverOsUser } from '../../platform/os-user.ts';
+import { serverOsUser } from '../../platform/os-user.ts';
 import { DEFAULT_PORT, down, up, whenServerExits, type UpResult } from '../../stack/up.ts';
 import { EXIT, bold, dim, green, jsonOption, note, printJson, progressReporter, red, reportError, say, usageError } from '../output.ts';
 import { addServeOptions, DEFAULT_SERVE_PORT, resolveServeTargets, serveUntil } from './serve.ts';
-import { bytesArg, intArg } from '../options.ts';
+import { addMachineOptions, dataDirOption, intArg, osUserOption } from '../options.ts';
 import { addRoleSettingsOptions, roleSettingsFlags } from '../role-flags.ts';
 
 interface UpFlags {
@@ -41,18 +41,17 @@ interface UpFlags {
 }
 
 export function upCommand(): Command {
-  const command = new Command('up')
-    .description('start a migrated PostgreSQL 18 (local cluster, or DATABASE_URL) and print its URLs')
-    .option('--data-dir <dir>', 'where the local cluster lives', DEFAULT_DATA_DIR)
-    .option('--port <n>', `port of the local cluster (default: the last one used, else ${DEFAULT_PORT})`, intArg(1, 65535))
-    .option('--detach', 'return once the database is ready and leave it running (stop it with `jeex-db down`)')
-    .addOption(jsonOption())
-    .option('--start-timeout <seconds>', 'how long to wait for the server to accept queries', intArg(1, 3600), 60)
-    .option('--memory <size>', 'memory to tune for, e.g. 2GiB (default: this machine or its cgroup limit)', bytesArg)
-    .option('--cpus <n>', 'CPUs to tune for (default: this machine)', intArg(1, 1024))
-    .option('--max-connections <n>', 'override the derived max_connections', intArg(10, 10000))
+  const command = addMachineOptions(
+    new Command('up')
+      .description('start a migrated PostgreSQL 18 (local cluster, or DATABASE_URL) and print its URLs')
+      .addOption(dataDirOption())
+      .option('--port <n>', `port of the local cluster (default: the last one used, else ${DEFAULT_PORT})`, intArg(1, 65535))
+      .option('--detach', 'return once the database is ready and leave it running (stop it with `jeex-db down`)')
+      .addOption(jsonOption())
+      .option('--start-timeout <seconds>', 'how long to wait for the server to accept queries', intArg(1, 3600), 60),
+  )
     .option('--locale <name>', 'libc locale of a new cluster, e.g. en_US.UTF-8 (default: built-in C.UTF-8)')
-    .addOption(new Option('--os-user <name>', 'OS user to run PostgreSQL as when started as root').default(DEFAULT_OS_USER))
+    .addOption(osUserOption())
     .option('--no-pooler', 'do not run PgBouncer in front (the app URL then points straight at PostgreSQL)')
     .option('--no-tls', 'plain TCP, no TLS (refused in production; TLS 1.3 with a local development CA is the default)')
     .option('--tls-cert <file>', 'the server certificate (PEM, chain after it) instead of the development CA; env JEEX_TLS_CERT_FILE')

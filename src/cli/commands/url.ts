@@ -1,14 +1,15 @@
 import { Argument, Command } from 'commander';
 import { JeexDbError } from '../../core/errors.ts';
-import { DEFAULT_DATA_DIR, localLayout } from '../../local/layout.ts';
+import { localLayout } from '../../local/layout.ts';
 import { LOCAL_LOGIN_ROLES, localUrl, type LocalRole } from '../../local/state.ts';
+import { dataDirOption } from '../options.ts';
 import { jsonOption, printJson, reportError, say } from '../output.ts';
 
 export function urlCommand(): Command {
   return new Command('url')
     .description('print the full URL (with password) of a local role, e.g. psql "$(jeex-db url superuser)"')
     .addArgument(new Argument('[role]', 'which role').choices(LOCAL_LOGIN_ROLES).default('app'))
-    .option('--data-dir <dir>', 'where the local cluster lives', DEFAULT_DATA_DIR)
+    .addOption(dataDirOption())
     .option('--direct', 'the app role straight to PostgreSQL, not through PgBouncer')
     .addOption(jsonOption())
     .action((role: LocalRole, flags: { dataDir: string; direct?: boolean; json?: boolean }) => {

@@ -2,9 +2,10 @@ import { Argument, Command } from 'commander';
 import { backupRepo, defaultRepo } from '../../ops/backup/repo.ts';
 import { verifyBackup } from '../../ops/backup/verify.ts';
 import { JeexDbError } from '../../core/errors.ts';
-import { DEFAULT_DATA_DIR, localLayout } from '../../local/layout.ts';
+import { localLayout } from '../../local/layout.ts';
 import { serverOsUser } from '../../platform/os-user.ts';
 import { exitCodeFor } from '../exit-codes.ts';
+import { dataDirOption, repoOption } from '../options.ts';
 import { green, jsonOption, printJson, progressReporter, red, reportError, say } from '../output.ts';
 
 interface VerifyFlags {
@@ -18,8 +19,8 @@ export function verifyCommand(): Command {
   return new Command('verify')
     .description('verify a backup: files against its manifest, the WAL it needs, and a restore into a scratch server checked with amcheck')
     .addArgument(new Argument('[backup]', 'backup id (default: the newest)'))
-    .option('--data-dir <dir>', 'the local cluster whose backups to verify', DEFAULT_DATA_DIR)
-    .option('--repo <dir>', 'the backup repository (default: backups/ in --data-dir)')
+    .addOption(dataDirOption('the local cluster whose backups to verify'))
+    .addOption(repoOption())
     .option('--no-restore', 'check the files and the WAL only (no scratch server)')
     .addOption(jsonOption())
     .action(async (id: string | undefined, flags: VerifyFlags) => {

@@ -1,5 +1,5 @@
 import { JeexDbError } from '../../core/errors.ts';
-import { localLayout } from '../../local/layout.ts';
+import { localLayout, resolveDataDir } from '../../local/layout.ts';
 import { buildUrl, localUrl, readLocalSecrets, readLocalState } from '../../local/state.ts';
 
 /** The database `jeex-db health`, `serve` and `diagnose` look at, and where that came from. */
@@ -25,7 +25,7 @@ export function resolveHealthTarget(flags: { url?: string; dataDir?: string; loc
   if (flags.url) return { url: flags.url, source: 'flag' };
   if (env.JEEX_DB_MONITOR_URL) return { url: env.JEEX_DB_MONITOR_URL, source: 'JEEX_DB_MONITOR_URL' };
   if (env.DATABASE_URL) return { url: env.DATABASE_URL, source: 'DATABASE_URL' };
-  const layout = localLayout(flags.dataDir ?? env.JEEX_DB_DATA_DIR);
+  const layout = localLayout(resolveDataDir(flags.dataDir, env));
   const state = readLocalState(layout);
   const monitor = state && (flags.localRole ?? 'monitor') === 'monitor' ? localUrl(layout, 'monitor', { database: state.database }) : undefined;
   const url = monitor ?? (state ? localUrl(layout, 'superuser', { database: state.database }) : undefined);
