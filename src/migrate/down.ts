@@ -1,6 +1,7 @@
 import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { JeexDbError } from '../core/errors.ts';
+import { loadDrizzleKit } from './peers.ts';
 import { loadMigrations, type Migration } from './source.ts';
 import { BREAKPOINT, stripComments } from './statements.ts';
 import {
@@ -32,20 +33,6 @@ export interface GeneratedDown {
 export const DRAFT_MARKER = '-- jeex:draft';
 
 type GenerateMigration = (prev: DrizzleSnapshot, cur: DrizzleSnapshot) => Promise<string[]>;
-
-/** drizzle-kit is a devDependency: load its API only when a draft is wanted. */
-async function loadDrizzleKit(): Promise<GenerateMigration> {
-  try {
-    const api = (await import('drizzle-kit/api')) as unknown as { generateMigration?: GenerateMigration };
-    if (typeof api.generateMigration !== 'function') throw new Error('drizzle-kit/api has no generateMigration (drizzle-kit older than 0.30?)');
-    return api.generateMigration;
-  } catch (error) {
-    throw new JeexDbError('INVALID_CONFIG', `cannot load drizzle-kit's API to diff the snapshots: ${(error as Error).message.split('\n')[0]}`, {
-      hint: 'Install drizzle-kit where you generate migrations (`npm i -D drizzle-kit`), or write the .down.sql file by hand.',
-      cause: error,
-    });
-  }
-}
 
 async function readSnapshot(file: string): Promise<DrizzleSnapshot> {
   let snapshot: DrizzleSnapshot;
@@ -171,7 +158,8 @@ export async function generateDown(migrationsDir: string, name: string, options:
       ...candidates.map((c) => `  ${c}`),
     ], upStatements);
   } else {
-    const generateMigration = await loadDrizzleKit();
+    const api = await loadDrizzleKit(`drafting ${migration.tag}.down.sql (jeex-db migrate generate-down)`, { otherwise: 'Or write the .down.sql file by hand.' });
+    const generateMigration = api.generateMigration as unknown as GenerateMigration;
     const statements = await generateMigration(cur, prev);
     const forward = new Set((await generateMigration(prev, cur)).map(normalise));
     const handWritten = upStatements.filter((s) => !forward.has(normalise(s.sql)));

@@ -1,13 +1,11 @@
 import { readFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { extname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { isDeepStrictEqual } from 'node:util';
 import { Worker } from 'node:worker_threads';
-// Types only (erased): drizzle-kit is a devDependency, loaded lazily where it is used.
-import type * as DrizzleKit from 'drizzle-kit/api';
 import { JeexDbError } from '../core/errors.ts';
 import { importTypeScript } from './load-typescript.ts';
+import { drizzleKitApiFile, loadDrizzleKit } from './peers.ts';
 import { sameSchema, type DrizzleSnapshot } from './snapshot-diff.ts';
 import type { MigrationSource } from './source.ts';
 
@@ -25,16 +23,7 @@ export interface DriftResult {
 
 type Snapshot = Record<string, unknown> & { id?: string; prevId?: string };
 
-async function loadDrizzleKit(): Promise<typeof DrizzleKit> {
-  try {
-    return await import('drizzle-kit/api');
-  } catch (error) {
-    throw new JeexDbError('INVALID_CONFIG', 'cannot compare the schema with the migrations: drizzle-kit is not installed', {
-      hint: 'Install it where the schema lives (`npm install -D drizzle-kit`), then run `jeex-db check` again.',
-      cause: error,
-    });
-  }
-}
+const NEEDED_FOR = 'comparing the Drizzle schema with the migrations (jeex-db check)';
 
 /** The schema module's exports: this package's schema by default, or the file given. */
 async function loadSchema(schemaModule: string | undefined): Promise<Record<string, unknown>> {
@@ -69,7 +58,7 @@ const same = (a: unknown, b: unknown) => isDeepStrictEqual(json(a), json(b));
  * rejects instead, and we describe the differences ourselves.
  */
 function diffInWorker(prev: Snapshot, cur: Snapshot): Promise<{ statements: string[] } | { needsPrompt: string }> {
-  const api = createRequire(import.meta.url).resolve('drizzle-kit/api');
+  const api = drizzleKitApiFile(NEEDED_FOR);
   const code = `
     const { parentPort, workerData } = require('node:worker_threads');
     require(workerData.api).generateMigration(workerData.prev, workerData.cur).then(
@@ -134,7 +123,7 @@ export function describeDifferences(prev: Snapshot, cur: Snapshot): string[] {
 export async function schemaDrift(source: MigrationSource, schemaModule?: string): Promise<DriftResult | undefined> {
   const snapshotFile = newestSnapshot(source);
   if (!snapshotFile) return undefined;
-  const api = await loadDrizzleKit();
+  const api = await loadDrizzleKit(NEEDED_FOR);
   const prev = JSON.parse(await readFile(snapshotFile, 'utf8')) as Snapshot;
   const cur = api.generateDrizzleJson(await loadSchema(schemaModule), prev.id) as unknown as Snapshot;
   if (sameSchema(prev as DrizzleSnapshot, cur as DrizzleSnapshot)) return { statements: [], snapshotFile, ambiguous: false };

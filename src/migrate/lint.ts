@@ -1,11 +1,11 @@
 import { execFile } from 'node:child_process';
 import { closeSync, openSync, readSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { basename, dirname, join, resolve } from 'node:path';
+import { basename, join } from 'node:path';
 import { JeexDbError } from '../core/errors.ts';
 import { timeoutSql, timeoutsFor, type Timeouts } from './execute.ts';
+import { squawkLauncher } from './peers.ts';
 import { DEFAULT_TIMEOUTS } from './runner.ts';
 import type { MigrationScript } from './source.ts';
 import { stripComments } from './statements.ts';
@@ -93,24 +93,6 @@ interface SquawkViolation {
   rule_name: string;
 }
 
-/** squawk-cli's launcher, found through its package.json (works wherever npm put it). */
-export function squawkLauncher(): string {
-  const require = createRequire(import.meta.url);
-  let manifestPath: string;
-  try {
-    manifestPath = require.resolve('squawk-cli/package.json');
-  } catch (error) {
-    throw new JeexDbError('MIGRATION_LINT', 'cannot lint migrations: squawk-cli is not installed', {
-      hint: 'Install it (`npm install squawk-cli`; it is a dependency of jeex-db, so a plain `npm install` should bring it), then run again.',
-      cause: error,
-    });
-  }
-  const manifest = require(manifestPath) as { bin?: string | Record<string, string> };
-  const bin = typeof manifest.bin === 'string' ? manifest.bin : manifest.bin?.squawk;
-  if (!bin) throw new JeexDbError('MIGRATION_LINT', `cannot lint migrations: ${manifestPath} names no squawk binary`, { hint: 'Reinstall squawk-cli (`npm install squawk-cli`).' });
-  return resolve(dirname(manifestPath), bin);
-}
-
 /** squawk-cli's bin is a Node script that starts the platform's native binary; a native binary runs as is. */
 function commandFor(launcher: string, args: string[]): [string, string[]] {
   let head = '';
@@ -124,7 +106,7 @@ function commandFor(launcher: string, args: string[]): [string, string[]] {
     }
   } catch (error) {
     throw new JeexDbError('MIGRATION_LINT', `cannot lint migrations: squawk is not at ${launcher}`, {
-      hint: 'Install squawk-cli (`npm install squawk-cli`), or point to an existing squawk binary; nothing was linted.',
+      hint: 'Install squawk-cli (`npm install -D squawk-cli`), or point to an existing squawk binary; nothing was linted.',
       cause: error,
     });
   }
@@ -139,7 +121,7 @@ function runSquawk(launcher: string, args: string[], cwd: string): Promise<{ cod
       if (error && typeof error.code !== 'number') {
         reject(
           new JeexDbError('MIGRATION_LINT', `cannot lint migrations: running squawk (${launcher}) failed: ${error.message}`, {
-            hint: 'Reinstall squawk-cli with its optional platform package (`npm install --include=optional squawk-cli`), then run again.',
+            hint: 'Reinstall squawk-cli with its optional platform package (`npm install -D --include=optional squawk-cli`), then run again.',
             cause: error,
           }),
         );
@@ -161,7 +143,7 @@ function parseViolations(stdout: string, stderr: string, code: number, launcher:
   if ((code === 0 || code === 1) && Array.isArray(parsed)) return parsed as SquawkViolation[];
   const said = (stderr.trim() || stdout.trim()).split('\n').slice(0, 5).join(' / ') || 'no output';
   throw new JeexDbError('MIGRATION_LINT', `cannot lint migrations: squawk exited with code ${code}: ${said}`, {
-    hint: `Run \`node ${launcher} --version\` to check the installation (\`npm install --include=optional squawk-cli\` restores the platform binary); nothing was linted.`,
+    hint: `Run \`node ${launcher} --version\` to check the installation (\`npm install -D --include=optional squawk-cli\` restores the platform binary); nothing was linted.`,
   });
 }
 

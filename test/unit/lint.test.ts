@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { effectiveScript, lintScripts, squawkLauncher, type LintResult } from '../../src/migrate/lint.ts';
+import { effectiveScript, lintScripts, type LintResult } from '../../src/migrate/lint.ts';
+import { squawkLauncher } from '../../src/migrate/peers.ts';
 import { DEFAULT_TIMEOUTS } from '../../src/migrate/runner.ts';
 import { loadMigrations, script } from '../../src/migrate/source.ts';
 import { PACKAGE_MIGRATIONS } from '../helpers/migrations.ts';
@@ -159,7 +160,7 @@ describe('lintScripts (squawk on the SQL as the runner sends it)', () => {
       const error = await rejection(lintScripts(await one(), { squawkPath: join(dir, 'no-such-squawk') }));
       expect(error.code).toBe('MIGRATION_LINT');
       expect(error.message).toMatch(/squawk is not at/);
-      expect(error.hint).toMatch(/npm install squawk-cli/);
+      expect(error.hint).toMatch(/npm install -D squawk-cli/);
     });
 
     it('squawk exits with an error', async () => {
