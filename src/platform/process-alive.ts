@@ -27,3 +27,18 @@ export function processAlive(pid: number): boolean {
     return false; // gone between kill(pid, 0) and reading /proc
   }
 }
+
+/** Resolve when process `pid` is gone (polling: it need not be our child), or when `signal` aborts. */
+export function whenProcessExits(pid: number, signal?: AbortSignal, intervalMs = 500): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setInterval(() => {
+      if (processAlive(pid)) return;
+      clearInterval(timer);
+      resolve();
+    }, intervalMs);
+    signal?.addEventListener('abort', () => {
+      clearInterval(timer);
+      resolve();
+    });
+  });
+}

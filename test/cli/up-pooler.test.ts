@@ -26,7 +26,7 @@ interface UpJson {
   ok: boolean;
   status: 'started' | 'already-running';
   urls: { app: string; appDirect: string; migrator: string; superuser: string };
-  pooler: { status: 'started' | 'already-running' | 'reloaded' | 'missing' | 'disabled'; port?: number; version?: string; preparedStatements?: boolean; reason?: string };
+  pooler: { status: 'started' | 'already-running' | 'reloaded' | 'absent' | 'disabled'; port?: number; version?: string; preparedStatements?: boolean; reason?: string };
   port: number;
   ports: { postgres: number; pgbouncer?: number };
 }

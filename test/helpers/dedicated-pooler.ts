@@ -66,7 +66,7 @@ export async function startDedicatedPooler(options: { overrides?: Record<string,
     }
   };
   const first = await ensure(await freePort());
-  if (first.status === 'missing') {
+  if (first.status === 'absent') {
     await rm(root, { recursive: true, force: true });
     return undefined;
   }
@@ -89,7 +89,7 @@ export async function startDedicatedPooler(options: { overrides?: Record<string,
     },
     start: async () => {
       const again = await ensure(port);
-      if (again.status === 'missing' || again.port !== port) throw new Error(`PgBouncer came back ${again.status === 'missing' ? 'not at all' : `on port ${again.port}, not ${port}`}`);
+      if (again.status === 'absent' || again.port !== port) throw new Error(`PgBouncer came back ${again.status === 'absent' ? 'not at all' : `on port ${again.port}, not ${port}`}`);
     },
     remove: async () => {
       await stopPoolerIn(dir);

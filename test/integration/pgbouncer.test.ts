@@ -393,7 +393,7 @@ describe("PgBouncer's own errors, provoked on PgBouncers of this file's own", ()
       progress: () => {},
       ...(server.tls ? { tls: { ...server.tls, verifyHostname: true } } : {}),
     });
-    if (result.status === 'missing') throw new Error(result.reason);
+    if (result.status === 'absent') throw new Error(result.reason);
     if (!dirs.includes(dir)) dirs.push(dir);
     statuses.push(result.status);
     const url = new URL(t.appUrl);

@@ -224,7 +224,7 @@ describe('TLS 1.3 through PgBouncer', () => {
           progress: () => {},
           tls: { ...tls, caFile: otherCaFile, verifyHostname: true },
         });
-        if (result.status === 'missing') throw new Error(result.reason);
+        if (result.status === 'absent') throw new Error(result.reason);
         port = result.port;
       } finally {
         await admin.end();

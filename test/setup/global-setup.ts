@@ -103,7 +103,7 @@ async function startTestPooler(adminUrl: string, appRole: string, tls: TestServe
       ...(tls ? { tls: { ...tls, verifyHostname: true } } : {}),
     });
     const stop = () => stopPoolerIn(join(dir, 'pgbouncer')).then(() => rm(dir, { recursive: true, force: true }));
-    if (result.status === 'missing') {
+    if (result.status === 'absent') {
       await stop();
       return { provided: { poolerMissing: result.reason }, stop: async () => {} };
     }

@@ -161,7 +161,8 @@ function printHuman(result: UpResult, foreground: boolean): void {
   const where = result.mode === 'embedded' ? `${result.host}:${result.port}` : 'DATABASE_URL';
   const verb = result.status === 'already-running' ? 'already running' : 'ready';
   say(`${green('✔')} PostgreSQL ${result.serverVersion} ${verb} on ${where} ${dim(`(${(result.durationMs / 1000).toFixed(1)}s)`)}`);
-  const via = result.pooler.port ? dim(` (PgBouncer ${result.pooler.version ?? ''}, transaction pooling)`) : '';
+  const direct = result.mode === 'embedded' ? dim(` (straight to PostgreSQL: ${result.pooler.status === 'disabled' ? '--no-pooler' : 'no PgBouncer'})`) : '';
+  const via = result.pooler.port ? dim(` (PgBouncer ${result.pooler.version ?? ''}, transaction pooling)`) : direct;
   say(`  ${bold('app')}        ${maskUrl(result.urls.app)}${via}`);
   if (result.urls.appDirect && result.urls.appDirect !== result.urls.app) say(`  ${bold('app direct')} ${maskUrl(result.urls.appDirect)} ${dim('(sessions: LISTEN, session locks)')}`);
   if (result.urls.migrator) say(`  ${bold('migrator')}   ${maskUrl(result.urls.migrator)}`);
@@ -182,7 +183,9 @@ function printHuman(result: UpResult, foreground: boolean): void {
     say(`  tls         ${red('OFF')} ${dim('(--no-tls)')}`);
   }
   if (result.dataDir) say(`  data        ${result.dataDir} ${dim(`(log: ${result.serverLog})`)}`);
-  if (result.pooler.reason && result.mode === 'embedded') note(dim(`PgBouncer: ${result.pooler.reason}`));
+  // PgBouncer absent is loud (the app's connections are not pooled), --no-pooler was asked for.
+  if (result.pooler.reason && result.mode === 'embedded') note(result.pooler.hint ? `${bold('PgBouncer:')} ${result.pooler.reason}` : dim(`PgBouncer: ${result.pooler.reason}`));
+  if (result.pooler.hint) note(`${bold('fix:')} ${result.pooler.hint}`);
   if (foreground) note(dim('running in the foreground: Ctrl-C stops PostgreSQL (or start with --detach)'));
   else if (result.mode === 'embedded') note(dim('left running: stop it with `jeex-db down`'));
 }

@@ -7,7 +7,7 @@ import { translateDbError } from '../../db/translate-error.ts';
 import type { RunAs } from '../../platform/exec.ts';
 import { isPortFree } from '../../platform/port.ts';
 import { authEntries } from './auth.ts';
-import { findPgbouncer, supportsPreparedStatements, type PgbouncerBinary } from './binary.ts';
+import { pgbouncerAbsent, searchPgbouncer, supportsPreparedStatements, type PgbouncerBinary } from './binary.ts';
 import { renderAuthFile, renderPgbouncerIni, type PoolerTls } from './ini.ts';
 import { withPoolerLock } from './lock.ts';
 import { poolerFiles, poolerPid, reloadPooler, startPooler, stopPooler, type PoolerFiles } from './process.ts';
@@ -40,7 +40,8 @@ export interface PoolerOptions {
 }
 
 export type PoolerResult =
-  | { status: 'missing'; reason: string }
+  /** No usable pgbouncer binary: `reason` says what is missing, `hint` how to get it (see pgbouncerAbsent). */
+  | { status: 'absent'; reason: string; hint: string }
   | { status: 'started' | 'already-running' | 'reloaded'; port: number; version: string; preparedStatements: boolean; pid: number };
 
 async function choosePort(host: string, preferred: number): Promise<number> {
@@ -79,11 +80,13 @@ async function writeOwned(file: string, text: string, mode: number, as: RunAs | 
 /**
  * Bring up (or bring in line) a PgBouncer in front of a server: pgbouncer.ini from the server's
  * max_connections and the CPUs, userlist.txt from pg_authid's SCRAM verifiers, started when not
- * running (also after a crash), reloaded when its files changed. Without the binary, says why.
+ * running (also after a crash), reloaded when its files changed. Without the binary, says what is
+ * missing and how to install it (`absent`).
  */
 export async function ensurePooler(options: PoolerOptions): Promise<PoolerResult> {
-  const binary: PgbouncerBinary | undefined = await findPgbouncer();
-  if (!binary) return { status: 'missing', reason: 'pgbouncer is not installed (apt-get install pgbouncer); the app URL points straight at PostgreSQL' };
+  const search = await searchPgbouncer();
+  const binary = search.binary;
+  if (!binary) return { status: 'absent', ...pgbouncerAbsent(search) };
 
   const files = poolerFiles(options.dir);
   await mkdir(files.dir, { recursive: true, mode: 0o700 });
