@@ -1,4 +1,4 @@
-import type { ErrorCode } from '../core/errors.ts';
+import type { ErrorCode } from '../index.ts';
 
 /**
  * Process exit codes of `jeex-db` (documented in the README). Scripts can tell the cases of

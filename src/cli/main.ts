@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { packageVersion } from '../core/package.ts';
+import { packageVersion } from '../index.ts';
 import { Command, CommanderError } from 'commander';
 import { configCommand } from './commands/config.ts';
 import { downCommand } from './commands/down.ts';
@@ -12,6 +12,7 @@ import { keysCommand } from './commands/keys.ts';
 import { tlsCommand } from './commands/tls.ts';
 import { urlCommand } from './commands/url.ts';
 import { migrateCommand } from './commands/migrate.ts';
+import { generateDownCommand } from './commands/generate-down.ts';
 import { statusCommand } from './commands/status.ts';
 import { rollbackCommand } from './commands/rollback.ts';
 import { baselineCommand, markAppliedCommand } from './commands/adopt.ts';
@@ -50,7 +51,7 @@ const program = new Command('jeex-db')
   .addCommand(tlsCommand())
   .addCommand(configCommand())
   .addCommand(urlCommand())
-  .addCommand(migrateCommand())
+  .addCommand(migrateCommand().addCommand(generateDownCommand()))
   .addCommand(statusCommand())
   .addCommand(planCommand())
   .addCommand(rollbackCommand())

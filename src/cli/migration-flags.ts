@@ -1,9 +1,7 @@
 import { type Command, InvalidArgumentError } from 'commander';
 import { type Sql } from 'postgres';
-import { connect } from '../db/connect.ts';
-import { parseDuration } from '../migrate/directives.ts';
-import type { RunnerOptions } from '../migrate/runner.ts';
-import { requireUrl, resolveMigrationTarget, type MigrationTarget } from '../migrate/target.ts';
+import { connect } from '../index.ts';
+import { parseDuration, requireUrl, resolveMigrationTarget, type MigrationTarget, type RunnerOptions } from '../migrate/index.ts';
 import { jsonOption, progressReporter } from './output.ts';
 
 export interface TargetFlags {

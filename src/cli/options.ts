@@ -1,5 +1,5 @@
 import { InvalidArgumentError } from 'commander';
-import { parseBytes } from '../cluster/machine.ts';
+import { parseBytes } from '../stack/index.ts';
 
 export function intArg(min: number, max: number) {
   return (value: string): number => {

@@ -1,7 +1,5 @@
 import { Option } from 'commander';
-import { JeexDbError } from '../core/errors.ts';
-import { translateDbError } from '../db/translate-error.ts';
-import { maskSecrets } from '../db/url.ts';
+import { JeexDbError, maskSecrets, translateDbError } from '../index.ts';
 import { EXIT, exitCodeFor } from './exit-codes.ts';
 
 /** `--json`: exactly one JSON document on stdout, nothing else there. Defined once, shared. */

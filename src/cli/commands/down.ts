@@ -1,7 +1,5 @@
 import { Command } from 'commander';
-import { DEFAULT_DATA_DIR } from '../../local/layout.ts';
-import { DEFAULT_OS_USER } from '../../platform/os-user.ts';
-import { down } from '../../stack/up.ts';
+import { DEFAULT_DATA_DIR, DEFAULT_OS_USER, down } from '../../stack/index.ts';
 import { jsonOption, printJson, reportError, say } from '../output.ts';
 
 export function downCommand(): Command {

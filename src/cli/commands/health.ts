@@ -1,12 +1,8 @@
 import { Command, Option } from 'commander';
-import { connect } from '../../db/connect.ts';
-import { maskSecrets } from '../../db/url.ts';
-import { checkHealth, DEFAULT_HEALTH_TIMEOUT_MS, healthExitCode } from '../../ops/health/check-health.ts';
-import { resolveHealthTarget } from '../../ops/health/target.ts';
-import type { HealthDocument, HealthStatus } from '../../ops/health/types.ts';
-import { DEFAULT_DATA_DIR } from '../../local/layout.ts';
-import { defaultMigrationsDir } from '../../migrate/runner.ts';
-import { poolerAdmin } from '../../ops/pooler/admin.ts';
+import { connect, maskSecrets } from '../../index.ts';
+import { checkHealth, DEFAULT_HEALTH_TIMEOUT_MS, healthExitCode, poolerAdmin, resolveHealthTarget, type HealthDocument, type HealthStatus } from '../../ops/index.ts';
+import { defaultMigrationsDir } from '../../migrate/index.ts';
+import { DEFAULT_DATA_DIR } from '../../stack/index.ts';
 import { intArg } from '../options.ts';
 import { bold, dim, green, jsonOption, printJson, red, reportError, say } from '../output.ts';
 

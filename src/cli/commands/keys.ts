@@ -1,12 +1,7 @@
 import { Command, Option } from 'commander';
-import { formatKey, generateKey } from '../../crypto/keys.ts';
-import type { ColumnCipher } from '../../crypto/column-cipher.ts';
-import { keyStatus, type KeyStatusResult } from '../../ops/keys/key-status.ts';
-import { rotateBlindIndex } from '../../ops/keys/rotate-blind-index.ts';
-import { DEFAULT_BATCH_SIZE, rotateDataKey, type RotationProgress } from '../../ops/keys/rotate-data-key.ts';
-import { createDb, type JeexDb } from '../../db/create-db.ts';
-import { isJeexDbError } from '../../core/errors.ts';
-import { DEFAULT_DATA_DIR } from '../../local/layout.ts';
+import { createDb, formatKey, generateKey, isJeexDbError, type ColumnCipher, type JeexDb } from '../../index.ts';
+import { DEFAULT_ROTATION_BATCH_SIZE as DEFAULT_BATCH_SIZE, keyStatus, rotateBlindIndex, rotateDataKey, type KeyStatusResult, type RotationProgress } from '../../ops/index.ts';
+import { DEFAULT_DATA_DIR } from '../../stack/index.ts';
 import { intArg } from '../options.ts';
 import { EXIT, bold, dim, green, jsonOption, note, printJson, progressReporter, red, reportError, say } from '../output.ts';
 

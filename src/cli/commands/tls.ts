@@ -1,7 +1,6 @@
 import { Command, Option } from 'commander';
-import { DEFAULT_DATA_DIR, localLayout } from '../../local/layout.ts';
-import { serverOsUser, DEFAULT_OS_USER } from '../../platform/os-user.ts';
-import { ensureDevTls, type DevTlsResult } from '../../ops/tls/dev-tls.ts';
+import { ensureDevTls, type DevTlsResult } from '../../ops/index.ts';
+import { DEFAULT_DATA_DIR, DEFAULT_OS_USER, localLayout, serverOsUser } from '../../stack/index.ts';
 import { bold, dim, green, jsonOption, note, printJson, reportError, say } from '../output.ts';
 
 interface InitFlags {
