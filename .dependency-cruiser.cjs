@@ -19,6 +19,7 @@ const LAYERS = [
   'ops/telemetry',
   'ops/health',
   'ops/alerts',
+  'ops/index.ts',
   'stack',
   'serve',
   'index.ts',
@@ -27,6 +28,11 @@ const LAYERS = [
 
 const escapeRegExp = (text) => text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
 const pathOf = (layer) => (layer.endsWith('.ts') ? `^src/${escapeRegExp(layer)}$` : `^src/${escapeRegExp(layer)}/`);
+
+// The public entry points: the sources of package.json `exports` (./dist/ops/index.js is
+// src/ops/index.ts). The CLI imports only these (and itself), as a service would.
+const ENTRY_POINTS = Object.values(require('./package.json').exports).map((target) => target.default.replace(/^\.\/dist\//, 'src/').replace(/\.js$/, '.ts'));
+const ENTRY_PATHS = ENTRY_POINTS.map((file) => `^${escapeRegExp(file)}$`);
 
 /** @type {import('dependency-cruiser').IConfiguration} */
 module.exports = {
@@ -38,6 +44,28 @@ module.exports = {
       from: { path: pathOf(layer) },
       to: { path: LAYERS.slice(i + 1).map(pathOf) },
     })),
+    {
+      name: 'cli-imports-entry-points',
+      comment: `src/cli is an edge over the public entry points (${ENTRY_POINTS.join(', ')}): import what a command needs from one of them (export it there if it is missing), not from a module behind it.`,
+      severity: 'error',
+      from: { path: '^src/cli/' },
+      to: { path: '^src/', pathNot: ['^src/cli/', ...ENTRY_PATHS] },
+    },
+    {
+      name: 'cli-commands-independent',
+      comment: 'A command file does not import another: what two commands share is library code (behind an entry point) or a helper of src/cli (flags, output).',
+      severity: 'error',
+      from: { path: '^src/cli/commands/' },
+      to: { path: '^src/cli/commands/' },
+    },
+    {
+      name: 'entry-points-are-for-users',
+      comment:
+        'Inside the library, import the module itself, not an entry point: entry points re-export for services and the CLI, and an import of one loads all it re-exports. (src/schema/index.ts is also the Drizzle schema object createDb and drizzle-kit take whole.)',
+      severity: 'error',
+      from: { path: '^src/', pathNot: ['^src/cli/', ...ENTRY_PATHS] },
+      to: { path: ENTRY_PATHS, pathNot: '^src/schema/index\\.ts$' },
+    },
     {
       name: 'no-circular',
       comment: 'Modules that import each other (directly or through others) are one module split badly.',

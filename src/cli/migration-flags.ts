@@ -1,9 +1,7 @@
 import { type Command, InvalidArgumentError } from 'commander';
 import { type Sql } from 'postgres';
-import { connect } from '../db/connect.ts';
-import { durationExpected, parseDuration } from '../core/units.ts';
-import type { RunnerOptions } from '../migrate/runner.ts';
-import { requireUrl, resolveMigrationTarget, type MigrationTarget } from '../migrate/target.ts';
+import { connect } from '../index.ts';
+import { durationExpected, parseDuration, requireUrl, resolveMigrationTarget, type MigrationTarget, type RunnerOptions } from '../migrate/index.ts';
 import { dataDirOption, drizzleConfigOption, jsonOption, migrationsDirOption, urlOption } from './options.ts';
 import { progressReporter } from './output.ts';
 

@@ -1,8 +1,6 @@
+import { DEFAULT_ROLE_PREFIX } from '../ops/index.ts';
+import { DATA_DIR_ENV, DEFAULT_DATA_DIR, DEFAULT_OS_USER, parseBytes, resolveDataDir } from '../stack/index.ts';
 import { type Command, InvalidArgumentError, Option } from 'commander';
-import { parseBytes } from '../core/units.ts';
-import { DATA_DIR_ENV, DEFAULT_DATA_DIR, resolveDataDir } from '../local/layout.ts';
-import { DEFAULT_ROLE_PREFIX } from '../ops/roles/names.ts';
-import { DEFAULT_OS_USER } from '../platform/os-user.ts';
 
 export function intArg(min: number, max: number) {
   return (value: string): number => {

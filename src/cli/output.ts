@@ -1,6 +1,4 @@
-import { JeexDbError } from '../core/errors.ts';
-import { translateDbError } from '../db/translate-error.ts';
-import { maskSecrets } from '../db/url.ts';
+import { JeexDbError, maskSecrets, translateDbError } from '../index.ts';
 import { EXIT, exitCodeFor } from './exit-codes.ts';
 
 /** `--json`, defined with the other shared flags (options.ts); here too for the commands that print. */

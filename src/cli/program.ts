@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { packageVersion } from '../core/package.ts';
+import { packageVersion } from '../index.ts';
 import { configCommand } from './commands/config.ts';
 import { downCommand } from './commands/down.ts';
 import { upCommand } from './commands/up.ts';

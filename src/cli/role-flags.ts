@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import type { RoleSettingsFlags } from '../ops/roles/settings.ts';
+import type { RoleSettingsFlags } from '../ops/index.ts';
 
 /** The role settings flags `up` and `roles apply` share (see resolveRoleSettings). */
 export function addRoleSettingsOptions(command: Command): Command {

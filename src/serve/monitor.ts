@@ -64,7 +64,7 @@ export interface RunningMonitor {
  * await monitor.stop();
  */
 export async function startMonitor(options: MonitorOptions): Promise<RunningMonitor> {
-  const telemetry = options.telemetry === false ? undefined : startTelemetry(options.telemetry ?? {});
+  const telemetry = options.telemetry === false ? undefined : await startTelemetry(options.telemetry ?? {});
   // After the telemetry: the schedule's instruments come from the global meter provider.
   let backups: BackupSchedule | undefined;
   try {

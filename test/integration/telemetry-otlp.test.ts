@@ -151,7 +151,7 @@ let worker: Sql;
 
 beforeAll(async () => {
   receiver = await startReceiver();
-  telemetry = startTelemetry({
+  telemetry = await startTelemetry({
     env: {
       OTEL_SERVICE_NAME: SERVICE,
       OTEL_RESOURCE_ATTRIBUTES: 'deployment.environment=test',
@@ -295,7 +295,7 @@ describe('startTelemetry with OTLP/HTTP (JSON) to a collector', () => {
     await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
     const hanging = connect(`postgres://nobody:x@127.0.0.1:${(silent.address() as AddressInfo).port}/nowhere`, { max: 1, connect_timeout: 60 });
     // Not global: a second provider beside the first, exporting as another service.
-    const broken = startTelemetry({ global: false, serviceName: 'jeex-db-broken', otlp: { url: `${receiver.url}/v1/metrics`, protocol: 'http/json' }, env: {} });
+    const broken = await startTelemetry({ global: false, serviceName: 'jeex-db-broken', otlp: { url: `${receiver.url}/v1/metrics`, protocol: 'http/json' }, env: {} });
     const errors: JeexDbError[] = [];
     const metrics = registerServerMetrics(broken.meter, hanging, { timeoutMs: 300, onError: (error) => errors.push(error) });
     try {
@@ -334,7 +334,7 @@ describe('startTelemetry with OTLP/HTTP protobuf (the OTLP default)', () => {
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    const telemetry = startTelemetry({ global: false, serviceName: 'jeex-db-protobuf', env: { OTEL_EXPORTER_OTLP_ENDPOINT: endpoint, OTEL_METRIC_EXPORT_INTERVAL: '600000' } });
+    const telemetry = await startTelemetry({ global: false, serviceName: 'jeex-db-protobuf', env: { OTEL_EXPORTER_OTLP_ENDPOINT: endpoint, OTEL_METRIC_EXPORT_INTERVAL: '600000' } });
     const metrics = registerServerMetrics(telemetry.meter, t.admin);
     try {
       expect(telemetry.otlp).toMatchObject({ protocol: 'http/protobuf' });
@@ -357,9 +357,9 @@ describe('startTelemetry with OTLP/HTTP protobuf (the OTLP default)', () => {
 });
 
 describe('startTelemetry configuration', () => {
-  const refusal = (env: Record<string, string>): JeexDbError => {
+  const refusal = async (env: Record<string, string>): Promise<JeexDbError> => {
     try {
-      startTelemetry({ env });
+      await startTelemetry({ env });
     } catch (error) {
       if (error instanceof JeexDbError) return error;
       throw error;
@@ -367,22 +367,22 @@ describe('startTelemetry configuration', () => {
     throw new Error('startTelemetry accepted the configuration');
   };
 
-  it('refuses gRPC, naming the variable and the OTLP/HTTP port 4318', () => {
-    const error = refusal({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://otel-collector:4318', OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' });
+  it('refuses gRPC, naming the variable and the OTLP/HTTP port 4318', async () => {
+    const error = await refusal({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://otel-collector:4318', OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' });
     expect(error.code).toBe('INVALID_CONFIG');
     expect(error.message).toMatch(/OTEL_EXPORTER_OTLP_PROTOCOL=grpc/);
     expect(error.message).toMatch(/OTLP\/HTTP/);
     expect(error.message).toMatch(/port 4318, not gRPC on port 4317/);
   });
 
-  it("refuses an endpoint on the collector's gRPC port 4317", () => {
-    const error = refusal({ OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: 'http://otel-collector:4317/v1/metrics' });
+  it("refuses an endpoint on the collector's gRPC port 4317", async () => {
+    const error = await refusal({ OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: 'http://otel-collector:4317/v1/metrics' });
     expect(error.code).toBe('INVALID_CONFIG');
     expect(error.message).toMatch(/OTEL_EXPORTER_OTLP_METRICS_ENDPOINT points at port 4317.*port 4318/);
   });
 
-  it('names every bad variable at once and never echoes a header value', () => {
-    const error = refusal({
+  it('names every bad variable at once and never echoes a header value', async () => {
+    const error = await refusal({
       OTEL_EXPORTER_OTLP_ENDPOINT: 'http://otel-collector:4318',
       OTEL_METRIC_EXPORT_INTERVAL: '1m',
       OTEL_METRIC_EXPORT_TIMEOUT: '-5',
@@ -402,8 +402,8 @@ describe('startTelemetry configuration', () => {
     expect(() => resolveTelemetryConfig({ env: { ...env, OTEL_METRIC_EXPORT_INTERVAL: '0' } })).toThrow(/OTEL_METRIC_EXPORT_INTERVAL must be above 0, got "0"/);
   });
 
-  it('stays off without an endpoint, exporter or option', () => {
-    const off = startTelemetry({ env: {} });
+  it('stays off without an endpoint, exporter or option', async () => {
+    const off = await startTelemetry({ env: {} });
     expect(off.otlp).toBeUndefined();
     expect(off.prometheus).toBeUndefined();
     expect(off.global).toBe(false);

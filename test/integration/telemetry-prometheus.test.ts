@@ -17,7 +17,7 @@ let baseUrl: string;
 
 beforeAll(async () => {
   // The standard variable chooses the exporter; no OTLP endpoint is set, so OTLP stays off.
-  telemetry = startTelemetry({ env: { OTEL_METRICS_EXPORTER: 'prometheus' } });
+  telemetry = await startTelemetry({ env: { OTEL_METRICS_EXPORTER: 'prometheus' } });
   client = createDb({ url: t.appUrl, max: 3, applicationName: 'telemetry-prometheus' }, {});
   serverMetrics = registerServerMetrics(telemetry.meter, t.admin);
   // Our own HTTP server mounts the handler, as the service's server does.

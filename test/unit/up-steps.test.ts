@@ -8,6 +8,7 @@ function recorder() {
   const step = (name: string, options: { fail?: boolean; undo?: boolean; undoFails?: boolean } = {}): UpStep<{ n: number }, { name: string }> => ({
     name,
     run: async (ctx) => {
+      await Promise.resolve();
       log.push(`run ${name} ${ctx.n}`);
       if (options.fail) throw new Error(`${name} failed`);
       return { name };
@@ -16,6 +17,7 @@ function recorder() {
       ? {}
       : {
           undo: async (ctx, result) => {
+            await Promise.resolve();
             log.push(`undo ${result.name} ${ctx.n}`);
             if (options.undoFails) throw new Error(`undo ${name} failed`);
           },

@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { markApplied } from '../../migrate/runner.ts';
+import { markApplied } from '../../migrate/index.ts';
 import { green, printJson, reportError, say } from '../output.ts';
 import { runnerOptions, withMigrationClient, withRunnerOptions, type RunnerFlags } from '../migration-flags.ts';
 

@@ -1,12 +1,8 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { type Sql } from 'postgres';
-import { connect } from '../../db/connect.ts';
-import { auditTimeline, parseSince, type AuditResult } from '../../ops/audit/timeline.ts';
-import type { AuditEvent, AuditKind } from '../../ops/audit/events.ts';
-import { JeexDbError } from '../../core/errors.ts';
-import { translateDbError } from '../../db/translate-error.ts';
-import { localLayout } from '../../local/layout.ts';
-import { localUrl, readLocalState } from '../../local/state.ts';
+import { connect, JeexDbError, translateDbError } from '../../index.ts';
+import { auditTimeline, parseSince, type AuditEvent, type AuditKind, type AuditResult } from '../../ops/index.ts';
+import { localLayout, localUrl, readLocalState } from '../../stack/index.ts';
 import { bold, dim, jsonOption, note, printJson, red, reportError, say } from '../output.ts';
 import { dataDirOption, intArg, urlOption } from '../options.ts';
 

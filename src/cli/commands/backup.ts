@@ -1,17 +1,19 @@
 import { resolve } from 'node:path';
 import { Argument, Command, InvalidArgumentError, Option } from 'commander';
-import { connect } from '../../db/connect.ts';
-import { takeBaseBackup, type BaseBackupProgress } from '../../ops/backup/base-backup.ts';
-import type { DamagedBackup } from '../../ops/backup/catalog.ts';
-import { listBackups } from '../../ops/backup/list.ts';
-import { pruneBackups, type PruneResult } from '../../ops/backup/prune.ts';
-import { repairBackupRecord } from '../../ops/backup/repair.ts';
-import { backupRepo, defaultRepo, type BackupRepo } from '../../ops/backup/repo.ts';
-import { JeexDbError } from '../../core/errors.ts';
-import { localLayout } from '../../local/layout.ts';
-import { localUrl, readLocalState } from '../../local/state.ts';
-import { parseBytes } from '../../core/units.ts';
-import { humanBytes } from '../../cluster/tuning.ts';
+import { connect } from '../../index.ts';
+import {
+  backupRepo,
+  defaultRepo,
+  listBackups,
+  pruneBackups,
+  repairBackupRecord,
+  resolveBackupTarget,
+  takeBaseBackup,
+  type BaseBackupProgress,
+  type DamagedBackup,
+  type PruneResult,
+} from '../../ops/index.ts';
+import { humanBytes, localLayout, parseBytes } from '../../stack/index.ts';
 import { exitCodeFor } from '../exit-codes.ts';
 import { dataDirOption, repoOption, urlOption } from '../options.ts';
 import { bold, dim, green, jsonOption, note, printJson, red, reportError, say } from '../output.ts';
@@ -31,29 +33,6 @@ function rateArg(value: string): number {
   const bytes = parseBytes(value);
   if (bytes === undefined || bytes < 2 ** 20) throw new InvalidArgumentError('expected a rate of at least 1MB (per second), such as 50MB or 1GB');
   return bytes;
-}
-
-/**
- * Where to back up from and to: the local cluster of --data-dir (its backup role, its data
- * directory, its default repository), or --url (the server's own data_directory) with --repo.
- */
-export function resolveBackupTarget(flags: { dataDir: string; repo?: string; url?: string }): { url: string; dataDir?: string; repo: BackupRepo } {
-  const layout = localLayout(flags.dataDir);
-  const state = readLocalState(layout);
-  const repo = flags.repo ? backupRepo(resolve(flags.repo)) : state ? defaultRepo(layout) : undefined;
-  if (flags.url) {
-    if (!repo) throw new JeexDbError('INVALID_CONFIG', `--url needs --repo DIR: there is no local cluster in ${layout.root} whose repository could be used.`, { hint: 'Pass --repo DIR (a directory on this machine, where the server archives its WAL).' });
-    return { url: flags.url, repo };
-  }
-  // The backup role (pg_backup_start/stop, pg_read_all_data); the superuser for a cluster whose
-  // secrets.json predates it (until its next `jeex-db up`).
-  const url = state ? (localUrl(layout, 'backup', { database: state.database }) ?? localUrl(layout, 'superuser', { database: state.database })) : undefined;
-  if (!url || !repo) {
-    throw new JeexDbError('CONNECTION_FAILED', `There is no local cluster in ${layout.root}.`, {
-      hint: 'Start one with `jeex-db up`, pass --data-dir DIR, or pass --url URL and --repo DIR for another server on this machine.',
-    });
-  }
-  return { url, dataDir: layout.pgdata, repo };
 }
 
 /** Progress on stderr: a bar redrawn in place on a TTY, a line per phase and per 10% when piped. */

@@ -1,6 +1,5 @@
 import { Command } from 'commander';
-import { check } from '../../migrate/check.ts';
-import { resolveMigrationTarget } from '../../migrate/target.ts';
+import { check, resolveMigrationTarget } from '../../migrate/index.ts';
 import { exitCodeFor } from '../exit-codes.ts';
 import { drizzleConfigOption, migrationsDirOption } from '../options.ts';
 import { bold, dim, green, jsonOption, note, printJson, red, reportError, say } from '../output.ts';

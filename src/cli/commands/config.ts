@@ -1,7 +1,6 @@
 import { Command, Option } from 'commander';
-import { pgbouncerTemplate } from '../../ops/pooler/template.ts';
-import { detectMachine } from '../../cluster/machine.ts';
-import { deriveSettings, humanBytes, renderConf } from '../../cluster/tuning.ts';
+import { pgbouncerTemplate } from '../../ops/index.ts';
+import { deriveSettings, detectMachine, humanBytes, renderConf } from '../../stack/index.ts';
 import { bold, dim, jsonOption, printJson, reportError, say } from '../output.ts';
 import { addMachineOptions } from '../options.ts';
 

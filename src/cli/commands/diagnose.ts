@@ -1,10 +1,6 @@
 import { Command } from 'commander';
-import { connect } from '../../db/connect.ts';
-import { maskUrl } from '../../db/url.ts';
-import { diagnose } from '../../ops/diagnose/diagnose.ts';
-import type { DiagnoseReport, Finding, FindingKind } from '../../ops/diagnose/types.ts';
-import { oneLine } from '../../ops/diagnose/statements.ts';
-import { resolveHealthTarget } from '../../ops/health/target.ts';
+import { connect, maskUrl } from '../../index.ts';
+import { diagnose, oneLine, resolveHealthTarget, type DiagnoseReport, type Finding, type FindingKind } from '../../ops/index.ts';
 import { EXIT } from '../exit-codes.ts';
 import { dataDirOption, urlOption } from '../options.ts';
 import { bold, dim, green, jsonOption, note, printJson, red, reportError, say } from '../output.ts';

@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { down } from '../../stack/up.ts';
+import { down } from '../../stack/index.ts';
 import { dataDirOption, osUserOption } from '../options.ts';
 import { jsonOption, printJson, reportError, say } from '../output.ts';
 

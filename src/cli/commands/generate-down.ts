@@ -1,6 +1,5 @@
 import { Command } from 'commander';
-import { generateDown } from '../../migrate/down.ts';
-import { resolveMigrationTarget } from '../../migrate/target.ts';
+import { generateDown, resolveMigrationTarget } from '../../migrate/index.ts';
 import { drizzleConfigOption, migrationsDirOption } from '../options.ts';
 import { bold, dim, green, jsonOption, note, printJson, reportError, say } from '../output.ts';
 

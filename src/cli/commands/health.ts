@@ -1,11 +1,7 @@
 import { Command, Option } from 'commander';
-import { connect } from '../../db/connect.ts';
-import { maskSecrets } from '../../db/url.ts';
-import { checkHealth, DEFAULT_HEALTH_TIMEOUT_MS, healthExitCode } from '../../ops/health/check-health.ts';
-import { resolveHealthTarget } from '../../ops/health/target.ts';
-import type { HealthDocument, HealthStatus } from '../../ops/health/types.ts';
-import { defaultMigrationsDir } from '../../migrate/runner.ts';
-import { poolerAdmin } from '../../ops/pooler/admin.ts';
+import { connect, maskSecrets } from '../../index.ts';
+import { checkHealth, DEFAULT_HEALTH_TIMEOUT_MS, healthExitCode, poolerAdmin, resolveHealthTarget, type HealthDocument, type HealthStatus } from '../../ops/index.ts';
+import { defaultMigrationsDir } from '../../migrate/index.ts';
 import { dataDirOption, intArg, migrationsDirOption, urlOption } from '../options.ts';
 import { EXIT, bold, dim, green, jsonOption, printJson, red, reportError, say, yellow } from '../output.ts';
 

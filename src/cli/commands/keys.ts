@@ -1,11 +1,6 @@
 import { Command, Option } from 'commander';
-import { formatKey, generateKey } from '../../crypto/keys.ts';
-import type { ColumnCipher } from '../../crypto/column-cipher.ts';
-import { keyStatus, type KeyStatusResult } from '../../ops/keys/key-status.ts';
-import { rotateBlindIndex } from '../../ops/keys/rotate-blind-index.ts';
-import { DEFAULT_BATCH_SIZE, rotateDataKey, type RotationProgress } from '../../ops/keys/rotate-data-key.ts';
-import { createDb, type JeexDb } from '../../db/create-db.ts';
-import { isJeexDbError } from '../../core/errors.ts';
+import { createDb, formatKey, generateKey, isJeexDbError, type ColumnCipher, type JeexDb } from '../../index.ts';
+import { DEFAULT_ROTATION_BATCH_SIZE as DEFAULT_BATCH_SIZE, keyStatus, rotateBlindIndex, rotateDataKey, type KeyStatusResult, type RotationProgress } from '../../ops/index.ts';
 import { exitCodeFor } from '../exit-codes.ts';
 import { dataDirOption, intArg, urlOption } from '../options.ts';
 import { EXIT, bold, dim, green, jsonOption, note, printJson, progressReporter, red, reportError, say } from '../output.ts';

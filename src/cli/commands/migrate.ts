@@ -1,8 +1,7 @@
 import { Command } from 'commander';
-import { maskUrl } from '../../db/url.ts';
-import { migrate } from '../../migrate/runner.ts';
+import { maskUrl } from '../../index.ts';
+import { migrate } from '../../migrate/index.ts';
 import { dim, green, note, printJson, reportError, say } from '../output.ts';
-import { generateDownCommand } from './generate-down.ts';
 import { runnerOptions, withMigrationClient, withRunnerOptions, type RunnerFlags } from '../migration-flags.ts';
 
 interface MigrateFlags extends RunnerFlags {
@@ -11,8 +10,9 @@ interface MigrateFlags extends RunnerFlags {
   allowOutOfOrder?: boolean;
 }
 
+/** `migrate`; main.ts adds its `generate-down` subcommand. */
 export function migrateCommand(): Command {
-  const command = withRunnerOptions(
+  return withRunnerOptions(
     new Command('migrate')
       .description('apply pending migrations: validated first, under a lock, one transaction each')
       .option('--to <name>', 'stop after this migration')
@@ -52,6 +52,4 @@ export function migrateCommand(): Command {
       reportError(error, Boolean(flags.json));
     }
   });
-  command.addCommand(generateDownCommand());
-  return command;
 }

@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { plan } from '../../migrate/plan.ts';
+import { plan } from '../../migrate/index.ts';
 import { exitCodeFor } from '../exit-codes.ts';
 import { bold, dim, green, note, printJson, red, reportError, say } from '../output.ts';
 import { runnerOptions, withMigrationClient, withRunnerOptions, type RunnerFlags } from '../migration-flags.ts';

@@ -1,9 +1,7 @@
 import { Command, Option } from 'commander';
-import { backupRepo, defaultRepo } from '../../ops/backup/repo.ts';
-import { restoreBackup, type RestoreTarget } from '../../ops/backup/restore.ts';
-import { maskUrl } from '../../db/url.ts';
-import { localLayout } from '../../local/layout.ts';
-import { serverOsUser } from '../../platform/os-user.ts';
+import { maskUrl } from '../../index.ts';
+import { backupRepo, defaultRepo, restoreBackup, type RestoreTarget } from '../../ops/index.ts';
+import { localLayout, serverOsUser } from '../../stack/index.ts';
 import { dataDirOption, intArg, repoOption } from '../options.ts';
 import { dim, green, jsonOption, printJson, progressReporter, reportError, say, usageError } from '../output.ts';
 

@@ -1,14 +1,17 @@
 import { Argument, Command } from 'commander';
-import { connect } from '../../db/connect.ts';
-import { JeexDbError } from '../../core/errors.ts';
-import { translateDbError } from '../../db/translate-error.ts';
-import { LOCAL_LOGIN_ROLES, type LocalRole } from '../../local/state.ts';
-import { applyRoles, type ApplyRolesResult } from '../../ops/roles/apply.ts';
-import { applyLocalRoles } from '../../stack/roles.ts';
-import { isLoginKind, roleNames } from '../../ops/roles/names.ts';
-import { newPasswordInput, passwordsFromEnvironment } from '../../ops/roles/password-input.ts';
-import { rotateLocalPassword, setRolePassword } from '../../ops/roles/rotate.ts';
-import { resolveRoleSettings } from '../../ops/roles/settings.ts';
+import { connect, JeexDbError, translateDbError } from '../../index.ts';
+import {
+  applyRoles,
+  isLoginKind,
+  newPasswordInput,
+  passwordsFromEnvironment,
+  resolveRoleSettings,
+  roleNames,
+  rotateLocalPassword,
+  setRolePassword,
+  type ApplyRolesResult,
+} from '../../ops/index.ts';
+import { applyLocalRoles, LOCAL_LOGIN_ROLES, type LocalRole } from '../../stack/index.ts';
 import { bold, dim, green, jsonOption, note, printJson, reportError, say } from '../output.ts';
 import { dataDirOption, rolePrefixOption, urlOption } from '../options.ts';
 import { addRoleSettingsOptions, roleSettingsFlags } from '../role-flags.ts';

@@ -1,5 +1,5 @@
 import { Command, InvalidArgumentError } from 'commander';
-import { rollback } from '../../migrate/runner.ts';
+import { rollback } from '../../migrate/index.ts';
 import { dim, green, note, printJson, reportError, say, usageError } from '../output.ts';
 import { runnerOptions, withMigrationClient, withRunnerOptions, type RunnerFlags } from '../migration-flags.ts';
 

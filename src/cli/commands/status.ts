@@ -1,6 +1,5 @@
 import { Command } from 'commander';
-import { status } from '../../migrate/runner.ts';
-import type { MigrationStatus } from '../../migrate/status.ts';
+import { status, type MigrationStatus } from '../../migrate/index.ts';
 import { EXIT } from '../exit-codes.ts';
 import { exitCodeFor } from '../exit-codes.ts';
 import { bold, dim, green, note, printJson, red, reportError, say } from '../output.ts';

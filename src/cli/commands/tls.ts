@@ -1,7 +1,6 @@
+import { ensureDevTls, type DevTlsResult } from '../../ops/index.ts';
+import { localLayout, serverOsUser } from '../../stack/index.ts';
 import { Command } from 'commander';
-import { localLayout } from '../../local/layout.ts';
-import { serverOsUser } from '../../platform/os-user.ts';
-import { ensureDevTls, type DevTlsResult } from '../../ops/tls/dev-tls.ts';
 import { dataDirOption, osUserOption } from '../options.ts';
 import { bold, dim, green, jsonOption, note, printJson, reportError, say } from '../output.ts';
 

@@ -1,15 +1,12 @@
+import { maskUrl } from '../../index.ts';
+import { supervisePooler, type PoolerSupervisor } from '../../ops/index.ts';
+import { DEFAULT_SERVE_PORT, resolveServeTargets, serveUntil } from '../../serve/index.ts';
+import { DEFAULT_PORT, down, localLayout, runForeground, serverOsUser, up, type UpResult } from '../../stack/index.ts';
 import { Command } from 'commander';
-import { pino } from 'pino';
-import { JeexDbError } from '../../core/errors.ts';
-import { maskUrl } from '../../db/url.ts';
-import { localLayout } from '../../local/layout.ts';
-import { supervisePooler, type PoolerSupervisor } from '../../ops/pooler/supervise.ts';
-import { rearmAfterCrashRestarts } from '../../cluster/archive-timeout.ts';
-import { serverOsUser } from '../../platform/os-user.ts';
-import { DEFAULT_PORT, down, up, whenServerExits, type UpResult } from '../../stack/up.ts';
 import { EXIT, bold, dim, green, jsonOption, note, printJson, progressReporter, red, reportError, say, usageError } from '../output.ts';
-import { addServeOptions, DEFAULT_SERVE_PORT, resolveServeTargets, serveUntil } from './serve.ts';
 import { addMachineOptions, dataDirOption, intArg, osUserOption } from '../options.ts';
+import { stderrLogger } from '../logger.ts';
+import { addServeOptions } from '../serve-flags.ts';
 import { addRoleSettingsOptions, roleSettingsFlags } from '../role-flags.ts';
 
 interface UpFlags {
@@ -132,21 +129,23 @@ export function upCommand(): Command {
 /** `up --serve`: the health server until the foreground stops; a failure to serve is reported, PostgreSQL stays up. */
 async function serveBeside(flags: UpFlags, stopped: Promise<unknown>, json: boolean): Promise<void> {
   const port = flags.serve === true || flags.serve === undefined ? DEFAULT_SERVE_PORT : flags.serve;
+  const logger = stderrLogger();
   try {
     const targets = resolveServeTargets({ dataDir: flags.dataDir });
-    await serveUntil({ ...flags, port, migrations: true }, targets, stopped, (url) => {
+    await serveUntil({ ...flags, port, migrations: true, logger }, targets, stopped, (url) => {
       if (!json) note(`health server on ${url} (/livez /readyz /health${flags.prometheus ? ' /metrics' : ''}${flags.alerts ? ' /alerts' : ''})`);
     });
   } catch (error) {
     reportError(error, json);
+  } finally {
+    logger.flush();
   }
 }
 
 /** Supervise the local PgBouncer; its deaths and restarts are JSON lines on stderr. */
 async function superviseBeside(flags: UpFlags): Promise<PoolerSupervisor> {
-  const logger = pino({ base: { service: 'jeex-db' } }, pino.destination({ dest: 2, sync: true }));
   const as = await serverOsUser(flags.osUser);
-  return supervisePooler({ dir: localLayout(flags.dataDir).pgbouncerDir, logger, ...(as ? { as } : {}) });
+  return supervisePooler({ dir: localLayout(flags.dataDir).pgbouncerDir, logger: stderrLogger(), ...(as ? { as } : {}) });
 }
 
 function nextStopSignal(): Promise<NodeJS.Signals> {
@@ -199,30 +198,22 @@ async function runInForeground(
   serving?: { done: Promise<void>; stop: () => void },
   supervisor?: PoolerSupervisor,
 ): Promise<void> {
-  const stop = new AbortController();
-  // A backend crash restarts every server process; archive_timeout needs waking up again after it.
-  rearmAfterCrashRestarts({ dataDir: flags.dataDir, osUser: flags.osUser, onRestart: (message) => note(message) }, stop.signal).catch((error: unknown) => note(`archive_timeout is not re-armed after crash restarts: ${(error as Error).message}`));
-  const outcome = await Promise.race([signalled, whenServerExits(pid, stop.signal).then(() => 'exited' as const)]);
-  stop.abort();
-  // Before anything stops PgBouncer: a stop on purpose is not restarted anyway, but nothing
-  // should be watching it any more.
-  await supervisor?.stop();
-  // The health server stops first, so its alerts do not report the shutdown as an outage.
-  serving?.stop();
-  await serving?.done;
-  if (outcome === 'exited') {
-    reportError(
-      new JeexDbError('SERVER_STOPPED', `PostgreSQL (pid ${pid}) stopped on its own`, {
-        hint: `Read the end of ${flags.dataDir}/log/server.log, then run \`jeex-db up\` again.`,
-      }),
-      json,
-    );
-    return;
-  }
-  note(dim(`${outcome}: stopping PostgreSQL`));
   try {
-    await down({ dataDir: flags.dataDir, osUser: flags.osUser });
-    note(dim('stopped'));
+    await runForeground({
+      pid,
+      dataDir: flags.dataDir,
+      osUser: flags.osUser,
+      stop: signalled,
+      beside: [
+        async () => supervisor?.stop(),
+        async () => {
+          serving?.stop();
+          await serving?.done;
+        },
+      ],
+      onRestart: (message) => note(message),
+      onProgress: (message) => note(dim(message)),
+    });
   } catch (error) {
     reportError(error, json);
   }

@@ -1,7 +1,6 @@
 import { Argument, Command } from 'commander';
-import { JeexDbError } from '../../core/errors.ts';
-import { localLayout } from '../../local/layout.ts';
-import { LOCAL_LOGIN_ROLES, localUrl, type LocalRole } from '../../local/state.ts';
+import { JeexDbError } from '../../index.ts';
+import { LOCAL_LOGIN_ROLES, localLayout, localUrl, type LocalRole } from '../../stack/index.ts';
 import { dataDirOption } from '../options.ts';
 import { jsonOption, printJson, reportError, say } from '../output.ts';
 

@@ -1,9 +1,7 @@
 import { Argument, Command } from 'commander';
-import { backupRepo, defaultRepo } from '../../ops/backup/repo.ts';
-import { verifyBackup } from '../../ops/backup/verify.ts';
-import { JeexDbError } from '../../core/errors.ts';
-import { localLayout } from '../../local/layout.ts';
-import { serverOsUser } from '../../platform/os-user.ts';
+import { JeexDbError } from '../../index.ts';
+import { backupRepo, defaultRepo, verifyBackup } from '../../ops/index.ts';
+import { localLayout, serverOsUser } from '../../stack/index.ts';
 import { exitCodeFor } from '../exit-codes.ts';
 import { dataDirOption, repoOption } from '../options.ts';
 import { green, jsonOption, printJson, progressReporter, red, reportError, say } from '../output.ts';

@@ -1,10 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { metrics, type Meter } from '@opentelemetry/api';
-import { OTLPMetricExporter as OTLPJsonMetricExporter } from '@opentelemetry/exporter-metrics-otlp-http';
-import { OTLPMetricExporter as OTLPProtoMetricExporter } from '@opentelemetry/exporter-metrics-otlp-proto';
-import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
-import { defaultResource, resourceFromAttributes } from '@opentelemetry/resources';
-import { MeterProvider, PeriodicExportingMetricReader, type IMetricReader } from '@opentelemetry/sdk-metrics';
+// Types only: the SDK and the exporters are imported when startTelemetry runs (the exporters
+// only when their reader is configured), so importing the package does not load them.
+import type { IMetricReader, MeterProvider } from '@opentelemetry/sdk-metrics';
 import { JeexDbError } from '../../core/errors.ts';
 import { packageVersion } from '../../core/package.ts';
 import { resolveTelemetryConfig, type ResolvedOtlp, type TelemetryConfigInput } from './config.ts';
@@ -48,25 +46,33 @@ export interface Telemetry {
  * OTLP/HTTP, port 4318.
  *
  * Start it before `createDb()`: meters taken from @opentelemetry/api before a provider is
- * registered stay no-op.
+ * registered stay no-op. It resolves once the SDK (and the exporters that are configured) are
+ * loaded: they are imported here, not when the package is.
  *
  * @example
  * // OTEL_EXPORTER_OTLP_ENDPOINT=http://otel-collector:4318
- * const telemetry = startTelemetry({ prometheus: true });
+ * const telemetry = await startTelemetry({ prometheus: true });
  * const { sql } = createDb();
  * const server = registerServerMetrics(telemetry.meter, monitorSql);
  * httpServer.on('request', (req, res) => req.url === '/metrics' && telemetry.prometheus?.handler(req, res));
  * // on shutdown:
  * server.close(); await telemetry.shutdown();
  */
-export function startTelemetry(options: TelemetryOptions = {}): Telemetry {
+export async function startTelemetry(options: TelemetryOptions = {}): Promise<Telemetry> {
   const config = resolveTelemetryConfig(options);
+  const [{ MeterProvider, PeriodicExportingMetricReader }, { defaultResource, resourceFromAttributes }] = await Promise.all([
+    import('@opentelemetry/sdk-metrics'),
+    import('@opentelemetry/resources'),
+  ]);
   const readers: IMetricReader[] = [];
 
   if (config.otlp) {
     const exporterOptions = { url: config.otlp.url, headers: config.otlp.headers, timeoutMillis: config.otlp.requestTimeoutMillis };
     // http/protobuf is the OTLP default and what every collector accepts; http/json on request.
-    const exporter = config.otlp.protocol === 'http/json' ? new OTLPJsonMetricExporter(exporterOptions) : new OTLPProtoMetricExporter(exporterOptions);
+    const exporter =
+      config.otlp.protocol === 'http/json'
+        ? new (await import('@opentelemetry/exporter-metrics-otlp-http')).OTLPMetricExporter(exporterOptions)
+        : new (await import('@opentelemetry/exporter-metrics-otlp-proto')).OTLPMetricExporter(exporterOptions);
     readers.push(
       new PeriodicExportingMetricReader({
         exporter,
@@ -78,6 +84,7 @@ export function startTelemetry(options: TelemetryOptions = {}): Telemetry {
 
   let prometheus: PrometheusEndpoint | undefined;
   if (config.prometheus) {
+    const { PrometheusExporter } = await import('@opentelemetry/exporter-prometheus');
     const exporter = new PrometheusExporter({ preventServerStart: true });
     readers.push(exporter);
     prometheus = { handler: (request, response) => exporter.getMetricsRequestHandler(request, response) };

@@ -35,7 +35,7 @@ const STATES = ['active', 'idle', 'idle in transaction', 'idle in transaction (a
  * other roles' sessions (state, transaction start) and the replication figures.
  *
  * @example
- * const telemetry = startTelemetry();
+ * const telemetry = await startTelemetry();
  * const monitor = postgres(monitorUrl, { max: 1 });
  * const serverMetrics = registerServerMetrics(telemetry.meter, monitor, { onError: (e) => log.warn(e.message) });
  * // on shutdown:

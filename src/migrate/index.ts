@@ -1,0 +1,31 @@
+/**
+ * `jeex-db/migrate`: the migration runner over drizzle-kit's output (validated, locked, one
+ * transaction each, with reviewed .down.sql files), the CI gate and the plan.
+ *
+ * @example
+ * import { migrate, assertUpToDate } from 'jeex-db/migrate';
+ * await migrate(sql); // the package's drizzle/ folder
+ */
+export {
+  migrate,
+  rollback,
+  status,
+  assertUpToDate,
+  markApplied,
+  defaultMigrationsDir,
+  type RunnerOptions,
+  type MigrateOptions,
+  type MigrateResult,
+  type RollbackOptions,
+  type RollbackResult,
+  type StatusResult,
+  type MigrationStatus,
+  type Problem,
+  type StepResult,
+} from './runner.ts';
+export { plan, type PlanOptions, type PlanResult, type PlannedMigration, type PlannedStatement } from './plan.ts';
+export { check, type CheckOptions, type CheckResult } from './check.ts';
+export { lintScripts, type LintFinding, type LintOptions, type LintResult } from './lint.ts';
+export { generateDown, type GenerateDownOptions, type GeneratedDown } from './down.ts';
+export { resolveMigrationTarget, requireUrl, type MigrationTarget, type TargetInput } from './target.ts';
+export { durationExpected, parseDuration } from '../core/units.ts';

@@ -1,0 +1,100 @@
+import type { Logger } from 'pino';
+import { JeexDbError } from '../core/errors.ts';
+import { packageVersion } from '../core/package.ts';
+import { connect } from '../db/connect.ts';
+import { createDb } from '../db/create-db.ts';
+import { defaultMigrationsDir } from '../migrate/runner.ts';
+import { loadAlertRules } from '../ops/alerts/rules.ts';
+import { DEFAULT_HEALTH_TIMEOUT_MS } from '../ops/health/check-health.ts';
+import { poolerAdmin } from '../ops/pooler/admin.ts';
+import { serverOsUser } from '../platform/os-user.ts';
+import { startMonitor } from './monitor.ts';
+import type { ServeTargets } from './targets.ts';
+
+/** The local cluster's ports are 5418 (PostgreSQL) and 6418 (PgBouncer); the monitor is 7418. */
+export const DEFAULT_SERVE_PORT = 7418;
+
+/** What `jeex-db serve` (and `up --serve`) runs, besides where it connects (`ServeTargets`). */
+export interface ServeSettings {
+  port: number;
+  host: string;
+  /** /health checks that the package's migrations are applied. */
+  migrations: boolean;
+  /** Evaluate the alert rules. */
+  alerts: boolean;
+  /** A JSON file of alert rules instead of the defaults. */
+  alertRules?: string;
+  /** Seconds between two evaluations of the alert rules. */
+  alertInterval: number;
+  /** Also serve the metrics at GET /metrics. */
+  prometheus?: boolean;
+  /** Cron pattern of scheduled backups of the local cluster (needs `targets.backups`). */
+  backupSchedule?: string;
+  backupKeepCount?: number;
+  backupKeepDays?: number;
+  /** Where the alerts, the scheduled backups and PgBouncer's restarts are logged. */
+  logger: Logger;
+  /** Reported by /health (default: this package's version). */
+  version?: string;
+}
+
+/**
+ * Serve the health endpoints, the alerts and the metrics (`startMonitor`) until `stopped`
+ * resolves, opening the clients `targets` name and closing them at the end. `onListening` gets
+ * the server's URL once it listens. PORT_IN_USE when the port is taken.
+ *
+ * @example
+ * const targets = resolveServeTargets({ dataDir: '.jeex-db' });
+ * await serveUntil({ port: DEFAULT_SERVE_PORT, host: '127.0.0.1', migrations: true, alerts: true, alertInterval: 15, logger: pino() }, targets, once(process, 'SIGTERM'), (url) => logger.info(`serving ${url}`));
+ */
+export async function serveUntil(settings: ServeSettings, targets: ServeTargets, stopped: Promise<unknown>, onListening: (url: string) => void): Promise<void> {
+  const { logger } = settings;
+  const app = createDb({ ...(targets.appUrl ? { url: targets.appUrl } : {}), ...(targets.appThroughPooler ? { pooler: 'pgbouncer' as const } : {}), applicationName: 'jeex-db serve (readiness)', max: 2 });
+  const monitor = connect(targets.monitorUrl, { max: 2, onnotice: () => {}, connect_timeout: 5, connection: { application_name: 'jeex-db serve (health)' } });
+  const pooler = targets.poolerConsoleUrl ? poolerAdmin(targets.poolerConsoleUrl) : undefined;
+  // The backup's own client: takeBaseBackup reserves one connection for pg_backup_start/stop.
+  const backupSql = targets.backups && settings.backupSchedule ? connect(targets.backups.url, { max: 2, onnotice: () => {}, connect_timeout: 10, connection: { application_name: 'jeex-db serve (backup)' } }) : undefined;
+  try {
+    const rules = settings.alertRules ? await loadAlertRules(settings.alertRules) : undefined;
+    const as = backupSql || targets.localPooler ? await serverOsUser() : undefined;
+    const running = await startMonitor({
+      port: settings.port,
+      host: settings.host,
+      app,
+      monitor,
+      ...(pooler ? { pooler } : {}),
+      // The local cluster's PgBouncer is restarted when it dies, while this runs.
+      ...(targets.localPooler ? { superviseLocalPooler: { dir: targets.localPooler.dir, logger, ...(as ? { as } : {}) } } : {}),
+      health: { timeoutMs: DEFAULT_HEALTH_TIMEOUT_MS, ...(settings.migrations ? { migrationsDir: defaultMigrationsDir } : {}) },
+      alerts: settings.alerts ? { logger, intervalMs: settings.alertInterval * 1000, ...(rules ? { rules } : {}) } : false,
+      telemetry: { prometheus: Boolean(settings.prometheus) },
+      version: settings.version ?? packageVersion(),
+      ...(backupSql && targets.backups && settings.backupSchedule
+        ? {
+            backups: {
+              schedule: settings.backupSchedule,
+              logger,
+              sql: backupSql,
+              repo: targets.backups.repo,
+              dataDir: targets.backups.dataDir,
+              ...(as ? { as } : {}),
+              ...(settings.backupKeepCount ? { keepCount: settings.backupKeepCount } : {}),
+              ...(settings.backupKeepDays ? { keepDays: settings.backupKeepDays } : {}),
+            },
+          }
+        : {}),
+    }).catch((error: unknown) => {
+      if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+        throw new JeexDbError('PORT_IN_USE', `port ${settings.port} on ${settings.host} is taken: the health server cannot listen there`, {
+          hint: `Pick another with --port (or stop what listens there: \`ss -ltnp 'sport = :${settings.port}'\`).`,
+        });
+      }
+      throw error;
+    });
+    onListening(running.server.url);
+    await stopped;
+    await running.stop();
+  } finally {
+    await Promise.all([app.close(1), monitor.end({ timeout: 1 }), pooler?.end({ timeout: 1 }), backupSql?.end({ timeout: 1 })]);
+  }
+}
