@@ -45,6 +45,7 @@ export {
 
 // Roles and passwords
 export { applyRoles, type ApplyRolesOptions, type ApplyRolesResult } from './roles/apply.ts';
+export { applyRolesAt, type ApplyRolesAtOptions } from './roles/apply-at.ts';
 export { roleCatalog, type RoleSpec } from './roles/catalog.ts';
 export { roleNames, isLoginKind, DEFAULT_ROLE_PREFIX, ROLE_KINDS, LOGIN_KINDS, type RoleKind, type LoginKind, type RoleSet } from './roles/names.ts';
 export { resolveRoleSettings, DEFAULT_ROLE_SETTINGS, type RoleSettings, type RoleSettingsFlags } from './roles/settings.ts';
@@ -55,6 +56,7 @@ export { checkPassword, assertPasswordPolicy, MIN_PASSWORD_LENGTH } from '../cry
 
 // Audit
 export { auditTimeline, parseSince, type AuditOptions, type AuditResult } from './audit/timeline.ts';
+export { resolveAuditSource, type AuditSourceInput } from './audit/source.ts';
 export type { AuditEvent, AuditKind } from './audit/events.ts';
 export { AUDIT_REDACTED_COLUMNS, AUDITED_TABLES } from './audit/redaction.ts';
 

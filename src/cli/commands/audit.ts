@@ -1,8 +1,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { type Sql } from 'postgres';
 import { connect, JeexDbError, translateDbError } from '../../index.ts';
-import { auditTimeline, parseSince, type AuditEvent, type AuditKind, type AuditResult } from '../../ops/index.ts';
-import { localLayout, localUrl, readLocalState } from '../../stack/index.ts';
+import { auditTimeline, parseSince, resolveAuditSource, type AuditEvent, type AuditKind, type AuditResult } from '../../ops/index.ts';
 import { bold, dim, jsonOption, note, printJson, red, reportError, say } from '../output.ts';
 import { dataDirOption, intArg, urlOption } from '../options.ts';
 
@@ -70,16 +69,7 @@ export function auditCommand(): Command {
         const now = new Date();
         const since = parseSince(flags.since, now);
         const until = flags.until ? parseSince(flags.until, now) : undefined;
-        const layout = localLayout(flags.dataDir);
-        const given = flags.url;
-        const state = given ? undefined : readLocalState(layout);
-        const url = given ?? (state ? localUrl(layout, 'superuser', { database: state.database }) : undefined);
-        const logDir = flags.logDir ?? (state ? layout.logDir : undefined);
-        if (!url && !logDir) {
-          throw new JeexDbError('CONNECTION_FAILED', `no local cluster in ${layout.root}, and no --url or --log-dir`, {
-            hint: 'Run it next to a cluster started by `jeex-db up` (or pass --data-dir), or pass --url and --log-dir for another server.',
-          });
-        }
+        const { url, logDir } = resolveAuditSource({ dataDir: flags.dataDir, ...(flags.url ? { url: flags.url } : {}), ...(flags.logDir ? { logDir: flags.logDir } : {}) });
         if (url) sql = connect(url, { max: 1, connect_timeout: 10, onnotice: () => {}, connection: { application_name: 'jeex-db audit' } });
         const result = await auditTimeline({ ...(logDir ? { logDir } : {}), ...(sql ? { sql } : {}), since, ...(until ? { until } : {}), ...(flags.kind ? { kinds: flags.kind } : {}), limit: flags.limit }).catch((error: unknown) => {
           throw error instanceof JeexDbError ? error : translateDbError(error);

@@ -1,7 +1,7 @@
 import { Argument, Command } from 'commander';
 import { connect, JeexDbError, translateDbError } from '../../index.ts';
 import {
-  applyRoles,
+  applyRolesAt,
   isLoginKind,
   newPasswordInput,
   passwordsFromEnvironment,
@@ -27,26 +27,14 @@ interface ApplyFlags {
   json?: boolean;
 }
 
-const withDatabase = (url: string, database: string) => {
-  const parsed = new URL(url);
-  parsed.pathname = `/${encodeURIComponent(database)}`;
-  return parsed.toString();
-};
-
 /** `roles apply --url`: a superuser URL of another server, passwords from JEEX_<ROLE>_PASSWORD(_FILE). */
 async function applyRemote(flags: ApplyFlags & { url: string }): Promise<ApplyRolesResult> {
-  const settings = resolveRoleSettings(roleSettingsFlags(flags), process.env);
-  const passwords = await passwordsFromEnvironment();
-  const database = flags.database ?? (decodeURIComponent(new URL(flags.url).pathname.slice(1)) || 'jeex');
-  // The maintenance database: the application database may not exist yet.
-  const admin = connect(withDatabase(flags.url, 'postgres'), { max: 1, connect_timeout: 10, onnotice: () => {}, connection: { application_name: 'jeex-db roles apply' } });
-  try {
-    return await applyRoles(admin, (db) => connect(withDatabase(flags.url, db), { max: 1, onnotice: () => {} }), { database, roles: roleNames(flags.prefix), passwords, settings });
-  } catch (error) {
-    throw error instanceof JeexDbError ? error : translateDbError(error);
-  } finally {
-    await admin.end({ timeout: 2 });
-  }
+  return applyRolesAt(flags.url, {
+    prefix: flags.prefix,
+    settings: resolveRoleSettings(roleSettingsFlags(flags), process.env),
+    passwords: await passwordsFromEnvironment(),
+    ...(flags.database ? { database: flags.database } : {}),
+  });
 }
 
 function printApply(result: ApplyRolesResult): void {
