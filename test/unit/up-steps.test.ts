@@ -7,19 +7,16 @@ function recorder() {
   const log: string[] = [];
   const step = (name: string, options: { fail?: boolean; undo?: boolean; undoFails?: boolean } = {}): UpStep<{ n: number }, { name: string }> => ({
     name,
-    run: async (ctx) => {
-      await Promise.resolve();
+    run: (ctx) => {
       log.push(`run ${name} ${ctx.n}`);
-      if (options.fail) throw new Error(`${name} failed`);
-      return { name };
+      return options.fail ? Promise.reject(new Error(`${name} failed`)) : Promise.resolve({ name });
     },
     ...(options.undo === false
       ? {}
       : {
-          undo: async (ctx, result) => {
-            await Promise.resolve();
+          undo: (ctx, result) => {
             log.push(`undo ${result.name} ${ctx.n}`);
-            if (options.undoFails) throw new Error(`undo ${name} failed`);
+            return options.undoFails ? Promise.reject(new Error(`undo ${name} failed`)) : Promise.resolve();
           },
         }),
   });
