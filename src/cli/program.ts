@@ -10,6 +10,7 @@ import { backupCommand, backupsCommand } from './commands/backup.ts';
 import { keysCommand } from './commands/keys.ts';
 import { tlsCommand } from './commands/tls.ts';
 import { urlCommand } from './commands/url.ts';
+import { generateDownCommand } from './commands/generate-down.ts';
 import { migrateCommand } from './commands/migrate.ts';
 import { statusCommand } from './commands/status.ts';
 import { rollbackCommand } from './commands/rollback.ts';
@@ -47,7 +48,7 @@ export function buildProgram(): Command {
     .addCommand(tlsCommand())
     .addCommand(configCommand())
     .addCommand(urlCommand())
-    .addCommand(migrateCommand())
+    .addCommand(migrateCommand().addCommand(generateDownCommand()))
     .addCommand(statusCommand())
     .addCommand(planCommand())
     .addCommand(rollbackCommand())
