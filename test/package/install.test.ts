@@ -52,10 +52,10 @@ describe.skipIf(!enabled)('the packed package, installed into a fresh project', 
     if (work) await rm(work, { recursive: true, force: true });
   });
 
-  it('ships dist (no maps, no build info, nothing that src/ no longer has), drizzle/, ops/ and the README, and no tests', () => {
+  it('ships dist (no maps, no build info, nothing that src/ no longer has), drizzle/, ops/, docs/ (the hints name its files) and the README, and no tests', () => {
     const files = packedFiles;
     const tops = new Set(files.map((f) => f.split('/')[0]));
-    expect([...tops].sort()).toEqual(['README.md', 'dist', 'drizzle', 'ops', 'package.json']);
+    expect([...tops].sort()).toEqual(['README.md', 'dist', 'docs', 'drizzle', 'ops', 'package.json']);
     expect(files.filter((f) => f.endsWith('.map') || f.endsWith('.tsbuildinfo') || /\.test\./.test(f))).toEqual([]);
     // A stale dist/ (a module moved or deleted in src/) would ship dead code.
     const stale = files.filter((f) => f.startsWith('dist/') && f.endsWith('.js') && !existsSync(join(ROOT, 'src', f.slice('dist/'.length).replace(/\.js$/, '.ts'))));
