@@ -1,7 +1,7 @@
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort, isPortFree } from '../../src/platform/port.ts';
+import { freeClusterPort } from '../helpers/ports.ts';
 import { expectExit, listening, localEnv, parseJson, reachableTempDir, runCli } from '../helpers/cli.ts';
 
 // A fresh machine: `npm ci && npm start` (`jeex-db up`) without the OS package pgbouncer. up
@@ -33,8 +33,7 @@ describe('jeex-db up without PgBouncer', () => {
     dataDir = join(root, 'db');
     missing = join(root, 'no-such-dir', 'pgbouncer');
     env = localEnv({ JEEX_PGBOUNCER_BIN: missing });
-    do port = await freePort();
-    while (port + 1000 > 65535 || !(await isPortFree(port + 1000)));
+    port = await freeClusterPort();
   });
   afterAll(async () => {
     if (dataDir) await runCli(['down', '--data-dir', dataDir]);

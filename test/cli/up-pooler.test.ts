@@ -9,7 +9,7 @@ import { buildUrl } from '../../src/local/state.ts';
 import { poolerAdmin, showConfig, showPools } from '../../src/ops/pooler/admin.ts';
 import { opsDir } from '../../src/stack/configure.ts';
 import { serverOsUser } from '../../src/platform/os-user.ts';
-import { freePort, isPortFree } from '../../src/platform/port.ts';
+import { freeClusterPort } from '../helpers/ports.ts';
 import { processAlive } from '../../src/platform/process-alive.ts';
 import { tlsFiles } from '../../src/ops/tls/files.ts';
 import { expectExit, listening, parseJson, reachableTempDir, runCli } from '../helpers/cli.ts';
@@ -76,8 +76,7 @@ describe('jeex-db up / down with PgBouncer', () => {
     root = await reachableTempDir('jeex-cli-pooler-');
     dataDir = join(root, 'db');
     // A port whose +1000 neighbour is free, so the default PgBouncer port can be predicted.
-    do port = await freePort();
-    while (port + 1000 > 65535 || !(await isPortFree(port + 1000)));
+    port = await freeClusterPort();
     expectedPoolerPort = port + 1000;
   });
   afterAll(async () => {

@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createDb } from '../../src/db/create-db.ts';
 import type { HealthDocument } from '../../src/ops/health/types.ts';
-import { freePort, isPortFree } from '../../src/platform/port.ts';
+import { freeClusterPort } from '../helpers/ports.ts';
 import { processAlive } from '../../src/platform/process-alive.ts';
 import { EXIT } from '../../src/cli/exit-codes.ts';
 import { CLI, expectExit, listening, localEnv, parseJson, reachableTempDir, runCli } from '../helpers/cli.ts';
@@ -97,8 +97,7 @@ describe('PgBouncer supervised by serve and by up in the foreground', () => {
   beforeAll(async () => {
     root = await reachableTempDir('jeex-cli-supervise-');
     dataDir = join(root, 'db');
-    do port = await freePort();
-    while (port + 1000 > 65535 || !(await isPortFree(port + 1000)));
+    port = await freeClusterPort();
     poolerPort = port + 1000;
   });
   afterAll(async () => {

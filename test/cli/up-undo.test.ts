@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { connect } from '../../src/db/connect.ts';
 import { localLayout } from '../../src/local/layout.ts';
 import { localUrl } from '../../src/local/state.ts';
-import { freePort, isPortFree } from '../../src/platform/port.ts';
+import { freeClusterPort } from '../helpers/ports.ts';
 import { processAlive } from '../../src/platform/process-alive.ts';
 import { expectExit, listening, parseJson, reachableTempDir, runCli, type RunResult } from '../helpers/cli.ts';
 import { requirePooler } from '../helpers/skip.ts';
@@ -56,8 +56,7 @@ describe('a failed up undoes the steps it did', () => {
     root = await reachableTempDir('jeex-cli-undo-');
     dataDir = join(root, 'db');
     // A port whose +1000 neighbour (PgBouncer's) is free too.
-    do port = await freePort();
-    while (port + 1000 > 65535 || !(await isPortFree(port + 1000)));
+    port = await freeClusterPort();
   });
   afterAll(async () => {
     if (dataDir) await runCli(['down', '--data-dir', dataDir]);

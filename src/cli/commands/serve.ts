@@ -1,28 +1,13 @@
 import { Command, Option } from 'commander';
 import { maskUrl } from '../../index.ts';
-import { DEFAULT_SERVE_PORT, resolveServeTargets, serveUntil } from '../../serve/index.ts';
+import { DEFAULT_SERVE_PORT, resolveServeTargets, serveUntil, type ServeSettings } from '../../serve/index.ts';
 import { stderrLogger } from '../logger.ts';
 import { dataDirOption, intArg, urlOption } from '../options.ts';
 import { dim, jsonOption, note, printJson, reportError } from '../output.ts';
 import { addServeOptions } from '../serve-flags.ts';
 
-interface ServeFlags {
-  port: number;
-  host: string;
-  url?: string;
-  appUrl?: string;
-  dataDir: string;
-  migrations: boolean;
-  alerts: boolean;
-  alertRules?: string;
-  alertInterval: number;
-  prometheus?: boolean;
-  /** Cron pattern of scheduled backups of the local cluster (or JEEX_BACKUP_SCHEDULE). */
-  backupSchedule?: string;
-  backupKeepCount?: number;
-  backupKeepDays?: number;
-  json?: boolean;
-}
+/** serve's flags: what it runs (the library's settings, but the logger and version it makes) and where it connects. */
+type ServeFlags = Omit<ServeSettings, 'logger' | 'version'> & { url?: string; appUrl?: string; dataDir: string; json?: boolean };
 
 function stopSignal(): Promise<NodeJS.Signals> {
   return new Promise((resolve) => {
