@@ -15,6 +15,7 @@ const LAYERS = [
   'ops/audit',
   'ops/keys',
   'ops/backup',
+  'ops/ha',
   'ops/diagnose',
   'ops/telemetry',
   'ops/health',
