@@ -237,8 +237,16 @@ describe('ops/patroni/patroni.yml', () => {
   });
 });
 
+/** A Kubernetes resource's spec, as much of it as the checks read. */
+interface Spec {
+  [key: string]: unknown;
+  backup?: { barmanObjectStore?: unknown };
+  bootstrap?: { initdb?: Record<string, unknown> };
+  pgbouncer?: { parameters?: Record<string, string> };
+}
+
 describe('ops/cloudnative-pg/cluster.yaml', () => {
-  const documents = parseAllDocuments(read('cloudnative-pg/cluster.yaml')).map((document) => document.toJS() as { kind: string; metadata: { name: string }; spec: Record<string, any> });
+  const documents = parseAllDocuments(read('cloudnative-pg/cluster.yaml')).map((document) => document.toJS() as { kind: string; metadata: { name: string }; spec: Spec });
   const byKind = (kind: string) => documents.filter((document) => document.kind === kind);
   const cluster = byKind('Cluster')[0];
   const postgresql = cluster?.spec.postgresql as { synchronous: Record<string, unknown>; pg_hba: string[]; parameters: Record<string, unknown> };
@@ -282,7 +290,7 @@ describe('ops/cloudnative-pg/cluster.yaml', () => {
   });
 
   it('initdb: the same options as a local cluster', () => {
-    const initdb = cluster?.spec.bootstrap.initdb as Record<string, unknown>;
+    const initdb = cluster?.spec.bootstrap?.initdb ?? {};
     const args = [
       '--auth=scram-sha-256', // the operator's default for PostgreSQL 14+
       `--encoding=${String(initdb.encoding)}`,
@@ -298,7 +306,7 @@ describe('ops/cloudnative-pg/cluster.yaml', () => {
   it('a Pooler in transaction mode in front of the primary, with ops/pgbouncer.ini\'s pool settings', () => {
     const pooler = byKind('Pooler')[0];
     expect(pooler?.spec).toMatchObject({ cluster: { name: cluster?.metadata.name }, type: 'rw', pgbouncer: { poolMode: 'transaction' } });
-    const parameters = pooler?.spec.pgbouncer.parameters as Record<string, string>;
+    const parameters = pooler?.spec.pgbouncer?.parameters ?? {};
     const ini = iniSettings(read('pgbouncer.ini'));
     const shared = Object.keys(parameters).filter((name) => ini.has(name));
     expect(shared).toEqual(expect.arrayContaining(['default_pool_size', 'max_db_connections', 'query_wait_timeout', 'server_login_retry', 'client_idle_timeout', 'idle_transaction_timeout']));
