@@ -47,8 +47,7 @@ function startWriter(url: string, firstId = 1): { acked: number[]; failed: numbe
         await sql`INSERT INTO drill (id) VALUES (${id})`;
         acked.push(id);
         ackedAt.push(Date.now());
-      } catch (error) {
-        if (failed === 0 && process.env.JEEX_DRILL_DEBUG) console.log('writer:', error);
+      } catch {
         failed++;
         await sql.end({ timeout: 0 }).catch(() => undefined);
         sql = connect(url, { max: 1, onnotice: () => {}, connect_timeout: 2 });
