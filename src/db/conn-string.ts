@@ -89,14 +89,14 @@ function urlHosts(text: string): ServerAddress[] {
     if (spec.startsWith('[')) {
       const close = spec.indexOf(']');
       if (close < 0) throw new ConnStringError(`has an IPv6 address without its closing "]" (${spec}): write [::1]:5432`);
-      host = spec.slice(1, close);
+      host = decode(spec.slice(1, close), 'host');
       rest = spec.slice(close + 1);
       if (rest !== '' && !rest.startsWith(':')) throw new ConnStringError(`has ${JSON.stringify(rest)} after the IPv6 address [${host}]: only :port may follow it`);
     } else {
+      if ((spec.match(/:/g) ?? []).length > 1) throw new ConnStringError(`has the IPv6 address ${spec} without brackets: write [${spec}]:5432`);
       const colon = spec.indexOf(':');
       host = decode(colon < 0 ? spec : spec.slice(0, colon), 'host');
       rest = colon < 0 ? '' : spec.slice(colon);
-      if (host.includes(':')) throw new ConnStringError(`has the IPv6 address ${host} without brackets: write [${host}]:5432`);
     }
     if (!host) throw new ConnStringError(text.includes(',') ? 'has an empty host in its list (two commas in a row, or one at an end)' : `has no host before ${JSON.stringify(spec)}`);
     out.push({ host, port: rest.length > 1 ? port(rest.slice(1), host) : DEFAULT_PORT });
