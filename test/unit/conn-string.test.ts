@@ -7,7 +7,7 @@ import { RECONNECT_DELAYS_MS } from '../../src/db/gated-sql.ts';
 import { HostList } from '../../src/db/host-list.ts';
 import { fits, postgresJsSessionAttrs, sessionAttrs } from '../../src/db/session-attrs.ts';
 import { maskUrl } from '../../src/db/url.ts';
-import { JeexDbError } from '../../src/core/errors.ts';
+import type { JeexDbError } from '../../src/core/errors.ts';
 
 const reason = (text: string): string => {
   try {
