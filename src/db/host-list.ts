@@ -62,8 +62,8 @@ export class HostList {
 
   /** Whether a host other than `address` has not failed lately (prefer-standby: one may be a standby). */
   othersLeft(address: ServerAddress): boolean {
-    const first = this.order()[0];
-    return first !== undefined && addressLabel(first) !== addressLabel(address) && !this.failedAt.has(addressLabel(first));
+    const now = this.now();
+    return this.addresses.some((a) => addressLabel(a) !== addressLabel(address) && now - (this.failedAt.get(addressLabel(a)) ?? -Infinity) >= SUSPECT_MS);
   }
 
   /** This host failed (or is not what the connection string asks for): try it last for a while. */

@@ -10,6 +10,9 @@ import { startBackupCluster, type BackupCluster } from '../helpers/backup-cluste
 import { useTestDatabase } from '../helpers/test-db.ts';
 import { rawUser, testKeys } from '../helpers/users.ts';
 import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createStandby, type StandbyResult } from '../../src/stack/standby.ts';
+import { promote } from '../../src/stack/promote.ts';
 
 /** The URL with `dead` hosts (ports nothing listens on) put in front of its own. */
 function withDeadHostsFirst(url: string, ...dead: number[]): string {
@@ -151,5 +154,86 @@ describe('the failover window, on a server of its own', () => {
     expect(without.read.replica).toBe(false);
     expect(without.read.db).toBe(without.db);
     expect(without.read.sql).toBe(without.sql);
+  });
+});
+
+describe('a hot standby listed first (createStandby), and a failover to it', () => {
+  let cluster: BackupCluster | undefined;
+  let standby: StandbyResult | undefined;
+  let primaryPort = 0;
+  /** The primary's app URL with the hosts replaced: `ports` in that order, `params` added. */
+  let urlWith: (ports: number[], params: [string, string][]) => string = () => '';
+  beforeAll(async () => {
+    cluster = await startBackupCluster('jeex-failover-standby-');
+    primaryPort = readLocalState(cluster.layout)?.port ?? 0;
+    standby = await createStandby({ dataDir: join(cluster.root, 'standby'), from: cluster.dataDir, pooler: false });
+    const parsed = parseConnString(localUrl(cluster.layout, 'app', { database: cluster.database }) ?? '');
+    const host = parsed.hosts[0]?.host ?? '127.0.0.1';
+    urlWith = (ports, params) => formatConnString({ ...parsed, hosts: ports.map((port) => ({ host, port })), params: [...parsed.params, ...params] });
+  }, 180_000);
+  afterAll(async () => {
+    await cluster?.sql.end({ timeout: 1 });
+    if (cluster) {
+      await down({ dataDir: join(cluster.root, 'standby') });
+      await down({ dataDir: cluster.dataDir });
+      await rm(cluster.root, { recursive: true, force: true });
+    }
+  });
+
+  const recoveryOf = async (jeex: JeexDb, sql = jeex.sql) => (await sql<{ recovery: boolean; port: number }[]>`SELECT pg_is_in_recovery() AS recovery, inet_server_port() AS port`)[0];
+
+  it('target_session_attrs=read-write (and primary) skips the standby and reaches the primary; any takes the standby', async () => {
+    const standbyPort = standby?.port ?? 0;
+    for (const attrs of ['read-write', 'primary']) {
+      const jeex = client({ url: urlWith([standbyPort, primaryPort], [['target_session_attrs', attrs]]), max: 1, keys: testKeys() }, {});
+      const started = performance.now();
+      expect(await recoveryOf(jeex)).toEqual({ recovery: false, port: primaryPort });
+      // Dropped at login and tried last from then on: no failover-window pause is needed twice.
+      expect(performance.now() - started).toBeLessThan(1500);
+      const u = rawUser(`tsa-${attrs}-${Date.now()}@example.com`, 'On the primary');
+      await jeex.sql`INSERT INTO users (id, email, email_hash, name) VALUES (${u.id}, ${u.email}, ${u.email_hash}, ${u.name})`;
+    }
+    const any = client({ url: urlWith([standbyPort, primaryPort], []), max: 1, keys: testKeys() }, {});
+    expect(await recoveryOf(any)).toEqual({ recovery: true, port: standbyPort });
+    const onStandby = client({ url: urlWith([primaryPort, standbyPort], [['target_session_attrs', 'standby']]), max: 1, keys: testKeys() }, {});
+    expect(await recoveryOf(onStandby)).toEqual({ recovery: true, port: standbyPort });
+  });
+
+  it('JEEX_DB_READ_URL with prefer-standby reads from the standby; the primary client stays on the primary', async () => {
+    const standbyPort = standby?.port ?? 0;
+    const jeex = client(
+      { keys: testKeys() },
+      {
+        DATABASE_URL: urlWith([standbyPort, primaryPort], [['target_session_attrs', 'primary']]),
+        JEEX_DB_READ_URL: urlWith([primaryPort, standbyPort], [['target_session_attrs', 'prefer-standby']]),
+        JEEX_DB_DATA_DIR: '/nonexistent',
+      },
+    );
+    expect(await recoveryOf(jeex)).toEqual({ recovery: false, port: primaryPort });
+    expect(await recoveryOf(jeex, jeex.read.sql)).toEqual({ recovery: true, port: standbyPort });
+    const refused = await jeex.read.sql`CREATE TEMP TABLE nope (x int)`.then(
+      () => undefined,
+      (e: unknown) => translateDbError(e),
+    );
+    expect(refused?.message).toMatch(/read-only transaction/);
+  });
+
+  it('a statement sent while the primary is down reaches the promoted standby within the failover window', { timeout: 120_000 }, async () => {
+    const standbyPort = standby?.port ?? 0;
+    const jeex = client({ url: urlWith([primaryPort, standbyPort], [['target_session_attrs', 'read-write']]), failoverWindow: 30_000, max: 2, keys: testKeys() }, {});
+    expect(await recoveryOf(jeex)).toEqual({ recovery: false, port: primaryPort });
+    await down({ dataDir: cluster?.dataDir ?? '' });
+    const u = rawUser(`failover-${Date.now()}@example.com`, 'After the failover');
+    const write = Promise.resolve(jeex.sql`INSERT INTO users (id, email, email_hash, name) VALUES (${u.id}, ${u.email}, ${u.email_hash}, ${u.name}) RETURNING id`);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const promoted = await promote({ dataDir: join(cluster?.root ?? '', 'standby') });
+    const promotedAt = performance.now();
+    expect(await write).toEqual([{ id: u.id }]);
+    const answeredAt = performance.now();
+    expect(promoted.timeline).toBeGreaterThan(1);
+    expect(await recoveryOf(jeex)).toEqual({ recovery: false, port: standbyPort });
+    const [{ n } = { n: 0 }] = await jeex.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM users WHERE id = ${u.id}`;
+    expect(n).toBe(1);
+    expect(answeredAt - promotedAt).toBeLessThan(1500);
   });
 });
