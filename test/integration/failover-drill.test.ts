@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JeexDbError } from '../../src/core/errors.ts';
 import { connect } from '../../src/db/connect.ts';
+import { createDb } from '../../src/db/create-db.ts';
 import { localLayout } from '../../src/local/layout.ts';
 import { readReplication } from '../../src/local/replication.ts';
 import { localUrl } from '../../src/local/state.ts';
@@ -133,6 +134,12 @@ describe('failover drill: standby, kill -9 of the primary, promote, the old prim
 
   it('sync: kill -9 of the whole primary loses no acknowledged id; after promote the same PgBouncer URL writes to the new primary', async (ctx) => {
     if (a.pooler.status === 'absent' || a.pooler.status === 'disabled') skipOrFail(ctx, `no PgBouncer: ${a.pooler.reason ?? a.pooler.status}`);
+    // What a service would configure: both servers, the primary whichever it is.
+    const direct = new URL(a.urls.appDirect ?? a.urls.app);
+    const multiHost = `${direct.protocol}//${direct.username}:${direct.password}@127.0.0.1:${a.port},127.0.0.1:${b.port}${direct.pathname}${direct.search}&target_session_attrs=read-write`;
+    const service = createDb({ url: multiHost, failoverWindow: 10_000 });
+    const port = async () => (await service.sql<{ port: number }[]>`SELECT inet_server_port() AS port`)[0]?.port;
+    expect(await port()).toBe(a.port);
     const writer = startWriter(a.urls.app);
     await new Promise((r) => setTimeout(r, 1500));
     expect(writer.acked.length).toBeGreaterThan(50);
@@ -152,6 +159,13 @@ describe('failover drill: standby, kill -9 of the primary, promote, the old prim
     expect(firstAck, 'a write through PgBouncer after promote').toBeDefined();
     console.log(`drill (sync): ${writer.acked.length} acknowledged, 0 lost, promote ${Math.round(promoted.promoteMs)} ms, kill -> first acknowledged write ${(firstAck ?? 0) - killedAt} ms`);
     expect(readReplication(localLayout(join(root, 'a')))?.role).toBe('superseded');
+    // The multi-host URL finds the new primary (the old one's port refuses now) and writes there.
+    try {
+      expect(await port()).toBe(b.port);
+      await service.sql`INSERT INTO drill (id) VALUES (${9_000_000})`;
+    } finally {
+      await service.close();
+    }
   }, 60_000);
 
   it('the old primary is refused as a primary and re-seeded as a standby of the new one', async () => {
