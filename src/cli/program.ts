@@ -5,6 +5,7 @@ import { downCommand } from './commands/down.ts';
 import { upCommand } from './commands/up.ts';
 import { serveCommand } from './commands/serve.ts';
 import { restoreCommand } from './commands/restore.ts';
+import { promoteCommand, standbyCommand } from './commands/standby.ts';
 import { verifyCommand } from './commands/verify.ts';
 import { backupCommand, backupsCommand } from './commands/backup.ts';
 import { keysCommand } from './commands/keys.ts';
@@ -44,6 +45,8 @@ export function buildProgram(): Command {
     .addCommand(backupsCommand())
     .addCommand(restoreCommand())
     .addCommand(verifyCommand())
+    .addCommand(standbyCommand())
+    .addCommand(promoteCommand())
     .addCommand(keysCommand())
     .addCommand(tlsCommand())
     .addCommand(configCommand())

@@ -144,3 +144,17 @@ export async function stopServer(
     hint: `Check ${layout.serverLog}; as a last resort stop it with \`pg_ctl stop -m immediate -D ${layout.pgdata}\`.`,
   });
 }
+
+/**
+ * Promote a running standby (`pg_ctl promote -w`: returns once it left recovery and accepts
+ * writes). False when the server is not a standby (pg_ctl says so); throws on other failures.
+ */
+export async function promoteServer(bin: PgBinaries, layout: LocalLayout, as?: RunAs, timeoutSeconds = 60): Promise<boolean> {
+  const result = await exec(bin.pgCtl, ['promote', '-D', layout.pgdata, '-w', '-t', String(timeoutSeconds), '-s'], { as, cwd: '/' });
+  if (result.code === 0) return true;
+  if (/not in standby mode/i.test(result.stderr)) return false;
+  throw new JeexDbError('PROMOTE_FAILED', `pg_ctl promote failed: ${result.stderr.trim()}`, {
+    hint: `Read ${layout.serverLog}: a standby still replaying a long backlog may need longer (--timeout).`,
+    logExcerpt: relevantLines(result.stderr.split('\n').filter(Boolean)),
+  });
+}

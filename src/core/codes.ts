@@ -29,6 +29,7 @@ export const errorGroups = {
   tls: 'TLS (`jeex-db up`, `tls init`)',
   backup: 'Backups and restores',
   encryption: "Column encryption (users' email and name) and its keys",
+  ha: 'High availability (`jeex-db standby`, `promote`)',
 } as const;
 
 export interface ErrorEntry {
@@ -126,6 +127,10 @@ export const errorEntries = [
   { code: 'DECRYPT_FAILED', exit: 52, group: 'encryption', summary: 'A stored value is not an envelope, or fails authentication (changed, or copied from another row or column): restore the row from a backup.' },
   { code: 'KEY_ROTATION_INCOMPLETE', exit: 53, group: 'encryption', summary: 'A key rotation left rows under an older key (locked throughout, written meanwhile with the old key, or a blind-index conflict): run `jeex-db keys rotate` again; for a conflict, remove one of the two users named.' },
   { code: 'ENCRYPTION_KEY_MISMATCH', exit: 54, group: 'encryption', summary: 'The configured keys match no stored row (a damaged or replaced key file, or a process left with the old key after a rotation), so nothing was written: restore the key file from your copy, or configure every key in use.' },
+  { code: 'STANDBY_FAILED', exit: 55, group: 'ha', summary: 'A standby could not be seeded or did not start streaming: the message names the step (the primary, the slot, the base backup, the start); read the server log lines printed with it.' },
+  { code: 'STANDBY_DIVERGED', exit: 56, group: 'ha', summary: "This cluster wrote WAL that the primary's timeline does not have (it was a primary that lost its role, or another system): it cannot follow the primary without a re-seed. Run `jeex-db standby --data-dir DIR --from PRIMARY --reseed` (its data is replaced by a copy of the primary's)." },
+  { code: 'CLUSTER_SUPERSEDED', exit: 57, group: 'ha', summary: 'This data directory was the primary until a standby was promoted in its place: starting it would make two primaries. Re-seed it as a standby of the new primary (`jeex-db standby --reseed`), or move it aside.' },
+  { code: 'PROMOTE_FAILED', exit: 58, group: 'ha', summary: 'The standby did not become a primary: it is not a running standby, or promotion did not finish in time; read the server log lines printed with it.' },
 ] as const satisfies readonly ErrorEntry[];
 
 export type ErrorCode = (typeof errorEntries)[number]['code'];

@@ -16,6 +16,7 @@ export const LOCAL_ROLES = {
   readonly: 'jeex_readonly',
   backup: 'jeex_backup',
   monitor: 'jeex_monitor',
+  replicator: 'jeex_replicator',
 } as const;
 export const LOCAL_DATABASE = 'jeex';
 
@@ -26,9 +27,9 @@ export { generatePassword };
  * secrets.json, so a missing entry (an older file, or a damaged entry the user deleted) gets a
  * new password. Only the superuser's is irreplaceable: `up` logs in with it.
  */
-const REPLACEABLE_ROLES = ['migrator', 'app', 'readonly', 'backup', 'monitor'] as const;
+const REPLACEABLE_ROLES = ['migrator', 'app', 'readonly', 'backup', 'monitor', 'replicator'] as const;
 /** Added after the first secrets.json format: filled in silently. */
-const ADDED_ROLES: readonly string[] = ['readonly', 'backup', 'monitor'];
+const ADDED_ROLES: readonly string[] = ['readonly', 'backup', 'monitor', 'replicator'];
 
 /**
  * Write a file through a temporary one, fsynced, and a rename, then fsync the directory: a reader
@@ -87,6 +88,7 @@ export async function loadOrCreateSecrets(layout: LocalLayout, clusterExists: bo
     readonly: { user: LOCAL_ROLES.readonly, password: generatePassword() },
     backup: { user: LOCAL_ROLES.backup, password: generatePassword() },
     monitor: { user: LOCAL_ROLES.monitor, password: generatePassword() },
+    replicator: { user: LOCAL_ROLES.replicator, password: generatePassword() },
     pooler: { user: POOLER_ADMIN_USER, password: generatePassword() },
   };
   await writeAtomic(layout.secretsFile, `${JSON.stringify(secrets, null, 2)}\n`, 0o600);

@@ -9,6 +9,7 @@ import { join, resolve } from 'node:path';
  *   pgdata/       the PostgreSQL data directory
  *   log/          server.log
  *   pgbouncer/    pgbouncer.ini, userlist.txt (SCRAM verifiers, 0600), pid and log
+ *   replication.json  what this cluster is in a primary/standby pair (`jeex-db standby`)
  *   keys/         data.key and blind-index.key (0600, directory 0700): the column cipher's keys,
  *                 outside pgdata/ and backups/ so no base backup or dump carries them
  *
@@ -46,6 +47,10 @@ export interface LocalLayout {
   dataKeyFile: string;
   /** The local blind-index key(s), one per line, the current one first. */
   blindIndexKeyFile: string;
+  /** What this cluster is in a primary/standby pair (`jeex-db standby`, `promote`); absent: a primary on its own. */
+  replicationFile: string;
+  /** The standby's password file for its replication connection (0600, owned by the server's OS user). */
+  replicationPassFile: string;
 }
 
 /** The files of the local cluster in `dataDir` (default: see resolveDataDir), relative to `cwd`. */
@@ -62,5 +67,7 @@ export function localLayout(dataDir?: string, cwd: string = process.cwd()): Loca
     keysDir: join(root, 'keys'),
     dataKeyFile: join(root, 'keys', 'data.key'),
     blindIndexKeyFile: join(root, 'keys', 'blind-index.key'),
+    replicationFile: join(root, 'replication.json'),
+    replicationPassFile: join(root, 'replication.pgpass'),
   };
 }

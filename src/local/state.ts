@@ -9,7 +9,7 @@ export interface LocalState {
   host: string;
   port: number;
   database: string;
-  roles: { superuser: string; migrator: string; app: string; owner?: string; readonly?: string; backup?: string; monitor?: string };
+  roles: { superuser: string; migrator: string; app: string; owner?: string; readonly?: string; backup?: string; monitor?: string; replicator?: string };
   /** The role settings `up` and `roles apply` used last (flags and environment override them). */
   roleSettings?: { idleSessionTimeoutMs: number; idleInTransactionTimeoutMs: number; auditReads: boolean };
   /** The local PgBouncer in front of the server, when `up` started one. */
@@ -41,6 +41,8 @@ export interface LocalSecrets {
   readonly?: RoleSecret;
   backup?: RoleSecret;
   monitor?: RoleSecret;
+  /** The streaming standby's login (REPLICATION only; no URL: it connects for replication, not queries). */
+  replicator?: RoleSecret;
   /** PgBouncer's admin console user (not a PostgreSQL role). */
   pooler?: RoleSecret;
 }

@@ -32,6 +32,7 @@ export const localStateSchema = z.looseObject({
     readonly: name.optional(),
     backup: name.optional(),
     monitor: name.optional(),
+    replicator: name.optional(),
   }),
   roleSettings: z
     .object({
@@ -53,10 +54,11 @@ export const storedSecretsSchema = z.looseObject({
   readonly: roleSecret.optional(),
   backup: roleSecret.optional(),
   monitor: roleSecret.optional(),
+  replicator: roleSecret.optional(),
   pooler: roleSecret.optional(),
 });
 
-export type LocalFileKind = 'state' | 'secrets';
+export type LocalFileKind = 'state' | 'secrets' | 'replication';
 
 /**
  * Parse a local file's bytes: UTF-8, then JSON, then the schema. Throws LOCAL_STATE_DAMAGED;
@@ -113,7 +115,9 @@ function describeIssues(issues: readonly z.core.$ZodIssue[]): string {
  */
 export function localFileDamaged(file: string, kind: LocalFileKind, problem: string): JeexDbError {
   const hint =
-    kind === 'state'
+    kind === 'replication'
+      ? 'replication.json says whether this cluster is a standby and of which primary: fix the field named, or delete the file and make the cluster a standby again with `jeex-db standby --reseed` (a primary without the file starts as a primary).'
+      : kind === 'state'
       ? `state.json holds no secrets: run \`jeex-db up\` (with the same --data-dir) and it rewrites it from the cluster, keeping the damaged copy as state.json.damaged.`
       : 'secrets.json holds the role passwords and cannot be rebuilt from the cluster: restore it from a copy of the file. ' +
         'If only the entry of a role other than the superuser is damaged, delete that entry and run `jeex-db up`: it gives that role a new password. ' +

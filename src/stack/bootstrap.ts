@@ -14,10 +14,11 @@ export interface BootstrapOptions {
   readonly?: Login;
   backup?: Login;
   monitor?: Login;
+  replicator?: Login;
   settings?: Partial<RoleSettings>;
 }
 
-/** The six role names: those given, the others from the migrator's prefix. */
+/** The seven role names: those given, the others from the migrator's prefix. */
 export function bootstrapRoles(options: BootstrapOptions): RoleSet {
   const prefix = options.migrator.user.endsWith('_migrator') ? options.migrator.user.slice(0, -'_migrator'.length) : options.migrator.user;
   const names = roleNames(prefix);
@@ -29,6 +30,7 @@ export function bootstrapRoles(options: BootstrapOptions): RoleSet {
     ...(options.readonly ? { readonly: options.readonly.user } : {}),
     ...(options.backup ? { backup: options.backup.user } : {}),
     ...(options.monitor ? { monitor: options.monitor.user } : {}),
+    ...(options.replicator ? { replicator: options.replicator.user } : {}),
   };
 }
 
@@ -41,7 +43,7 @@ export function bootstrapRoles(options: BootstrapOptions): RoleSet {
  */
 export async function bootstrapDatabase(admin: Sql, connectTo: (database: string) => Sql, options: BootstrapOptions): Promise<ApplyRolesResult> {
   const passwords: Partial<Record<LoginKind, string>> = {};
-  for (const kind of ['migrator', 'app', 'readonly', 'backup', 'monitor'] as const) {
+  for (const kind of ['migrator', 'app', 'readonly', 'backup', 'monitor', 'replicator'] as const) {
     const login = options[kind];
     if (login) passwords[kind] = login.password;
   }

@@ -18,3 +18,6 @@ export { serverOsUser, DEFAULT_OS_USER } from '../platform/os-user.ts';
 export { deriveSettings, renderConf, humanBytes, type Machine, type Setting } from '../cluster/tuning.ts';
 export { detectMachine } from '../cluster/machine.ts';
 export { parseBytes } from '../core/units.ts';
+export { createStandby, type StandbyOptions, type StandbyResult } from './standby.ts';
+export { promote, type PromoteOptions, type PromoteResult } from './promote.ts';
+export { readReplication, type ReplicationRole, type PrimaryRef } from '../local/replication.ts';

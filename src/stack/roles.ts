@@ -40,6 +40,7 @@ export async function applyLocalRoles(options: { dataDir?: string; cwd?: string;
       ...(secrets.readonly ? { readonly: secrets.readonly } : {}),
       ...(secrets.backup ? { backup: secrets.backup } : {}),
       ...(secrets.monitor ? { monitor: secrets.monitor } : {}),
+      ...(secrets.replicator ? { replicator: secrets.replicator } : {}),
       settings,
     });
     // A pooled role whose password was set (back) needs PgBouncer's auth file to follow: it logs

@@ -77,8 +77,9 @@ export interface UpWalArchive {
    * `on`: the server archives into `dir`. `restart-needed`: it was already running without
    * archiving (started by an older jeex-db); it gets it at its next start, it was not restarted.
    * `overridden`: postgresql.local.conf (or ALTER SYSTEM) turned it off or pointed it elsewhere.
+   * `standby`: the cluster is a standby: its primary archives; it will once promoted.
    */
-  status: 'on' | 'restart-needed' | 'overridden';
+  status: 'on' | 'restart-needed' | 'overridden' | 'standby';
   archiveMode: string;
   archiveLibrary: string;
   /** e.g. `1min`: at most this much committed data is missing from the archive after a crash. */
@@ -115,4 +116,19 @@ export interface UpResult {
   notes?: string[];
   /** TLS of the local cluster (not for DATABASE_URL): on, with what clients verify; or off, with a warning. */
   tls?: UpTls;
+  /** In a primary/standby pair (`jeex-db standby`): what this cluster is. Absent: a primary on its own. */
+  replication?: UpReplication;
+}
+
+/** What `up` says of a cluster in a primary/standby pair. */
+export interface UpReplication {
+  role: 'standby' | 'primary';
+  /** A standby's primary, its name there and its slot (absent for a standby made by hand). */
+  primary?: { host: string; port: number; dataDir?: string };
+  name?: string;
+  slot?: string;
+  sync?: boolean;
+  /** A promoted standby: when, and its timeline then. */
+  promotedAt?: string;
+  timeline?: number;
 }

@@ -11,14 +11,16 @@ import { poolerCheck } from './steps/pooler-check.ts';
 import { pooler } from './steps/pooler.ts';
 import { preflight } from './steps/preflight.ts';
 import { ready } from './steps/ready.ts';
+import { replication } from './steps/replication.ts';
 import { roles } from './steps/roles.ts';
 import { secrets } from './steps/secrets.ts';
 import { start } from './steps/start.ts';
 import { tls } from './steps/tls.ts';
 import { walArchive, walArchiveNotes } from './steps/wal-archive.ts';
-import { LOCAL_HOST, type UpOptions, type UpResult } from './up-types.ts';
+import { LOCAL_HOST, type UpOptions, type UpReplication, type UpResult, type UpWalArchive } from './up-types.ts';
+import type { ReplicationRole } from '../local/replication.ts';
 
-export { DEFAULT_PORT, LOCAL_HOST, MIN_SERVER_VERSION_NUM, type UpMigrations, type UpOptions, type UpPooler, type UpResult, type UpWalArchive } from './up-types.ts';
+export { DEFAULT_PORT, LOCAL_HOST, MIN_SERVER_VERSION_NUM, type UpMigrations, type UpOptions, type UpPooler, type UpReplication, type UpResult, type UpWalArchive } from './up-types.ts';
 export { down, type DownResult } from './down.ts';
 export { whenProcessExits as whenServerExits } from '../platform/process-alive.ts';
 export type { LocalLayout } from '../local/layout.ts';
@@ -44,6 +46,16 @@ export async function up(options: UpOptions = {}): Promise<UpResult> {
   return options.databaseUrl ? upExternal(options.databaseUrl, options) : upLocal(options);
 }
 
+/** A standby archives nothing while it replays (archive_mode = on archives only on a primary); after `promote` it archives here. */
+function standbyWalArchive(dir: string): UpWalArchive {
+  return { dir, status: 'standby', archiveMode: 'on', archiveLibrary: 'basic_archive', archiveTimeout: '' };
+}
+
+function replicationReport(standby: boolean, role: ReplicationRole | undefined): UpReplication {
+  if (standby) return { role: 'standby', ...(role?.role === 'standby' ? { primary: role.primary, name: role.name, slot: role.slot, sync: role.sync } : {}) };
+  return { role: 'primary', ...(role?.role === 'primary' ? { promotedAt: role.promotedAt, timeline: role.timeline } : {}) };
+}
+
 async function upLocal(options: UpOptions): Promise<UpResult> {
   const started = Date.now();
   const timeoutSeconds = options.startTimeoutSeconds ?? 60;
@@ -64,11 +76,13 @@ async function upLocal(options: UpOptions): Promise<UpResult> {
     const c4 = { ...c3, ...(await steps.run(tls, c3)) };
     const c5 = { ...c4, ...(await steps.run(initdb, c4)) };
     const c6 = { ...c5, ...(await steps.run(configure, c5)) };
-    const c7 = { ...c6, ...(await steps.run(start, c6)) };
+    const c6r = { ...c6, ...(await steps.run(replication, c6)) };
+    const c7 = { ...c6r, ...(await steps.run(start, c6r)) };
     const c8 = { ...c7, ...(await steps.run(ready, c7)) };
-    const c9 = { ...c8, ...(await steps.run(walArchive, c8)) };
-    const c10 = { ...c9, ...(await steps.run(roles, c9)) };
-    const c11 = { ...c10, ...(await steps.run(migrate, c10)) };
+    // A standby is read-only: its roles, schema and WAL archive are the primary's, which it replays.
+    const c9 = { ...c8, ...(c8.standby ? { walArchive: standbyWalArchive(c8.repo.wal) } : await steps.run(walArchive, c8)) };
+    const c10 = { ...c9, ...(c9.standby ? { roleWarnings: [] } : await steps.run(roles, c9)) };
+    const c11 = { ...c10, ...(c10.standby ? { migrations: { applied: [], adopted: [], total: 0, warnings: [] } } : await steps.run(migrate, c10)) };
     const ctx = { ...c11, ...(await steps.run(pooler, c11)) };
     await steps.run(poolerCheck, ctx);
 
@@ -97,6 +111,7 @@ async function upLocal(options: UpOptions): Promise<UpResult> {
       walArchive: ctx.walArchive,
       ...(notes.length ? { notes } : {}),
       tls: ctx.tls.report,
+      ...(ctx.standby || ctx.replication ? { replication: replicationReport(ctx.standby, ctx.replication) } : {}),
     };
   } catch (error) {
     // A failed `up` leaves things as they were: what this call started is stopped again. An undo

@@ -27,7 +27,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const { adminUrl, source, teardown, walArchive, logDir, tls } = await obtainServer();
   const roles = roleNames('jeex_test');
   const login = (user: string) => ({ user, password: randomBytes(24).toString('base64url') });
-  const [migrator, app, readonly, backup, monitor] = [login(roles.migrator), login(roles.app), login(roles.readonly), login(roles.backup), login(roles.monitor)];
+  const [migrator, app, readonly, backup, monitor, replicator] = [login(roles.migrator), login(roles.app), login(roles.readonly), login(roles.backup), login(roles.monitor), login(roles.replicator)];
 
   const admin = connect(adminUrl, { max: 1, onnotice: () => {} });
   try {
@@ -38,11 +38,11 @@ export default async function setup(project: TestProject): Promise<() => Promise
     await applyRoles(admin, (database) => connect(withDatabase(adminUrl, database), { max: 1, onnotice: () => {} }), {
       database: TEMPLATE,
       roles,
-      passwords: { migrator: migrator.password, app: app.password, readonly: readonly.password, backup: backup.password, monitor: monitor.password },
+      passwords: { migrator: migrator.password, app: app.password, readonly: readonly.password, backup: backup.password, monitor: monitor.password, replicator: replicator.password },
       // The whole run shares these roles: many files connect and migrate at once, so no
       // connection limits, and no statement log of every test query (test/integration/roles-*.test.ts
       // checks both on roles of their own).
-      settings: { auditReads: false, connectionLimits: { migrator: -1, app: -1, readonly: -1, backup: -1, monitor: -1 } },
+      settings: { auditReads: false, connectionLimits: { migrator: -1, app: -1, readonly: -1, backup: -1, monitor: -1, replicator: -1 } },
     });
   } finally {
     await admin.end();

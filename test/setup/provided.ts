@@ -9,7 +9,7 @@ export interface TestServer {
   migrator: { user: string; password: string };
   app: { user: string; password: string };
   /** The run's roles (`roles apply` with the prefix jeex_test): the NOLOGIN owner and the other login roles. */
-  roles: { owner: string; migrator: string; app: string; readonly: string; backup: string; monitor: string };
+  roles: { owner: string; migrator: string; app: string; readonly: string; backup: string; monitor: string; replicator: string };
   readonly: { user: string; password: string };
   backup: { user: string; password: string };
   monitor: { user: string; password: string };

@@ -41,7 +41,7 @@ describe('ops/', () => {
     expect(conf.get('password_encryption')).toBe('scram-sha-256');
     expect(conf.get('shared_preload_libraries')).toContain('pg_stat_statements');
     const includes = [...read('postgresql.conf').matchAll(/^include_if_exists = '([^']+)'/gm)].map((m) => m[1]);
-    expect(includes).toEqual(['jeex-tuning.conf', 'jeex-local.conf', 'postgresql.local.conf']);
+    expect(includes).toEqual(['jeex-tuning.conf', 'jeex-local.conf', 'jeex-standby.conf', 'postgresql.local.conf']);
   });
 
   it('postgresql.conf preloads auto_explain (shipped with the embedded binaries): JSON plans of slow statements, no ANALYZE, no parameters', () => {
@@ -86,7 +86,11 @@ describe('ops/', () => {
     ]);
     const accepting = tcp.filter((rule) => rule.at(-1) !== 'reject');
     expect(accepting.length).toBeGreaterThan(0);
-    for (const rule of accepting) expect(rule, rule.join(' ')).toEqual(['hostssl', 'all', 'all', expect.any(String), 'scram-sha-256']);
+    for (const rule of accepting.filter((r) => r[1] !== 'replication')) expect(rule, rule.join(' ')).toEqual(['hostssl', 'all', 'all', expect.any(String), 'scram-sha-256']);
+    // Replication: the standby's role only, over TLS with SCRAM, from the same networks as the rest.
+    const replication = accepting.filter((r) => r[1] === 'replication');
+    expect(replication.length).toBeGreaterThan(0);
+    for (const rule of replication) expect(rule, rule.join(' ')).toEqual(['hostssl', 'replication', 'jeex_replicator', expect.any(String), 'scram-sha-256']);
     // `host` (TLS or not) appears only in the final catch-all rejects.
     expect(tcp.filter((rule) => rule[0] === 'host').every((rule) => rule.at(-1) === 'reject')).toBe(true);
   });

@@ -76,10 +76,15 @@ describe('the role catalog', () => {
   const catalog = roleCatalog(roleNames('jeex'), DEFAULT_ROLE_SETTINGS, 100);
   const spec = (kind: string) => catalog.find((r) => r.kind === kind);
 
-  it('has six roles; only the owner cannot log in, only the backup role replicates', () => {
-    expect(catalog.map((r) => r.name)).toEqual(['jeex_owner', 'jeex_migrator', 'jeex_app', 'jeex_readonly', 'jeex_backup', 'jeex_monitor']);
+  it('has seven roles; only the owner cannot log in, only the backup and replicator roles replicate', () => {
+    expect(catalog.map((r) => r.name)).toEqual(['jeex_owner', 'jeex_migrator', 'jeex_app', 'jeex_readonly', 'jeex_backup', 'jeex_monitor', 'jeex_replicator']);
     expect(catalog.filter((r) => !r.login).map((r) => r.kind)).toEqual(['owner']);
-    expect(catalog.filter((r) => r.replication).map((r) => r.kind)).toEqual(['backup']);
+    expect(catalog.filter((r) => r.replication).map((r) => r.kind)).toEqual(['backup', 'replicator']);
+  });
+
+  it('gives the replicator (what a standby stores) REPLICATION and nothing else: no memberships, no idle timeout ending its walsender', () => {
+    expect(spec('replicator')).toMatchObject({ login: true, replication: true, memberOf: [] });
+    expect(spec('replicator')?.settings).toMatchObject({ idle_session_timeout: '0', statement_timeout: '0' });
   });
 
   it('makes the migrator the owner for DDL, through SET ROLE only', () => {

@@ -182,6 +182,12 @@ function printHuman(result: UpResult, foreground: boolean): void {
     say(`  tls         ${red('OFF')} ${dim('(--no-tls)')}`);
   }
   if (result.dataDir) say(`  data        ${result.dataDir} ${dim(`(log: ${result.serverLog})`)}`);
+  const replication = result.replication;
+  if (replication?.role === 'standby') {
+    say(`  replication ${bold('standby')} of ${replication.primary ? `${replication.primary.host}:${replication.primary.port}` : 'a primary (made by hand)'}${replication.name ? ` as ${replication.name}` : ''} ${dim('(read-only; migrations and roles come from the primary; `jeex-db promote` makes it the primary)')}`);
+  } else if (replication?.timeline) {
+    say(`  replication primary since its promotion ${dim(`(${replication.promotedAt ?? ''}, timeline ${replication.timeline})`)}`);
+  }
   // PgBouncer absent is loud (the app's connections are not pooled), --no-pooler was asked for.
   if (result.pooler.reason && result.mode === 'embedded') note(result.pooler.hint ? `${bold('PgBouncer:')} ${result.pooler.reason}` : dim(`PgBouncer: ${result.pooler.reason}`));
   if (result.pooler.hint) note(`${bold('fix:')} ${result.pooler.hint}`);

@@ -127,7 +127,7 @@ function refuseToOverwrite(to: string, repo: BackupRepo, sourceDataDir: string |
   }
 }
 
-async function prepareTarget(to: string, force: boolean): Promise<void> {
+export async function prepareTarget(to: string, force: boolean): Promise<void> {
   const entries = await readdir(to).catch((error: NodeJS.ErrnoException) => {
     if (error.code === 'ENOENT') return [] as string[];
     throw error;
@@ -144,7 +144,7 @@ async function prepareTarget(to: string, force: boolean): Promise<void> {
   await chmod(to, 0o755);
 }
 
-async function chownTree(path: string, as: RunAs): Promise<void> {
+export async function chownTree(path: string, as: RunAs): Promise<void> {
   await chown(path, as.uid, as.gid);
   const info = await stat(path);
   if (!info.isDirectory()) return;
@@ -271,7 +271,7 @@ async function keepOnlyPort(pgdata: string): Promise<void> {
 }
 
 /** The source cluster's state and secrets, with the restored port and TLS files, so `jeex-db url` and `down` work on it. */
-async function copyLocalState(source: string | undefined, layout: LocalLayout, port: number, tls: UrlTls | undefined): Promise<boolean> {
+export async function copyLocalState(source: string | undefined, layout: LocalLayout, port: number, tls: UrlTls | undefined): Promise<boolean> {
   if (!source) return false;
   const from = localLayout(source);
   try {

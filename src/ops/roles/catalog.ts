@@ -141,5 +141,20 @@ export function roleCatalog(names: RoleSet, settings: RoleSettings, serverMaxCon
         { role: 'pg_use_reserved_connections', inherit: true },
       ],
     },
+    {
+      kind: 'replicator',
+      name: names.replicator,
+      purpose: 'what a streaming standby logs in as (primary_conninfo): REPLICATION only, no database, no rows, no settings it could read',
+      login: true,
+      replication: true,
+      // A standby holds one walreceiver connection (two while it restarts); a few for a re-seed.
+      connectionLimit: limit('replicator', 5),
+      // A walsender idles between messages for as long as nothing is written: the idle timeouts
+      // must not end it (it would reconnect, and a synchronous commit would wait meanwhile).
+      settings: { statement_timeout: '0', idle_session_timeout: '0', idle_in_transaction_session_timeout: '0' },
+      // The credential a standby stores in a file: nothing beyond REPLICATION (jeex_backup reads
+      // every table, too much to leave on another host). Physical replication needs no CONNECT.
+      memberOf: [],
+    },
   ];
 }

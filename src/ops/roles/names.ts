@@ -3,11 +3,11 @@
  * roles are cluster-wide: two projects, or the test suite and a developer's database, can share
  * one cluster without sharing roles.
  */
-export const ROLE_KINDS = ['owner', 'migrator', 'app', 'readonly', 'backup', 'monitor'] as const;
+export const ROLE_KINDS = ['owner', 'migrator', 'app', 'readonly', 'backup', 'monitor', 'replicator'] as const;
 export type RoleKind = (typeof ROLE_KINDS)[number];
 
 /** The roles that log in (everything but the owner) and so have passwords. */
-export const LOGIN_KINDS = ['migrator', 'app', 'readonly', 'backup', 'monitor'] as const satisfies readonly RoleKind[];
+export const LOGIN_KINDS = ['migrator', 'app', 'readonly', 'backup', 'monitor', 'replicator'] as const satisfies readonly RoleKind[];
 export type LoginKind = (typeof LOGIN_KINDS)[number];
 
 export type RoleSet = Record<RoleKind, string>;
@@ -16,7 +16,7 @@ export type RoleSet = Record<RoleKind, string>;
 export const DEFAULT_ROLE_PREFIX = 'jeex';
 
 /**
- * The six role names for a prefix.
+ * The seven role names for a prefix.
  *
  * @example
  * roleNames('jeex') // { owner: 'jeex_owner', migrator: 'jeex_migrator', app: 'jeex_app', ... }

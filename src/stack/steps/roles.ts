@@ -27,6 +27,7 @@ export const roles: UpStep<UpContext & Pick<Preflight, 'port'> & Secrets & Tls &
         ...(secrets.readonly ? { readonly: secrets.readonly } : {}),
         ...(secrets.backup ? { backup: secrets.backup } : {}),
         ...(secrets.monitor ? { monitor: secrets.monitor } : {}),
+        ...(secrets.replicator ? { replicator: secrets.replicator } : {}),
         settings: roleSettings,
       });
       if (result.changes.length > 0) progress(`roles: ${result.changes.length} change(s) applied (\`jeex-db roles apply\` lists them)`);
