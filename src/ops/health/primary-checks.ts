@@ -1,6 +1,6 @@
 import { boundedRead } from './bounded.ts';
 import { measure, round, type CheckContext, type CheckSpec, type Entry } from './measure.ts';
-import { forgetReplication } from './replication-memory.ts';
+import { forgetRole, replicationMemory } from './replication-memory.ts';
 import { replicationSlots, replicationStatsVisible, standbyRows, syncSettings, type SlotRow, type StandbyRow, type SyncSettings } from './replication-queries.ts';
 import { synchronousRule } from './synchronous-names.ts';
 
@@ -26,7 +26,7 @@ export const standbysCheck: CheckSpec = {
   componentType: PG,
   run: async (ctx) => {
     if (ctx.facts.inRecovery) return [];
-    forgetReplication(ctx.sql);
+    forgetRole(ctx.sql, 'primary');
     const seen = await boundedRead(ctx.sql, ctx.timeoutMs, 'reading pg_stat_replication', async (tx) => ({
       visible: await replicationStatsVisible(tx),
       rows: await standbyRows(tx),
@@ -45,7 +45,21 @@ export const standbysCheck: CheckSpec = {
     }
     const standbys = seen.rows.filter((row) => !row.logical && row.state !== 'backup');
     const entries = [replicasEntry(ctx, standbys, seen.slots)];
-    for (const row of standbys) entries.push(...standbyLagEntries(ctx, row));
+    const memory = replicationMemory(ctx.sql);
+    const replay = (memory.replay ??= new Map());
+    const now = ctx.now().getTime();
+    for (const row of standbys) {
+      const name = standbyName(row);
+      const last = replay.get(name);
+      let stuck = 0;
+      if (row.replayLsn === null || !row.replayBytesBehind) replay.delete(name);
+      else if (last?.lsn !== row.replayLsn) replay.set(name, { lsn: row.replayLsn, since: now, reply: row.replyTime });
+      // The standby reports its replay position with its other replies (every
+      // wal_receiver_status_interval when idle): stuck only if a newer reply still says the same.
+      else if (row.replyTime !== null && last.reply !== null && row.replyTime > last.reply) stuck = (now - last.since) / 1000;
+      entries.push(...standbyLagEntries(ctx, row, stuck));
+    }
+    for (const name of replay.keys()) if (!standbys.some((row) => standbyName(row) === name)) replay.delete(name);
     if (rule) entries.push(synchronousEntry(ctx, standbys, seen.sync, rule));
     else if (seen.sync.names.trim() !== '') {
       entries.push(
@@ -81,12 +95,16 @@ function replicasEntry(ctx: CheckContext, standbys: StandbyRow[], slots: SlotRow
   });
 }
 
-function standbyLagEntries(ctx: CheckContext, row: StandbyRow): Entry[] {
+/** `stuckSeconds`: how long earlier checks on this client saw its replay position stand still while WAL waits. */
+function standbyLagEntries(ctx: CheckContext, row: StandbyRow, stuckSeconds: number): Entry[] {
   const t = ctx.thresholds;
   const name = standbyName(row);
-  // replay_lag turns NULL a while after a standby has caught up and nothing is written.
-  const lag = row.replayLagSeconds ?? (row.replayBytesBehind === 0 ? 0 : null);
-  const detail = `state ${row.state ?? '?'}, sync_state ${row.syncState ?? '?'}, write/flush/replay lag ${seconds(row.writeLagSeconds)} / ${seconds(row.flushLagSeconds)} / ${seconds(row.replayLagSeconds)}, ${mib(row.replayBytesBehind)} of WAL not replayed`;
+  // replay_lag turns NULL a while after a standby has caught up and nothing is written, and it
+  // keeps the last replayed WAL's lag while replay stands still.
+  const reported = row.replayLagSeconds ?? (row.replayBytesBehind === 0 ? 0 : null);
+  const lag = stuckSeconds > 0 ? Math.max(reported ?? 0, stuckSeconds) : reported;
+  const stuck = stuckSeconds > 0 ? `, its replay position has not moved for ${round(stuckSeconds, 1)} s` : '';
+  const detail = `state ${row.state ?? '?'}, sync_state ${row.syncState ?? '?'}, write/flush/replay lag ${seconds(row.writeLagSeconds)} / ${seconds(row.flushLagSeconds)} / ${seconds(row.replayLagSeconds)}, ${mib(row.replayBytesBehind)} of WAL not replayed${stuck}`;
   return [
     entry(`${PG}:replicationLag`, ctx, {
       value: lag === null ? null : round(lag, 3),

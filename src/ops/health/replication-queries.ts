@@ -71,6 +71,9 @@ export interface StandbyRow {
   writeLagSeconds: number | null;
   flushLagSeconds: number | null;
   replayLagSeconds: number | null;
+  replayLsn: string | null;
+  /** When the standby last reported its positions (ms since the epoch, server clock). */
+  replyTime: number | null;
   /** pg_current_wal_lsn() - replay_lsn. */
   replayBytesBehind: number | null;
   /** Streams through a logical slot (a subscriber, not a standby). */
@@ -83,6 +86,7 @@ export async function standbyRows(tx: Tx): Promise<StandbyRow[]> {
            extract(epoch FROM r.write_lag)::float8 AS "writeLagSeconds",
            extract(epoch FROM r.flush_lag)::float8 AS "flushLagSeconds",
            extract(epoch FROM r.replay_lag)::float8 AS "replayLagSeconds",
+           r.replay_lsn::text AS "replayLsn", (extract(epoch FROM r.reply_time) * 1000)::float8 AS "replyTime",
            greatest(0, pg_wal_lsn_diff(pg_current_wal_lsn(), r.replay_lsn))::float8 AS "replayBytesBehind",
            EXISTS (SELECT 1 FROM pg_replication_slots s WHERE s.active_pid = r.pid AND s.slot_type = 'logical') AS logical
     FROM pg_stat_replication r

@@ -1,6 +1,6 @@
 import { boundedRead } from './bounded.ts';
 import { measure, round, type CheckContext, type CheckSpec, type Entry } from './measure.ts';
-import { replicationMemory } from './replication-memory.ts';
+import { forgetRole, replicationMemory } from './replication-memory.ts';
 import { replayPosition, replicationStatsVisible, walReceiver, type ReplayPosition, type WalReceiverRow } from './replication-queries.ts';
 import type { HealthStatus } from './types.ts';
 
@@ -22,6 +22,7 @@ export const standbyCheck: CheckSpec = {
   componentType: PG,
   run: async (ctx) => {
     if (!ctx.facts.inRecovery) return [];
+    forgetRole(ctx.sql, 'standby');
     const seen = await boundedRead(ctx.sql, ctx.timeoutMs, 'reading pg_stat_wal_receiver', async (tx) => ({
       visible: await replicationStatsVisible(tx),
       receiver: await walReceiver(tx),
