@@ -46,7 +46,7 @@ export const standbysCheck: CheckSpec = {
     const standbys = seen.rows.filter((row) => !row.logical && row.state !== 'backup');
     const entries = [replicasEntry(ctx, standbys, seen.slots)];
     const memory = replicationMemory(ctx.sql);
-    const replay = (memory.replay ??= new Map());
+    const replay = (memory.replay ??= new Map<string, { lsn: string; since: number; reply: number | null }>());
     const now = ctx.now().getTime();
     for (const row of standbys) {
       const name = standbyName(row);
