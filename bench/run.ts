@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --only startup|migrations|pool|backup|jeex] [--runs N] [--scale-gb N] [--scale S] [--clients N] [--duration S] [--load F | --rate R] [--rounds N] [--legs L,...] [--no-tls] [--pool-size N] [--json] [--out FILE]`:
+ * `npm run bench [-- --only startup|migrations|pool|backup|jeex|failover] [--runs N] [--scale-gb N] [--scale S] [--clients N] [--duration S] [--load F | --rate R] [--rounds N] [--legs L,...] [--no-tls] [--pool-size N] [--json] [--out FILE]`:
  * the package's benchmarks (default: all). Figures are printed; with --json one JSON document
  * goes to stdout, and it is always written to FILE (default bench/results/<date>.json) so two
  * runs can be compared.
@@ -28,7 +28,12 @@
  *               every connection in plain TCP, to measure what TLS costs; --pool-size N sets
  *               PgBouncer's default_pool_size (bench/jeex.ts)
  *
- * --clients is shared: pool defaults to 200, jeex to 64.
+ *   failover    issue #15: a primary and a streaming standby; insert throughput async vs sync
+ *               (--clients, default 8, for min(--duration, 10) s each); kill -9 of the primary under a
+ *               writer, promote: kill -> first acknowledged write (target 2 s), acknowledged rows lost
+ *               with sync, async and async after a 2 s walsender stall; re-seed time (bench/failover.ts)
+ *
+ * --clients is shared: pool defaults to 200, jeex to 64, failover to 8.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
@@ -40,8 +45,9 @@ import { benchPool, describePool, poolPassed, type PoolFigures } from './pool.ts
 import { backupPassed, benchBackup, describeBackup, type BackupFigures } from './backup.ts';
 import { benchJeex, describeJeex, jeexPassed, type JeexFigures } from './jeex.ts';
 import { parseScale } from './jeex/scale.ts';
+import { benchFailover, describeFailover, failoverPassed, type FailoverFigures } from './failover.ts';
 
-const BENCHES = ['startup', 'migrations', 'pool', 'backup', 'jeex'] as const;
+const BENCHES = ['startup', 'migrations', 'pool', 'backup', 'jeex', 'failover'] as const;
 type Bench = (typeof BENCHES)[number];
 
 const { values } = parseArgs({
@@ -104,6 +110,7 @@ const result: {
   pool?: PoolFigures & { durationMs: number };
   backup?: BackupFigures & { durationMs: number };
   jeex?: JeexFigures & { durationMs: number };
+  failover?: FailoverFigures & { durationMs: number };
 } = {
   when: new Date().toISOString(),
   machine: { cpus: cpus().length, memoryBytes: totalmem(), node: process.version },
@@ -147,9 +154,16 @@ if (selected('jeex') && typeof scale !== 'string') {
   for (const line of describeJeex(jeex)) log(line);
 }
 
+if (selected('failover')) {
+  const started = performance.now();
+  const failover = await benchFailover({ clients: clientsFlag ?? 8, durationS: Math.min(durationS, 10) }, log);
+  result.failover = { ...failover, durationMs: performance.now() - started };
+  for (const line of describeFailover(failover)) log(line);
+}
+
 if (values.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
 const out = values.out ?? resolve(import.meta.dirname, 'results', `${result.when.slice(0, 19).replaceAll(':', '-')}.json`);
 await mkdir(dirname(out), { recursive: true });
 await writeFile(out, `${JSON.stringify(result, null, 2)}\n`);
 log(`written to ${out}`);
-if ((result.migrations && !migrationsPassed(result.migrations)) || (result.pool && !poolPassed(result.pool)) || (result.backup && !backupPassed(result.backup)) || (result.jeex && !jeexPassed(result.jeex))) process.exitCode = 1;
+if ((result.migrations && !migrationsPassed(result.migrations)) || (result.pool && !poolPassed(result.pool)) || (result.backup && !backupPassed(result.backup)) || (result.jeex && !jeexPassed(result.jeex)) || (result.failover && !failoverPassed(result.failover))) process.exitCode = 1;

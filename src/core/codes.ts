@@ -71,7 +71,7 @@ export const errorEntries = [
   { code: 'QUERY_FAILED', exit: 1, group: 'data', summary: 'Any other PostgreSQL error (its SQLSTATE is kept on the error): read the message.' },
   { code: 'WRITE_OUTCOME_UNKNOWN', exit: 36, group: 'data', summary: 'The connection broke after a write or a COMMIT was sent and before its answer came, so it may have committed: read whether the change is there before running it again.' },
   // Connection.
-  { code: 'CONNECTION_FAILED', exit: 17, group: 'connection', summary: 'PostgreSQL (or PgBouncer, named in the message) cannot be reached, the database does not exist, or TLS failed: check the URL; the hint names the parameter to fix.' },
+  { code: 'CONNECTION_FAILED', exit: 17, group: 'connection', summary: 'PostgreSQL (or PgBouncer, named in the message) cannot be reached, the database does not exist, or TLS failed: check the URL; the hint names the parameter to fix. A statement that never reached a server was sent again for the whole failover window first (`JEEX_DB_FAILOVER_WINDOW`, the message says how often; nothing of it ran): raise the window to ride out longer failovers.' },
   { code: 'AUTHENTICATION_FAILED', exit: 17, group: 'connection', summary: "The server refused the login (password, or pg_hba.conf): check the user and password in the URL; if they worked before, the role's password was changed on the server." },
   { code: 'UNSUPPORTED_SERVER', exit: 17, group: 'connection', summary: 'The server runs PostgreSQL older than 18: point `DATABASE_URL` at PostgreSQL 18, or use the local cluster.' },
   // Configuration.

@@ -2,6 +2,8 @@ import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { checkServerIdentity, type ConnectionOptions, type PeerCertificate } from 'node:tls';
 import { JeexDbError } from '../core/errors.ts';
+import { formatConnString, parseConnString, paramOf, type ConnString, type ServerAddress } from './conn-string.ts';
+import { postgresJsSessionAttrs, sessionAttrs, type SessionAttrs } from './session-attrs.ts';
 
 /** What postgres.js's `ssl` option gets: off, its own unverified modes, or Node TLS options. */
 export type ClientSsl = false | 'prefer' | 'require' | ConnectionOptions;
@@ -16,6 +18,12 @@ export interface ClientTarget {
   sslmode: SslMode;
   /** One TCP host (not a multi-host URL, not a Unix socket): `openTlsSocket` can connect it. */
   single: boolean;
+  /** Every server, in the order to try them (several for `h1:5432,h2:5433` or `host=h1,h2`). */
+  hosts: ServerAddress[];
+  /** `target_session_attrs` (else PGTARGETSESSIONATTRS, else `any`): which server a connection must reach. */
+  sessionAttrs: SessionAttrs;
+  /** The connection string read, without the parameters postgres.js must not see. */
+  connection: ConnString;
 }
 
 export type SslMode = 'disable' | 'allow' | 'prefer' | 'require' | 'verify-ca' | 'verify-full';
@@ -40,6 +48,9 @@ const LIBPQ_ONLY = [
   'ssl_max_protocol_version',
   'channel_binding',
   'hostaddr',
+  // Checked by jeex-db itself (see session-attrs.ts), or by postgres.js through its own option.
+  'target_session_attrs',
+  'load_balance_hosts',
 ] as const;
 
 const PROTOCOLS = { 'TLSv1.2': 'TLSv1.2', 'TLSv1.3': 'TLSv1.3' } as const;
@@ -62,16 +73,15 @@ const PROTOCOLS = { 'TLSv1.2': 'TLSv1.2', 'TLSv1.3': 'TLSv1.3' } as const;
  * clientTarget('postgres://u:p@127.0.0.1:5418/jeex?sslmode=verify-full&sslrootcert=/x/ca.crt').ssl;
  * // { ca: '-----BEGIN CERTIFICATE-----...', rejectUnauthorized: true, host: '127.0.0.1', minVersion: 'TLSv1.3' }
  */
-export function clientTarget(url: string): ClientTarget {
-  let parsed: URL;
+export function clientTarget(url: string, env: NodeJS.ProcessEnv = process.env): ClientTarget {
+  let connection: ConnString;
   try {
-    parsed = new URL(url);
+    connection = parseConnString(url);
   } catch {
-    // Not for us to judge (postgres.js reports it, or a multi-host URL URL() cannot read).
-    return { url, ssl: false, sslmode: 'disable', single: false };
+    // Not for us to judge (postgres.js reports it; resolveDbConfig has said what is wrong).
+    return { url, ssl: false, sslmode: 'disable', single: false, hosts: [], sessionAttrs: 'any', connection: { form: 'url', hosts: [], params: [] } };
   }
-  const params = parsed.searchParams;
-  const given = (name: string) => params.get(name) ?? undefined;
+  const given = (name: string) => paramOf(connection, name);
   const rootCert = given('sslrootcert');
   // postgres.js's own spelling (`?ssl=require`) keeps working.
   const rawMode = given('sslmode') ?? legacySsl(given('ssl')) ?? (rootCert === 'system' ? 'verify-full' : 'disable');
@@ -80,15 +90,28 @@ export function clientTarget(url: string): ClientTarget {
       hint: 'Use sslmode=verify-full with sslrootcert=<CA file> (what `jeex-db up` prints).',
     });
   }
+  const balance = given('load_balance_hosts');
+  if (balance !== undefined && balance !== 'disable') {
+    throw new JeexDbError('INVALID_CONFIG', `load_balance_hosts=${balance} is not supported: jeex-db tries the hosts in the order given (load_balance_hosts=disable)`, {
+      hint: 'Remove load_balance_hosts from the URL and list the hosts in the order to try them.',
+    });
+  }
   let sslmode = rawMode as SslMode;
   // libpq: "require" with a root certificate file verifies the chain, like verify-ca.
   if (sslmode === 'require' && rootCert && rootCert !== 'system') sslmode = 'verify-ca';
-  const hostaddr = given('hostaddr');
-  const hosts = hostsOf(url);
-  const clean = stripParams(url, parsed);
-
-  const single = hosts.length === 1 && !hosts[0]?.startsWith('/');
-  const base = { url: clean, sslmode, single, ...(hostaddr ? { hostaddr } : {}) };
+  const hosts = connection.hosts;
+  const hostaddr = hosts.length === 1 ? hosts[0]?.hostaddr : undefined;
+  const clean: ConnString = { ...connection, params: connection.params.filter(([name]) => !(LIBPQ_ONLY as readonly string[]).includes(name)) };
+  const single = hosts.length === 1 && !hosts[0]?.host.startsWith('/');
+  const base = {
+    url: connection.form === 'url' ? stripParams(url) : formatConnString(clean),
+    sslmode,
+    single,
+    hosts,
+    sessionAttrs: sessionAttrs(given('target_session_attrs'), env),
+    connection: clean,
+    ...(hostaddr ? { hostaddr } : {}),
+  };
   if (sslmode === 'disable') return { ...base, ssl: false };
   if (sslmode === 'allow' || sslmode === 'prefer') return { ...base, ssl: 'prefer' };
   const options: ConnectionOptions = {
@@ -104,7 +127,47 @@ export function clientTarget(url: string): ClientTarget {
     options.checkServerIdentity = () => undefined;
     return { ...base, ssl: options };
   }
-  return { ...base, ssl: { ...options, ...identity(hosts) } };
+  return { ...base, ssl: { ...options, ...identity(hosts.map((h) => h.host)) } };
+}
+
+/**
+ * What `postgres()` gets for this target: a one-host URL (postgres.js's own URL parsing cannot
+ * read IPv6 addresses in a host list) and the hosts as arrays. With `ownSocket` (jeex-db's socket
+ * factory connects and picks the host), postgres.js is given only the first host, so that it
+ * reports a failed connection instead of cycling through hosts itself, and checks the session
+ * role as libpq means it (see `postgresJsSessionAttrs`; jeex-db's own check runs first).
+ *
+ * @example
+ * const { url, options } = postgresJsArgs(clientTarget(process.env.DATABASE_URL), { ownSocket: true });
+ */
+export function postgresJsArgs(target: ClientTarget, { ownSocket }: { ownSocket: boolean }): { url: string; options: { host?: string[]; port?: number[]; path?: string; target_session_attrs?: 'primary' | 'standby' } } {
+  if (target.hosts.length === 0) return { url: target.url, options: {} };
+  const hosts = ownSocket ? target.hosts.slice(0, 1) : target.hosts;
+  const first = target.hosts[0] as ServerAddress;
+  const attrs = postgresJsSessionAttrs(target.sessionAttrs);
+  return {
+    url: formatConnString({ ...target.connection, hosts: [{ host: first.host.startsWith('/') || first.host.includes(':') ? 'localhost' : first.host, port: first.port }] }),
+    options: {
+      host: hosts.map((h) => h.hostaddr ?? h.host),
+      port: hosts.map((h) => h.port),
+      ...(first.host.startsWith('/') && !ownSocket ? { path: `${first.host}/.s.PGSQL.${first.port}` } : {}),
+      ...(attrs ? { target_session_attrs: attrs } : {}),
+    },
+  };
+}
+
+/**
+ * The TLS options for one server of the target: verify-full checks its certificate against that
+ * server's own name (not any of the list's). Undefined for no TLS.
+ *
+ * @example
+ * tlsFor(target, target.hosts[1]);
+ */
+export function tlsFor(target: ClientTarget, address: ServerAddress): { tls: ConnectionOptions; allowPlain: boolean } | undefined {
+  const own = socketTls(target);
+  if (!own || target.sslmode !== 'verify-full') return own;
+  const { checkServerIdentity: _check, servername: _name, host: _host, ...rest } = own.tls;
+  return { tls: { ...rest, ...identity([address.host]) }, allowPlain: false };
 }
 
 /**
@@ -124,16 +187,6 @@ function legacySsl(value: string | undefined): string | undefined {
   return value;
 }
 
-/** The host names of a URL (several for a multi-host URL `a:5432,b:5432`). */
-function hostsOf(url: string): string[] {
-  const authority = url.slice(url.indexOf('://') + 3).split(/[/?#]/)[0] ?? '';
-  const hostPart = authority.slice(authority.lastIndexOf('@') + 1);
-  return hostPart
-    .split(',')
-    .map((h) => decodeURIComponent(h.startsWith('[') ? h.slice(1, h.indexOf(']')) : h.split(':')[0] ?? ''))
-    .filter(Boolean);
-}
-
 /**
  * How Node checks the name: it compares the certificate with `servername`, else `host`, else
  * "localhost" (so an IP address must be given as `host`, or 127.0.0.1 would be checked as
@@ -150,13 +203,14 @@ function identity(hosts: string[]): ConnectionOptions {
   };
 }
 
-function stripParams(url: string, parsed: URL): string {
-  if (!LIBPQ_ONLY.some((name) => parsed.searchParams.has(name))) return url;
-  const [beforeQuery = url, query = ''] = url.split('?', 2);
-  const kept = new URLSearchParams(query.split('#')[0]);
-  for (const name of LIBPQ_ONLY) kept.delete(name);
-  const rest = kept.toString();
-  return rest ? `${beforeQuery}?${rest}` : beforeQuery;
+/** The URL without the libpq-only parameters, the rest as written. */
+function stripParams(url: string): string {
+  const [beforeQuery = url, rest = ''] = url.split('?', 2);
+  if (!rest) return url;
+  const [query = '', fragment] = rest.split('#', 2);
+  const kept = query.split('&').filter((part) => part && !(LIBPQ_ONLY as readonly string[]).includes(decodeURIComponent(part.split('=')[0] ?? '')));
+  if (kept.length === query.split('&').filter(Boolean).length) return url;
+  return `${beforeQuery}${kept.length > 0 ? `?${kept.join('&')}` : ''}${fragment !== undefined ? `#${fragment}` : ''}`;
 }
 
 function protocol(value: string, name: string): 'TLSv1.2' | 'TLSv1.3' {

@@ -3,15 +3,31 @@ import { localLayout, resolveDataDir } from '../local/layout.ts';
 import { localUrl, readLocalState } from '../local/state.ts';
 import { JeexDbError } from '../core/errors.ts';
 import { DURATION_UNITS, formatDuration, invalidBoolean, parseBoolean, parseDuration } from '../core/units.ts';
-import { maskUrl } from './url.ts';
+import { ConnStringError, formatConnString, pairHosts, parseConnString, withDefaultParams } from './conn-string.ts';
+import { DEFAULT_FAILOVER_WINDOW_MS } from './failover-window.ts';
 
 /** Options a caller may pass to `createDb()`; each overrides its environment variable. */
 export interface DbConfigInput {
   /**
-   * postgres:// URL. Env: DATABASE_URL, else libpq PGHOST/PGPORT/PGUSER/PGPASSWORD/PGDATABASE.
-   * TLS as libpq reads it: `sslmode`/`sslrootcert` in the URL, else PGSSLMODE/PGSSLROOTCERT.
+   * postgres:// URL, with one host or several (`postgres://u:p@h1:5432,h2:5433/db?target_session_attrs=primary`),
+   * or libpq's key=value form (`host=h1,h2 port=5432,5433 dbname=db user=u`). Env: DATABASE_URL,
+   * else libpq PGHOST/PGPORT (lists too)/PGUSER/PGPASSWORD/PGDATABASE. TLS as libpq reads it:
+   * `sslmode`/`sslrootcert` in the URL, else PGSSLMODE/PGSSLROOTCERT. `target_session_attrs`
+   * (else PGTARGETSESSIONATTRS) as libpq means it: see docs/pooling.md#clients-across-a-failover.
    */
   url?: string;
+  /**
+   * Replicas for reads that opt in (`createDb(...).read`), typically the readonly role on the
+   * standbys: `postgres://jeex_readonly:...@standby1,standby2,primary/jeex?target_session_attrs=prefer-standby`.
+   * Env: JEEX_DB_READ_URL. Unset: reads go to `url`.
+   */
+  readUrl?: string;
+  /**
+   * Milliseconds a statement that never reached a server (refused, starting up, shutting down, a
+   * standby where the primary is wanted) is sent again for: the failover window. Env:
+   * JEEX_DB_FAILOVER_WINDOW (`2550`, `30s`). Default 2550: a restart; 30 s rides out a promotion.
+   */
+  failoverWindow?: number;
   /** Most connections the pool opens. Env: JEEX_DB_POOL_MAX. Default 10. */
   max?: number;
   /** Seconds an idle connection is kept. Env: JEEX_DB_IDLE_TIMEOUT (`300`, `5min`). Default 300 (under the server's 15 min). */
@@ -48,9 +64,12 @@ export interface DbConfig {
   prepare: boolean;
   pooler: 'pgbouncer' | 'none';
   directUrl?: string;
+  /** JEEX_DB_READ_URL (or the option readUrl): where `read` queries go; unset, the primary's `url`. */
+  readUrl?: string;
   maxQueue: number;
   acquireTimeout: number;
   queryTimeout: number;
+  failoverWindow: number;
 }
 
 interface NumberField {
@@ -83,7 +102,7 @@ const duration = (unit: 's' | 'ms', min: number, max: number) => {
   };
 };
 
-const fields: Record<'max' | 'idleTimeout' | 'connectTimeout' | 'maxLifetime' | 'maxQueue' | 'acquireTimeout' | 'queryTimeout', NumberField> = {
+const fields: Record<'max' | 'idleTimeout' | 'connectTimeout' | 'maxLifetime' | 'maxQueue' | 'acquireTimeout' | 'queryTimeout' | 'failoverWindow', NumberField> = {
   max: { env: 'JEEX_DB_POOL_MAX', ...wholeNumber(1, 1000), fallback: 10 },
   idleTimeout: { env: 'JEEX_DB_IDLE_TIMEOUT', ...duration('s', 0, 86_400), fallback: 300 },
   connectTimeout: { env: 'JEEX_DB_CONNECT_TIMEOUT', ...duration('s', 1, 600), fallback: 10 },
@@ -91,17 +110,21 @@ const fields: Record<'max' | 'idleTimeout' | 'connectTimeout' | 'maxLifetime' | 
   maxQueue: { env: 'JEEX_DB_POOL_QUEUE', ...wholeNumber(0, 1_000_000), fallback: 1000 },
   acquireTimeout: { env: 'JEEX_DB_ACQUIRE_TIMEOUT', ...duration('ms', 1, 3_600_000), fallback: 5000 },
   queryTimeout: { env: 'JEEX_DB_QUERY_TIMEOUT', ...duration('ms', 1, 86_400_000), fallback: 60_000 },
+  failoverWindow: { env: 'JEEX_DB_FAILOVER_WINDOW', ...duration('ms', 0, 3_600_000), fallback: DEFAULT_FAILOVER_WINDOW_MS },
 };
 
-function urlFromLibpq(env: NodeJS.ProcessEnv): string | undefined {
+/** A URL from libpq's PG* variables; PGHOST and PGPORT may be lists (`h1,h2`, `5432,5433`). */
+function urlFromLibpq(env: NodeJS.ProcessEnv, problems: string[]): string | undefined {
   if (!env.PGHOST && !env.PGUSER && !env.PGDATABASE && !env.PGPORT) return undefined;
-  const url = new URL('postgres://localhost');
-  url.hostname = env.PGHOST ?? 'localhost';
-  url.port = env.PGPORT ?? '5432';
-  url.username = env.PGUSER ?? 'postgres';
-  if (env.PGPASSWORD) url.password = env.PGPASSWORD;
-  url.pathname = `/${env.PGDATABASE ?? url.username}`;
-  return url.toString();
+  const user = env.PGUSER ?? 'postgres';
+  try {
+    const hosts = pairHosts((env.PGHOST ?? 'localhost').split(','), (env.PGPORT ?? '5432').split(','), undefined, ' (PGHOST, PGPORT)');
+    return formatConnString({ form: 'url', hosts, user, ...(env.PGPASSWORD ? { password: env.PGPASSWORD } : {}), database: env.PGDATABASE ?? user, params: [] });
+  } catch (error) {
+    if (!(error instanceof ConnStringError)) throw error;
+    problems.push(`the PG* variables: ${error.reason.replace(/^has /, 'give ')}`);
+    return undefined;
+  }
 }
 
 /**
@@ -109,35 +132,28 @@ function urlFromLibpq(env: NodeJS.ProcessEnv): string | undefined {
  * for any connection string). The local cluster's URLs always say.
  */
 function withLibpqTls(url: string, env: NodeJS.ProcessEnv): string {
-  const defaults = { sslmode: env.PGSSLMODE, sslrootcert: env.PGSSLROOTCERT };
-  if (!defaults.sslmode && !defaults.sslrootcert) return url;
-  let parsed: URL;
+  if (!env.PGSSLMODE && !env.PGSSLROOTCERT) return url;
   try {
-    parsed = new URL(url);
+    return withDefaultParams(url, { sslmode: env.PGSSLMODE, sslrootcert: env.PGSSLROOTCERT });
   } catch {
     return url;
   }
-  let changed = false;
-  for (const [name, value] of Object.entries(defaults)) {
-    if (!value || parsed.searchParams.has(name)) continue;
-    parsed.searchParams.set(name, value);
-    changed = true;
-  }
-  return changed ? parsed.toString() : url;
 }
 
-function checkUrl(url: string, from: string, problems: string[]): void {
-  let parsed: URL;
+/**
+ * The connection string as the rest of the package takes it: a URL as given (one host or
+ * several), libpq's key=value form turned into one. Problems go to `problems`, naming `from`.
+ */
+function checkUrl(url: string, from: string, problems: string[]): string {
   try {
-    parsed = new URL(url);
-  } catch {
-    problems.push(`${from} is not a URL (${maskUrl(url)}); expected postgres://user:password@host:5432/database`);
-    return;
+    const parsed = parseConnString(url);
+    if (parsed.hosts.length === 0) problems.push(`${from} has no host; expected postgres://user:password@host:5432/database`);
+    return parsed.form === 'keywords' ? formatConnString(parsed) : url;
+  } catch (error) {
+    if (!(error instanceof ConnStringError)) throw error;
+    problems.push(`${from} ${error.reason}`);
+    return url;
   }
-  if (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:') {
-    problems.push(`${from} must start with postgres:// or postgresql://, not ${parsed.protocol}//`);
-  }
-  if (!parsed.hostname) problems.push(`${from} has no host; expected postgres://user:password@host:5432/database`);
 }
 
 /**
@@ -155,17 +171,17 @@ export function resolveDbConfig(input: DbConfigInput = {}, env: NodeJS.ProcessEn
   let source: DbConfig['source'] = 'option';
   if (input.url !== undefined) url = input.url;
   else if (env.DATABASE_URL) [url, source] = [env.DATABASE_URL, 'DATABASE_URL'];
-  else if ((url = urlFromLibpq(env))) source = 'PG*';
+  else if ((url = urlFromLibpq(env, problems))) source = 'PG*';
   else if ((url = localUrl(localLayout(resolveDataDir(undefined, env)), 'app'))) source = 'local';
 
   if (url !== undefined && source !== 'local') url = withLibpqTls(url, env);
   if (url === undefined) {
-    problems.push(
+    if (problems.length === 0) problems.push(
       'no database configured: set DATABASE_URL (postgres://user:password@host:5432/database), ' +
         'or start a local one with `npx jeex-db up`',
     );
   } else {
-    checkUrl(url, source === 'option' ? 'option url' : source === 'PG*' ? 'the PG* variables' : source, problems);
+    url = checkUrl(url, source === 'option' ? 'option url' : source === 'PG*' ? 'the PG* variables' : source, problems);
   }
 
   const numbers = {} as Record<keyof typeof fields, number>;
@@ -193,12 +209,14 @@ export function resolveDbConfig(input: DbConfigInput = {}, env: NodeJS.ProcessEn
     else problems.push(`JEEX_DB_POOLER must be pgbouncer or none, got ${JSON.stringify(env.JEEX_DB_POOLER)}`);
   }
   const givenDirect = input.directUrl ?? env.JEEX_DB_DIRECT_URL;
-  const directUrl = givenDirect
+  let directUrl = givenDirect
     ? withLibpqTls(givenDirect, env)
     : source === 'local'
       ? localUrl(localLayout(resolveDataDir(undefined, env)), 'app', { direct: true })
       : undefined;
-  if (directUrl) checkUrl(directUrl, input.directUrl ? 'option directUrl' : env.JEEX_DB_DIRECT_URL ? 'JEEX_DB_DIRECT_URL' : 'the local direct URL', problems);
+  if (directUrl) directUrl = checkUrl(directUrl, input.directUrl ? 'option directUrl' : env.JEEX_DB_DIRECT_URL ? 'JEEX_DB_DIRECT_URL' : 'the local direct URL', problems);
+  const givenRead = input.readUrl ?? env.JEEX_DB_READ_URL;
+  const readUrl = givenRead ? checkUrl(withLibpqTls(givenRead, env), input.readUrl ? 'option readUrl' : 'JEEX_DB_READ_URL', problems) : undefined;
 
   let prepare = input.prepare ?? (pooler === 'pgbouncer' ? Boolean(local?.pooler?.preparedStatements) : true);
   if (input.prepare === undefined && env.JEEX_DB_PREPARE !== undefined) {
@@ -221,6 +239,7 @@ export function resolveDbConfig(input: DbConfigInput = {}, env: NodeJS.ProcessEn
     prepare,
     pooler,
     ...(directUrl ? { directUrl } : {}),
+    ...(readUrl ? { readUrl } : {}),
   };
 }
 

@@ -5,7 +5,8 @@ import { loadColumnCipher } from '../local/cipher-keys.ts';
 import type { CipherKeys, ColumnCipher } from '../crypto/column-cipher.ts';
 import { attachCipher, cipherOf } from '../crypto/db-cipher.ts';
 import { localLayout, resolveDataDir } from '../local/layout.ts';
-import { clientTarget, socketTls } from './client-tls.ts';
+import { clientTarget, postgresJsArgs, socketTls, tlsFor } from './client-tls.ts';
+import { HostList } from './host-list.ts';
 import { resolveDbConfig, type DbConfig, type DbConfigInput } from './config.ts';
 import { trackConnections } from './connection-tracker.ts';
 import { gateSql } from './gated-sql.ts';
@@ -27,6 +28,18 @@ export interface JeexDb {
   sql: Sql;
   /** The resolved configuration (URL with its password; mask it before printing). */
   config: DbConfig;
+  /**
+   * Where reads that opt in go: a pool on JEEX_DB_READ_URL (the option readUrl), typically the
+   * readonly role on the standbys, else the primary's `db` and `sql` themselves (`replica`
+   * false). A replica replays the primary's WAL asynchronously, so what it returns may lag
+   * behind (milliseconds usually; seconds or more under load or when a standby falls behind):
+   * read your own writes from `db`, not `read.db`. A replica refuses writes (read-only
+   * transaction); the readonly role refuses them anywhere.
+   *
+   * @example
+   * const recent = await listProjects(jeex.read.db, { limit: 50 });
+   */
+  read: { db: Database; sql: Sql; replica: boolean; pool: () => PoolState & { open: number } };
   /** The pool right now: connections in use and open, requests waiting, timeouts so far. */
   pool: () => PoolState & { open: number };
   /** Durations of the operations of the last minute (count, p50/p95/p99): the SLO in health checks. */
@@ -50,10 +63,9 @@ export interface CreateDbInput extends DbConfigInput {
 }
 
 /** The (first) host and port of a URL that goes through PgBouncer, as errors name it. */
-function poolerAddress(url: string): { host: string; port: number } {
-  const parsed = new URL(url);
-  const host = parsed.hostname.split(',')[0] ?? parsed.hostname;
-  return { host: host.replace(/^\[(.*)\]$/, '$1'), port: Number(parsed.port || 5432) };
+function poolerAddress(target: ReturnType<typeof clientTarget>): { host: string; port: number } {
+  const first = target.hosts[0];
+  return { host: first?.host ?? 'localhost', port: first?.port ?? 5432 };
 }
 
 /** Seconds (postgres.js's unit) before reconnect attempt `retries` (1, 2, ...): 50 ms doubling, at most 1 s, jittered down to half. */
@@ -80,27 +92,51 @@ export function reconnectDelay(retries: number): number {
 export function createDb(input: CreateDbInput = {}, env: NodeJS.ProcessEnv = process.env): JeexDb {
   const { keys, ...connection } = input;
   const config = resolveDbConfig(connection, env);
-  const namespace = decodeURIComponent(new URL(config.url).pathname.slice(1));
-  const gate = new PoolGate(`${config.applicationName}@${namespace}`, config.max, config.maxQueue, config.acquireTimeout);
+  const primary = openPool(config, config.url, '', env);
+  const replica = config.readUrl ? openPool(config, config.readUrl, ' (read)', env) : undefined;
+  // Resolved at the first user query, so a client that never reads users needs no key. The
+  // local cluster's key files are used only for the local cluster, never for a DATABASE_URL.
+  attachCipher(primary.db, () => loadColumnCipher(env, { ...(keys ? { keys } : {}), ...(config.source === 'local' ? { local: localLayout(resolveDataDir(undefined, env)) } : {}) }));
+  if (replica) attachCipher(replica.db, () => cipherOf(primary.db));
+  return {
+    db: primary.db,
+    sql: primary.sql,
+    config,
+    read: replica ? { db: replica.db, sql: replica.sql, replica: true, pool: replica.pool } : { db: primary.db, sql: primary.sql, replica: false, pool: primary.pool },
+    pool: primary.pool,
+    operations: () => primary.recent.stats(),
+    cipher: () => cipherOf(primary.db),
+    close: async (timeoutSeconds = 5) => {
+      await Promise.all([primary.close(timeoutSeconds), replica?.close(timeoutSeconds)]);
+    },
+  };
+}
+
+/** One gated postgres.js pool with its Drizzle client: the primary's, or the replicas' (`label`). */
+function openPool(config: DbConfig, url: string, label: string, env: NodeJS.ProcessEnv) {
+  // sslmode, sslrootcert, target_session_attrs, the hosts ... as libpq reads them (see clientTarget).
+  const target = clientTarget(url, env);
+  const namespace = target.connection.database ?? '';
+  const gate = new PoolGate(`${config.applicationName}@${namespace}${label}`, config.max, config.maxQueue, config.acquireTimeout);
   // Each refers to the other only from callbacks that run later.
   // postgres.js looks up array types on each new connection; the tracker must know (see guardSocket).
   const fetchTypes = true;
-  // sslmode, sslrootcert, ... as libpq reads them (see clientTarget).
-  const target = clientTarget(config.url);
-  const single = !new URL(config.url).host.includes(',');
-  // TLS with a single host is negotiated by the tracker's socket, so the guard reads the
-  // messages above the encryption; postgres.js then sees a plain socket.
-  const ownTls = single ? socketTls(target) : undefined;
-  const tls = ownTls ?? (target.ssl ? 'opaque' : false);
+  // Several hosts: tried in order by HostList, each with TLS checked against its own name.
+  const hosts = target.hosts.length > 1 ? new HostList(target.hosts, { tls: (address) => tlsFor(target, address), connectTimeoutMs: config.connectTimeout * 1000 }) : undefined;
+  // TLS is negotiated by the tracker's socket, so the guard reads the messages above the
+  // encryption; postgres.js then sees a plain socket.
+  const ownTls = hosts ? undefined : socketTls(target);
   // Without named statements on the server (PgBouncer before 1.21), postgres.js still prepares
   // and the guard's rewriter sends its statements unnamed: one round trip per statement instead
-  // of a describe first (see UnnamedStatements). It needs the guard, i.e. our own socket.
-  const unnamedStatements = !config.prepare && single && tls !== 'opaque';
+  // of a describe first (see UnnamedStatements).
+  const unnamedStatements = !config.prepare;
   const tracker = trackConnections((seconds) => metrics.createTime(seconds), {
-    tls,
+    tls: ownTls ?? false,
     setupStatements: fetchTypes ? 1 : 0,
     connectTimeoutMs: config.connectTimeout * 1000,
     unnamedStatements,
+    ...(hosts ? { hosts } : {}),
+    sessionAttrs: target.sessionAttrs,
   });
   const clientPrepares = config.prepare || unnamedStatements;
   const recorded = poolMetrics(gate, () => tracker.open());
@@ -113,9 +149,10 @@ export function createDb(input: CreateDbInput = {}, env: NodeJS.ProcessEnv = pro
       recorded.operation(seconds, attributes);
     },
   };
-  const raw = postgres(target.url, {
-    ...(target.hostaddr ? { host: target.hostaddr } : {}),
-    ssl: ownTls ? false : target.ssl,
+  const args = postgresJsArgs(target, { ownSocket: true });
+  const raw = postgres(args.url, {
+    ...args.options,
+    ssl: false,
     max: config.max,
     idle_timeout: config.idleTimeout,
     connect_timeout: config.connectTimeout,
@@ -127,24 +164,19 @@ export function createDb(input: CreateDbInput = {}, env: NodeJS.ProcessEnv = pro
     // postgres.js waits (0.5-1) x 3^n / 100 s before connection attempt n after failures, up to
     // 20 s: after a restart under load the pool would sit idle for seconds. A second at most.
     backoff: reconnectDelay,
-    // Multi-host URLs keep postgres.js's own connecting (failover across hosts).
-    ...(single ? { socket: tracker.socket as never } : {}),
-  });
+    socket: tracker.socket,
+    // postgres.js types `host`/`port` as one value; it takes arrays too (its multi-host form).
+  } as unknown as postgres.Options<Record<string, never>>);
   // Behind PgBouncer, a refused connection is PgBouncer not answering (errors say so).
-  const pooler = config.pooler === 'pgbouncer' ? poolerAddress(config.url) : undefined;
-  const sql = gateSql(raw, { gate, metrics, queryTimeoutMs: config.queryTimeout, namespace, prepare: clientPrepares, ...(pooler ? { pooler } : {}) });
+  const pooler = config.pooler === 'pgbouncer' ? poolerAddress(target) : undefined;
+  const sql = gateSql(raw, { gate, metrics, queryTimeoutMs: config.queryTimeout, namespace, prepare: clientPrepares, failoverWindowMs: config.failoverWindow, ...(pooler ? { pooler } : {}) });
   const db = drizzle(sql, { schema });
-  // Resolved at the first user query, so a client that never reads users needs no key. The
-  // local cluster's key files are used only for the local cluster, never for a DATABASE_URL.
-  attachCipher(db, () => loadColumnCipher(env, { ...(keys ? { keys } : {}), ...(config.source === 'local' ? { local: localLayout(resolveDataDir(undefined, env)) } : {}) }));
   return {
     db,
     sql,
-    config,
+    recent,
     pool: () => ({ ...gate.state(), open: tracker.open() }),
-    operations: () => recent.stats(),
-    cipher: () => cipherOf(db),
-    close: async (timeoutSeconds = 5) => {
+    close: async (timeoutSeconds: number) => {
       gate.drain();
       metrics.close();
       await raw.end({ timeout: timeoutSeconds });

@@ -6,6 +6,7 @@ import type { PoolMetrics } from './pool-metrics.ts';
 import { poolerConnectionError, translateDbError, writeOutcomeUnknown, type PoolerAddress } from './translate-error.ts';
 import { sleep } from '../core/sleep.ts';
 import { backoffSchedule } from '../core/backoff.ts';
+import { DEFAULT_FAILOVER_WINDOW_MS, FailoverWindow } from './failover-window.ts';
 
 export interface GateOptions {
   gate: PoolGate;
@@ -28,6 +29,11 @@ export interface GateOptions {
    * breaks at the socket is reported as PgBouncer not answering, at this address.
    */
   pooler?: PoolerAddress;
+  /**
+   * Milliseconds a statement that never reached a server is sent again for, from its first
+   * failure (FailoverWindow). Default 2550 (DEFAULT_FAILOVER_WINDOW_MS).
+   */
+  failoverWindowMs?: number;
 }
 
 type Modifier = [name: 'values' | 'raw' | 'simple' | 'describe', args: unknown[]];
@@ -75,7 +81,9 @@ function connectionBroken(error: unknown): boolean {
   return translated.code === 'CONNECTION_FAILED' && !/query_wait_timeout/i.test(translated.message);
 }
 
-const connectErrnos = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'EAI_AGAIN', 'CONNECT_TIMEOUT']);
+// TARGET_SESSION_ATTRS: logged in, but the server is not what target_session_attrs asks for
+// (a standby where a primary is wanted); it was dropped before anything was sent (session-attrs.ts).
+const connectErrnos = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'CONNECT_TIMEOUT', 'TARGET_SESSION_ATTRS']);
 
 /** Socket-level ends of a connection that was open: the peer closed or reset it, or we ended it. */
 const closedErrnos = new Set(['CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT']);
@@ -124,12 +132,10 @@ export function neverReachedServer(error: unknown): boolean {
 }
 
 /**
- * Pauses between attempts of a statement that never reached the server (50, 100, 200, 400, 800
- * and 1000 ms: 2.55 s in all): enough
- * to ride out a fast restart of PostgreSQL or PgBouncer. Behind PgBouncer, after a failed login
- * it turns clients away until it has tried again (server_login_retry: 1 s in the generated
- * configuration) and that try succeeded, so the window must span more than that second; short
- * enough that a server that stays down is reported within a few seconds.
+ * Pauses between attempts of a statement that never reached the server within the default
+ * failover window (50, 100, 200, 400, 800 and 1000 ms: 2.55 s in all): enough to ride out a fast
+ * restart of PostgreSQL or PgBouncer, short enough that a server that stays down is reported
+ * within a few seconds. A longer window (JEEX_DB_FAILOVER_WINDOW) goes on with 1 s pauses.
  */
 export const RECONNECT_DELAYS_MS: readonly number[] = Object.freeze(backoffSchedule(6, { initialMs: 50, maxMs: 1000 }));
 
@@ -223,14 +229,18 @@ function gatedQuery(make: () => PendingQuery<never>, text: string, options: Gate
     try {
       let value: unknown;
       let readRetried = false;
-      for (let reconnects = 0; ; ) {
+      const window = new FailoverWindow(options.failoverWindowMs ?? DEFAULT_FAILOVER_WINDOW_MS);
+      for (;;) {
         try {
           value = await attempt();
           break;
         } catch (error) {
-          // Any statement that never reached the server is sent again after a pause.
-          if (neverReachedServer(error) && reconnects < RECONNECT_DELAYS_MS.length) {
-            await sleep(RECONNECT_DELAYS_MS[reconnects++] ?? 0);
+          // Any statement that never reached a server is sent again after a pause, for as long
+          // as the failover window lasts; then it fails saying so.
+          if (neverReachedServer(error)) {
+            const pause = window.next();
+            if (pause === undefined) throw window.expired(finalError(error, sent, text, options));
+            await sleep(pause);
             continue;
           }
           // A read on a connection that broke under it (server restart, killed backend,
@@ -340,7 +350,8 @@ export function gateSql(sql: Sql, options: GateOptions): Sql {
           try {
             // A transaction is sent again only when it never reached the server: its body did
             // not run (no connection was ever handed to it).
-            for (let reconnects = 0; ; ) {
+            const window = new FailoverWindow(options.failoverWindowMs ?? DEFAULT_FAILOVER_WINDOW_MS);
+            for (;;) {
               let bodyRan = false;
               // The body's work is done: postgres.js sends COMMIT next.
               let bodyDone = false;
@@ -363,8 +374,11 @@ export function gateSql(sql: Sql, options: GateOptions): Sql {
                 // The connection broke after COMMIT was sent: it may have committed. Broken in
                 // the body, the transaction was rolled back (safe to run again as a whole).
                 if (bodyDone && brokeInFlight(error) && !closedBeforeSent(error)) throw writeOutcomeUnknown(error, { operation: 'COMMIT', through: options.pooler });
-                if (bodyRan || !neverReachedServer(error) || reconnects >= RECONNECT_DELAYS_MS.length) throw (options.pooler && poolerConnectionError(error, options.pooler)) || error;
-                await sleep(RECONNECT_DELAYS_MS[reconnects++] ?? 0);
+                const named = (options.pooler && poolerConnectionError(error, options.pooler)) || error;
+                if (bodyRan || !neverReachedServer(error)) throw named;
+                const pause = window.next();
+                if (pause === undefined) throw window.expired(named);
+                await sleep(pause);
               }
             }
           } finally {

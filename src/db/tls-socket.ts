@@ -1,6 +1,6 @@
 import { connect as connectTcp, type Socket } from 'node:net';
 import { Duplex } from 'node:stream';
-import { connect as connectTls, type ConnectionOptions } from 'node:tls';
+import { connect as connectTls, type ConnectionOptions, type TLSSocket } from 'node:tls';
 
 /** SSLRequest: length 8, code 80877103. The server answers one byte, `S` (go ahead) or `N`. */
 const SSL_REQUEST = Buffer.from([0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f]);
@@ -33,19 +33,37 @@ export interface TlsSocketOptions {
  * const sql = postgres(url, { ssl: false, socket: ({ host, port }) => openTlsSocket({ host: host[0], port: port[0] }, { tls, timeoutMs: 10_000 }) });
  */
 export function openTlsSocket(target: { host: string; port: number }, options: TlsSocketOptions): Promise<Socket> {
-  return new Promise((resolve) => {
-    const tcp = connectTcp(target.port, target.host);
+  return negotiateTls(target, options).catch((error: unknown) => failingSocket(error as Error));
+}
+
+/**
+ * `openTlsSocket` that rejects when the connection cannot be made, for a caller that tries the
+ * next host then (HostList). With `handshake`, it also waits for the TLS handshake, so a
+ * certificate the client refuses is a rejection too.
+ *
+ * @example
+ * const socket = await negotiateTls({ host: 'db1', port: 5432 }, { tls, timeoutMs: 10_000, handshake: true });
+ */
+export function negotiateTls(target: { host: string; port: number; connectTo?: string }, options: TlsSocketOptions & { handshake?: boolean }): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const tcp = connectTcp(target.port, target.connectTo ?? target.host);
     tcp.setNoDelay(true);
     const timer = setTimeout(
       () => fail(Object.assign(new Error(`write CONNECT_TIMEOUT ${target.host}:${target.port}`), { code: 'CONNECT_TIMEOUT', errno: 'CONNECT_TIMEOUT', address: target.host, port: target.port })),
       options.timeoutMs,
     );
+    let secure: TLSSocket | undefined;
     const fail = (error: Error) => {
       clearTimeout(timer);
       tcp.removeAllListeners();
       tcp.on('error', () => {});
       tcp.destroy();
-      resolve(failing(error));
+      if (secure) {
+        secure.removeAllListeners();
+        secure.on('error', () => {});
+        secure.destroy();
+      }
+      reject(error);
     };
     tcp.once('error', fail);
     tcp.once('connect', () => tcp.write(SSL_REQUEST));
@@ -72,15 +90,24 @@ export function openTlsSocket(target: { host: string; port: number }, options: T
         fail(Object.assign(new Error('received unencrypted data after the SSL response'), { code: 'ERR_SERVER_NO_TLS' }));
         return;
       }
-      clearTimeout(timer);
-      tcp.removeListener('error', fail);
-      const secure = connectTls({ ...options.tls, socket: tcp });
+      const connected = connectTls({ ...options.tls, socket: tcp });
+      secure = connected;
       // postgres.js asks for keepalive on the socket it holds: it belongs on the TCP connection.
-      secure.setKeepAlive = (enable?: boolean, delay?: number) => {
+      connected.setKeepAlive = (enable?: boolean, delay?: number) => {
         tcp.setKeepAlive(enable, delay);
-        return secure;
+        return connected;
       };
-      resolve(secure);
+      const done = () => {
+        clearTimeout(timer);
+        tcp.removeListener('error', fail);
+        resolve(connected);
+      };
+      if (!options.handshake) return done();
+      connected.once('error', fail);
+      connected.once('secureConnect', () => {
+        connected.removeListener('error', fail);
+        done();
+      });
     });
   });
 }
@@ -91,7 +118,7 @@ export function openTlsSocket(target: { host: string; port: number }, options: T
  * holds for a setImmediate: failing before that flush would leave the message in its buffer, and
  * its next connection would send it twice (PgBouncer: "client re-sent startup pkt").
  */
-function failing(error: Error): Socket {
+export function failingSocket(error: Error): Socket {
   let failed = false;
   const fail = () => {
     if (failed) return;

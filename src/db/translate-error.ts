@@ -12,7 +12,7 @@ interface PgErrorFields {
   column_name?: string;
 }
 
-const connectionErrnos = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EHOSTUNREACH', 'EPIPE', 'EAI_AGAIN']);
+const connectionErrnos = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE', 'EAI_AGAIN']);
 
 /** Node's codes for a server certificate the client does not accept (OpenSSL's names, and the host name check's). */
 const certificateErrors = new Set([
@@ -277,6 +277,11 @@ export function translateDbError(error: unknown): JeexDbError {
   }
 
   const errno = (root as { code?: unknown } | null)?.code;
+  if (errno === 'TARGET_SESSION_ATTRS') {
+    // session-attrs.ts: the server logged us in, but is not the role the connection string asks for.
+    const next = 'With several hosts, check which one is the primary now (`SELECT pg_is_in_recovery()` on each; false on the primary), and that the URL lists it; a standby being promoted becomes one within seconds.';
+    return new JeexDbError('CONNECTION_FAILED', `no server fits target_session_attrs: ${root instanceof Error ? root.message : String(root)}`, { hint: next, cause: root });
+  }
   const tls = typeof errno === 'string' ? fromTls(errno, root instanceof Error ? root.message : String(root), root) : undefined;
   if (tls) return tls;
   if (typeof errno === 'string' && (connectionErrnos.has(errno) || errno.startsWith('CONNECT_') || errno === 'CONNECTION_CLOSED' || errno === 'CONNECTION_ENDED' || errno === 'CONNECTION_DESTROYED')) {

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type postgres from 'postgres';
 import { connect } from '../../db/connect.ts';
+import { withDatabase } from '../../db/conn-string.ts';
 import { JeexDbError } from '../../core/errors.ts';
 import { localLayout } from '../../local/layout.ts';
 import { findBinaries } from '../../cluster/binaries.ts';
@@ -76,9 +77,7 @@ export async function proveRestore(
       await admin.end({ timeout: 1 });
     }
     for (const database of databases) {
-      const url = new URL(restored.url);
-      url.pathname = `/${encodeURIComponent(database)}`;
-      const sql = connect(url.toString(), { max: 1, onnotice: () => {} });
+      const sql = connect(withDatabase(restored.url, database), { max: 1, onnotice: () => {} });
       try {
         await sql`CREATE EXTENSION IF NOT EXISTS amcheck`;
         const heap = await sql<{ relation: string; msg: string }[]>`

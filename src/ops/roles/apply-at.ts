@@ -1,4 +1,5 @@
 import { JeexDbError } from '../../core/errors.ts';
+import { parseConnString, withDatabase } from '../../db/conn-string.ts';
 import { connect } from '../../db/connect.ts';
 import { translateDbError } from '../../db/translate-error.ts';
 import { applyRoles, type ApplyRolesResult } from './apply.ts';
@@ -14,12 +15,6 @@ export interface ApplyRolesAtOptions {
   settings?: Partial<RoleSettings>;
 }
 
-const withDatabase = (url: string, database: string) => {
-  const parsed = new URL(url);
-  parsed.pathname = `/${encodeURIComponent(database)}`;
-  return parsed.toString();
-};
-
 /**
  * `applyRoles` on another server, given a superuser URL (what `jeex-db roles apply --url` runs):
  * it connects to the maintenance database `postgres` (the application database may not exist
@@ -29,7 +24,7 @@ const withDatabase = (url: string, database: string) => {
  * await applyRolesAt(process.env.JEEX_DB_ADMIN_URL, { database: 'jeex', passwords: await passwordsFromEnvironment() });
  */
 export async function applyRolesAt(url: string, options: ApplyRolesAtOptions = {}): Promise<ApplyRolesResult> {
-  const database = options.database ?? (decodeURIComponent(new URL(url).pathname.slice(1)) || 'jeex');
+  const database = options.database ?? (parseConnString(url).database || 'jeex');
   const admin = connect(withDatabase(url, 'postgres'), { max: 1, connect_timeout: 10, onnotice: () => {}, connection: { application_name: 'jeex-db roles apply' } });
   try {
     return await applyRoles(admin, (db) => connect(withDatabase(url, db), { max: 1, onnotice: () => {} }), {
