@@ -127,6 +127,44 @@ describe('AlertEngine state machine', () => {
     expect(engine.evaluate(slow('pass', 0), t0 + 500_000)).toEqual([expect.objectContaining({ state: 'resolved' })]);
   });
 
+  it('fires "replication-lag" when one standby of several stays over 5 s for a minute, naming it', () => {
+    const { engine } = engineWith(defaultAlertRules.filter((r) => r.name === 'replication-lag'));
+    const lagDoc = (b: number): HealthDocument => ({
+      status: 'pass',
+      checks: {
+        'postgresql:replicationLag': [
+          { observedValue: 0.01, observedUnit: 's', status: 'pass', componentId: 'standby_a@10.0.0.2', time: iso(t0) },
+          { observedValue: b, observedUnit: 's', status: b >= 30 ? 'warn' : 'pass', componentId: 'standby_b@10.0.0.3', time: iso(t0) },
+        ],
+      },
+    });
+    expect(engine.evaluate(lagDoc(5), t0)).toEqual([]);
+    expect(engine.evaluate(lagDoc(6), t0 + 1000)).toEqual([expect.objectContaining({ alert: 'replication-lag', state: 'pending', observedValue: 6 })]);
+    expect(engine.evaluate(lagDoc(40), t0 + 60_999)).toEqual([]);
+    const fired = engine.evaluate(lagDoc(40), t0 + 61_000);
+    expect(fired).toEqual([expect.objectContaining({ alert: 'replication-lag', state: 'firing', severity: 'critical', observedValue: 40 })]);
+    expect(fired[0]?.summary).toMatch(/^Replay on standby_b@10\.0\.0\.3 has been 40 s behind the primary for a minute: a failover now would lose/);
+    expect(engine.evaluate(lagDoc(1), t0 + 70_000)).toEqual([expect.objectContaining({ state: 'resolved' })]);
+  });
+
+  it('fires "standby-not-streaming" after 30 s of warn or fail, "replication-slot-lost" and "synchronous-standby-missing" at once', () => {
+    const names = ['standby-not-streaming', 'replication-slot-lost', 'synchronous-standby-missing'];
+    const { engine } = engineWith(defaultAlertRules.filter((r) => names.includes(r.name)));
+    const broken = doc({
+      'postgresql:walReceiver': { observedValue: 'stopped', status: 'warn', output: 'this standby does not stream' },
+      'postgresql:replicationSlots': { observedValue: 'lost', status: 'fail', componentId: 'standby_b', output: 'physical slot standby_b lost the WAL' },
+      'postgresql:synchronousStandbys': { observedValue: 0, status: 'fail', output: "synchronous_standby_names is 'ANY 1 (b)'" },
+    });
+    const first = engine.evaluate(broken, t0);
+    expect(first.map((x) => [x.alert, x.state])).toEqual([
+      ['standby-not-streaming', 'pending'],
+      ['synchronous-standby-missing', 'firing'],
+      ['replication-slot-lost', 'firing'],
+    ]);
+    expect(first[2]?.summary).toBe('Replication slot standby_b is lost: physical slot standby_b lost the WAL');
+    expect(engine.evaluate(broken, t0 + 30_000).map((x) => [x.alert, x.state])).toEqual([['standby-not-streaming', 'firing']]);
+  });
+
   it('fires "wal-archive-failing" at once when archiving fails, and resolves when it works again', () => {
     const { engine } = engineWith(defaultAlertRules.filter((r) => r.name === 'wal-archive-failing'));
     const archive = (status: HealthCheck['status']) =>

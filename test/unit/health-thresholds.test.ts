@@ -54,6 +54,25 @@ describe('health thresholds', () => {
     ]);
   });
 
+  it('replication thresholds: the grace for a standby that does not stream, lag in bytes, slots', () => {
+    const { thresholds: defaults } = resolveHealthThresholds({}, {});
+    expect(defaults).toMatchObject({ notStreamingFailSeconds: 30, walReceiverMessageAgeWarnSeconds: 40, walReceiverMessageAgeFailSeconds: 120, slotInactiveWarnSeconds: 60, slotSafeWalWarnPercent: 20 });
+    expect(defaults.replicationLagWarnBytes).toBeUndefined();
+    expect(defaults.replicasMin).toBeUndefined();
+    const { thresholds, problems } = resolveHealthThresholds(
+      {},
+      { JEEX_HEALTH_NOT_STREAMING_FAIL_SECONDS: '2min', JEEX_HEALTH_REPLICATION_LAG_WARN_BYTES: '64MiB', JEEX_HEALTH_REPLICAS_MIN: '0', JEEX_HEALTH_SLOT_INACTIVE_WARN_SECONDS: 'off' },
+    );
+    expect(problems).toEqual([]);
+    expect(thresholds).toMatchObject({ notStreamingFailSeconds: 120, replicationLagWarnBytes: 64 * 2 ** 20, replicasMin: 0 });
+    expect('slotInactiveWarnSeconds' in thresholds).toBe(false);
+    const bad = resolveHealthThresholds({ walReceiverMessageAgeWarnSeconds: 200 }, { JEEX_HEALTH_SLOT_SAFE_WAL_WARN_PERCENT: '150' });
+    expect(bad.problems).toEqual([
+      'JEEX_HEALTH_SLOT_SAFE_WAL_WARN_PERCENT=150 is not a percentage from 0 to 100; using the default 20',
+      'walReceiverMessageAgeWarnSeconds (200) is above walReceiverMessageAgeFailSeconds (120): a warning must come before a failure; set JEEX_HEALTH_WAL_RECEIVER_MESSAGE_AGE_WARN_SECONDS or JEEX_HEALTH_WAL_RECEIVER_MESSAGE_AGE_FAIL_SECONDS',
+    ]);
+  });
+
   it('reports every invalid value at once, naming the variable, and keeps the default', () => {
     const { thresholds, problems } = resolveHealthThresholds(
       { cacheHitWarnRatio: 2 },

@@ -50,16 +50,17 @@ function compare(observed: HealthCheck['observedValue'], op: ComparisonOp, value
   }
 }
 
-/** The rule's summary with `{value}`, `{unit}`, `{check}`, `{output}` filled in; passwords in URLs masked. */
+/** The rule's summary with `{value}`, `{unit}`, `{check}`, `{component}`, `{output}` filled in; passwords in URLs masked. */
 export function renderSummary(rule: AlertRule, entry: HealthCheck): string {
   const output = entry.output ?? '';
   const text =
     rule.summary === undefined
       ? `${rule.description}${output ? `: ${output}` : ''}`
-      : rule.summary.replace(/\{(value|unit|check|output)\}/g, (_match, field: string) => {
+      : rule.summary.replace(/\{(value|unit|check|component|output)\}/g, (_match, field: string) => {
           if (field === 'value') return String(entry.observedValue);
           if (field === 'unit') return entry.observedUnit ?? '';
           if (field === 'check') return rule.check;
+          if (field === 'component') return entry.componentId ?? '';
           return output;
         });
   // A template whose {output} was empty leaves a dangling ": ".

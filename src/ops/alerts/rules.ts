@@ -41,8 +41,8 @@ export interface AlertRule {
   for: number;
   severity: AlertSeverity;
   /**
-   * What a person reads in the log and the webhook. `{value}`, `{unit}`, `{check}` and `{output}`
-   * are replaced by the observed entry's fields. Default: the description, then the check's output.
+   * What a person reads in the log and the webhook. `{value}`, `{unit}`, `{check}`, `{component}`
+   * (its componentId: a standby, a slot) and `{output}` are replaced by the observed entry's fields. Default: the description, then the check's output.
    */
   summary?: string;
 }
@@ -140,11 +140,49 @@ export const defaultAlertRules: readonly AlertRule[] = Object.freeze([
   },
   {
     name: 'replication-lag',
-    description: 'This standby replays too far behind the primary',
+    description: 'A standby replays more than 5 s behind its primary (reported by the standby, and by the primary for each standby)',
     check: 'postgresql:replicationLag',
+    unit: 's',
+    when: { op: '>', value: 5 },
+    for: MINUTE,
+    severity: 'critical',
+    summary: 'Replay on {component} has been {value} s behind the primary for a minute: a failover now would lose that much of the acknowledged writes (asynchronous replication): {output}',
+  },
+  {
+    name: 'standby-not-streaming',
+    description: 'This standby does not stream from its primary (no WAL receiver, or one that is not streaming)',
+    check: 'postgresql:walReceiver',
+    when: 'warn-or-fail',
+    for: 30_000,
+    severity: 'critical',
+    summary: 'This standby has not streamed from its primary for 30 s (WAL receiver {value}): {output}',
+  },
+  {
+    name: 'standby-missing',
+    description: 'Fewer standbys stream from this primary than expected (replicasMin, or one per physical replication slot)',
+    check: 'postgresql:replicas',
+    when: 'warn-or-fail',
+    for: MINUTE,
+    severity: 'warning',
+    summary: '{value} standby(s) have streamed for a minute, fewer than expected: {output}',
+  },
+  {
+    name: 'synchronous-standby-missing',
+    description: 'synchronous_standby_names is set but not enough synchronous standbys stream: every commit blocks',
+    check: 'postgresql:synchronousStandbys',
     when: 'fail',
     for: 0,
     severity: 'critical',
+    summary: 'Commits block: {output}',
+  },
+  {
+    name: 'replication-slot-lost',
+    description: 'A replication slot lost (or is about to lose) the WAL its standby needs: the standby must be re-seeded',
+    check: 'postgresql:replicationSlots',
+    when: 'fail',
+    for: 0,
+    severity: 'critical',
+    summary: 'Replication slot {component} is {value}: {output}',
   },
   {
     name: 'wraparound-risk',

@@ -8,14 +8,16 @@ import {
   cacheHitCheck,
   connectionsCheck,
   databaseSizeCheck,
-  replicationCheck,
+  recoveryCheck,
   slowStatementsCheck,
   transactionsCheck,
   wraparoundCheck,
 } from './database-checks.ts';
 import { healthExitCode } from './judge.ts';
 import { measure, round, runCheck, type BaseContext, type CheckContext, type CheckSpec, type Entry } from './measure.ts';
+import { slotsCheck, standbysCheck } from './primary-checks.ts';
 import { roleCheck } from './role-checks.ts';
+import { standbyCheck } from './standby-checks.ts';
 import { serverFacts, type HealthScope, type ServerFacts } from './queries.ts';
 import { resolveHealthThresholds, type ThresholdName } from './thresholds.ts';
 import { worstStatus, type HealthCheck, type HealthDocument } from './types.ts';
@@ -61,7 +63,7 @@ export interface HealthOptions {
 const version = packageVersion();
 
 /** Checks that need PostgreSQL, in the order they run (one at a time, to borrow one connection). */
-const DATABASE_CHECKS: CheckSpec[] = [connectionsCheck, transactionsCheck, cacheHitCheck, wraparoundCheck, replicationCheck, databaseSizeCheck, slowStatementsCheck, roleCheck];
+const DATABASE_CHECKS: CheckSpec[] = [connectionsCheck, transactionsCheck, cacheHitCheck, wraparoundCheck, recoveryCheck, standbyCheck, standbysCheck, slotsCheck, databaseSizeCheck, slowStatementsCheck, roleCheck];
 
 /**
  * The health of PostgreSQL (and, when given, the app's pool, PgBouncer, the migrations and the

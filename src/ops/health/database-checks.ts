@@ -10,9 +10,7 @@ import {
   idleInTransaction,
   oldestFrozenXid,
   oldestTransaction,
-  replicas,
   slowStatements,
-  standbyLag,
   statStatementsSchema,
   type SessionRow,
 } from './queries.ts';
@@ -133,43 +131,12 @@ export const wraparoundCheck: CheckSpec = {
   },
 };
 
-export const replicationCheck: CheckSpec = {
-  what: 'the replication state',
+/** `pg_is_in_recovery()`: true on a standby (standby-checks.ts and primary-checks.ts judge replication). */
+export const recoveryCheck: CheckSpec = {
+  what: 'the recovery state',
   key: `${PG}:recovery`,
   componentType: PG,
-  run: async (ctx) => {
-    const t = ctx.thresholds;
-    const recovery = entry(`${PG}:recovery`, ctx, { value: ctx.facts.inRecovery, componentType: PG });
-    if (ctx.facts.inRecovery) {
-      const lag = await read(ctx, 'reading the replay position', (tx) => standbyLag(tx));
-      const value = lag.lagSeconds === null ? null : round(lag.lagSeconds, 1);
-      return [
-        recovery,
-        entry(`${PG}:replicationLag`, ctx, {
-          value,
-          unit: 's',
-          limits: { warn: t.replicationLagWarnSeconds, fail: t.replicationLagFailSeconds },
-          ...(value === null ? { status: 'warn' as const } : {}),
-          componentType: PG,
-          output:
-            value === null
-              ? 'this standby has replayed no transaction yet: check that it streams from the primary (pg_stat_wal_receiver)'
-              : `this standby replays ${value} s behind the primary: check the network and the primary's WAL volume (pg_stat_wal_receiver), and long queries here that conflict with replay`,
-        }),
-      ];
-    }
-    const standbys = await read(ctx, 'reading pg_stat_replication', (tx) => replicas(tx));
-    return [
-      recovery,
-      entry(`${PG}:replicas`, ctx, {
-        value: standbys.count,
-        unit: '{replica}',
-        ...(t.replicasMin !== undefined ? { limits: { warn: t.replicasMin }, lowerIsWorse: true } : {}),
-        componentType: PG,
-        output: `${standbys.count} standby(s) connected, fewer than the ${t.replicasMin} expected (replicasMin): check the standbys' logs and pg_stat_replication`,
-      }),
-    ];
-  },
+  run: (ctx) => Promise.resolve([entry(`${PG}:recovery`, ctx, { value: ctx.facts.inRecovery, componentType: PG })]),
 };
 
 export const databaseSizeCheck: CheckSpec = {

@@ -110,22 +110,6 @@ export async function oldestFrozenXid(tx: Tx): Promise<{ database: string; age: 
   return { database: row?.datname ?? '', age: row?.age ?? 0 };
 }
 
-/** On a standby: seconds behind (0 when everything received has been replayed). */
-export async function standbyLag(tx: Tx): Promise<{ lagSeconds: number | null; lastReplay: Date | null }> {
-  const [row] = await tx<{ lag_s: number | null; last_replay: Date | null }[]>`
-    SELECT CASE WHEN pg_last_wal_receive_lsn() IS NOT DISTINCT FROM pg_last_wal_replay_lsn() THEN 0
-                ELSE extract(epoch FROM clock_timestamp() - pg_last_xact_replay_timestamp()) END::float8 AS lag_s,
-           pg_last_xact_replay_timestamp() AS last_replay`;
-  return { lagSeconds: row?.lag_s ?? null, lastReplay: row?.last_replay ?? null };
-}
-
-/** On a primary: standbys streaming from it, and the largest replay lag they report. */
-export async function replicas(tx: Tx): Promise<{ count: number; maxReplayLagSeconds: number | null }> {
-  const [row] = await tx<{ count: number; max_lag: number | null }[]>`
-    SELECT count(*)::int AS count, max(extract(epoch FROM replay_lag))::float8 AS max_lag FROM pg_stat_replication`;
-  return { count: row?.count ?? 0, maxReplayLagSeconds: row?.max_lag ?? null };
-}
-
 export async function databaseSize(tx: Tx): Promise<number> {
   const [row] = await tx<{ bytes: number }[]>`SELECT pg_database_size(current_database())::float8 AS bytes`;
   return row?.bytes ?? 0;

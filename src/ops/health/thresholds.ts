@@ -50,11 +50,29 @@ export interface HealthThresholds {
   /** `age(datfrozenxid)` of the oldest database as a share of 2^31 (wraparound), %. */
   xidAgeWarnPercent?: number;
   xidAgeFailPercent?: number;
-  /** On a standby: time since the last replayed transaction while WAL is outstanding, s. */
+  /**
+   * Replay lag, s: on a standby, since the last replayed transaction while received WAL is
+   * outstanding (0 when everything received is replayed); on a primary, each standby's replay_lag.
+   */
   replicationLagWarnSeconds?: number;
   replicationLagFailSeconds?: number;
-  /** On a primary: warn when fewer standbys are connected. */
+  /** The same lag in bytes of WAL (on a standby: received, not replayed; on a primary: written, not replayed by the standby). */
+  replicationLagWarnBytes?: number;
+  replicationLagFailBytes?: number;
+  /** On a standby: a WAL receiver that does not stream warns, and fails after this long, s. */
+  notStreamingFailSeconds?: number;
+  /** On a standby: seconds since the last message from the primary while streaming. */
+  walReceiverMessageAgeWarnSeconds?: number;
+  walReceiverMessageAgeFailSeconds?: number;
+  /**
+   * On a primary: warn when fewer standbys stream. Unset: as many as there are physical
+   * replication slots (each is a standby's reservation); 0: none expected.
+   */
   replicasMin?: number;
+  /** A replication slot no client has used for this long warns (it keeps WAL from removal), s. */
+  slotInactiveWarnSeconds?: number;
+  /** A slot whose safe_wal_size is below this share of max_slot_wal_keep_size warns, %. */
+  slotSafeWalWarnPercent?: number;
   /** `pg_database_size` of the current database, bytes. */
   databaseSizeWarnBytes?: number;
   databaseSizeFailBytes?: number;
@@ -95,6 +113,11 @@ export const DEFAULT_HEALTH_THRESHOLDS: Readonly<HealthThresholds> = Object.free
   xidAgeFailPercent: 75,
   replicationLagWarnSeconds: 30,
   replicationLagFailSeconds: 300,
+  notStreamingFailSeconds: 30,
+  walReceiverMessageAgeWarnSeconds: 40,
+  walReceiverMessageAgeFailSeconds: 120,
+  slotInactiveWarnSeconds: 60,
+  slotSafeWalWarnPercent: 20,
   slowStatementMs: 500,
   slowStatementsWarn: 1,
   backupAgeWarnSeconds: 25 * 3600,
@@ -133,7 +156,14 @@ const KINDS: Record<ThresholdName, Kind> = {
   xidAgeFailPercent: 'percent',
   replicationLagWarnSeconds: 'duration',
   replicationLagFailSeconds: 'duration',
+  replicationLagWarnBytes: 'bytes',
+  replicationLagFailBytes: 'bytes',
+  notStreamingFailSeconds: 'duration',
+  walReceiverMessageAgeWarnSeconds: 'duration',
+  walReceiverMessageAgeFailSeconds: 'duration',
   replicasMin: 'count',
+  slotInactiveWarnSeconds: 'duration',
+  slotSafeWalWarnPercent: 'percent',
   databaseSizeWarnBytes: 'bytes',
   databaseSizeFailBytes: 'bytes',
   slowStatementMs: 'duration',
@@ -160,6 +190,8 @@ const PAIRS: [ThresholdName, ThresholdName, boolean][] = [
   ['cacheHitWarnRatio', 'cacheHitFailRatio', true],
   ['xidAgeWarnPercent', 'xidAgeFailPercent', false],
   ['replicationLagWarnSeconds', 'replicationLagFailSeconds', false],
+  ['replicationLagWarnBytes', 'replicationLagFailBytes', false],
+  ['walReceiverMessageAgeWarnSeconds', 'walReceiverMessageAgeFailSeconds', false],
   ['databaseSizeWarnBytes', 'databaseSizeFailBytes', false],
   ['slowStatementsWarn', 'slowStatementsFail', false],
   ['backupAgeWarnSeconds', 'backupAgeFailSeconds', false],
