@@ -8,6 +8,7 @@ import { JeexDbError } from '../core/errors.ts';
 import { sleep } from '../core/sleep.ts';
 import { connect } from '../db/connect.ts';
 import { translateDbError } from '../db/translate-error.ts';
+import { maskUrl } from '../db/url.ts';
 import { localLayout, type LocalLayout } from '../local/layout.ts';
 import { readReplication, writeReplication } from '../local/replication.ts';
 import { localUrl, readLocalSecrets, readLocalState, type LocalSecrets } from '../local/state.ts';
@@ -82,7 +83,7 @@ async function primaryOf(from: string, cwd: string | undefined): Promise<{ layou
       const [row] = await sql<{ dir: string }[]>`SELECT current_setting('data_directory') AS dir`;
       dir = resolve(row?.dir ?? '', '..');
     } catch (error) {
-      throw new JeexDbError('STANDBY_FAILED', `cannot read the primary's data directory through ${from.replace(/:[^:@/]*@/, ':***@')}: ${translateDbError(error).message}`, {
+      throw new JeexDbError('STANDBY_FAILED', `cannot read the primary's data directory through ${maskUrl(from)}: ${translateDbError(error).message}`, {
         hint: 'Pass a superuser URL of the primary, or its data directory (--from DIR).',
         cause: error,
       });

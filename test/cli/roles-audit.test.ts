@@ -54,7 +54,7 @@ describe('jeex-db roles and jeex-db audit (local cluster)', () => {
   }, CLUSTER_TIMEOUT);
 
   it('up creates every role with a password of its own, and the URLs of the read-only, monitoring and backup roles', async () => {
-    expect(Object.keys(secrets()).filter((k) => k !== 'version').sort()).toEqual(['app', 'backup', 'migrator', 'monitor', 'pooler', 'readonly', 'superuser']);
+    expect(Object.keys(secrets()).filter((k) => k !== 'version').sort()).toEqual(['app', 'backup', 'migrator', 'monitor', 'pooler', 'readonly', 'replicator', 'superuser']);
     for (const role of ['readonly', 'monitor', 'backup'] as const) {
       const url = up.urls[role] ?? '';
       const sql = connect(url, { max: 1, onnotice: () => {} });
@@ -243,7 +243,7 @@ describe('jeex-db roles and jeex-db audit (local cluster)', () => {
     const applied = parseJson<ApplyRolesResult>(apply);
     expect(applied).toMatchObject({ createdDatabase: true, roles: { owner: 'ext_owner', app: 'ext_app' } });
     // Roles whose password was not given cannot log in until it is set, and the run says so.
-    expect(applied.warnings).toEqual(['ext_readonly', 'ext_backup', 'ext_monitor'].map((r) => `${r} has no password and cannot log in; set one with \`jeex-db roles rotate\``));
+    expect(applied.warnings).toEqual(['ext_readonly', 'ext_backup', 'ext_monitor', 'ext_replicator'].map((r) => `${r} has no password and cannot log in; set one with \`jeex-db roles rotate\``));
     expect(apply.stdout + apply.stderr).not.toContain('app-password-from-env-3c9f');
     const login = async (user: string, password: string) => {
       const url = new URL(superuser);

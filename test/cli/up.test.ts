@@ -165,7 +165,7 @@ describe('jeex-db up / down / url (local cluster)', () => {
     expect(result.stdout).toContain(`postgres://postgres:***@127.0.0.1:${port}/postgres`);
     const secrets = JSON.parse(readFileSync(join(dataDir, 'secrets.json'), 'utf8')) as Record<string, { password?: string }>;
     const passwords = Object.values(secrets).flatMap((s) => (typeof s === 'object' && s.password ? [s.password] : []));
-    expect(passwords).toHaveLength(7); // superuser, migrator, app, readonly, backup, monitor and PgBouncer's console
+    expect(passwords).toHaveLength(8); // superuser, migrator, app, readonly, backup, monitor, replicator and PgBouncer's console
     for (const password of passwords) {
       expect(result.stdout).not.toContain(password);
       expect(result.stderr).not.toContain(password);

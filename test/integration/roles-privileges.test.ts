@@ -125,6 +125,18 @@ describe('least privilege: the privilege matrix of the roles `roles apply` makes
     expect(await attempt(as(who), statement)).toBe(expected);
   });
 
+  it('the replicator (what a standby stores) cannot open a session on any database: REPLICATION and nothing else', async () => {
+    const replicator = connect(fixture.url('replicator'), { max: 1, onnotice: () => {}, connect_timeout: 10 });
+    try {
+      await expect(replicator`SELECT 1`).rejects.toMatchObject({ code: '42501' });
+    } finally {
+      await replicator.end({ timeout: 1 });
+    }
+    const [row] = await fixture.admin<{ replication: boolean; members: number }[]>`
+      SELECT rolreplication AS replication, (SELECT count(*)::int FROM pg_auth_members m WHERE m.member = r.oid) AS members FROM pg_roles r WHERE rolname = ${fixture.roles.replicator}`;
+    expect(row).toEqual({ replication: true, members: 0 });
+  });
+
   it('the migrator runs as the owner role, and what it creates belongs to the owner', async () => {
     const [row] = await as('migrator')<{ current: string; session: string }[]>`SELECT current_user AS current, session_user AS session`;
     expect(row).toEqual({ current: fixture.roles.owner, session: fixture.roles.migrator });
@@ -142,7 +154,7 @@ describe('least privilege: the privilege matrix of the roles `roles apply` makes
     const rows = await fixture.admin<{ rolname: string; rolcanlogin: boolean; powerful: boolean }[]>`
       SELECT rolname, rolcanlogin, (rolsuper OR rolcreaterole OR rolcreatedb OR rolbypassrls) AS powerful
       FROM pg_roles WHERE rolname = ANY(${Object.values(fixture.roles)}) ORDER BY rolname`;
-    expect(rows).toHaveLength(6);
+    expect(rows).toHaveLength(7);
     expect(rows.filter((r) => r.powerful)).toEqual([]);
     expect(rows.filter((r) => !r.rolcanlogin).map((r) => r.rolname)).toEqual([fixture.roles.owner]);
     // The only superuser that can log in is the cluster's own (initdb's), not one of ours.
