@@ -2,6 +2,8 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT } from '../../src/core/codes.ts';
+import { localLayout } from '../../src/local/layout.ts';
+import { localUrl } from '../../src/local/state.ts';
 import { down } from '../../src/stack/up.ts';
 import { expectExit, parseJson, reachableTempDir, runCli } from '../helpers/cli.ts';
 import { freeClusterPort } from '../helpers/ports.ts';
@@ -33,10 +35,16 @@ describe('jeex-db standby / promote', () => {
     const missing = await runCli(['standby', '--data-dir', b(), '--from', join(root, 'nothing'), '--json']);
     expectExit(missing, EXIT.STANDBY_FAILED);
     expect(missing.stdout).toContain('not a jeex-db cluster');
+    const deadUrl = await runCli(['standby', '--data-dir', b(), '--from', 'postgres://postgres:secret-pw@127.0.0.1:1/postgres', '--json']);
+    expectExit(deadUrl, EXIT.STANDBY_FAILED);
+    expect(deadUrl.stdout).toContain("cannot read the primary's data directory");
+    expect(deadUrl.stdout + deadUrl.stderr).not.toContain('secret-pw');
   });
 
-  it('makes a streaming standby, promotes it (timeline 2), and `up` refuses the old primary naming --reseed', async () => {
-    const standby = await runCli(['standby', '--data-dir', b(), '--from', a(), '--port', String(await freeClusterPort()), '--no-pooler', '--json']);
+  it('makes a streaming standby of a primary given by URL, promotes it (timeline 2), and `up` refuses the old primary naming --reseed', async () => {
+    // The primary named by a superuser URL (its data directory read from the server).
+    const primaryUrl = localUrl(localLayout(a()), 'superuser', { database: 'postgres' }) ?? '';
+    const standby = await runCli(['standby', '--data-dir', b(), '--from', primaryUrl, '--port', String(await freeClusterPort()), '--no-pooler', '--json']);
     expectExit(standby, 0);
     const made = parseJson<{ ok: boolean; how: string; streaming: { status: string }; name: string }>(standby);
     expect(made).toMatchObject({ ok: true, how: 'seeded', streaming: { status: 'streaming' } });
