@@ -6,17 +6,17 @@
  * from the kill to the first acknowledged write (target: within 2 s of promote starting), the
  * acknowledged rows lost (sync, async, async with a 2 s walsender stall), and the re-seed time.
  */
-import { readFileSync } from 'node:fs';
-import { execFileSync } from 'node:child_process';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { connect } from '../src/db/connect.ts';
 import { localLayout } from '../src/local/layout.ts';
 import { localUrl } from '../src/local/state.ts';
 import { freePort } from '../src/platform/port.ts';
+import { addSynchronousStandby } from '../src/ops/ha/sync.ts';
 import { createStandby } from '../src/stack/standby.ts';
 import { promote } from '../src/stack/promote.ts';
 import { down, up } from '../src/stack/up.ts';
+import { killCluster, startWriter } from '../test/helpers/failover.ts';
 import { reachableDir } from './dirs.ts';
 
 export interface FailoverRun {
@@ -42,12 +42,6 @@ export interface FailoverFigures {
 
 const superuser = (dir: string) => connect(localUrl(localLayout(dir), 'superuser', { database: 'jeex' }) ?? '', { max: 1, onnotice: () => {} });
 
-function killCluster(dir: string): void {
-  const pid = Number(readFileSync(join(dir, 'pgdata', 'postmaster.pid'), 'utf8').split('\n')[0]);
-  execFileSync('pkill', ['-KILL', '-P', String(pid)], { stdio: 'ignore' });
-  process.kill(pid, 'SIGKILL');
-}
-
 /** `clients` connections inserting as fast as they go for `seconds`: inserts/s. */
 async function insertRate(url: string, clients: number, seconds: number, firstId: number): Promise<number> {
   const sql = connect(url, { max: clients, onnotice: () => {} });
@@ -67,33 +61,6 @@ async function insertRate(url: string, clients: number, seconds: number, firstId
     await sql.end();
   }
   return done / seconds;
-}
-
-function writer(url: string, firstId: number) {
-  const acked: { id: number; sentAt: number; at: number }[] = [];
-  let running = true;
-  let sql = connect(url, { max: 1, onnotice: () => {}, connect_timeout: 2 });
-  const loop = (async () => {
-    for (let id = firstId; running; id++) {
-      const sentAt = Date.now();
-      try {
-        await sql`INSERT INTO drill (id) VALUES (${id})`;
-        acked.push({ id, sentAt, at: Date.now() });
-      } catch {
-        await sql.end({ timeout: 0 }).catch(() => undefined);
-        sql = connect(url, { max: 1, onnotice: () => {}, connect_timeout: 2 });
-        await new Promise((r) => setTimeout(r, 10));
-      }
-    }
-  })();
-  return {
-    acked,
-    stop: async () => {
-      running = false;
-      await loop;
-      await sql.end({ timeout: 1 });
-    },
-  };
 }
 
 async function countMissing(dir: string, ids: number[]): Promise<number> {
@@ -135,8 +102,7 @@ export async function benchFailover(options: { clients: number; durationS: numbe
     const asyncRate = await insertRate(a.urls.appDirect ?? a.urls.app, options.clients, options.durationS, nextId);
     nextId += 10_000_000;
     const admin = superuser(x);
-    await admin.unsafe(`ALTER SYSTEM SET synchronous_standby_names = 'ANY 1 ("${b.name}")'`);
-    await admin`SELECT pg_reload_conf()`;
+    await addSynchronousStandby(admin, b.name);
     await admin.end();
     const syncRate = await insertRate(a.urls.appDirect ?? a.urls.app, options.clients, options.durationS, nextId);
     nextId += 10_000_000;
@@ -164,7 +130,7 @@ export async function benchFailover(options: { clients: number; durationS: numbe
         }
         await p.end();
       }
-      const w = writer(url, nextId);
+      const w = startWriter(url, nextId);
       nextId += 10_000_000;
       await new Promise((r) => setTimeout(r, 2000));
       killCluster(primary);
@@ -173,17 +139,15 @@ export async function benchFailover(options: { clients: number; durationS: numbe
       const promotedAt = Date.now();
       await new Promise((r) => setTimeout(r, 2000));
       await w.stop();
-      const before = w.acked.filter((entry) => entry.sentAt <= killedAt).map((entry) => entry.id);
-      // A statement in flight at the kill is answered by the old primary or not at all (PgBouncer
-      // does not send it again): the new primary's first write is the first one sent after the kill.
-      const first = w.acked.find((entry) => entry.sentAt > killedAt)?.at;
+      const before = w.ackedBefore(killedAt);
+      const first = w.firstWriteAfter(killedAt);
       const run: FailoverRun = {
         mode,
         acknowledged: before.length,
         lost: await countMissing(standby, before),
         killToPromotedMs: promotedAt - killedAt,
         promoteMs: Math.round(promoted.promoteMs),
-        killToFirstWriteMs: first === undefined ? null : first - killedAt,
+        killToFirstWriteMs: first ?? null,
       };
       runs.push(run);
       log(`failover (${mode}): ${run.acknowledged} acknowledged before the kill, ${run.lost} lost; kill -> promoted ${run.killToPromotedMs} ms (pg_ctl promote ${run.promoteMs} ms), kill -> first write ${run.killToFirstWriteMs ?? 'none'} ms`);

@@ -1,9 +1,16 @@
 import type { Sql } from 'postgres';
 import { applyRoles, type ApplyRolesResult } from '../ops/roles/apply.ts';
-import { roleNames, type LoginKind, type RoleSet } from '../ops/roles/names.ts';
+import type { LocalSecrets } from '../local/state.ts';
+import { LOGIN_KINDS, roleNames, type LoginKind, type RoleSet } from '../ops/roles/names.ts';
 import type { RoleSettings } from '../ops/roles/settings.ts';
 
 type Login = { user: string; password: string };
+
+/** The login roles' names and passwords as a local cluster's secrets.json has them (a role without an entry is left out). */
+export function secretLogins(secrets: LocalSecrets): Pick<BootstrapOptions, LoginKind> {
+  const optional = (['readonly', 'backup', 'monitor', 'replicator'] as const).flatMap((kind) => (secrets[kind] ? [[kind, secrets[kind]] as const] : []));
+  return { migrator: secrets.migrator, app: secrets.app, ...Object.fromEntries(optional) };
+}
 
 export interface BootstrapOptions {
   database: string;
@@ -43,7 +50,7 @@ export function bootstrapRoles(options: BootstrapOptions): RoleSet {
  */
 export async function bootstrapDatabase(admin: Sql, connectTo: (database: string) => Sql, options: BootstrapOptions): Promise<ApplyRolesResult> {
   const passwords: Partial<Record<LoginKind, string>> = {};
-  for (const kind of ['migrator', 'app', 'readonly', 'backup', 'monitor', 'replicator'] as const) {
+  for (const kind of LOGIN_KINDS) {
     const login = options[kind];
     if (login) passwords[kind] = login.password;
   }

@@ -4,15 +4,15 @@ import { armArchiveTimeout } from '../cluster/archive-timeout.ts';
 import { findBinaries } from '../cluster/binaries.ts';
 import { promoteServer, serverStatus } from '../cluster/pg-ctl.ts';
 import { JeexDbError } from '../core/errors.ts';
-import { connect } from '../db/connect.ts';
-import { translateDbError } from '../db/translate-error.ts';
 import { localLayout } from '../local/layout.ts';
 import { readReplication, writeReplication, type PrimaryRef } from '../local/replication.ts';
 import { localUrl, readLocalState } from '../local/state.ts';
-import { readServerPosition } from '../ops/ha/primary-history.ts';
+import type { Sql } from 'postgres';
+import { readServerPosition, type PrimaryPosition } from '../ops/ha/primary-history.ts';
 import { removeStandbyFiles } from '../ops/ha/standby-config.ts';
 import { repointPooler, type RepointResult } from '../ops/pooler/repoint.ts';
 import { serverOsUser } from '../platform/os-user.ts';
+import { withSuperuser } from './steps/superuser.ts';
 import { LOCAL_HOST } from './up-types.ts';
 
 export interface PromoteOptions {
@@ -80,24 +80,7 @@ export async function promote(options: PromoteOptions): Promise<PromoteResult> {
   }
   const promoteMs = performance.now() - promoteStarted;
 
-  const sql = connect(url, { max: 1, connect_timeout: 10, onnotice: () => {} });
-  let position;
-  try {
-    position = await readServerPosition(sql);
-    await armArchiveTimeout(sql);
-    const [sync] = await sql<{ names: string; standbys: number }[]>`
-      SELECT current_setting('synchronous_standby_names') AS names, (SELECT count(*)::int FROM pg_stat_replication) AS standbys`;
-    if (sync?.names && sync.standbys === 0) {
-      // Inherited from the old primary's postgresql.auto.conf: with no standby of its own, every commit would wait.
-      await sql`ALTER SYSTEM RESET synchronous_standby_names`;
-      await sql`SELECT pg_reload_conf()`;
-      notes.push(`synchronous_standby_names was "${sync.names}" (the old primary's) and this server has no standby yet: reset, so commits do not wait forever. Add a standby with \`jeex-db standby --from ${layout.root} --sync\` to have synchronous replication again.`);
-    }
-  } catch (error) {
-    throw error instanceof JeexDbError ? error : translateDbError(error);
-  } finally {
-    await sql.end({ timeout: 2 });
-  }
+  const position = await withSuperuser(url, (sql) => settleAsPrimary(sql, layout.root, notes), { connectTimeoutSeconds: 10 });
   await removeStandbyFiles(layout);
   const formerPrimary = role?.role === 'standby' ? role.primary : undefined;
   const at = new Date().toISOString();
@@ -126,4 +109,22 @@ export async function promote(options: PromoteOptions): Promise<PromoteResult> {
     notes,
     durationMs: Date.now() - began,
   };
+}
+
+/**
+ * Right after promotion: where it stands (timeline, LSN), archive_timeout armed, and a
+ * synchronous_standby_names inherited from the old primary reset when this server has no standby
+ * of its own (every commit would wait forever).
+ */
+async function settleAsPrimary(sql: Sql, dataDir: string, notes: string[]): Promise<PrimaryPosition> {
+  const where = await readServerPosition(sql);
+  await armArchiveTimeout(sql);
+  const [sync] = await sql<{ names: string; standbys: number }[]>`
+    SELECT current_setting('synchronous_standby_names') AS names, (SELECT count(*)::int FROM pg_stat_replication) AS standbys`;
+  if (sync?.names && sync.standbys === 0) {
+    await sql`ALTER SYSTEM RESET synchronous_standby_names`;
+    await sql`SELECT pg_reload_conf()`;
+    notes.push(`synchronous_standby_names was "${sync.names}" (the old primary's) and this server has no standby yet: reset, so commits do not wait forever. Add a standby with \`jeex-db standby --from ${dataDir} --sync\` to have synchronous replication again.`);
+  }
+  return where;
 }

@@ -1,5 +1,5 @@
 import { connect } from '../db/connect.ts';
-import { bootstrapDatabase } from './bootstrap.ts';
+import { bootstrapDatabase, secretLogins } from './bootstrap.ts';
 import { JeexDbError } from '../core/errors.ts';
 import { translateDbError } from '../db/translate-error.ts';
 import { localLayout } from '../local/layout.ts';
@@ -34,13 +34,8 @@ export async function applyLocalRoles(options: { dataDir?: string; cwd?: string;
   try {
     const result = await bootstrapDatabase(admin, (database) => connect(url(database), { max: 1, onnotice: () => {} }), {
       database: state.database,
+      ...secretLogins(secrets),
       owner: LOCAL_ROLES.owner,
-      migrator: secrets.migrator,
-      app: secrets.app,
-      ...(secrets.readonly ? { readonly: secrets.readonly } : {}),
-      ...(secrets.backup ? { backup: secrets.backup } : {}),
-      ...(secrets.monitor ? { monitor: secrets.monitor } : {}),
-      ...(secrets.replicator ? { replicator: secrets.replicator } : {}),
       settings,
     });
     // A pooled role whose password was set (back) needs PgBouncer's auth file to follow: it logs

@@ -21,10 +21,11 @@ import { extractBackupTarball } from '../ops/backup/tarball.ts';
 import { checkRejoin } from '../ops/ha/rejoin.ts';
 import { ensureSlot } from '../ops/ha/slot.ts';
 import { writeStandbyFiles } from '../ops/ha/standby-config.ts';
-import { setSynchronousStandbys } from '../ops/ha/sync.ts';
+import { addSynchronousStandby } from '../ops/ha/sync.ts';
 import { stopPoolerIn } from '../ops/pooler/local.ts';
 import { serverOsUser } from '../platform/os-user.ts';
 import { freePort } from '../platform/port.ts';
+import { withSuperuser } from './steps/superuser.ts';
 import { LOCAL_HOST, type UpResult } from './up-types.ts';
 import { up } from './up.ts';
 
@@ -107,16 +108,8 @@ async function primaryOf(from: string, cwd: string | undefined): Promise<{ layou
   return { layout, secrets, port: state.port };
 }
 
-async function withSql<T>(url: string, work: (sql: Sql) => Promise<T>): Promise<T> {
-  const sql = connect(url, { max: 2, connect_timeout: 10, onnotice: () => {}, connection: { application_name: 'jeex-db standby' } });
-  try {
-    return await work(sql);
-  } catch (error) {
-    throw error instanceof JeexDbError ? error : translateDbError(error);
-  } finally {
-    await sql.end({ timeout: 2 });
-  }
-}
+/** The primary's superuser client: two connections (a base backup reserves one). */
+const withPrimary = <T>(url: string, work: (sql: Sql) => Promise<T>): Promise<T> => withSuperuser(url, work, { max: 2, applicationName: 'jeex-db standby', connectTimeoutSeconds: 10 });
 
 /**
  * Make `dataDir` a hot standby of the local primary `from`, and start it: a physical slot on the
@@ -153,7 +146,7 @@ export async function createStandby(options: StandbyOptions): Promise<StandbyRes
   const primaryRef = { host: LOCAL_HOST, port: primary.port, dataDir: primary.layout.root };
   const hasCluster = existsSync(join(layout.pgdata, 'PG_VERSION'));
 
-  const result = await withSql(superuserUrl, async (sql) => {
+  const result = await withPrimary(superuserUrl, async (sql) => {
     const [where] = await sql<{ recovery: boolean }[]>`SELECT pg_is_in_recovery() AS recovery`;
     if (where?.recovery) {
       throw new JeexDbError('STANDBY_FAILED', `${primary.layout.root} is itself a standby: jeex-db makes standbys of a primary`, { hint: 'Point --from at the primary (or promote this one first: `jeex-db promote`).' });
@@ -235,7 +228,7 @@ export async function createStandby(options: StandbyOptions): Promise<StandbyRes
   const streaming = await waitForStreaming(superuserUrl, name, (options.timeoutSeconds ?? 120) * 1000, layout);
   let sync: StandbyResult['sync'];
   if (options.sync) {
-    sync = await withSql(superuserUrl, (sql) => addSyncStandby(sql, name));
+    sync = await withPrimary(superuserUrl, (sql) => addSynchronousStandby(sql, name));
     notes.push(
       `synchronous replication is on (${sync.after}): a commit on the primary returns only once the standby has flushed it, so the primary's loss loses no acknowledged transaction; each commit waits a round trip to the standby (about 30% fewer inserts/s measured here), and while the standby is down or not streaming EVERY commit on the primary waits. Turn it off with \`ALTER SYSTEM RESET synchronous_standby_names; SELECT pg_reload_conf();\` on the primary (docs/ha.md).`,
     );
@@ -274,21 +267,10 @@ async function seedBackup(sql: Sql, primary: LocalLayout, which: 'new' | 'newest
   return record;
 }
 
-/** Add `name` to the primary's quorum (`ANY 1 (...)`), keeping the standbys listed already. */
-async function addSyncStandby(sql: Sql, name: string): Promise<{ before: string; after: string }> {
-  const [row] = await sql<{ value: string }[]>`SELECT current_setting('synchronous_standby_names') AS value`;
-  const listed = /\(([^)]*)\)/.exec(row?.value ?? '')?.[1] ?? row?.value ?? '';
-  const names = listed
-    .split(',')
-    .map((entry) => entry.trim().replace(/^"|"$/g, ''))
-    .filter((entry) => entry && !/^(ANY|FIRST)\b/i.test(entry));
-  return setSynchronousStandbys(sql, [...new Set([...names, name])]);
-}
-
 /** Wait until the primary's pg_stat_replication shows `name` streaming; STANDBY_FAILED with the standby's log otherwise. */
 async function waitForStreaming(primaryUrl: string, name: string, timeoutMs: number, layout: LocalLayout): Promise<StandbyResult['streaming']> {
   const began = Date.now();
-  return withSql(primaryUrl, async (sql) => {
+  return withPrimary(primaryUrl, async (sql) => {
     for (;;) {
       const [row] = await sql<{ state: string; lag: string | null }[]>`
         SELECT state, pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)::text AS lag FROM pg_stat_replication WHERE application_name = ${name}`;

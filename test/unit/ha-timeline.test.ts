@@ -71,5 +71,7 @@ describe('standby configuration', () => {
     expect(quorumStandbyNames(['standby_5419'])).toBe('ANY 1 ("standby_5419")');
     expect(quorumStandbyNames(['a', 'b'])).toBe('ANY 1 ("a", "b")');
     expect(quorumStandbyNames([])).toBe('');
+    // A rule the operator chose keeps its method and count when a standby is added.
+    expect(quorumStandbyNames(['a', 'b', 'c'], 2, 'first')).toBe('FIRST 2 ("a", "b", "c")');
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { synchronousRule } from '../../src/ops/health/synchronous-names.ts';
+import { synchronousRule } from '../../src/ops/ha/synchronous-names.ts';
 
 describe('synchronousRule (synchronous_standby_names)', () => {
   it('reads quorum, priority and bare lists as PostgreSQL does', () => {

@@ -2,7 +2,7 @@ import { boundedRead } from './bounded.ts';
 import { measure, round, type CheckContext, type CheckSpec, type Entry } from './measure.ts';
 import { forgetRole, replicationMemory } from './replication-memory.ts';
 import { replicationSlots, replicationStatsVisible, standbyRows, syncSettings, type SlotRow, type StandbyRow, type SyncSettings } from './replication-queries.ts';
-import { synchronousRule } from './synchronous-names.ts';
+import { synchronousRule } from '../ha/synchronous-names.ts';
 
 const PG = 'postgresql';
 const GRANT = 'run the health check as a member of pg_monitor (GRANT pg_monitor TO <role>), which may read the columns of pg_stat_replication';

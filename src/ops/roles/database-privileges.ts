@@ -1,6 +1,6 @@
 import type { Sql } from 'postgres';
 import { ACL_COLUMNS, ensureGrants, readGrants, type DesiredGrants, type RoleChange } from './acl.ts';
-import { ident, type RoleSet } from './names.ts';
+import { ident, LOGIN_KINDS, type RoleSet } from './names.ts';
 import { transferOwnership } from './ownership.ts';
 import { ensureVerifierFunction } from './verifier-function.ts';
 
@@ -9,7 +9,7 @@ const TABLE_DML = ['DELETE', 'INSERT', 'SELECT', 'UPDATE'] as const;
 /** Every grantee `roles apply` manages gets exactly `grants` (unlisted ones: nothing). */
 function only(roles: RoleSet, grants: Partial<Record<keyof RoleSet | 'PUBLIC', readonly string[]>>): DesiredGrants {
   const desired: DesiredGrants = { PUBLIC: grants.PUBLIC ?? [] };
-  for (const kind of ['migrator', 'app', 'readonly', 'backup', 'monitor', 'replicator'] as const) desired[roles[kind]] = grants[kind] ?? [];
+  for (const kind of LOGIN_KINDS) desired[roles[kind]] = grants[kind] ?? [];
   return desired;
 }
 

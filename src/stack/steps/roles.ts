@@ -1,6 +1,6 @@
 import { connect } from '../../db/connect.ts';
 import { LOCAL_DATABASE, LOCAL_ROLES } from '../../local/files.ts';
-import { bootstrapDatabase } from '../bootstrap.ts';
+import { bootstrapDatabase, secretLogins } from '../bootstrap.ts';
 import { urlFor } from '../local-urls.ts';
 import type { UpContext, UpStep } from '../step.ts';
 import type { Preflight } from './preflight.ts';
@@ -21,13 +21,8 @@ export const roles: UpStep<UpContext & Pick<Preflight, 'port'> & Secrets & Tls &
     return withSuperuser(urls.superuser, async (admin) => {
       const result = await bootstrapDatabase(admin, (database) => connect(urlFor(secrets.superuser, port, database, tls.url), { max: 1, onnotice: () => {} }), {
         database: LOCAL_DATABASE,
-        migrator: secrets.migrator,
-        app: secrets.app,
+        ...secretLogins(secrets),
         owner: LOCAL_ROLES.owner,
-        ...(secrets.readonly ? { readonly: secrets.readonly } : {}),
-        ...(secrets.backup ? { backup: secrets.backup } : {}),
-        ...(secrets.monitor ? { monitor: secrets.monitor } : {}),
-        ...(secrets.replicator ? { replicator: secrets.replicator } : {}),
         settings: roleSettings,
       });
       if (result.changes.length > 0) progress(`roles: ${result.changes.length} change(s) applied (\`jeex-db roles apply\` lists them)`);
