@@ -44,7 +44,9 @@ export class ExportFailureLog {
 
   failed(error: Error | undefined): void {
     const now = this.now();
-    const reason = error?.message || 'no reason given';
+    // The OTLP exporter's error for an HTTP answer carries the status as `code`.
+    const status = (error as { code?: unknown } | undefined)?.code;
+    const reason = `${error?.message || 'no reason given'}${typeof status === 'number' ? ` (HTTP ${status})` : ''}`;
     this.failures += 1;
     this.streak += 1;
     if (this.streak === 1) {
