@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import type { Sql } from 'postgres';
 import { AlertEngine } from '../ops/alerts/engine.ts';
@@ -33,8 +34,12 @@ export interface MonitorOptions {
   health?: Omit<HealthOptions, 'pool' | 'pooler' | 'operations'>;
   /** Evaluate the alert rules every `intervalMs` (default 15 s); false turns alerts off. */
   alerts?: { logger: Logger; rules?: readonly AlertRule[]; intervalMs?: number } | false;
-  /** Start the OpenTelemetry provider (OTLP from OTEL_* variables; `prometheus` mounts /metrics); false: none. */
-  telemetry?: TelemetryOptions | false;
+  /**
+   * Start the OpenTelemetry provider (OTLP from OTEL_* variables; `prometheus` mounts /metrics;
+   * `service.instance.id` defaults to `<host name>:<port>`), or use one started already (start
+   * it before `createDb()` so the app pool's metrics are exported; the caller shuts it down); false: none.
+   */
+  telemetry?: TelemetryOptions | Telemetry | false;
   version?: string;
   /**
    * Scheduled backups of the local cluster (`backupRunner`: backup, verify, prune) on a cron
@@ -49,7 +54,7 @@ export interface RunningMonitor {
   engine?: AlertEngine;
   backups?: BackupSchedule;
   poolerSupervisor?: PoolerSupervisor;
-  /** Stop serving, evaluating and exporting (flushing what is pending); leaves the clients open. */
+  /** Stop serving, evaluating and exporting (flushing what is pending, unless the telemetry was given); leaves the clients open. */
   stop(): Promise<void>;
 }
 
@@ -64,13 +69,18 @@ export interface RunningMonitor {
  * await monitor.stop();
  */
 export async function startMonitor(options: MonitorOptions): Promise<RunningMonitor> {
-  const telemetry = options.telemetry === false ? undefined : await startTelemetry(options.telemetry ?? {});
+  const given = options.telemetry && 'provider' in options.telemetry ? options.telemetry : undefined;
+  const telemetry =
+    options.telemetry === false ? undefined : (given ?? (await startTelemetry({ defaultInstanceId: `${hostname()}:${options.port}`, ...(options.telemetry as TelemetryOptions | undefined) })));
+  const stopTelemetry = async () => {
+    if (!given) await telemetry?.shutdown();
+  };
   // After the telemetry: the schedule's instruments come from the global meter provider.
   let backups: BackupSchedule | undefined;
   try {
     backups = options.backups ? scheduleBackups(options.backups) : undefined;
   } catch (error) {
-    await telemetry?.shutdown();
+    await stopTelemetry();
     throw error;
   }
   const backupHealth = backups && options.backups ? { lastBackup: lastVerifiedBackup(backups, options.backups.repo), backupSchedule: () => backups.state() } : {};
@@ -115,7 +125,7 @@ export async function startMonitor(options: MonitorOptions): Promise<RunningMoni
     await loop?.stop();
     serverMetrics?.close();
     poolerMetrics?.close();
-    await telemetry?.shutdown();
+    await stopTelemetry();
     throw error;
   }
   return {
@@ -131,7 +141,7 @@ export async function startMonitor(options: MonitorOptions): Promise<RunningMoni
       await loop?.stop();
       serverMetrics?.close();
       poolerMetrics?.close();
-      await telemetry?.shutdown();
+      await stopTelemetry();
     },
   };
 }

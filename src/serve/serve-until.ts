@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import { JeexDbError } from '../core/errors.ts';
 import { packageVersion } from '../core/package.ts';
@@ -7,6 +8,7 @@ import { defaultMigrationsDir } from '../migrate/runner.ts';
 import { loadAlertRules } from '../ops/alerts/rules.ts';
 import { DEFAULT_HEALTH_TIMEOUT_MS } from '../ops/health/check-health.ts';
 import { poolerAdmin } from '../ops/pooler/admin.ts';
+import { startTelemetry, type Telemetry } from '../ops/telemetry/provider.ts';
 import { serverOsUser } from '../platform/os-user.ts';
 import { startMonitor } from './monitor.ts';
 import type { ServeTargets } from './targets.ts';
@@ -48,6 +50,17 @@ export interface ServeSettings {
  * await serveUntil({ port: DEFAULT_SERVE_PORT, host: '127.0.0.1', migrations: true, alerts: true, alertInterval: 15, logger: pino() }, targets, once(process, 'SIGTERM'), (url) => logger.info(`serving ${url}`));
  */
 export async function serveUntil(settings: ServeSettings, targets: ServeTargets, stopped: Promise<unknown>, onListening: (url: string) => void): Promise<void> {
+  // Before the clients: createDb takes its pool's meters (db.client.connection.*) from the
+  // provider registered at that moment, and meters taken earlier stay no-op.
+  const telemetry = await startTelemetry({ prometheus: Boolean(settings.prometheus), logger: settings.logger, defaultInstanceId: `${hostname()}:${settings.port}` });
+  try {
+    await serveWith(telemetry, settings, targets, stopped, onListening);
+  } finally {
+    await telemetry.shutdown();
+  }
+}
+
+async function serveWith(telemetry: Telemetry, settings: ServeSettings, targets: ServeTargets, stopped: Promise<unknown>, onListening: (url: string) => void): Promise<void> {
   const { logger } = settings;
   const app = createDb({ ...(targets.appUrl ? { url: targets.appUrl } : {}), ...(targets.appThroughPooler ? { pooler: 'pgbouncer' as const } : {}), applicationName: 'jeex-db serve (readiness)', max: 2 });
   const monitor = connect(targets.monitorUrl, { max: 2, onnotice: () => {}, connect_timeout: 5, connection: { application_name: 'jeex-db serve (health)' } });
@@ -67,7 +80,7 @@ export async function serveUntil(settings: ServeSettings, targets: ServeTargets,
       ...(targets.localPooler ? { superviseLocalPooler: { dir: targets.localPooler.dir, logger, ...(as ? { as } : {}) } } : {}),
       health: { timeoutMs: DEFAULT_HEALTH_TIMEOUT_MS, ...(settings.migrations ? { migrationsDir: defaultMigrationsDir } : {}) },
       alerts: settings.alerts ? { logger, intervalMs: settings.alertInterval * 1000, ...(rules ? { rules } : {}) } : false,
-      telemetry: { prometheus: Boolean(settings.prometheus) },
+      telemetry,
       version: settings.version ?? packageVersion(),
       ...(backupSql && targets.backups && settings.backupSchedule
         ? {

@@ -69,3 +69,24 @@ export function useGlobalTestMetrics(): TestMetricReader {
   });
   return reader;
 }
+
+/** A Prometheus text exposition's samples of `name` whose labels include every `labels` pair. */
+export function samples(text: string, name: string, labels: Record<string, string>): { labels: Record<string, string>; value: number }[] {
+  const found: { labels: Record<string, string>; value: number }[] = [];
+  for (const line of text.split('\n')) {
+    if (line.startsWith('#')) continue;
+    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
+    if (!match || match[1] !== name) continue;
+    const parsed: Record<string, string> = {};
+    for (const [, key, value] of (match[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) parsed[key!] = value!;
+    if (Object.entries(labels).every(([key, value]) => parsed[key] === value)) found.push({ labels: parsed, value: Number(match[3]) });
+  }
+  return found;
+}
+
+/** The value of the one sample of `name` matching `labels`; throws when there is none or several. */
+export function sampleValue(text: string, name: string, labels: Record<string, string>): number {
+  const found = samples(text, name, labels);
+  if (found.length !== 1) throw new Error(`expected one ${name} sample with ${JSON.stringify(labels)}, found ${found.length}: ${JSON.stringify(found)}`);
+  return found[0]!.value;
+}
