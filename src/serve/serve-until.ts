@@ -62,7 +62,18 @@ export async function serveUntil(settings: ServeSettings, targets: ServeTargets,
 
 async function serveWith(telemetry: Telemetry, settings: ServeSettings, targets: ServeTargets, stopped: Promise<unknown>, onListening: (url: string) => void): Promise<void> {
   const { logger } = settings;
-  const app = createDb({ ...(targets.appUrl ? { url: targets.appUrl } : {}), ...(targets.appThroughPooler ? { pooler: 'pgbouncer' as const } : {}), applicationName: 'jeex-db serve (readiness)', max: 2 });
+  // The readiness client: serve's own, on the app's path; its pool is not the app's (startMonitor's
+  // `probe`: not judged by pool:*). Short limits, so probes that hang in a saturated or dead path
+  // do not pile up behind each other.
+  const throughPooler = Boolean(targets.appThroughPooler) || samePgBouncer(targets.appUrl, targets.poolerConsoleUrl);
+  const probe = createDb({
+    ...(targets.appUrl ? { url: targets.appUrl } : {}),
+    ...(throughPooler ? { pooler: 'pgbouncer' as const } : {}),
+    applicationName: 'jeex-db serve (readiness)',
+    max: 2,
+    acquireTimeout: 2000,
+    queryTimeout: 5000,
+  });
   const monitor = connect(targets.monitorUrl, { max: 2, onnotice: () => {}, connect_timeout: 5, connection: { application_name: 'jeex-db serve (health)' } });
   const pooler = targets.poolerConsoleUrl ? poolerAdmin(targets.poolerConsoleUrl) : undefined;
   // The backup's own client: takeBaseBackup reserves one connection for pg_backup_start/stop.
@@ -73,9 +84,9 @@ async function serveWith(telemetry: Telemetry, settings: ServeSettings, targets:
     const running = await startMonitor({
       port: settings.port,
       host: settings.host,
-      app,
+      probe,
       monitor,
-      ...(pooler ? { pooler } : {}),
+      ...(pooler ? { pooler, poolerInAppPath: throughPooler } : {}),
       // The local cluster's PgBouncer is restarted when it dies, while this runs.
       ...(targets.localPooler ? { superviseLocalPooler: { dir: targets.localPooler.dir, logger, ...(as ? { as } : {}) } } : {}),
       health: { timeoutMs: DEFAULT_HEALTH_TIMEOUT_MS, ...(settings.migrations ? { migrationsDir: defaultMigrationsDir } : {}) },
@@ -108,6 +119,18 @@ async function serveWith(telemetry: Telemetry, settings: ServeSettings, targets:
     await stopped;
     await running.stop();
   } finally {
-    await Promise.all([app.close(1), monitor.end({ timeout: 1 }), pooler?.end({ timeout: 1 }), backupSql?.end({ timeout: 1 })]);
+    await Promise.all([probe.close(1), monitor.end({ timeout: 1 }), pooler?.end({ timeout: 1 }), backupSql?.end({ timeout: 1 })]);
+  }
+}
+
+/** Whether the app's URL is that PgBouncer (the same host and port as its admin console). */
+function samePgBouncer(appUrl: string | undefined, consoleUrl: string | undefined): boolean {
+  if (!appUrl || !consoleUrl) return false;
+  try {
+    const app = new URL(appUrl);
+    const console = new URL(consoleUrl);
+    return app.hostname === console.hostname && (app.port || '5432') === (console.port || '5432');
+  } catch {
+    return false;
   }
 }

@@ -80,7 +80,7 @@ export const defaultAlertRules: readonly AlertRule[] = Object.freeze([
   },
   {
     name: 'pool-waiting',
-    description: 'Requests wait for a pool connection',
+    description: "Requests of the app's pool (startMonitor's `app`, not serve's readiness client) wait for a connection",
     check: 'pool:waiting',
     when: { op: '>', value: 0 },
     for: MINUTE,
@@ -194,9 +194,10 @@ export const defaultAlertRules: readonly AlertRule[] = Object.freeze([
   },
   {
     name: 'pgbouncer-down',
-    description: "PgBouncer does not answer: the app's connections through it fail",
+    description: "PgBouncer does not answer (its admin console: refused, reset or no answer in time); the app's connections through it fail",
     check: 'pgbouncer:reachable',
-    when: 'fail',
+    // Its observed value, not its status: a PgBouncer outside the app's path only warns in /health, but is down all the same.
+    when: { op: '==', value: false },
     for: 0,
     severity: 'critical',
     summary: 'PgBouncer does not answer: {output}',
