@@ -65,7 +65,7 @@ export async function serveUntil(settings: ServeSettings, targets: ServeTargets,
       ...(pooler ? { pooler } : {}),
       // The local cluster's PgBouncer is restarted when it dies, while this runs.
       ...(targets.localPooler ? { superviseLocalPooler: { dir: targets.localPooler.dir, logger, ...(as ? { as } : {}) } } : {}),
-      health: { timeoutMs: DEFAULT_HEALTH_TIMEOUT_MS, ...(settings.migrations ? { migrationsDir: defaultMigrationsDir } : {}) },
+      health: { timeoutMs: DEFAULT_HEALTH_TIMEOUT_MS, ...(settings.migrations ? { migrationsDir: defaultMigrationsDir } : {}), ...targets.localChecks },
       alerts: settings.alerts ? { logger, intervalMs: settings.alertInterval * 1000, ...(rules ? { rules } : {}) } : false,
       telemetry: { prometheus: Boolean(settings.prometheus) },
       version: settings.version ?? packageVersion(),
