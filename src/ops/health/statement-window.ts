@@ -51,8 +51,8 @@ export async function statementCounters(tx: TransactionSql, schema: string, scop
 
 /**
  * Judge the statements' calls of the last `windowMs`: the difference between `rows` (now) and
- * the snapshot `sql`'s checks took at least `windowMs` ago (else the oldest one kept: a shorter
- * window), so a statement that stopped being slow stops counting once the window has passed it.
+ * the snapshot of `sql`'s earlier checks taken closest to `windowMs` ago (snapshots are kept at
+ * most one per tenth of the window), so a statement that stopped being slow stops counting once the window has passed it.
  * Without an earlier snapshot (the first check on this client, e.g. the CLI) the cumulative means
  * since pg_stat_statements_reset() are judged, and `basis` says so. A statement whose counters
  * went down (reset, evicted) counts from zero.
@@ -63,9 +63,9 @@ export async function statementCounters(tx: TransactionSql, schema: string, scop
  */
 export function judgeWindow(sql: Sql, rows: StatementRow[], now: number, windowMs: number, thresholdMs: number, limit = 3): StatementJudgement {
   const snapshots = memories.get(sql) ?? [];
-  // The baseline: the newest snapshot at least a window old, else the oldest there is.
-  const old = snapshots.filter((s) => now - s.at >= windowMs);
-  const baseline = old.at(-1) ?? snapshots[0];
+  // The baseline: the snapshot taken closest to a window ago (checks come at their own pace).
+  const distance = (snap: Snapshot) => Math.abs(now - snap.at - windowMs);
+  const baseline = snapshots.reduce<Snapshot | undefined>((best, snap) => (best === undefined || distance(snap) < distance(best) ? snap : best), undefined);
   const slow: WindowedStatement[] = [];
   for (const row of rows) {
     const before = baseline?.rows.get(row.key);
@@ -77,10 +77,12 @@ export function judgeWindow(sql: Sql, rows: StatementRow[], now: number, windowM
     if (meanMs > thresholdMs) slow.push({ queryid: row.queryid, calls, meanMs, query: row.query });
   }
   slow.sort((a, b) => b.meanMs - a.meanMs);
-  // Keep the baseline of the next window and the snapshots after it, at most one per 1/10 window.
-  const kept = snapshots.filter((s) => s === old.at(-1) || now - s.at < windowMs);
+  // Keep what a later check may take as its baseline: the snapshots of the last window and the
+  // newest before it, at most one per tenth of a window.
+  const older = snapshots.filter((snap) => now - snap.at >= windowMs).at(-1);
+  const kept = snapshots.filter((snap) => snap === older || now - snap.at < windowMs);
   const newest = kept.at(-1);
-  if (!newest || now - newest.at >= windowMs / 10 || kept.length === 1) kept.push({ at: now, rows: new Map(rows.map((r) => [r.key, { calls: r.calls, totalMs: r.totalMs }])) });
+  if (!newest || now - newest.at >= windowMs / 10) kept.push({ at: now, rows: new Map(rows.map((r) => [r.key, { calls: r.calls, totalMs: r.totalMs }])) });
   memories.set(sql, kept);
   return {
     count: slow.length,
