@@ -89,7 +89,7 @@ async function serveWith(telemetry: Telemetry, settings: ServeSettings, targets:
       ...(pooler ? { pooler, poolerInAppPath: throughPooler } : {}),
       // The local cluster's PgBouncer is restarted when it dies, while this runs.
       ...(targets.localPooler ? { superviseLocalPooler: { dir: targets.localPooler.dir, logger, ...(as ? { as } : {}) } } : {}),
-      health: { timeoutMs: DEFAULT_HEALTH_TIMEOUT_MS, ...(settings.migrations ? { migrationsDir: defaultMigrationsDir } : {}) },
+      health: { timeoutMs: DEFAULT_HEALTH_TIMEOUT_MS, ...(settings.migrations ? { migrationsDir: defaultMigrationsDir } : {}), ...targets.localChecks },
       alerts: settings.alerts ? { logger, intervalMs: settings.alertInterval * 1000, ...(rules ? { rules } : {}) } : false,
       telemetry,
       version: settings.version ?? packageVersion(),

@@ -2,7 +2,7 @@ import { JeexDbError } from '../core/errors.ts';
 import { localLayout } from '../local/layout.ts';
 import { localUrl, readLocalState } from '../local/state.ts';
 import { defaultRepo, type BackupRepo } from '../ops/backup/repo.ts';
-import { resolveHealthTarget } from '../ops/health/target.ts';
+import { resolveHealthTarget, type HealthTarget } from '../ops/health/target.ts';
 
 export interface ServeTargetInput {
   /** The monitoring connection; default JEEX_DB_MONITOR_URL, DATABASE_URL, then the local cluster's monitoring role. */
@@ -25,6 +25,8 @@ export interface ServeTargets {
   appThroughPooler?: boolean;
   /** The local cluster's PgBouncer, supervised while serve runs. */
   localPooler?: { dir: string };
+  /** The local cluster's disks and backup repository, for its health checks. */
+  localChecks?: HealthTarget['localChecks'];
   /** With a backup schedule: the local cluster to back up (its backup role on the app database) and its repository. */
   backups?: { url: string; dataDir: string; repo: BackupRepo };
 }
@@ -53,6 +55,7 @@ export function resolveServeTargets(input: ServeTargetInput): ServeTargets {
     ...(pooled ? { localPooler: { dir: layout.pgbouncerDir } } : {}),
     ...(target.poolerConsoleUrl ? { poolerConsoleUrl: target.poolerConsoleUrl } : {}),
     ...(backups ? { backups } : {}),
+    ...(target.localChecks ? { localChecks: target.localChecks } : {}),
   };
 }
 
