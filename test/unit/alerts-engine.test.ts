@@ -7,7 +7,7 @@ import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { AlertEngine } from '../../src/ops/alerts/engine.ts';
 import { defaultAlertRules, loadAlertRules, parseAlertRules, type AlertRule } from '../../src/ops/alerts/rules.ts';
-import { maskWebhookUrl } from '../../src/ops/alerts/webhook.ts';
+import { maskWebhookUrl } from '../../src/ops/alerts/receiver-url.ts';
 import { JeexDbError } from '../../src/core/errors.ts';
 import type { HealthCheck, HealthDocument } from '../../src/ops/health/types.ts';
 import { useGlobalTestMetrics } from '../helpers/metrics.ts';

@@ -256,6 +256,15 @@ export const defaultAlertRules: readonly AlertRule[] = Object.freeze([
     severity: 'warning',
     summary: 'PgBouncer died {value} time(s) in the last 15 minutes: {output}',
   },
+  {
+    name: 'alert-delivery-failing',
+    description: 'Alert notifications do not reach a receiver (Alertmanager or webhook): alerts may go unseen',
+    check: 'alerts:delivery',
+    when: 'warn-or-fail',
+    for: MINUTE,
+    severity: 'critical',
+    summary: 'Alerts have not reached {component} for a minute (oldest waiting {value} s): {output}',
+  },
 ] satisfies AlertRule[]);
 
 const ruleSchema = z.strictObject({
