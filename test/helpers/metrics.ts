@@ -1,15 +1,21 @@
 import { metrics, type Attributes } from '@opentelemetry/api';
 import { MeterProvider, MetricReader, type Histogram } from '@opentelemetry/sdk-metrics';
 import { afterAll, beforeAll, expect } from 'vitest';
+import { keepFresh } from '../../src/db/fresh-series.ts';
 
 /** A reader the test collects from when it wants, like a Prometheus scrape. */
 export class TestMetricReader extends MetricReader {
   protected override async onForceFlush(): Promise<void> {}
   protected override async onShutdown(): Promise<void> {}
 
-  /** Everything recorded so far, by instrument name; fails on any SDK collection error. */
-  async snapshot(): Promise<MetricsSnapshot> {
-    const { resourceMetrics, errors } = await this.collect();
+  /**
+   * Everything recorded so far, by instrument name; fails on any SDK collection error. `fresh`:
+   * only what our readers export (`keepFresh`: no series a callback stopped observing).
+   */
+  async snapshot(options: { fresh?: boolean } = {}): Promise<MetricsSnapshot> {
+    const collected = await this.collect();
+    const { errors } = collected;
+    const resourceMetrics = options.fresh ? keepFresh(collected.resourceMetrics) : collected.resourceMetrics;
     if (errors.length > 0) throw new Error(`the SDK reported collection errors: ${errors.map(String).join('; ')}`);
     const byName = new Map<string, { attributes: Attributes; value: unknown }[]>();
     for (const scope of resourceMetrics.scopeMetrics) {

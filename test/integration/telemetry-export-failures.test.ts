@@ -1,5 +1,6 @@
 // startTelemetry registers its MeterProvider process-wide; vitest runs each test file in its own
 // process (pool: 'forks'), so no other file sees it.
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -44,9 +45,9 @@ async function failuresCounted(telemetry: Telemetry): Promise<number> {
         chunks.push(Buffer.from(chunk));
         done();
       },
-    }) as unknown as import('node:http').ServerResponse;
+    }) as unknown as ServerResponse;
     Object.assign(response, { writeHead: () => response, end: (body: string) => resolve(body) });
-    telemetry.prometheus?.handler({} as import('node:http').IncomingMessage, response);
+    telemetry.prometheus?.handler({} as IncomingMessage, response);
   });
   return samples(text, 'jeex_db_telemetry_export_failures_total', {})[0]?.value ?? Number.NaN;
 }

@@ -2,7 +2,7 @@ import type { BatchObservableResult } from '@opentelemetry/api';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { describe, expect, it } from 'vitest';
-import { keepFresh, SeriesTracker } from '../../src/ops/telemetry/fresh-series.ts';
+import { keepFresh, SeriesTracker } from '../../src/db/fresh-series.ts';
 import { toPrometheusText } from '../../src/ops/telemetry/prometheus-text.ts';
 import { TestMetricReader } from '../helpers/metrics.ts';
 

@@ -3,7 +3,7 @@ import type { Sql } from 'postgres';
 import { JeexDbError } from '../../core/errors.ts';
 import { translateDbError } from '../../db/translate-error.ts';
 import { withTimeout } from '../../core/timeout.ts';
-import { SeriesTracker } from '../telemetry/fresh-series.ts';
+import { SeriesTracker } from '../../db/fresh-series.ts';
 import { showPools, showStats } from './admin.ts';
 
 /** One pool (database × user) of a PgBouncer, from SHOW POOLS. */
@@ -137,7 +137,7 @@ export interface PoolerMetrics {
  * with `db.namespace`: `pgbouncer.transactions`, `pgbouncer.queries` and `pgbouncer.wait_time`
  * (s; cumulative since PgBouncer started) and `pgbouncer.wait_time.avg` (s). `pgbouncer.up` is 1
  * when the last scrape worked, else 0; after a failed scrape the other series are not exported
- * (Prometheus and OTLP, see fresh-series.ts) until one works again. It never throws into the SDK.
+ * (Prometheus and OTLP, see db/fresh-series.ts) until one works again. It never throws into the SDK.
  *
  * Register the SDK's MeterProvider before calling this: meters taken earlier stay no-op.
  *

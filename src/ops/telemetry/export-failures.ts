@@ -1,6 +1,6 @@
 import type { AggregationOption, AggregationTemporality, InstrumentType, PushMetricExporter, ResourceMetrics } from '@opentelemetry/sdk-metrics';
 import type { Logger } from 'pino';
-import { keepFresh } from './fresh-series.ts';
+import { keepFresh } from '../../db/fresh-series.ts';
 
 type ExportResult = Parameters<Parameters<PushMetricExporter['export']>[1]>[0];
 

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { MetricReader } from '@opentelemetry/sdk-metrics';
-import { keepFresh } from './fresh-series.ts';
+import { keepFresh } from '../../db/fresh-series.ts';
 import { PROMETHEUS_CONTENT_TYPE, toPrometheusText } from './prometheus-text.ts';
 
 /**

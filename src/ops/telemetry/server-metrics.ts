@@ -2,7 +2,7 @@ import type { Attributes, BatchObservableCallback, BatchObservableResult, Meter,
 import type { PendingQuery, Row, Sql } from 'postgres';
 import { JeexDbError } from '../../core/errors.ts';
 import { translateDbError } from '../../db/translate-error.ts';
-import { SeriesTracker } from './fresh-series.ts';
+import { SeriesTracker } from '../../db/fresh-series.ts';
 import { DEFAULT_MAX_TABLES, readServerStats, type ServerStats } from './server-stats.ts';
 import { withTimeout } from '../../core/timeout.ts';
 
