@@ -58,7 +58,9 @@ describe('jeex-db serve', () => {
     const doc = health.body as HealthDocument;
     expect(health.status).toBe(doc.status === 'fail' ? 503 : 200);
     expect(doc.checks['postgresql:connections']).toBeDefined();
-    expect(doc.checks['pool:usage']).toBeDefined(); // the app's pool, from the readiness client
+    // serve's readiness client is its own 2-connection pool, not the application's: not judged.
+    expect(doc.checks['pool:usage']).toBeUndefined();
+    expect(doc.checks['pool:operationP95']).toBeUndefined();
     const alerts = await get(`${served.url}/alerts`);
     expect(alerts.status).toBe(200);
     expect(Array.isArray((alerts.body as { alerts?: unknown }).alerts)).toBe(true);
