@@ -9,6 +9,8 @@ export interface ServeTargetInput {
   url?: string;
   /** The application's path, probed by /readyz; default the local cluster's app URL (through PgBouncer). */
   appUrl?: string;
+  /** PgBouncer's admin console (--pooler-url, JEEX_DB_POOLER_CONSOLE_URL); default the local cluster's. */
+  poolerUrl?: string;
   /** Where the local cluster lives. */
   dataDir: string;
   /** With a schedule, the local cluster is backed up: `backups` is resolved (or refused). */
@@ -53,7 +55,7 @@ export function resolveServeTargets(input: ServeTargetInput): ServeTargets {
     ...(appUrl ? { appUrl } : {}),
     ...(pooled && !input.appUrl ? { appThroughPooler: true } : {}),
     ...(pooled ? { localPooler: { dir: layout.pgbouncerDir } } : {}),
-    ...(target.poolerConsoleUrl ? { poolerConsoleUrl: target.poolerConsoleUrl } : {}),
+    ...(input.poolerUrl || target.poolerConsoleUrl ? { poolerConsoleUrl: input.poolerUrl ?? target.poolerConsoleUrl } : {}),
     ...(backups ? { backups } : {}),
     ...(target.localChecks ? { localChecks: target.localChecks } : {}),
   };
