@@ -124,7 +124,8 @@ function alertDelivery(settings: ServeSettings) {
     receivers: alertReceivers({ ...(settings.alertmanagerUrl?.length ? { alertmanagerUrls: settings.alertmanagerUrl } : {}), ...(settings.alertWebhookUrl?.length ? { webhookUrls: settings.alertWebhookUrl } : {}) }),
     ...(settings.alertLabel?.length ? { labels: parseAlertLabels(settings.alertLabel, '--alert-label') } : {}),
     ...(settings.alertRepeatInterval ? { repeatIntervalMs: settings.alertRepeatInterval * 1000 } : {}),
-    generatorUrl: `http://${hostname()}:${settings.port}/alerts`,
+    // With port 0 the port is known only once it listens, after the engine is made.
+    ...(settings.port ? { generatorUrl: `http://${hostname()}:${settings.port}/alerts` } : {}),
     ...(dir ? { dir } : {}),
   };
 }
