@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import type { Sql } from 'postgres';
-import { AlertEngine } from '../ops/alerts/engine.ts';
+import { AlertEngine, type AlertEngineOptions } from '../ops/alerts/engine.ts';
 import { startAlertLoop, type AlertLoop } from '../ops/alerts/loop.ts';
 import type { AlertRule } from '../ops/alerts/rules.ts';
 import { listBackups } from '../ops/backup/list.ts';
@@ -53,8 +53,11 @@ export interface MonitorOptions {
   superviseLocalPooler?: SupervisePoolerOptions;
   /** Passed to checkHealth (thresholds, migrationsDir, lastBackup, ...). */
   health?: Omit<HealthOptions, 'pool' | 'pooler' | 'operations'>;
-  /** Evaluate the alert rules every `intervalMs` (default 15 s); false turns alerts off. */
-  alerts?: { logger: Logger; rules?: readonly AlertRule[]; intervalMs?: number } | false;
+  /**
+   * Evaluate the alert rules every `intervalMs` (default 15 s); false turns alerts off. The rest
+   * goes to the engine: receivers, labels, repeat interval, `dir` (saved states and outbox).
+   */
+  alerts?: (Omit<AlertEngineOptions, 'rules'> & { logger: Logger; rules?: readonly AlertRule[]; intervalMs?: number }) | false;
   /**
    * Start the OpenTelemetry provider (OTLP from OTEL_* variables; `prometheus` mounts /metrics;
    * `service.instance.id` defaults to `<host name>:<port>`), or use one started already (start
@@ -133,8 +136,9 @@ export async function startMonitor(options: MonitorOptions): Promise<RunningMoni
   let engine: AlertEngine | undefined;
   let loop: AlertLoop | undefined;
   if (options.alerts) {
-    engine = new AlertEngine({ logger: options.alerts.logger, ...(options.alerts.rules ? { rules: options.alerts.rules } : {}) });
-    loop = startAlertLoop({ engine, check: () => health.fresh(), intervalMs: options.alerts.intervalMs ?? 15_000, logger: options.alerts.logger });
+    const { intervalMs, rules, ...engineOptions } = options.alerts;
+    engine = new AlertEngine({ ...engineOptions, ...(rules ? { rules } : {}) });
+    loop = startAlertLoop({ engine, check: () => health.fresh(), intervalMs: intervalMs ?? 15_000, logger: options.alerts.logger });
   }
 
   let server: RunningHealthServer;
@@ -156,6 +160,7 @@ export async function startMonitor(options: MonitorOptions): Promise<RunningMoni
     await supervisor?.stop();
     await backups?.stop();
     await loop?.stop();
+    await engine?.close();
     serverMetrics?.close();
     poolerMetrics?.close();
     await stopTelemetry();
@@ -172,6 +177,7 @@ export async function startMonitor(options: MonitorOptions): Promise<RunningMoni
       await supervisor?.stop();
       await backups?.stop();
       await loop?.stop();
+      await engine?.close();
       serverMetrics?.close();
       poolerMetrics?.close();
       await stopTelemetry();

@@ -1,11 +1,16 @@
+import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { JeexDbError } from '../core/errors.ts';
 import { packageVersion } from '../core/package.ts';
 import { connect } from '../db/connect.ts';
 import { createDb } from '../db/create-db.ts';
 import { defaultMigrationsDir } from '../migrate/runner.ts';
+import { parseAlertLabels } from '../ops/alerts/notification.ts';
+import { alertReceivers } from '../ops/alerts/receiver.ts';
 import { loadAlertRules } from '../ops/alerts/rules.ts';
+import { localLayout } from '../local/layout.ts';
 import { DEFAULT_HEALTH_TIMEOUT_MS } from '../ops/health/check-health.ts';
 import { poolerAdmin } from '../ops/pooler/admin.ts';
 import { startTelemetry, type Telemetry } from '../ops/telemetry/provider.ts';
@@ -28,6 +33,16 @@ export interface ServeSettings {
   alertRules?: string;
   /** Seconds between two evaluations of the alert rules. */
   alertInterval: number;
+  /** Alertmanager base URLs (each of an HA pair); default JEEX_ALERTMANAGER_URL. */
+  alertmanagerUrl?: string[];
+  /** Generic webhook URLs; default JEEX_ALERT_WEBHOOK_URL. */
+  alertWebhookUrl?: string[];
+  /** `name=value` labels on every alert, over JEEX_ALERT_LABELS. */
+  alertLabel?: string[];
+  /** Seconds between two sends of a firing alert to Alertmanager; default JEEX_ALERT_REPEAT_INTERVAL, else 60. */
+  alertRepeatInterval?: number;
+  /** The local cluster's directory: alert states and undelivered notifications are kept in its `alerts/` (when it exists). */
+  dataDir?: string;
   /** Also serve the metrics at GET /metrics. */
   prometheus?: boolean;
   /** Cron pattern of scheduled backups of the local cluster (needs `targets.backups`). */
@@ -90,7 +105,7 @@ async function serveWith(telemetry: Telemetry, settings: ServeSettings, targets:
       // The local cluster's PgBouncer is restarted when it dies, while this runs.
       ...(targets.localPooler ? { superviseLocalPooler: { dir: targets.localPooler.dir, logger, ...(as ? { as } : {}) } } : {}),
       health: { timeoutMs: DEFAULT_HEALTH_TIMEOUT_MS, ...(settings.migrations ? { migrationsDir: defaultMigrationsDir } : {}), ...targets.localChecks },
-      alerts: settings.alerts ? { logger, intervalMs: settings.alertInterval * 1000, ...(rules ? { rules } : {}) } : false,
+      alerts: settings.alerts ? { logger, intervalMs: settings.alertInterval * 1000, ...(rules ? { rules } : {}), ...alertDelivery(settings) } : false,
       telemetry,
       version: settings.version ?? packageVersion(),
       ...(backupSql && targets.backups && settings.backupSchedule
@@ -133,4 +148,19 @@ function samePgBouncer(appUrl: string | undefined, consoleUrl: string | undefine
   } catch {
     return false;
   }
+}
+
+/** Where serve's alerts go and what they carry: flags over the environment; the state in `<data dir>/alerts/` when the data dir exists. */
+function alertDelivery(settings: ServeSettings) {
+  const root = localLayout(settings.dataDir).root;
+  const dir = existsSync(root) ? join(root, 'alerts') : undefined;
+  if (!dir) settings.logger.warn({ dataDir: root }, `no data directory at ${root}: alert states and undelivered notifications are kept in memory only (pass --data-dir to keep them across restarts)`);
+  return {
+    receivers: alertReceivers({ ...(settings.alertmanagerUrl?.length ? { alertmanagerUrls: settings.alertmanagerUrl } : {}), ...(settings.alertWebhookUrl?.length ? { webhookUrls: settings.alertWebhookUrl } : {}) }),
+    ...(settings.alertLabel?.length ? { labels: parseAlertLabels(settings.alertLabel, '--alert-label') } : {}),
+    ...(settings.alertRepeatInterval ? { repeatIntervalMs: settings.alertRepeatInterval * 1000 } : {}),
+    // With port 0 the port is known only once it listens, after the engine is made.
+    ...(settings.port ? { generatorUrl: `http://${hostname()}:${settings.port}/alerts` } : {}),
+    ...(dir ? { dir } : {}),
+  };
 }

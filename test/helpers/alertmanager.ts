@@ -12,11 +12,12 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { freePort } from '../../src/platform/port.ts';
 
-export const ALERTMANAGER_BIN = process.env.JEEX_TEST_ALERTMANAGER ?? '/usr/bin/prometheus-alertmanager';
+/** The Debian package's binary (what .ci/run installs). */
+export const ALERTMANAGER_BIN = '/usr/bin/prometheus-alertmanager';
 
 /** Why the tests cannot run Alertmanager here, or undefined when they can. */
 export function alertmanagerMissing(): string | undefined {
-  return existsSync(ALERTMANAGER_BIN) ? undefined : `no Alertmanager at ${ALERTMANAGER_BIN} (apt-get install prometheus-alertmanager, or set JEEX_TEST_ALERTMANAGER)`;
+  return existsSync(ALERTMANAGER_BIN) ? undefined : `no Alertmanager at ${ALERTMANAGER_BIN} (apt-get install prometheus-alertmanager)`;
 }
 
 /** An alert as GET /api/v2/alerts returns it (the fields the tests read). */

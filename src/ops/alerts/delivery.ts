@@ -193,7 +193,7 @@ export class AlertDelivery {
    */
   async flush(): Promise<void> {
     this.kick();
-    await Promise.all(this.states.map((state) => state.sending));
+    await Promise.all(this.states.flatMap((state) => (state.sending ? [state.sending] : [])));
     await this.file?.flush();
   }
 
@@ -203,7 +203,7 @@ export class AlertDelivery {
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
-    await Promise.all(this.states.map((state) => state.sending));
+    await Promise.all(this.states.flatMap((state) => (state.sending ? [state.sending] : [])));
     await this.file?.flush();
     this.meter.removeBatchObservableCallback(this.observe, [this.undelivered, this.oldestAge]);
   }

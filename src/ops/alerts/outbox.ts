@@ -110,7 +110,7 @@ export class Outbox {
     const file = fileSchema.parse(json);
     const outbox = new Outbox(limits);
     for (const entry of file.entries) {
-      outbox.entries.set(entryId(entry.receiver, entry.key), { ...entry, notification: entry.notification as AlertNotification });
+      outbox.entries.set(entryId(entry.receiver, entry.key), { ...entry });
       outbox.seq = Math.max(outbox.seq, entry.seq);
     }
     return outbox;
