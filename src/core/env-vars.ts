@@ -113,6 +113,14 @@ export const ENV_VARS: readonly EnvVar[] = [
     doc: 'monitoring.md',
   },
   {
+    name: 'JEEX_DB_POOLER_CONSOLE_URL',
+    group: 'connection',
+    sets: "PgBouncer's admin console (`postgres://user:password@host:6432/pgbouncer`, an admin or stats user) that `serve` reads SHOW POOLS from: `pgbouncer:reachable`, `pgbouncer:clientsWaiting`, `pgbouncer:maxWait`, /readyz's saturation. When the app URL is on its host and port, the app's path counts as going through it.",
+    default: "the local cluster's PgBouncer console when `jeex-db up` runs one; else none",
+    readBy: ['jeex-db serve'],
+    doc: 'monitoring.md',
+  },
+  {
     name: 'JEEX_DB_ADMIN_URL',
     group: 'connection',
     sets: 'a superuser URL of another server (it keeps the password out of `ps`, unlike `--url`).',
@@ -279,11 +287,34 @@ export const ENV_VARS: readonly EnvVar[] = [
     doc: 'monitoring.md#health-checks',
   },
   {
+    name: 'JEEX_ALERTMANAGER_URL',
+    group: 'monitoring',
+    sets: 'the Alertmanager(s) alerts are sent to (API v2, `<url>/api/v2/alerts`), comma-separated: each of an HA pair gets every alert. Credentials in a URL become HTTP Basic authentication. `--alertmanager-url` replaces it.',
+    readBy: ['AlertEngine', 'alertReceivers', 'jeex-db serve'],
+    doc: 'monitoring.md#delivery',
+  },
+  {
     name: 'JEEX_ALERT_WEBHOOK_URL',
     group: 'monitoring',
-    sets: 'where firing and resolved alerts are POSTed as JSON; credentials in the URL become HTTP Basic authentication.',
+    sets: 'webhook(s) firing and resolved alerts are POSTed to as JSON, one alert per request (comma-separated for several); credentials in the URL become HTTP Basic authentication. `--alert-webhook-url` replaces it.',
+    readBy: ['AlertEngine', 'alertReceivers', 'jeex-db serve'],
+    doc: 'monitoring.md#delivery',
+  },
+  {
+    name: 'JEEX_ALERT_LABELS',
+    group: 'monitoring',
+    sets: 'labels on every alert, `name=value` pairs separated by commas (e.g. `cluster=prod-eu,team=db`); `alertname`, `severity`, `check` and `component` are refused (the engine sets them). Options and `--alert-label` add to and override them.',
+    default: '`instance` = the host name',
     readBy: ['AlertEngine', 'jeex-db serve'],
-    doc: 'monitoring.md#alerts',
+    doc: 'monitoring.md#delivery',
+  },
+  {
+    name: 'JEEX_ALERT_REPEAT_INTERVAL',
+    group: 'monitoring',
+    sets: 'how often a firing alert is sent to Alertmanager again, each time valid for 4 such intervals (a duration, e.g. `1min`; a plain number is seconds). `--alert-repeat-interval` replaces it.',
+    default: '1min',
+    readBy: ['AlertEngine', 'jeex-db serve'],
+    doc: 'monitoring.md#delivery',
   },
 
   // Metrics export (OpenTelemetry)

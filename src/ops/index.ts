@@ -27,7 +27,10 @@ export { prometheusName, PROMETHEUS_RENAMES } from './telemetry/prometheus-names
 // Alerts
 export { AlertEngine, type AlertEngineOptions, type AlertState, type AlertTransition, type ActiveAlert } from './alerts/engine.ts';
 export { defaultAlertRules, parseAlertRules, loadAlertRules, type AlertRule, type AlertCondition, type AlertSeverity, type ComparisonOp } from './alerts/rules.ts';
-export { AlertWebhook, maskWebhookUrl, alertWebhookUrlFromEnv, type AlertWebhookOptions, type AlertPayload } from './alerts/webhook.ts';
+export { AlertDelivery, DELIVERY_CHECK, type AlertDeliveryOptions } from './alerts/delivery.ts';
+export { alertReceivers, type AlertReceiverConfig } from './alerts/receiver.ts';
+export { parseAlertLabels, type AlertNotification, type AlertPayload, type PostableAlert } from './alerts/notification.ts';
+export { maskWebhookUrl, alertWebhookUrlFromEnv } from './alerts/receiver-url.ts';
 export { startAlertLoop, type AlertLoop, type AlertLoopOptions } from './alerts/loop.ts';
 
 // Diagnose

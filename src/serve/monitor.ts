@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import type { Sql } from 'postgres';
-import { AlertEngine } from '../ops/alerts/engine.ts';
+import { AlertEngine, type AlertEngineOptions } from '../ops/alerts/engine.ts';
 import { startAlertLoop, type AlertLoop } from '../ops/alerts/loop.ts';
 import type { AlertRule } from '../ops/alerts/rules.ts';
 import { listBackups } from '../ops/backup/list.ts';
@@ -10,17 +10,38 @@ import { backupRunner, startBackupSchedule, type BackupRunnerOptions, type Backu
 import type { JeexDb } from '../db/create-db.ts';
 import { checkHealth, type HealthOptions } from '../ops/health/check-health.ts';
 import type { HealthDocument } from '../ops/health/types.ts';
-import { collectPoolerMetrics, type PoolerMetrics } from '../ops/pooler/metrics.ts';
+import { collectPoolerMetrics, poolerSnapshot, type PoolerMetrics } from '../ops/pooler/metrics.ts';
 import { supervisePooler, type PoolerSupervisor, type SupervisePoolerOptions } from '../ops/pooler/supervise.ts';
 import { startTelemetry, type Telemetry, type TelemetryOptions } from '../ops/telemetry/provider.ts';
 import { registerServerMetrics, type ServerMetrics } from '../ops/telemetry/server-metrics.ts';
+import { JeexDbError } from '../core/errors.ts';
+import { cached } from './cached.ts';
 import { startHealthServer, type RunningHealthServer } from './http-server.ts';
+
+/** How long /health reuses the last evaluation (the alert loop's, or one of its own). */
+const HEALTH_REUSE_MS = 2000;
 
 export interface MonitorOptions {
   port: number;
   host?: string;
-  /** The application's client (its pool, through PgBouncer when there is one): readiness and pool figures. */
-  app: JeexDb;
+  /**
+   * The application's own client (its pool, through PgBouncer when there is one): its figures
+   * are judged (`pool:usage`, `pool:waiting`, `pool:operationP95`) and, without `probe`, /readyz
+   * runs through it. Give `app` or `probe` (or both).
+   */
+  app?: JeexDb;
+  /**
+   * A client of the monitor's own on the application's path (what `jeex-db serve` opens, 2
+   * connections), used only for /readyz: its pool is not the application's, so its figures are
+   * not judged (its probes queued during an outage are no measure of the app).
+   */
+  probe?: JeexDb;
+  /**
+   * Whether the application's connections go through `pooler` (then a PgBouncer that does not
+   * answer fails `pgbouncer:reachable` and /health). Default: the readiness client uses PgBouncer
+   * (`config.pooler === 'pgbouncer'`).
+   */
+  poolerInAppPath?: boolean;
   /** A direct connection for the health checks and server statistics (a pg_monitor role). */
   monitor: Sql;
   /** PgBouncer's admin console, when there is one. */
@@ -32,8 +53,11 @@ export interface MonitorOptions {
   superviseLocalPooler?: SupervisePoolerOptions;
   /** Passed to checkHealth (thresholds, migrationsDir, lastBackup, ...). */
   health?: Omit<HealthOptions, 'pool' | 'pooler' | 'operations'>;
-  /** Evaluate the alert rules every `intervalMs` (default 15 s); false turns alerts off. */
-  alerts?: { logger: Logger; rules?: readonly AlertRule[]; intervalMs?: number } | false;
+  /**
+   * Evaluate the alert rules every `intervalMs` (default 15 s); false turns alerts off. The rest
+   * goes to the engine: receivers, labels, repeat interval, `dir` (saved states and outbox).
+   */
+  alerts?: (Omit<AlertEngineOptions, 'rules'> & { logger: Logger; rules?: readonly AlertRule[]; intervalMs?: number }) | false;
   /**
    * Start the OpenTelemetry provider (OTLP from OTEL_* variables; `prometheus` mounts /metrics;
    * `service.instance.id` defaults to `<host name>:<port>`), or use one started already (start
@@ -84,13 +108,23 @@ export async function startMonitor(options: MonitorOptions): Promise<RunningMoni
     throw error;
   }
   const backupHealth = backups && options.backups ? { lastBackup: lastVerifiedBackup(backups, options.backups.repo), backupSchedule: () => backups.state() } : {};
+  const readinessClient = options.probe ?? options.app;
+  if (!readinessClient) {
+    await backups?.stop();
+    await telemetry?.shutdown();
+    throw new JeexDbError('INVALID_CONFIG', 'startMonitor needs the application\'s client (`app`) or a readiness client on its path (`probe`)', {
+      hint: 'Pass `app: createDb()` (its pool is judged too), or `probe: createDb({ max: 2 })` for /readyz only.',
+    });
+  }
   const supervisor = options.superviseLocalPooler ? supervisePooler(options.superviseLocalPooler) : undefined;
   const poolerHealth = {
-    ...(options.pooler ? { pooler: options.pooler, poolerInAppPath: options.app.config.pooler === 'pgbouncer' } : {}),
+    ...(options.pooler ? { pooler: options.pooler, poolerInAppPath: options.poolerInAppPath ?? readinessClient.config.pooler === 'pgbouncer' } : {}),
     ...(supervisor ? { poolerSupervisor: () => supervisor.state() } : {}),
   };
-  const health = (): Promise<HealthDocument> =>
-    checkHealth(options.monitor, { ...backupHealth, ...options.health, pool: options.app.pool, operations: options.app.operations, ...poolerHealth });
+  const appHealth = options.app ? { pool: options.app.pool, operations: options.app.operations } : {};
+  // One evaluation for the alert loop and /health: the loop asks for a fresh one, /health reuses
+  // the last for 2 s; never two runs of the checks at once on the monitoring connection.
+  const health = cached(HEALTH_REUSE_MS, (): Promise<HealthDocument> => checkHealth(options.monitor, { ...backupHealth, ...options.health, ...appHealth, ...poolerHealth }));
 
   let serverMetrics: ServerMetrics | undefined;
   let poolerMetrics: PoolerMetrics | undefined;
@@ -102,8 +136,9 @@ export async function startMonitor(options: MonitorOptions): Promise<RunningMoni
   let engine: AlertEngine | undefined;
   let loop: AlertLoop | undefined;
   if (options.alerts) {
-    engine = new AlertEngine({ logger: options.alerts.logger, ...(options.alerts.rules ? { rules: options.alerts.rules } : {}) });
-    loop = startAlertLoop({ engine, check: health, intervalMs: options.alerts.intervalMs ?? 15_000, logger: options.alerts.logger });
+    const { intervalMs, rules, ...engineOptions } = options.alerts;
+    engine = new AlertEngine({ ...engineOptions, ...(rules ? { rules } : {}) });
+    loop = startAlertLoop({ engine, check: () => health.fresh(), intervalMs: intervalMs ?? 15_000, logger: options.alerts.logger });
   }
 
   let server: RunningHealthServer;
@@ -112,9 +147,11 @@ export async function startMonitor(options: MonitorOptions): Promise<RunningMoni
       port: options.port,
       ...(options.host ? { host: options.host } : {}),
       ready: async () => {
-        await options.app.sql`SELECT 1`;
+        await readinessClient.sql`SELECT 1`;
       },
+      saturation: () => saturation(readinessClient === options.app ? options.app : undefined, options.pooler),
       health,
+      healthCacheMs: 0,
       ...(telemetry?.prometheus ? { metrics: (request, response) => telemetry.prometheus?.handler(request, response) } : {}),
       ...(engine ? { alerts: () => engine.active() } : {}),
       ...(options.version ? { version: options.version } : {}),
@@ -123,6 +160,7 @@ export async function startMonitor(options: MonitorOptions): Promise<RunningMoni
     await supervisor?.stop();
     await backups?.stop();
     await loop?.stop();
+    await engine?.close();
     serverMetrics?.close();
     poolerMetrics?.close();
     await stopTelemetry();
@@ -139,6 +177,7 @@ export async function startMonitor(options: MonitorOptions): Promise<RunningMoni
       await supervisor?.stop();
       await backups?.stop();
       await loop?.stop();
+      await engine?.close();
       serverMetrics?.close();
       poolerMetrics?.close();
       await stopTelemetry();
@@ -166,4 +205,20 @@ function lastVerifiedBackup(schedule: BackupSchedule, repo: BackupRepo): () => P
     const newest = backups.filter((b) => b.verified === 'ok').at(-1);
     return newest ? new Date(newest.stoppedAt) : undefined;
   };
+}
+
+/**
+ * Why a readiness probe that got no answer is only queued (undefined: it is not): the app's own
+ * pool has every connection busy and requests waiting, or a PgBouncer pool has clients waiting
+ * while its server connections are busy (PostgreSQL serves; when it is down PgBouncer has no
+ * server connection and the clients wait too, which is not saturation).
+ */
+async function saturation(app: JeexDb | undefined, pooler: Sql | undefined): Promise<string | undefined> {
+  const pool = app?.pool();
+  if (pool && pool.pending > 0 && pool.used >= pool.max) return `the app's pool has all ${pool.max} connections in use and ${pool.pending} request(s) waiting (pool:waiting)`;
+  if (!pooler) return undefined;
+  const { pools } = await poolerSnapshot(pooler);
+  const busy = pools.filter((p) => p.clientsWaiting > 0 && p.serversActive > 0);
+  if (busy.length === 0) return undefined;
+  return `PgBouncer's pool ${busy.map((p) => `${p.database}/${p.user} has ${p.serversActive} server connection(s) busy and ${p.clientsWaiting} client(s) waiting up to ${Math.round(p.maxWaitSeconds * 10) / 10} s`).join('; ')} (pgbouncer:clientsWaiting, pgbouncer:maxWait)`;
 }

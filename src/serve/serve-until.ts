@@ -1,11 +1,16 @@
+import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { JeexDbError } from '../core/errors.ts';
 import { packageVersion } from '../core/package.ts';
 import { connect } from '../db/connect.ts';
 import { createDb } from '../db/create-db.ts';
 import { defaultMigrationsDir } from '../migrate/runner.ts';
+import { parseAlertLabels } from '../ops/alerts/notification.ts';
+import { alertReceivers } from '../ops/alerts/receiver.ts';
 import { loadAlertRules } from '../ops/alerts/rules.ts';
+import { localLayout } from '../local/layout.ts';
 import { DEFAULT_HEALTH_TIMEOUT_MS } from '../ops/health/check-health.ts';
 import { poolerAdmin } from '../ops/pooler/admin.ts';
 import { startTelemetry, type Telemetry } from '../ops/telemetry/provider.ts';
@@ -28,6 +33,16 @@ export interface ServeSettings {
   alertRules?: string;
   /** Seconds between two evaluations of the alert rules. */
   alertInterval: number;
+  /** Alertmanager base URLs (each of an HA pair); default JEEX_ALERTMANAGER_URL. */
+  alertmanagerUrl?: string[];
+  /** Generic webhook URLs; default JEEX_ALERT_WEBHOOK_URL. */
+  alertWebhookUrl?: string[];
+  /** `name=value` labels on every alert, over JEEX_ALERT_LABELS. */
+  alertLabel?: string[];
+  /** Seconds between two sends of a firing alert to Alertmanager; default JEEX_ALERT_REPEAT_INTERVAL, else 60. */
+  alertRepeatInterval?: number;
+  /** The local cluster's directory: alert states and undelivered notifications are kept in its `alerts/` (when it exists). */
+  dataDir?: string;
   /** Also serve the metrics at GET /metrics. */
   prometheus?: boolean;
   /** Cron pattern of scheduled backups of the local cluster (needs `targets.backups`). */
@@ -62,7 +77,18 @@ export async function serveUntil(settings: ServeSettings, targets: ServeTargets,
 
 async function serveWith(telemetry: Telemetry, settings: ServeSettings, targets: ServeTargets, stopped: Promise<unknown>, onListening: (url: string) => void): Promise<void> {
   const { logger } = settings;
-  const app = createDb({ ...(targets.appUrl ? { url: targets.appUrl } : {}), ...(targets.appThroughPooler ? { pooler: 'pgbouncer' as const } : {}), applicationName: 'jeex-db serve (readiness)', max: 2 });
+  // The readiness client: serve's own, on the app's path; its pool is not the app's (startMonitor's
+  // `probe`: not judged by pool:*). Short limits, so probes that hang in a saturated or dead path
+  // do not pile up behind each other.
+  const throughPooler = Boolean(targets.appThroughPooler) || samePgBouncer(targets.appUrl, targets.poolerConsoleUrl);
+  const probe = createDb({
+    ...(targets.appUrl ? { url: targets.appUrl } : {}),
+    ...(throughPooler ? { pooler: 'pgbouncer' as const } : {}),
+    applicationName: 'jeex-db serve (readiness)',
+    max: 2,
+    acquireTimeout: 2000,
+    queryTimeout: 5000,
+  });
   const monitor = connect(targets.monitorUrl, { max: 2, onnotice: () => {}, connect_timeout: 5, connection: { application_name: 'jeex-db serve (health)' } });
   const pooler = targets.poolerConsoleUrl ? poolerAdmin(targets.poolerConsoleUrl) : undefined;
   // The backup's own client: takeBaseBackup reserves one connection for pg_backup_start/stop.
@@ -73,13 +99,13 @@ async function serveWith(telemetry: Telemetry, settings: ServeSettings, targets:
     const running = await startMonitor({
       port: settings.port,
       host: settings.host,
-      app,
+      probe,
       monitor,
-      ...(pooler ? { pooler } : {}),
+      ...(pooler ? { pooler, poolerInAppPath: throughPooler } : {}),
       // The local cluster's PgBouncer is restarted when it dies, while this runs.
       ...(targets.localPooler ? { superviseLocalPooler: { dir: targets.localPooler.dir, logger, ...(as ? { as } : {}) } } : {}),
-      health: { timeoutMs: DEFAULT_HEALTH_TIMEOUT_MS, ...(settings.migrations ? { migrationsDir: defaultMigrationsDir } : {}) },
-      alerts: settings.alerts ? { logger, intervalMs: settings.alertInterval * 1000, ...(rules ? { rules } : {}) } : false,
+      health: { timeoutMs: DEFAULT_HEALTH_TIMEOUT_MS, ...(settings.migrations ? { migrationsDir: defaultMigrationsDir } : {}), ...targets.localChecks },
+      alerts: settings.alerts ? { logger, intervalMs: settings.alertInterval * 1000, ...(rules ? { rules } : {}), ...alertDelivery(settings) } : false,
       telemetry,
       version: settings.version ?? packageVersion(),
       ...(backupSql && targets.backups && settings.backupSchedule
@@ -108,6 +134,33 @@ async function serveWith(telemetry: Telemetry, settings: ServeSettings, targets:
     await stopped;
     await running.stop();
   } finally {
-    await Promise.all([app.close(1), monitor.end({ timeout: 1 }), pooler?.end({ timeout: 1 }), backupSql?.end({ timeout: 1 })]);
+    await Promise.all([probe.close(1), monitor.end({ timeout: 1 }), pooler?.end({ timeout: 1 }), backupSql?.end({ timeout: 1 })]);
   }
+}
+
+/** Whether the app's URL is that PgBouncer (the same host and port as its admin console). */
+function samePgBouncer(appUrl: string | undefined, consoleUrl: string | undefined): boolean {
+  if (!appUrl || !consoleUrl) return false;
+  try {
+    const app = new URL(appUrl);
+    const console = new URL(consoleUrl);
+    return app.hostname === console.hostname && (app.port || '5432') === (console.port || '5432');
+  } catch {
+    return false;
+  }
+}
+
+/** Where serve's alerts go and what they carry: flags over the environment; the state in `<data dir>/alerts/` when the data dir exists. */
+function alertDelivery(settings: ServeSettings) {
+  const root = localLayout(settings.dataDir).root;
+  const dir = existsSync(root) ? join(root, 'alerts') : undefined;
+  if (!dir) settings.logger.warn({ dataDir: root }, `no data directory at ${root}: alert states and undelivered notifications are kept in memory only (pass --data-dir to keep them across restarts)`);
+  return {
+    receivers: alertReceivers({ ...(settings.alertmanagerUrl?.length ? { alertmanagerUrls: settings.alertmanagerUrl } : {}), ...(settings.alertWebhookUrl?.length ? { webhookUrls: settings.alertWebhookUrl } : {}) }),
+    ...(settings.alertLabel?.length ? { labels: parseAlertLabels(settings.alertLabel, '--alert-label') } : {}),
+    ...(settings.alertRepeatInterval ? { repeatIntervalMs: settings.alertRepeatInterval * 1000 } : {}),
+    // With port 0 the port is known only once it listens, after the engine is made.
+    ...(settings.port ? { generatorUrl: `http://${hostname()}:${settings.port}/alerts` } : {}),
+    ...(dir ? { dir } : {}),
+  };
 }

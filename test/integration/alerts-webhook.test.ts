@@ -56,19 +56,24 @@ const reachable = (ok: boolean): HealthDocument => ({
   checks: { 'postgresql:reachable': [{ observedValue: ok, status: ok ? 'pass' : 'fail', time: new Date().toISOString(), ...(ok ? {} : { output: 'connect ECONNREFUSED' }) }] },
 });
 const rule = (name: string): AlertRule => ({ name, description: 'PostgreSQL does not answer', check: 'postgresql:reachable', when: 'fail', for: 0, severity: 'critical' });
-const fast = { timeoutMs: 1000, retries: 3, backoffMs: 20 };
+const fast = { timeoutMs: 1000, backoffMs: 20, maxBackoffMs: 100 };
+const webhookTo = (url: string) => [{ kind: 'webhook' as const, url }];
+const waitFor = async (predicate: () => boolean, ms: number) => {
+  const deadline = performance.now() + ms;
+  while (!predicate() && performance.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
+  return predicate();
+};
 
 describe('alert webhook', () => {
-  it('retries 503 twice, then delivers the alert once, with the Alertmanager-like payload', async () => {
+  it('retries 503 with backoff, then delivers the alert once, with its labels; the resolved follows', async () => {
     const hook = await receiver([503, 503, 200]);
     const { logger, lines } = capture();
-    const engine = new AlertEngine({ logger, rules: [rule('retried')], webhook: { url: hook.url, ...fast } });
+    const engine = new AlertEngine({ logger, rules: [rule('retried')], receivers: webhookTo(hook.url), delivery: fast, labels: { instance: 'db-1', cluster: 'eu' } });
     const t0 = Date.parse('2025-06-01T12:00:00.000Z');
 
     engine.evaluate(reachable(false), t0);
-    await engine.flush();
+    expect(await waitFor(() => hook.received.length === 3, 5000)).toBe(true);
 
-    expect(hook.received).toHaveLength(3);
     expect(hook.received.map((r) => r.body)).toEqual(Array(3).fill(hook.received[0]?.body));
     expect(hook.received[2]?.headers['content-type']).toBe('application/json');
     expect(hook.received[2]?.body).toEqual({
@@ -79,63 +84,94 @@ describe('alert webhook', () => {
       description: 'PostgreSQL does not answer',
       check: 'postgresql:reachable',
       observedValue: false,
+      labels: { alertname: 'retried', severity: 'critical', check: 'postgresql:reachable', instance: 'db-1', cluster: 'eu' },
       startsAt: '2025-06-01T12:00:00.000Z',
     });
-    expect(lines.filter((line) => line.msg === 'alert webhook attempt failed; retrying').map((line) => line.status)).toEqual([503, 503]);
-    expect(lines.some((line) => line.msg === 'alert webhook delivered' && line.attempts === 3)).toBe(true);
-    expect((await reader.snapshot()).points('jeex.alerts.webhook.failures', { alert: 'retried' })).toEqual([]);
+    // One error line when it started failing, one when it recovered; the retry between is debug.
+    expect(lines.filter((line) => Number(line.level) >= 40 && line.receiver !== undefined).map((line) => line.msg)).toEqual([expect.stringMatching(/^alert delivery to webhook http:\/\/127.0.0.1:\d+\/hook fails \(HTTP 503: nope\); retrying/)]);
+    expect(lines.filter((line) => line.msg === 'alert delivery attempt failed; retrying')).toHaveLength(1);
+    expect(lines.some((line) => line.level === 30 && String(line.msg).includes('works again after') && line.attempts === 2)).toBe(true);
+    const snapshot = await reader.snapshot();
+    expect(snapshot.value('jeex.alerts.delivery.failures', { kind: 'webhook', reason: 'http_5xx' })).toBe(2);
+    expect(snapshot.value('jeex.alerts.delivery.undelivered', { kind: 'webhook' })).toBe(0);
 
     engine.evaluate(reachable(true), t0 + 5000);
     await engine.flush();
     expect(hook.received[3]?.body).toEqual(expect.objectContaining({ alert: 'retried', state: 'resolved', observedValue: true, startsAt: '2025-06-01T12:00:00.000Z', endsAt: '2025-06-01T12:00:05.000Z' }));
+    // A webhook gets transitions only: evaluating the firing alert again a minute later sends nothing.
+    engine.evaluate(reachable(false), t0 + 10_000);
+    engine.evaluate(reachable(false), t0 + 80_000);
+    await engine.flush();
+    expect(hook.received.map((r) => r.body.state)).toEqual(['firing', 'firing', 'firing', 'resolved', 'firing']);
     await engine.close();
   });
 
-  it('does not retry a 400: the failure is logged without secrets and counted', async () => {
+  it('does not retry a 400: the failure is logged with the answer, without secrets, and counted', async () => {
     const hook = await receiver([400]);
     const { logger, lines, raw } = capture();
     const secretUrl = hook.url.replace('http://', 'http://alerts:s3cretpass@') + '?token=t0psecret';
-    const engine = new AlertEngine({ logger, rules: [rule('refused')], webhook: { url: secretUrl, ...fast } });
+    const engine = new AlertEngine({ logger, rules: [rule('refused')], receivers: webhookTo(secretUrl), delivery: fast });
 
     engine.evaluate(reachable(false));
     await engine.flush();
+    await new Promise((resolve) => setTimeout(resolve, 300));
 
     expect(hook.received).toHaveLength(1);
     // The credentials went as Basic authentication, the query as it was.
     expect(hook.received[0]?.headers.authorization).toBe(`Basic ${Buffer.from('alerts:s3cretpass').toString('base64')}`);
     expect(hook.received[0]?.url).toBe('/hook?token=t0psecret');
-    const failure = lines.find((line) => line.level === 50 && line.alert === 'refused' && line.reason === 'http_4xx');
-    expect(failure).toEqual(expect.objectContaining({ status: 400, attempts: 1, url: `${hook.url.replace('http://', 'http://***:***@')}?***` }));
-    expect(String(failure?.msg)).toMatch(/alert webhook failed \(HTTP 400\) after 1 attempt: the webhook refused the payload/);
+    const failure = lines.find((line) => line.level === 50 && line.reason === 'http_4xx');
+    expect(failure).toEqual(expect.objectContaining({ status: 400, body: 'nope', alerts: ['refused'], dropped: 1, receiver: `${hook.url.replace('http://', 'http://***:***@')}?***` }));
+    expect(String(failure?.msg)).toMatch(/refused 1 alert notification\(s\) \(HTTP 400: nope\); they are dropped, not retried/);
     expect(raw.join('')).not.toMatch(/s3cretpass|t0psecret/);
-    expect((await reader.snapshot()).value('jeex.alerts.webhook.failures', { alert: 'refused', reason: 'http_4xx' })).toBe(1);
+    expect((await reader.snapshot()).value('jeex.alerts.delivery.dropped', { kind: 'webhook', reason: 'rejected' })).toBe(1);
+    // The refusal is a warn in alerts:delivery, which alert-delivery-failing watches.
+    const [refusal] = engine.deliveryChecks()['alerts:delivery'] ?? [];
+    expect(refusal?.status).toBe('warn');
+    expect(refusal?.output).toContain('refused notifications');
     await engine.close();
   });
 
-  it('retries an unreachable port with back-off, then logs the failure; evaluate never waits for it', async () => {
+  it('keeps retrying an unreachable receiver without a line per retry; once it listens, the newest state arrives', async () => {
     const gone = await receiver([200]);
     const url = gone.url;
+    const port = Number(new URL(url).port);
     await new Promise((resolve) => gone.server.close(resolve));
     const { logger, lines } = capture();
-    const engine = new AlertEngine({ logger, rules: [rule('unreachable-hook')], webhook: { url, timeoutMs: 1000, retries: 2, backoffMs: 100 } });
+    const engine = new AlertEngine({ logger, rules: [rule('unreachable-hook')], receivers: webhookTo(url), delivery: { ...fast, failAfterMs: 200 } });
 
     const started = performance.now();
     expect(engine.evaluate(reachable(false)).map((x) => x.state)).toEqual(['firing']);
     expect(engine.evaluate(reachable(true)).map((x) => x.state)).toEqual(['resolved']);
-    const evaluated = performance.now() - started;
-    expect(evaluated).toBeLessThan(50);
-    await engine.flush();
-    // Two notifications, each: attempt, 100 ms, attempt, 200 ms, attempt.
-    expect(performance.now() - started).toBeGreaterThanOrEqual(600);
+    expect(performance.now() - started).toBeLessThan(50);
+    await new Promise((resolve) => setTimeout(resolve, 600));
 
-    const failures = lines.filter((line) => line.level === 50 && line.alert === 'unreachable-hook' && line.reason !== undefined);
-    expect(failures.map((line) => [line.state, line.reason, line.attempts])).toEqual([
-      ['firing', 'network', 3],
-      ['resolved', 'network', 3],
-    ]);
-    expect(String(failures[0]?.msg)).toMatch(/alert webhook failed \(ECONNREFUSED\) after 3 attempts: check that the webhook is up/);
-    expect(lines.filter((line) => line.msg === 'alert webhook attempt failed; retrying').map((line) => line.retryInMs)).toEqual([100, 200, 100, 200]);
-    expect((await reader.snapshot()).value('jeex.alerts.webhook.failures', { alert: 'unreachable-hook', reason: 'network' })).toBe(2);
+    expect(lines.filter((line) => line.level === 50 && line.receiver !== undefined).map((line) => [line.reason, line.error])).toEqual([['network', 'ECONNREFUSED']]);
+    const retries = lines.filter((line) => line.msg === 'alert delivery attempt failed; retrying');
+    expect(retries.length).toBeGreaterThanOrEqual(3);
+    expect(Math.max(...retries.map((line) => Number(line.retryInMs)))).toBeLessThanOrEqual(100);
+    const [entry] = engine.deliveryChecks()['alerts:delivery'] ?? [];
+    expect(entry).toEqual(expect.objectContaining({ status: 'fail', componentId: url, observedUnit: 's' }));
+    expect(entry?.output).toMatch(/has failed for .*ECONNREFUSED.*1 notification\(s\) wait/);
+
+    // The receiver comes back on the same port: only the resolved (it replaced the firing) is sent.
+    const back = createServer((req, res) => {
+      let body = '';
+      req.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      req.on('end', () => {
+        arrived.push(JSON.parse(body) as Record<string, unknown>);
+        res.writeHead(200).end();
+      });
+    });
+    const arrived: Record<string, unknown>[] = [];
+    await new Promise<void>((resolve) => back.listen(port, '127.0.0.1', resolve));
+    servers.push(back);
+    expect(await waitFor(() => arrived.length > 0, 3000)).toBe(true);
+    await engine.flush();
+    expect(arrived.map((body) => body.state)).toEqual(['resolved']);
+    expect(engine.deliveryChecks()['alerts:delivery']).toEqual([expect.objectContaining({ status: 'pass', observedValue: 0 })]);
+    expect(lines.filter((line) => String(line.msg).includes('works again'))).toHaveLength(1);
+    expect((await reader.snapshot()).value('jeex.alerts.delivery.failures', { receiver: url, reason: 'network' })).toBe(retries.length + 1);
     await engine.close();
   });
 });
@@ -144,7 +180,7 @@ describe('startAlertLoop', () => {
   it('fires a critical "database-unreachable" within 2 intervals of the check throwing, and resolves after it recovers', async () => {
     const hook = await receiver([200]);
     const { logger, lines } = capture();
-    const engine = new AlertEngine({ logger, webhook: { url: hook.url, ...fast } });
+    const engine = new AlertEngine({ logger, receivers: webhookTo(hook.url), delivery: fast });
     const intervalMs = 50;
     let failing = false;
     let calls = 0;
@@ -171,12 +207,6 @@ describe('startAlertLoop', () => {
         }
       },
     });
-    const waitFor = async (predicate: () => boolean, ms: number) => {
-      const deadline = performance.now() + ms;
-      while (!predicate() && performance.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
-      return predicate();
-    };
-
     expect(await waitFor(() => calls >= 2, 1000)).toBe(true);
     expect(engine.active()).toEqual([]);
     failing = true;
@@ -200,7 +230,7 @@ describe('startAlertLoop', () => {
     expect(calls).toBe(callsAtStop);
     expect(overlapping).toBe(0);
 
-    // stop() flushed the webhook: both notifications arrived.
+    // stop() flushed the delivery: both notifications arrived.
     expect(hook.received.map((r) => [r.body.alert, r.body.state])).toEqual([
       ['database-unreachable', 'firing'],
       ['database-unreachable', 'resolved'],

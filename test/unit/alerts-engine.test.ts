@@ -1,13 +1,13 @@
 // The OpenTelemetry SDK is registered process-wide here; vitest runs each test file in its own
 // process (pool: 'forks'), so no other file sees it.
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { AlertEngine } from '../../src/ops/alerts/engine.ts';
 import { defaultAlertRules, loadAlertRules, parseAlertRules, type AlertRule } from '../../src/ops/alerts/rules.ts';
-import { maskWebhookUrl } from '../../src/ops/alerts/webhook.ts';
+import { maskWebhookUrl } from '../../src/ops/alerts/receiver-url.ts';
 import { JeexDbError } from '../../src/core/errors.ts';
 import type { HealthCheck, HealthDocument } from '../../src/ops/health/types.ts';
 import { useGlobalTestMetrics } from '../helpers/metrics.ts';
@@ -298,5 +298,71 @@ describe('maskWebhookUrl', () => {
     expect(maskWebhookUrl('https://user:s3cret@hooks.example.com:8443/alerts?token=abc')).toBe('https://***:***@hooks.example.com:8443/alerts?***');
     expect(maskWebhookUrl('https://hooks.example.com/services/T000/B000/XXXXXXXXXXXXXXXXXXXXXXXX')).toBe('https://hooks.example.com/services/T000/B000/***');
     expect(maskWebhookUrl('not a url')).toBe('(an invalid URL)');
+  });
+});
+
+describe('AlertEngine notifications (outbox file, no receiver listening)', () => {
+  // Port 9 (discard) on 127.0.0.1 refuses: every notification stays in the outbox, which the test reads.
+  const receivers = [{ kind: 'alertmanager' as const, url: 'http://127.0.0.1:9' }];
+  const down = doc({ 'postgresql:reachable': { observedValue: false, status: 'fail', output: 'refused', componentId: 'db' } });
+  const up = doc({ 'postgresql:reachable': { observedValue: true, status: 'pass' } });
+  async function withDir(run: (dir: string, outbox: () => Promise<{ alert: string; state: string; endsAt: string; startsAt: string; labels: Record<string, string> }[]>) => Promise<void>) {
+    const dir = await mkdtemp(join(tmpdir(), 'jeex-alerts-'));
+    const outbox = async () =>
+      (JSON.parse(await readFile(join(dir, 'outbox.json'), 'utf8')) as { entries: { notification: { alert: string; state: string; endsAt: string; startsAt: string; labels: Record<string, string> } }[] }).entries.map((e) => e.notification);
+    try {
+      await run(dir, outbox);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+  const quiet = pino({ level: 'silent' });
+  const noRetry = { backoffMs: 3_600_000, maxBackoffMs: 3_600_000 };
+
+  it('a firing alert is valid for 4 repeat intervals (or 4 evaluation gaps), re-sent each interval with the labels it fired with', async () => {
+    await withDir(async (dir, outbox) => {
+      const engine = new AlertEngine({ logger: quiet, receivers, dir, delivery: noRetry, repeatIntervalMs: 60_000, labels: { instance: 'db-1' } });
+      engine.evaluate(down, t0);
+      await engine.flush();
+      expect(await outbox()).toEqual([expect.objectContaining({ alert: 'database-unreachable', state: 'firing', startsAt: iso(t0), endsAt: iso(t0 + 240_000) })]);
+      expect((await outbox())[0]?.labels).toEqual({ instance: 'db-1', alertname: 'database-unreachable', severity: 'critical', check: 'postgresql:reachable', component: 'db' });
+      engine.evaluate(down, t0 + 30_000);
+      await engine.flush();
+      expect((await outbox())[0]?.endsAt).toBe(iso(t0 + 240_000));
+      // Evaluated 5 minutes later (a slow check): valid for 4 such gaps.
+      engine.evaluate(down, t0 + 330_000);
+      await engine.flush();
+      expect((await outbox())[0]?.endsAt).toBe(iso(t0 + 330_000 + 4 * 300_000));
+      engine.evaluate(up, t0 + 340_000);
+      await engine.flush();
+      expect(await outbox()).toEqual([expect.objectContaining({ state: 'resolved', endsAt: iso(t0 + 340_000) })]);
+      await engine.close();
+    });
+  });
+
+  it('never sends an end before the start (a clock stepped back), and starts a stale pending alert from zero', async () => {
+    await withDir(async (dir, outbox) => {
+      const engine = new AlertEngine({ logger: quiet, receivers, dir, delivery: noRetry });
+      engine.evaluate(down, t0);
+      engine.evaluate(up, t0 - 10_000);
+      await engine.close();
+      expect((await outbox())[0]).toEqual(expect.objectContaining({ state: 'resolved', startsAt: iso(t0), endsAt: iso(t0) }));
+
+      const rules: AlertRule[] = [{ name: 'slow', description: 'd', check: 'postgresql:reachable', when: 'fail', for: 60_000, severity: 'warning' }];
+      // t0 is long past: the saved pending state is older than an hour.
+      const first = new AlertEngine({ logger: quiet, rules, receivers: null, dir });
+      first.evaluate(down, t0);
+      await first.close();
+      const second = new AlertEngine({ logger: quiet, rules, receivers: null, dir });
+      expect(second.active()).toEqual([]);
+      const recent = Date.now() - 30_000;
+      const third = new AlertEngine({ logger: quiet, rules, receivers: null, dir });
+      third.evaluate(down, recent);
+      await third.close();
+      const fourth = new AlertEngine({ logger: quiet, rules, receivers: null, dir });
+      expect(fourth.active()).toEqual([expect.objectContaining({ alert: 'slow', state: 'pending', since: iso(recent) })]);
+      expect(fourth.evaluate(down, recent + 60_000).map((t) => t.state)).toEqual(['firing']);
+      await Promise.all([second.close(), fourth.close()]);
+    });
   });
 });

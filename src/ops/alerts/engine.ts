@@ -1,15 +1,21 @@
+import { hostname } from 'node:os';
+import { join } from 'node:path';
 import { metrics, type BatchObservableCallback, type Counter, type Meter, type ObservableGauge } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import { JeexDbError } from '../../core/errors.ts';
+import { invalidDuration, parseDuration } from '../../core/units.ts';
 import type { HealthCheck, HealthDocument } from '../health/types.ts';
 import { observe, renderSummary } from './condition.ts';
+import { AlertDelivery, DELIVERY_CHECK, type AlertDeliveryOptions } from './delivery.ts';
+import { labelProblems, parseAlertLabels, type AlertNotification } from './notification.ts';
+import { alertReceivers, type AlertReceiverConfig } from './receiver.ts';
 import { defaultAlertRules, type AlertRule, type AlertSeverity } from './rules.ts';
-import { AlertWebhook, alertWebhookUrlFromEnv, type AlertWebhookOptions } from './webhook.ts';
+import { StateFile } from './state-file.ts';
 
 /** Where an alert stands between evaluations (`resolved` is a transition back to `inactive`). */
 export type AlertState = 'inactive' | 'pending' | 'firing';
 
-/** One change of an alert's state, as logged, counted and (firing/resolved) sent to the webhook. */
+/** One change of an alert's state, as logged, counted and (firing/resolved) sent to the receivers. */
 export interface AlertTransition {
   alert: string;
   state: 'pending' | 'firing' | 'resolved';
@@ -46,10 +52,35 @@ export interface AlertEngineOptions {
   /** Default: `defaultAlertRules`. */
   rules?: readonly AlertRule[];
   /**
-   * Where firing and resolved alerts are POSTed: a webhook, its options, or `null` for none.
-   * Default: `JEEX_ALERT_WEBHOOK_URL` when set, else none.
+   * Where firing and resolved alerts go (Alertmanagers, webhooks); `null` or `[]` for none.
+   * Default: `alertReceivers()`, i.e. JEEX_ALERTMANAGER_URL and JEEX_ALERT_WEBHOOK_URL.
    */
-  webhook?: AlertWebhook | Omit<AlertWebhookOptions, 'logger'> | null;
+  receivers?: readonly AlertReceiverConfig[] | null;
+  /** The older spelling: `webhook: null` is `receivers: null`, `webhook: { url }` one webhook receiver. */
+  webhook?: { url: string } | null;
+  /** A delivery to use (shared, or built by the caller), or tuning for the one the engine builds. */
+  delivery?: AlertDelivery | Omit<AlertDeliveryOptions, 'logger' | 'receivers' | 'dir'>;
+  /**
+   * Keep the alerts' states (`engine.json`) and the undelivered notifications (`outbox.json`)
+   * here, e.g. `<data dir>/alerts`: after a restart a firing alert still gets its resolved and a
+   * pending one keeps its start. Default: none, memory only.
+   */
+  dir?: string;
+  /**
+   * Labels on every alert, over JEEX_ALERT_LABELS (`k=v,k2=v2`); `instance` defaults to
+   * os.hostname(). `alertname`, `severity`, `check` and `component` are the engine's own.
+   */
+  labels?: Record<string, string>;
+  /**
+   * Firing alerts are sent again this often (to receivers that take repeats: Alertmanager), each
+   * time valid for 4 such intervals (`endsAt`): Alertmanager resolves them by itself should this
+   * process die. Default JEEX_ALERT_REPEAT_INTERVAL, else 1 min.
+   */
+  repeatIntervalMs?: number;
+  /** The `generatorURL` of every alert (e.g. this serve's /alerts). */
+  generatorUrl?: string;
+  /** A saved pending alert older than this (the state file's age) starts from zero. Default 1 h. */
+  restoreWithinMs?: number;
 }
 
 interface RuleState {
@@ -57,6 +88,10 @@ interface RuleState {
   activeAt: number;
   firedAt: number;
   entry: HealthCheck | undefined;
+  /** The labels it fired with: its identity for Alertmanager until it resolves. */
+  labels?: Record<string, string> | undefined;
+  /** When a firing notification was last queued (memory only: after a restart it is sent again at once). */
+  sentAt: number;
 }
 
 /**
@@ -69,12 +104,19 @@ interface RuleState {
  * const engine = new AlertEngine({ logger: pino() });
  * const transitions = engine.evaluate(await checkHealth(sql));
  * engine.active(); // [{ alert: 'database-unreachable', state: 'firing', ... }]
- * await engine.flush(); // webhook notifications sent
+ * await engine.flush(); // notifications sent (or queued for retry)
  */
 export class AlertEngine {
   readonly rules: readonly AlertRule[];
+  /** The labels every alert carries besides its own (`instance`, the configured ones). */
+  readonly labels: Readonly<Record<string, string>>;
+  readonly repeatIntervalMs: number;
   private readonly logger: Logger;
-  private readonly webhook: AlertWebhook | undefined;
+  private readonly delivery: AlertDelivery | undefined;
+  private readonly ownDelivery: boolean;
+  private readonly stateFile: StateFile | undefined;
+  private readonly generatorUrl: string | undefined;
+  private lastEvaluationAt: number | undefined;
   private readonly states = new Map<string, RuleState>();
   private readonly meter: Meter;
   private readonly transitions: Counter;
@@ -87,10 +129,22 @@ export class AlertEngine {
     for (const rule of this.rules) {
       if (seen.has(rule.name)) throw new JeexDbError('INVALID_CONFIG', `two alert rules are named "${rule.name}"`, { hint: 'Give every alert rule its own name.' });
       seen.add(rule.name);
-      this.states.set(rule.name, { state: 'inactive', activeAt: 0, firedAt: 0, entry: undefined });
+      this.states.set(rule.name, { state: 'inactive', activeAt: 0, firedAt: 0, entry: undefined, sentAt: 0 });
     }
     this.logger = options.logger;
-    this.webhook = makeWebhook(options.webhook, options.logger);
+    this.labels = engineLabels(options.labels);
+    this.repeatIntervalMs = options.repeatIntervalMs ?? repeatIntervalFromEnv() ?? 60_000;
+    this.generatorUrl = options.generatorUrl;
+    this.stateFile = options.dir === undefined ? undefined : new StateFile(join(options.dir, 'engine.json'), this.logger);
+    this.restore(options.restoreWithinMs ?? 3_600_000);
+    if (options.delivery instanceof AlertDelivery) {
+      this.delivery = options.delivery;
+      this.ownDelivery = false;
+    } else {
+      const receivers = options.receivers !== undefined ? (options.receivers ?? []) : options.webhook !== undefined ? (options.webhook ? [{ kind: 'webhook' as const, url: options.webhook.url }] : []) : alertReceivers();
+      this.delivery = receivers.length === 0 ? undefined : new AlertDelivery({ ...options.delivery, logger: this.logger, receivers, ...(options.dir === undefined ? {} : { dir: options.dir }) });
+      this.ownDelivery = true;
+    }
     this.meter = metrics.getMeter('jeex-db');
     this.transitions = this.meter.createCounter('jeex.alerts.transitions', { unit: '{transition}', description: 'Alert state changes (pending, firing, resolved)' });
     this.firing = this.meter.createObservableGauge('jeex.alerts.firing', { unit: '{alert}', description: '1 while the alert fires, else 0' });
@@ -104,10 +158,15 @@ export class AlertEngine {
 
   /**
    * Judge every rule on `doc` at time `now` (ms since the epoch) and return the transitions it
-   * caused. Webhook notifications are queued, not awaited (see `flush()`).
+   * caused. Notifications are queued, not awaited (see `flush()`); a firing alert is queued again
+   * every `repeatIntervalMs`.
    */
   evaluate(doc: HealthDocument, now: number = Date.now()): AlertTransition[] {
     const out: AlertTransition[] = [];
+    const gap = this.lastEvaluationAt === undefined ? 0 : now - this.lastEvaluationAt;
+    this.lastEvaluationAt = now;
+    // Valid for 4 intervals, as Prometheus does: a late evaluation or two does not resolve it.
+    const validFor = 4 * Math.max(this.repeatIntervalMs, gap);
     for (const rule of this.rules) {
       const current = this.states.get(rule.name);
       const seen = observe(rule, doc);
@@ -136,7 +195,22 @@ export class AlertEngine {
         out.push(this.record(rule, current, 'resolved', state, now));
       }
     }
+    for (const rule of this.rules) {
+      const current = this.states.get(rule.name);
+      if (current?.state !== 'firing') continue;
+      const fired = out.some((transition) => transition.alert === rule.name && transition.state === 'firing');
+      if (fired || now - current.sentAt >= this.repeatIntervalMs) this.notify(rule, current, 'firing', now, validFor, !fired);
+    }
+    if (out.length > 0) this.save(now);
     return out;
+  }
+
+  /**
+   * The health entries of the delivery (`alerts:delivery`, one per receiver), for the document
+   * the alert rules are judged on (`startAlertLoop` adds them); empty without receivers.
+   */
+  deliveryChecks(): Record<string, HealthCheck[]> {
+    return this.delivery ? { [DELIVERY_CHECK]: this.delivery.health() } : {};
   }
 
   /** The pending and firing alerts, firing first, critical before warning. */
@@ -161,14 +235,17 @@ export class AlertEngine {
     return list.sort((a, b) => rank(a) - rank(b));
   }
 
-  /** Wait until every queued webhook notification was delivered or given up on. */
+  /** Send what is due, wait for the requests under way and for the state files (a failing receiver is retried later, not waited for). */
   async flush(): Promise<void> {
-    await this.webhook?.flush();
+    await this.delivery?.flush();
+    await this.stateFile?.flush();
   }
 
-  /** Flush, then stop reporting `jeex.alerts.firing` for this engine. */
+  /** Flush, stop the delivery the engine built (its outbox stays on disk) and stop reporting `jeex.alerts.firing`. */
   async close(): Promise<void> {
-    await this.flush();
+    await this.stateFile?.flush();
+    if (this.ownDelivery) await this.delivery?.close();
+    else await this.delivery?.flush();
     this.meter.removeBatchObservableCallback(this.observeFiring, [this.firing]);
   }
 
@@ -198,27 +275,82 @@ export class AlertEngine {
     if (state === 'firing') this.logger[rule.severity === 'critical' ? 'error' : 'warn'](line, message);
     else this.logger.info(line, message);
     this.transitions.add(1, { alert: rule.name, state, severity: rule.severity });
-    if (state !== 'pending') {
-      this.webhook?.send({
-        alert: rule.name,
-        state,
-        severity: rule.severity,
-        summary: transition.summary,
-        description: rule.description,
-        check: rule.check,
-        observedValue: entry.observedValue,
-        startsAt: new Date(current.firedAt).toISOString(),
-        ...(state === 'resolved' ? { endsAt: transition.at } : {}),
-      });
-    }
+    if (state === 'firing') current.labels = this.labelsFor(rule, entry);
+    if (state === 'resolved') this.notify(rule, current, 'resolved', now, 0, false);
     return transition;
+  }
+
+  private labelsFor(rule: AlertRule, entry: HealthCheck): Record<string, string> {
+    return { ...this.labels, alertname: rule.name, severity: rule.severity, check: rule.check, ...(entry.componentId ? { component: entry.componentId } : {}) };
+  }
+
+  /** Queue the alert's current state; a firing one is valid for `validFor` ms. */
+  private notify(rule: AlertRule, current: RuleState, state: 'firing' | 'resolved', now: number, validFor: number, repeat: boolean): void {
+    if (state === 'firing') current.sentAt = now;
+    if (!this.delivery || !current.entry) return;
+    const notification: AlertNotification = {
+      alert: rule.name,
+      state,
+      severity: rule.severity,
+      labels: current.labels ?? this.labelsFor(rule, current.entry),
+      summary: renderSummary(rule, current.entry),
+      description: rule.description,
+      check: rule.check,
+      observedValue: current.entry.observedValue,
+      startsAt: new Date(current.firedAt).toISOString(),
+      // Alertmanager refuses an end before the start (a clock stepped back).
+      endsAt: new Date(Math.max(current.firedAt, state === 'firing' ? now + validFor : now)).toISOString(),
+      ...(this.generatorUrl ? { generatorURL: this.generatorUrl } : {}),
+    };
+    this.delivery.enqueue(notification, { repeat });
+  }
+
+  private save(now: number): void {
+    this.stateFile?.save(() => ({
+      version: 1,
+      savedAt: now,
+      alerts: Object.fromEntries(
+        [...this.states].filter(([, state]) => state.state !== 'inactive').map(([name, state]) => [name, { state: state.state, activeAt: state.activeAt, firedAt: state.firedAt, entry: state.entry, labels: state.labels }]),
+      ),
+    }));
+  }
+
+  /** The states a previous run saved: firing alerts (so they get their resolved) and recent pending ones. */
+  private restore(withinMs: number): void {
+    const saved = this.stateFile?.read() as { version?: unknown; savedAt?: unknown; alerts?: Record<string, Partial<RuleState>> } | undefined;
+    if (saved === undefined) return;
+    if (saved.version !== 1 || typeof saved.savedAt !== 'number' || typeof saved.alerts !== 'object' || saved.alerts === null) {
+      this.logger.warn({ file: this.stateFile?.path }, `${this.stateFile?.path} is not an alert state this version reads; starting with every alert inactive`);
+      return;
+    }
+    const stale = Date.now() - saved.savedAt > withinMs;
+    const restored: string[] = [];
+    for (const [name, state] of Object.entries(saved.alerts)) {
+      const current = this.states.get(name);
+      const valid = current && (state.state === 'firing' || state.state === 'pending') && typeof state.activeAt === 'number' && typeof state.firedAt === 'number' && typeof state.entry === 'object';
+      if (!valid || (state.state === 'pending' && stale)) continue;
+      Object.assign(current, { state: state.state, activeAt: state.activeAt, firedAt: state.firedAt, entry: state.entry, labels: state.labels, sentAt: 0 });
+      restored.push(`${name} ${String(state.state)}`);
+    }
+    if (restored.length > 0) this.logger.info({ file: this.stateFile?.path, alerts: restored }, `alert states restored from the last run: ${restored.join(', ')}`);
   }
 }
 
-function makeWebhook(option: AlertEngineOptions['webhook'], logger: Logger): AlertWebhook | undefined {
-  if (option === null) return undefined;
-  if (option instanceof AlertWebhook) return option;
-  if (option !== undefined) return new AlertWebhook({ ...option, logger });
-  const url = alertWebhookUrlFromEnv();
-  return url === undefined ? undefined : new AlertWebhook({ url, logger });
+/** `instance` (os.hostname()), then JEEX_ALERT_LABELS, then `given`; INVALID_CONFIG for a bad or reserved name. */
+function engineLabels(given: Record<string, string> | undefined, env: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  const fromEnv = env.JEEX_ALERT_LABELS?.trim() ? parseAlertLabels(env.JEEX_ALERT_LABELS, 'JEEX_ALERT_LABELS') : {};
+  const problems = given ? labelProblems(given, 'the alert labels') : [];
+  if (problems.length > 0) throw new JeexDbError('INVALID_CONFIG', `the alert labels have ${problems.length} problem(s):\n  ${problems.join('\n  ')}`, { hint: 'Use label names of letters, digits and "_", with a value each.', context: { problems } });
+  return { instance: hostname(), ...fromEnv, ...given };
+}
+
+/** JEEX_ALERT_REPEAT_INTERVAL (a duration, `1min`; a plain number is seconds), undefined when unset. */
+function repeatIntervalFromEnv(env: NodeJS.ProcessEnv = process.env): number | undefined {
+  const text = env.JEEX_ALERT_REPEAT_INTERVAL?.trim();
+  if (!text) return undefined;
+  const ms = parseDuration(text, { defaultUnit: 's' });
+  if (ms === undefined || ms < 1000) {
+    throw new JeexDbError('INVALID_CONFIG', invalidDuration('JEEX_ALERT_REPEAT_INTERVAL', text, { defaultUnit: 's' }), { hint: 'Set JEEX_ALERT_REPEAT_INTERVAL to 1s or more, e.g. 1min.' });
+  }
+  return ms;
 }

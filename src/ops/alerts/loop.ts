@@ -19,7 +19,7 @@ export interface AlertLoopOptions {
 }
 
 export interface AlertLoop {
-  /** Stop the loop: waits for a running evaluation, then for the webhook queue. */
+  /** Stop the loop: waits for a running evaluation, then flushes the engine (`engine.flush()`). */
   stop(): Promise<void>;
 }
 
@@ -27,7 +27,8 @@ export interface AlertLoop {
  * Evaluate the alert rules on a fresh health document every `intervalMs`, starting now. Runs
  * never overlap: the next waits for the previous one to finish. A check that throws (or takes
  * longer than `checkTimeoutMs`) is evaluated as `postgresql:reachable` failing, so
- * "database-unreachable" fires.
+ * "database-unreachable" fires. The engine's delivery entries (`alerts:delivery`) are added to
+ * every document, so `alert-delivery-failing` fires when a receiver keeps failing.
  *
  * @example
  * const loop = startAlertLoop({ engine, check: () => checkHealth(sql), intervalMs: 15_000 });
@@ -47,7 +48,8 @@ export function startAlertLoop(options: AlertLoopOptions): AlertLoop {
       return unreachable(reason);
     });
     if (stopped) return;
-    const transitions = engine.evaluate(doc);
+    // The delivery's own health (`alerts:delivery`) is judged with the rest: `alert-delivery-failing`.
+    const transitions = engine.evaluate({ ...doc, checks: { ...doc.checks, ...engine.deliveryChecks() } });
     if (transitions.length > 0) options.onTransitions?.(transitions);
   };
 
