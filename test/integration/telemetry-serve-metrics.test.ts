@@ -9,7 +9,7 @@ import { freePort } from '../../src/platform/port.ts';
 import { serveUntil } from '../../src/serve/serve-until.ts';
 import { startDedicatedPooler, type DedicatedPooler } from '../helpers/dedicated-pooler.ts';
 import { samples, sampleValue } from '../helpers/metrics.ts';
-import { PROMTOOL_BINARY, promtoolCheckMetrics } from '../helpers/prometheus.ts';
+import { PROMTOOL_BINARY, prometheusMissing, promtoolCheckMetrics, startPrometheus } from '../helpers/prometheus.ts';
 import { requirePooler, skipOrFail } from '../helpers/skip.ts';
 import { useTestDatabase } from '../helpers/test-db.ts';
 
@@ -89,5 +89,25 @@ describe('jeex-db serve --prometheus', () => {
     const back = await scrape();
     expect(sampleValue(back, 'pgbouncer_up', {})).toBe(1);
     expect(samples(back, 'pgbouncer_servers_idle', {}).length).toBeGreaterThan(0);
+  }, 60_000);
+
+  it('is scraped by a real Prometheus without errors: postgresql_up, pgbouncer_up and the app pool are queryable', async (ctx) => {
+    requirePooler(ctx, { ...(pooler ? { pooler } : { poolerMissing: 'pgbouncer binary missing' }) });
+    const missing = prometheusMissing();
+    if (missing) skipOrFail(ctx, missing);
+    const prometheus = await startPrometheus({ targets: [`127.0.0.1:${port}`] });
+    try {
+      let targets = await prometheus.targets();
+      for (let i = 0; i < 100 && targets[0]?.health !== 'up'; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        targets = await prometheus.targets();
+      }
+      expect(targets).toMatchObject([{ health: 'up', lastError: '' }]);
+      expect(await prometheus.query('postgresql_up')).toMatchObject([{ value: 1 }]);
+      expect(await prometheus.query('pgbouncer_up')).toMatchObject([{ value: 1 }]);
+      expect(await prometheus.query(`db_client_connection_max{db_client_connection_pool_name="jeex-db serve (readiness)@${t.name}"}`)).toMatchObject([{ value: 2 }]);
+    } finally {
+      await prometheus.stop();
+    }
   }, 60_000);
 });
