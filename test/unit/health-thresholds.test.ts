@@ -177,7 +177,7 @@ describe('which database `jeex-db health` checks', () => {
         url: 'postgres://postgres:postgres%2Fpw@127.0.0.1:5418/jeex',
         source: 'local',
         poolerConsoleUrl: 'postgres://jeex_pgbouncer:jeex_pgbouncer%2Fpw@127.0.0.1:6418/pgbouncer',
-        localChecks: expect.any(Object),
+        localChecks: { disks: { dataDir: join(dir, 'pgdata'), archiveDir: join(dir, 'backups', 'wal') }, backupRepo: localChecks.backupRepo },
       });
       // A cluster with TLS (the default): both URLs verify the server, the console's too.
       await writeFile(join(dir, 'state.json'), JSON.stringify({ ...state, pooler: { port: 6418, version: '1.18.0', preparedStatements: false }, tls: { rootCert: '/d/tls/ca.crt' } }));
@@ -185,7 +185,7 @@ describe('which database `jeex-db health` checks', () => {
         url: 'postgres://postgres:postgres%2Fpw@127.0.0.1:5418/jeex?sslmode=verify-full&sslrootcert=/d/tls/ca.crt',
         source: 'local',
         poolerConsoleUrl: 'postgres://jeex_pgbouncer:jeex_pgbouncer%2Fpw@127.0.0.1:6418/pgbouncer?sslmode=verify-full&sslrootcert=/d/tls/ca.crt',
-        localChecks: expect.any(Object),
+        localChecks: { disks: { dataDir: join(dir, 'pgdata'), archiveDir: join(dir, 'backups', 'wal') }, backupRepo: localChecks.backupRepo },
       });
       expect(() => resolveHealthTarget({ dataDir: join(dir, 'nothing') }, {})).toThrow(/no database to check/);
       // With the monitoring role (secrets.json written by `up` since roles apply): pg_monitor, not the superuser.
