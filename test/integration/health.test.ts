@@ -230,7 +230,7 @@ describe('checkHealth on provoked conditions', () => {
     const slow = check(doc, 'postgresql:slowStatements');
     expect(slow).toMatchObject({ status: 'warn', observedUnit: '{statement}', componentId: t.name, thresholds: { warn: 1 } });
     expect(num(slow)).toBeGreaterThanOrEqual(1);
-    expect(slow.output).toMatch(/statement\(s\) take more than 200 ms on average: .*\d+(\.\d+)? ms mean over 1 call\(s\): SELECT pg_sleep\(\$1\)::text AS health_slow_marker/);
+    expect(slow.output).toMatch(/statement\(s\) took more than 200 ms on average over the calls of the last \d+ s \(slowStatementWindowSeconds 300\): .*.*\d+(\.\d+)? ms mean over 1 call\(s\): SELECT pg_sleep\(\$1\)::text AS health_slow_marker/);
     const strict = await health({ thresholds: { slowStatementMs: 200, slowStatementsFail: 1 } });
     expect(check(strict, 'postgresql:slowStatements').status).toBe('fail');
     // Above the limit only counts: a 300 ms statement is not slow against 400 ms.

@@ -1,4 +1,4 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -167,12 +167,17 @@ describe('which database `jeex-db health` checks', () => {
       const secrets = { version: 1, superuser: secret('postgres'), migrator: secret('jeex_migrator'), app: secret('jeex_app'), pooler: secret('jeex_pgbouncer') };
       await writeFile(join(dir, 'secrets.json'), JSON.stringify(secrets));
       await writeFile(join(dir, 'state.json'), JSON.stringify(state));
-      expect(resolveHealthTarget({ dataDir: dir }, {})).toEqual({ url: 'postgres://postgres:postgres%2Fpw@127.0.0.1:5418/jeex', source: 'local' });
+      // The local cluster's disks (the archive's once it exists) and its repository for backup:age.
+      const localChecks = { disks: { dataDir: join(dir, 'pgdata') }, backupRepo: { root: join(dir, 'backups'), wal: join(dir, 'backups', 'wal'), base: join(dir, 'backups', 'base') } };
+      expect(resolveHealthTarget({ dataDir: dir }, {})).toEqual({ url: 'postgres://postgres:postgres%2Fpw@127.0.0.1:5418/jeex', source: 'local', localChecks });
+      await mkdir(join(dir, 'backups', 'wal'), { recursive: true });
+      expect(resolveHealthTarget({ dataDir: dir }, {}).localChecks?.disks).toEqual({ dataDir: join(dir, 'pgdata'), archiveDir: join(dir, 'backups', 'wal') });
       await writeFile(join(dir, 'state.json'), JSON.stringify({ ...state, pooler: { port: 6418, version: '1.18.0', preparedStatements: false } }));
       expect(resolveHealthTarget({ dataDir: dir }, {})).toEqual({
         url: 'postgres://postgres:postgres%2Fpw@127.0.0.1:5418/jeex',
         source: 'local',
         poolerConsoleUrl: 'postgres://jeex_pgbouncer:jeex_pgbouncer%2Fpw@127.0.0.1:6418/pgbouncer',
+        localChecks: { disks: { dataDir: join(dir, 'pgdata'), archiveDir: join(dir, 'backups', 'wal') }, backupRepo: localChecks.backupRepo },
       });
       // A cluster with TLS (the default): both URLs verify the server, the console's too.
       await writeFile(join(dir, 'state.json'), JSON.stringify({ ...state, pooler: { port: 6418, version: '1.18.0', preparedStatements: false }, tls: { rootCert: '/d/tls/ca.crt' } }));
@@ -180,6 +185,7 @@ describe('which database `jeex-db health` checks', () => {
         url: 'postgres://postgres:postgres%2Fpw@127.0.0.1:5418/jeex?sslmode=verify-full&sslrootcert=/d/tls/ca.crt',
         source: 'local',
         poolerConsoleUrl: 'postgres://jeex_pgbouncer:jeex_pgbouncer%2Fpw@127.0.0.1:6418/pgbouncer?sslmode=verify-full&sslrootcert=/d/tls/ca.crt',
+        localChecks: { disks: { dataDir: join(dir, 'pgdata'), archiveDir: join(dir, 'backups', 'wal') }, backupRepo: localChecks.backupRepo },
       });
       expect(() => resolveHealthTarget({ dataDir: join(dir, 'nothing') }, {})).toThrow(/no database to check/);
       // With the monitoring role (secrets.json written by `up` since roles apply): pg_monitor, not the superuser.
