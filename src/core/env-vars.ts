@@ -113,6 +113,14 @@ export const ENV_VARS: readonly EnvVar[] = [
     doc: 'monitoring.md',
   },
   {
+    name: 'JEEX_DB_POOLER_CONSOLE_URL',
+    group: 'connection',
+    sets: "PgBouncer's admin console (`postgres://user:password@host:6432/pgbouncer`, an admin or stats user) that `serve` reads SHOW POOLS from: `pgbouncer:reachable`, `pgbouncer:clientsWaiting`, `pgbouncer:maxWait`, /readyz's saturation. When the app URL is on its host and port, the app's path counts as going through it.",
+    default: "the local cluster's PgBouncer console when `jeex-db up` runs one; else none",
+    readBy: ['jeex-db serve'],
+    doc: 'monitoring.md',
+  },
+  {
     name: 'JEEX_DB_ADMIN_URL',
     group: 'connection',
     sets: 'a superuser URL of another server (it keeps the password out of `ps`, unlike `--url`).',

@@ -1,4 +1,5 @@
 import { metrics, type Attributes, type BatchObservableCallback, type Histogram, type Counter, type Meter, type ObservableUpDownCounter } from '@opentelemetry/api';
+import { SeriesTracker } from './fresh-series.ts';
 import type { PoolGate } from './pool-gate.ts';
 
 /**
@@ -56,13 +57,19 @@ function createInstruments(): Instruments {
 export function poolMetrics(gate: PoolGate, open: () => number): PoolMetrics {
   const i = createInstruments();
   const pool = { 'db.client.connection.pool.name': gate.name };
-  const observe: BatchObservableCallback = (result) => {
+  // A closed client's gauges are not exported with their last values (see fresh-series.ts).
+  const tracker = new SeriesTracker([
+    [i.count, 'db.client.connection.count'],
+    [i.max, 'db.client.connection.max'],
+    [i.pending, 'db.client.connection.pending_requests'],
+  ]);
+  const observe: BatchObservableCallback = (outer) => tracker.run(outer, (result) => {
     const state = gate.state();
     result.observe(i.count, state.used, { ...pool, 'db.client.connection.state': 'used' });
     result.observe(i.count, Math.max(0, open() - state.used), { ...pool, 'db.client.connection.state': 'idle' });
     result.observe(i.max, state.max, pool);
     result.observe(i.pending, state.pending, pool);
-  };
+  });
   i.meter.addBatchObservableCallback(observe, [i.count, i.max, i.pending]);
   return {
     waitTime: (s) => i.wait.record(s, pool),
@@ -70,6 +77,9 @@ export function poolMetrics(gate: PoolGate, open: () => number): PoolMetrics {
     createTime: (s) => i.create.record(s, pool),
     timeout: () => i.timeouts.add(1, pool),
     operation: (s, attributes) => i.duration.record(s, attributes),
-    close: () => i.meter.removeBatchObservableCallback(observe, [i.count, i.max, i.pending]),
+    close: () => {
+      i.meter.removeBatchObservableCallback(observe, [i.count, i.max, i.pending]);
+      tracker.close();
+    },
   };
 }

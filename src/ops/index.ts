@@ -20,6 +20,9 @@ export { startTelemetry, type Telemetry, type TelemetryOptions, type PrometheusE
 export { resolveTelemetryConfig, type TelemetryConfig, type TelemetryConfigInput, type OtlpOptions, type ResolvedOtlp } from './telemetry/config.ts';
 export { registerServerMetrics, type ServerMetrics, type ServerMetricsOptions } from './telemetry/server-metrics.ts';
 export { readServerStats, type ServerStats, type StandbyStats } from './telemetry/server-stats.ts';
+export type { ArchiverStats, IndexStats, ServerObjects, SlotStats, TableStats } from './telemetry/server-objects.ts';
+export { instanceIdentity, type InstanceIdentity, type InstanceIdentityOptions } from './telemetry/identity.ts';
+export { prometheusName, PROMETHEUS_RENAMES } from './telemetry/prometheus-names.ts';
 
 // Alerts
 export { AlertEngine, type AlertEngineOptions, type AlertState, type AlertTransition, type ActiveAlert } from './alerts/engine.ts';

@@ -14,6 +14,14 @@ export interface HealthServerOptions {
    * when the database answers, throws when not.
    */
   ready: () => Promise<void>;
+  /**
+   * Asked when `ready` gives no answer within `readyTimeoutMs`: a description when the path is
+   * saturated (PgBouncer's server connections, or the app pool's, all busy with clients queued
+   * behind them) but up, undefined when it is not. Saturated is ready (200, status `warn`): every
+   * instance would be taken out at once otherwise, while the database serves. It gets
+   * `readyTimeoutMs` of its own; a throw counts as not saturated.
+   */
+  saturation?: () => Promise<string | undefined>;
   /** The full health document (checkHealth on the monitoring connection). */
   health: () => Promise<HealthDocument>;
   /** How long a readiness answer is reused (default 1500 ms). */
@@ -37,6 +45,9 @@ export interface RunningHealthServer {
   close(): Promise<void>;
 }
 
+/** The readiness probe got no answer in time (it may be queued behind busy connections). */
+class ReadyTimeout extends Error {}
+
 /** pass and warn are served (200); fail is not (503). */
 export const httpStatusFor = (status: HealthStatus): number => (status === 'fail' ? 503 : 200);
 
@@ -48,7 +59,8 @@ function send(response: ServerResponse, code: number, body: unknown, type = HEAL
 
 /**
  * `jeex-db serve`: `/livez` (the process answers; never touches the database), `/readyz` (the
- * database answers through the application's path; cached for `readyCacheMs`), `/health` (the
+ * database answers through the application's path, or that path is only saturated: 200 `warn`;
+ * cached for `readyCacheMs`), `/health` (the
  * whole document), and `/metrics`, `/alerts` when configured. Health documents are served as
  * `application/health+json`, 200 for pass and warn, 503 for fail.
  *
@@ -59,11 +71,12 @@ function send(response: ServerResponse, code: number, body: unknown, type = HEAL
  */
 export async function startHealthServer(options: HealthServerOptions): Promise<RunningHealthServer> {
   const version = options.version ? { version: options.version } : {};
+  const readyTimeoutMs = options.readyTimeoutMs ?? 2000;
   const readiness = cached(options.readyCacheMs ?? 1500, async (): Promise<HealthDocument> => {
     const time = new Date().toISOString();
     const started = performance.now();
     try {
-      await withTimeout(options.ready(), options.readyTimeoutMs ?? 2000, () => new Error(`no answer within ${options.readyTimeoutMs ?? 2000} ms`));
+      await withTimeout(options.ready(), readyTimeoutMs, () => new ReadyTimeout(`no answer within ${readyTimeoutMs} ms`));
       const observed = performance.now() - started;
       return {
         status: 'pass',
@@ -74,6 +87,19 @@ export async function startHealthServer(options: HealthServerOptions): Promise<R
         },
       };
     } catch (error) {
+      const saturated = error instanceof ReadyTimeout && options.saturation ? await withTimeout(options.saturation(), readyTimeoutMs, () => new Error('no answer')).catch(() => undefined) : undefined;
+      if (saturated) {
+        const output = `the application's path is saturated, not down: ${saturated}. This instance stays ready (every instance would be taken out at once); /health warns and the alerts say so`;
+        return {
+          status: 'warn',
+          ...version,
+          output,
+          checks: {
+            'postgresql:reachable': [{ componentType: 'datastore', observedValue: true, status: 'pass', time }],
+            'readiness:saturated': [{ componentType: 'datastore', observedValue: true, status: 'warn', time, output }],
+          },
+        };
+      }
       const reason = error instanceof Error && !('code' in error) ? error.message : translateDbError(error).message;
       const output = `the database does not answer through the application's path: ${reason}. Check that PostgreSQL and PgBouncer run (\`jeex-db up\` locally); /health and \`jeex-db health\` say which part fails`;
       return {

@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import type { Sql } from 'postgres';
 import { AlertEngine, type AlertEngineOptions } from '../ops/alerts/engine.ts';
@@ -9,17 +10,38 @@ import { backupRunner, startBackupSchedule, type BackupRunnerOptions, type Backu
 import type { JeexDb } from '../db/create-db.ts';
 import { checkHealth, type HealthOptions } from '../ops/health/check-health.ts';
 import type { HealthDocument } from '../ops/health/types.ts';
-import { collectPoolerMetrics, type PoolerMetrics } from '../ops/pooler/metrics.ts';
+import { collectPoolerMetrics, poolerSnapshot, type PoolerMetrics } from '../ops/pooler/metrics.ts';
 import { supervisePooler, type PoolerSupervisor, type SupervisePoolerOptions } from '../ops/pooler/supervise.ts';
 import { startTelemetry, type Telemetry, type TelemetryOptions } from '../ops/telemetry/provider.ts';
 import { registerServerMetrics, type ServerMetrics } from '../ops/telemetry/server-metrics.ts';
+import { JeexDbError } from '../core/errors.ts';
+import { cached } from './cached.ts';
 import { startHealthServer, type RunningHealthServer } from './http-server.ts';
+
+/** How long /health reuses the last evaluation (the alert loop's, or one of its own). */
+const HEALTH_REUSE_MS = 2000;
 
 export interface MonitorOptions {
   port: number;
   host?: string;
-  /** The application's client (its pool, through PgBouncer when there is one): readiness and pool figures. */
-  app: JeexDb;
+  /**
+   * The application's own client (its pool, through PgBouncer when there is one): its figures
+   * are judged (`pool:usage`, `pool:waiting`, `pool:operationP95`) and, without `probe`, /readyz
+   * runs through it. Give `app` or `probe` (or both).
+   */
+  app?: JeexDb;
+  /**
+   * A client of the monitor's own on the application's path (what `jeex-db serve` opens, 2
+   * connections), used only for /readyz: its pool is not the application's, so its figures are
+   * not judged (its probes queued during an outage are no measure of the app).
+   */
+  probe?: JeexDb;
+  /**
+   * Whether the application's connections go through `pooler` (then a PgBouncer that does not
+   * answer fails `pgbouncer:reachable` and /health). Default: the readiness client uses PgBouncer
+   * (`config.pooler === 'pgbouncer'`).
+   */
+  poolerInAppPath?: boolean;
   /** A direct connection for the health checks and server statistics (a pg_monitor role). */
   monitor: Sql;
   /** PgBouncer's admin console, when there is one. */
@@ -36,8 +58,12 @@ export interface MonitorOptions {
    * goes to the engine: receivers, labels, repeat interval, `dir` (saved states and outbox).
    */
   alerts?: (Omit<AlertEngineOptions, 'rules'> & { logger: Logger; rules?: readonly AlertRule[]; intervalMs?: number }) | false;
-  /** Start the OpenTelemetry provider (OTLP from OTEL_* variables; `prometheus` mounts /metrics); false: none. */
-  telemetry?: TelemetryOptions | false;
+  /**
+   * Start the OpenTelemetry provider (OTLP from OTEL_* variables; `prometheus` mounts /metrics;
+   * `service.instance.id` defaults to `<host name>:<port>`), or use one started already (start
+   * it before `createDb()` so the app pool's metrics are exported; the caller shuts it down); false: none.
+   */
+  telemetry?: TelemetryOptions | Telemetry | false;
   version?: string;
   /**
    * Scheduled backups of the local cluster (`backupRunner`: backup, verify, prune) on a cron
@@ -52,7 +78,7 @@ export interface RunningMonitor {
   engine?: AlertEngine;
   backups?: BackupSchedule;
   poolerSupervisor?: PoolerSupervisor;
-  /** Stop serving, evaluating and exporting (flushing what is pending); leaves the clients open. */
+  /** Stop serving, evaluating and exporting (flushing what is pending, unless the telemetry was given); leaves the clients open. */
   stop(): Promise<void>;
 }
 
@@ -67,23 +93,38 @@ export interface RunningMonitor {
  * await monitor.stop();
  */
 export async function startMonitor(options: MonitorOptions): Promise<RunningMonitor> {
-  const telemetry = options.telemetry === false ? undefined : await startTelemetry(options.telemetry ?? {});
+  const given = options.telemetry && 'provider' in options.telemetry ? options.telemetry : undefined;
+  const telemetry =
+    options.telemetry === false ? undefined : (given ?? (await startTelemetry({ defaultInstanceId: `${hostname()}:${options.port}`, ...(options.telemetry as TelemetryOptions | undefined) })));
+  const stopTelemetry = async () => {
+    if (!given) await telemetry?.shutdown();
+  };
   // After the telemetry: the schedule's instruments come from the global meter provider.
   let backups: BackupSchedule | undefined;
   try {
     backups = options.backups ? scheduleBackups(options.backups) : undefined;
   } catch (error) {
-    await telemetry?.shutdown();
+    await stopTelemetry();
     throw error;
   }
   const backupHealth = backups && options.backups ? { lastBackup: lastVerifiedBackup(backups, options.backups.repo), backupSchedule: () => backups.state() } : {};
+  const readinessClient = options.probe ?? options.app;
+  if (!readinessClient) {
+    await backups?.stop();
+    await telemetry?.shutdown();
+    throw new JeexDbError('INVALID_CONFIG', 'startMonitor needs the application\'s client (`app`) or a readiness client on its path (`probe`)', {
+      hint: 'Pass `app: createDb()` (its pool is judged too), or `probe: createDb({ max: 2 })` for /readyz only.',
+    });
+  }
   const supervisor = options.superviseLocalPooler ? supervisePooler(options.superviseLocalPooler) : undefined;
   const poolerHealth = {
-    ...(options.pooler ? { pooler: options.pooler, poolerInAppPath: options.app.config.pooler === 'pgbouncer' } : {}),
+    ...(options.pooler ? { pooler: options.pooler, poolerInAppPath: options.poolerInAppPath ?? readinessClient.config.pooler === 'pgbouncer' } : {}),
     ...(supervisor ? { poolerSupervisor: () => supervisor.state() } : {}),
   };
-  const health = (): Promise<HealthDocument> =>
-    checkHealth(options.monitor, { ...backupHealth, ...options.health, pool: options.app.pool, operations: options.app.operations, ...poolerHealth });
+  const appHealth = options.app ? { pool: options.app.pool, operations: options.app.operations } : {};
+  // One evaluation for the alert loop and /health: the loop asks for a fresh one, /health reuses
+  // the last for 2 s; never two runs of the checks at once on the monitoring connection.
+  const health = cached(HEALTH_REUSE_MS, (): Promise<HealthDocument> => checkHealth(options.monitor, { ...backupHealth, ...options.health, ...appHealth, ...poolerHealth }));
 
   let serverMetrics: ServerMetrics | undefined;
   let poolerMetrics: PoolerMetrics | undefined;
@@ -97,7 +138,7 @@ export async function startMonitor(options: MonitorOptions): Promise<RunningMoni
   if (options.alerts) {
     const { intervalMs, rules, ...engineOptions } = options.alerts;
     engine = new AlertEngine({ ...engineOptions, ...(rules ? { rules } : {}) });
-    loop = startAlertLoop({ engine, check: health, intervalMs: intervalMs ?? 15_000, logger: options.alerts.logger });
+    loop = startAlertLoop({ engine, check: () => health.fresh(), intervalMs: intervalMs ?? 15_000, logger: options.alerts.logger });
   }
 
   let server: RunningHealthServer;
@@ -106,9 +147,11 @@ export async function startMonitor(options: MonitorOptions): Promise<RunningMoni
       port: options.port,
       ...(options.host ? { host: options.host } : {}),
       ready: async () => {
-        await options.app.sql`SELECT 1`;
+        await readinessClient.sql`SELECT 1`;
       },
+      saturation: () => saturation(readinessClient === options.app ? options.app : undefined, options.pooler),
       health,
+      healthCacheMs: 0,
       ...(telemetry?.prometheus ? { metrics: (request, response) => telemetry.prometheus?.handler(request, response) } : {}),
       ...(engine ? { alerts: () => engine.active() } : {}),
       ...(options.version ? { version: options.version } : {}),
@@ -120,7 +163,7 @@ export async function startMonitor(options: MonitorOptions): Promise<RunningMoni
     await engine?.close();
     serverMetrics?.close();
     poolerMetrics?.close();
-    await telemetry?.shutdown();
+    await stopTelemetry();
     throw error;
   }
   return {
@@ -137,7 +180,7 @@ export async function startMonitor(options: MonitorOptions): Promise<RunningMoni
       await engine?.close();
       serverMetrics?.close();
       poolerMetrics?.close();
-      await telemetry?.shutdown();
+      await stopTelemetry();
     },
   };
 }
@@ -162,4 +205,20 @@ function lastVerifiedBackup(schedule: BackupSchedule, repo: BackupRepo): () => P
     const newest = backups.filter((b) => b.verified === 'ok').at(-1);
     return newest ? new Date(newest.stoppedAt) : undefined;
   };
+}
+
+/**
+ * Why a readiness probe that got no answer is only queued (undefined: it is not): the app's own
+ * pool has every connection busy and requests waiting, or a PgBouncer pool has clients waiting
+ * while its server connections are busy (PostgreSQL serves; when it is down PgBouncer has no
+ * server connection and the clients wait too, which is not saturation).
+ */
+async function saturation(app: JeexDb | undefined, pooler: Sql | undefined): Promise<string | undefined> {
+  const pool = app?.pool();
+  if (pool && pool.pending > 0 && pool.used >= pool.max) return `the app's pool has all ${pool.max} connections in use and ${pool.pending} request(s) waiting (pool:waiting)`;
+  if (!pooler) return undefined;
+  const { pools } = await poolerSnapshot(pooler);
+  const busy = pools.filter((p) => p.clientsWaiting > 0 && p.serversActive > 0);
+  if (busy.length === 0) return undefined;
+  return `PgBouncer's pool ${busy.map((p) => `${p.database}/${p.user} has ${p.serversActive} server connection(s) busy and ${p.clientsWaiting} client(s) waiting up to ${Math.round(p.maxWaitSeconds * 10) / 10} s`).join('; ')} (pgbouncer:clientsWaiting, pgbouncer:maxWait)`;
 }

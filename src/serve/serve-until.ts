@@ -13,6 +13,7 @@ import { loadAlertRules } from '../ops/alerts/rules.ts';
 import { localLayout } from '../local/layout.ts';
 import { DEFAULT_HEALTH_TIMEOUT_MS } from '../ops/health/check-health.ts';
 import { poolerAdmin } from '../ops/pooler/admin.ts';
+import { startTelemetry, type Telemetry } from '../ops/telemetry/provider.ts';
 import { serverOsUser } from '../platform/os-user.ts';
 import { startMonitor } from './monitor.ts';
 import type { ServeTargets } from './targets.ts';
@@ -64,8 +65,30 @@ export interface ServeSettings {
  * await serveUntil({ port: DEFAULT_SERVE_PORT, host: '127.0.0.1', migrations: true, alerts: true, alertInterval: 15, logger: pino() }, targets, once(process, 'SIGTERM'), (url) => logger.info(`serving ${url}`));
  */
 export async function serveUntil(settings: ServeSettings, targets: ServeTargets, stopped: Promise<unknown>, onListening: (url: string) => void): Promise<void> {
+  // Before the clients: createDb takes its pool's meters (db.client.connection.*) from the
+  // provider registered at that moment, and meters taken earlier stay no-op.
+  const telemetry = await startTelemetry({ prometheus: Boolean(settings.prometheus), logger: settings.logger, defaultInstanceId: `${hostname()}:${settings.port}` });
+  try {
+    await serveWith(telemetry, settings, targets, stopped, onListening);
+  } finally {
+    await telemetry.shutdown();
+  }
+}
+
+async function serveWith(telemetry: Telemetry, settings: ServeSettings, targets: ServeTargets, stopped: Promise<unknown>, onListening: (url: string) => void): Promise<void> {
   const { logger } = settings;
-  const app = createDb({ ...(targets.appUrl ? { url: targets.appUrl } : {}), ...(targets.appThroughPooler ? { pooler: 'pgbouncer' as const } : {}), applicationName: 'jeex-db serve (readiness)', max: 2 });
+  // The readiness client: serve's own, on the app's path; its pool is not the app's (startMonitor's
+  // `probe`: not judged by pool:*). Short limits, so probes that hang in a saturated or dead path
+  // do not pile up behind each other.
+  const throughPooler = Boolean(targets.appThroughPooler) || samePgBouncer(targets.appUrl, targets.poolerConsoleUrl);
+  const probe = createDb({
+    ...(targets.appUrl ? { url: targets.appUrl } : {}),
+    ...(throughPooler ? { pooler: 'pgbouncer' as const } : {}),
+    applicationName: 'jeex-db serve (readiness)',
+    max: 2,
+    acquireTimeout: 2000,
+    queryTimeout: 5000,
+  });
   const monitor = connect(targets.monitorUrl, { max: 2, onnotice: () => {}, connect_timeout: 5, connection: { application_name: 'jeex-db serve (health)' } });
   const pooler = targets.poolerConsoleUrl ? poolerAdmin(targets.poolerConsoleUrl) : undefined;
   // The backup's own client: takeBaseBackup reserves one connection for pg_backup_start/stop.
@@ -76,14 +99,14 @@ export async function serveUntil(settings: ServeSettings, targets: ServeTargets,
     const running = await startMonitor({
       port: settings.port,
       host: settings.host,
-      app,
+      probe,
       monitor,
-      ...(pooler ? { pooler } : {}),
+      ...(pooler ? { pooler, poolerInAppPath: throughPooler } : {}),
       // The local cluster's PgBouncer is restarted when it dies, while this runs.
       ...(targets.localPooler ? { superviseLocalPooler: { dir: targets.localPooler.dir, logger, ...(as ? { as } : {}) } } : {}),
-      health: { timeoutMs: DEFAULT_HEALTH_TIMEOUT_MS, ...(settings.migrations ? { migrationsDir: defaultMigrationsDir } : {}) },
+      health: { timeoutMs: DEFAULT_HEALTH_TIMEOUT_MS, ...(settings.migrations ? { migrationsDir: defaultMigrationsDir } : {}), ...targets.localChecks },
       alerts: settings.alerts ? { logger, intervalMs: settings.alertInterval * 1000, ...(rules ? { rules } : {}), ...alertDelivery(settings) } : false,
-      telemetry: { prometheus: Boolean(settings.prometheus) },
+      telemetry,
       version: settings.version ?? packageVersion(),
       ...(backupSql && targets.backups && settings.backupSchedule
         ? {
@@ -111,7 +134,19 @@ export async function serveUntil(settings: ServeSettings, targets: ServeTargets,
     await stopped;
     await running.stop();
   } finally {
-    await Promise.all([app.close(1), monitor.end({ timeout: 1 }), pooler?.end({ timeout: 1 }), backupSql?.end({ timeout: 1 })]);
+    await Promise.all([probe.close(1), monitor.end({ timeout: 1 }), pooler?.end({ timeout: 1 }), backupSql?.end({ timeout: 1 })]);
+  }
+}
+
+/** Whether the app's URL is that PgBouncer (the same host and port as its admin console). */
+function samePgBouncer(appUrl: string | undefined, consoleUrl: string | undefined): boolean {
+  if (!appUrl || !consoleUrl) return false;
+  try {
+    const app = new URL(appUrl);
+    const console = new URL(consoleUrl);
+    return app.hostname === console.hostname && (app.port || '5432') === (console.port || '5432');
+  } catch {
+    return false;
   }
 }
 

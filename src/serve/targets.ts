@@ -2,13 +2,15 @@ import { JeexDbError } from '../core/errors.ts';
 import { localLayout } from '../local/layout.ts';
 import { localUrl, readLocalState } from '../local/state.ts';
 import { defaultRepo, type BackupRepo } from '../ops/backup/repo.ts';
-import { resolveHealthTarget } from '../ops/health/target.ts';
+import { resolveHealthTarget, type HealthTarget } from '../ops/health/target.ts';
 
 export interface ServeTargetInput {
   /** The monitoring connection; default JEEX_DB_MONITOR_URL, DATABASE_URL, then the local cluster's monitoring role. */
   url?: string;
   /** The application's path, probed by /readyz; default the local cluster's app URL (through PgBouncer). */
   appUrl?: string;
+  /** PgBouncer's admin console (--pooler-url, JEEX_DB_POOLER_CONSOLE_URL); default the local cluster's. */
+  poolerUrl?: string;
   /** Where the local cluster lives. */
   dataDir: string;
   /** With a schedule, the local cluster is backed up: `backups` is resolved (or refused). */
@@ -25,6 +27,8 @@ export interface ServeTargets {
   appThroughPooler?: boolean;
   /** The local cluster's PgBouncer, supervised while serve runs. */
   localPooler?: { dir: string };
+  /** The local cluster's disks and backup repository, for its health checks. */
+  localChecks?: HealthTarget['localChecks'];
   /** With a backup schedule: the local cluster to back up (its backup role on the app database) and its repository. */
   backups?: { url: string; dataDir: string; repo: BackupRepo };
 }
@@ -51,8 +55,9 @@ export function resolveServeTargets(input: ServeTargetInput): ServeTargets {
     ...(appUrl ? { appUrl } : {}),
     ...(pooled && !input.appUrl ? { appThroughPooler: true } : {}),
     ...(pooled ? { localPooler: { dir: layout.pgbouncerDir } } : {}),
-    ...(target.poolerConsoleUrl ? { poolerConsoleUrl: target.poolerConsoleUrl } : {}),
+    ...(input.poolerUrl || target.poolerConsoleUrl ? { poolerConsoleUrl: input.poolerUrl ?? target.poolerConsoleUrl } : {}),
     ...(backups ? { backups } : {}),
+    ...(target.localChecks ? { localChecks: target.localChecks } : {}),
   };
 }
 

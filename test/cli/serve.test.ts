@@ -1,8 +1,11 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { afterEach, describe, expect, it } from 'vitest';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterEach, describe, expect, inject, it } from 'vitest';
 import type { HealthDocument } from '../../src/ops/health/types.ts';
 import { freePort } from '../../src/platform/port.ts';
 import { CLI, expectExit, localEnv, runCli } from '../helpers/cli.ts';
+import { startDedicatedPooler } from '../helpers/dedicated-pooler.ts';
+import { requirePooler } from '../helpers/skip.ts';
 import { useTestDatabase } from '../helpers/test-db.ts';
 
 // The real binary: `jeex-db serve` against the run's PostgreSQL 18, and against nothing.
@@ -58,7 +61,9 @@ describe('jeex-db serve', () => {
     const doc = health.body as HealthDocument;
     expect(health.status).toBe(doc.status === 'fail' ? 503 : 200);
     expect(doc.checks['postgresql:connections']).toBeDefined();
-    expect(doc.checks['pool:usage']).toBeDefined(); // the app's pool, from the readiness client
+    // serve's readiness client is its own 2-connection pool, not the application's: not judged.
+    expect(doc.checks['pool:usage']).toBeUndefined();
+    expect(doc.checks['pool:operationP95']).toBeUndefined();
     const alerts = await get(`${served.url}/alerts`);
     expect(alerts.status).toBe(200);
     expect(Array.isArray((alerts.body as { alerts?: unknown }).alerts)).toBe(true);
@@ -96,6 +101,47 @@ describe('jeex-db serve', () => {
     expect(served.stderr()).not.toContain('secret-password');
     served.child.kill('SIGINT');
     expect(await served.exit).toBe(0);
+  });
+
+  it('--pooler-url: PgBouncer\'s pools are judged, the app\'s path through it counts; killed with SIGKILL: pgbouncer-down fires, /health 503; back: resolved', { timeout: 60_000 }, async (ctx) => {
+    requirePooler(ctx, inject('testServer'));
+    const own = await startDedicatedPooler();
+    if (!own) throw new Error('the binary is there, but the dedicated PgBouncer did not start');
+    try {
+      const served = await serve(['--url', t.adminUrl, '--app-url', own.through(t.appUrl), '--pooler-url', own.consoleUrl, '--alert-interval', '1', '--no-migrations']);
+      const lines = () =>
+        served
+          .stderr()
+          .split('\n')
+          .filter((line) => line.startsWith('{'))
+          .map((line) => JSON.parse(line) as Record<string, unknown>);
+      const before = await get(`${served.url}/health`);
+      expect((before.body as HealthDocument).checks['pgbouncer:clientsWaiting']?.[0]?.status).toBe('pass');
+      const pid = await own.pid();
+      if (!pid) throw new Error('the dedicated PgBouncer is not running');
+      process.kill(pid, 'SIGKILL');
+      const killed = Date.now();
+      let firing: Record<string, unknown> | undefined;
+      while (!firing && Date.now() - killed < 15_000) {
+        await sleep(100);
+        firing = lines().find((l) => l.alert === 'pgbouncer-down' && l.state === 'firing');
+      }
+      expect(firing).toMatchObject({ severity: 'critical', check: 'pgbouncer:reachable', observedValue: false });
+      const down = await get(`${served.url}/health`);
+      expect(down.status).toBe(503); // before: 200 "warn" (an --app-url was not counted as going through it)
+      expect((down.body as HealthDocument).checks['pgbouncer:reachable']?.[0]).toMatchObject({ status: 'fail', observedValue: false });
+      await own.start();
+      let resolved: Record<string, unknown> | undefined;
+      while (!resolved && Date.now() - killed < 30_000) {
+        await sleep(100);
+        resolved = lines().find((l) => l.alert === 'pgbouncer-down' && l.state === 'resolved');
+      }
+      expect(resolved).toBeDefined();
+      served.child.kill('SIGTERM');
+      expect(await served.exit).toBe(0);
+    } finally {
+      await own.remove();
+    }
   });
 
   it('a port that is taken exits 10 (PORT_IN_USE) with a hint', async () => {

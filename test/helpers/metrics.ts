@@ -1,15 +1,21 @@
 import { metrics, type Attributes } from '@opentelemetry/api';
 import { MeterProvider, MetricReader, type Histogram } from '@opentelemetry/sdk-metrics';
 import { afterAll, beforeAll, expect } from 'vitest';
+import { keepFresh } from '../../src/db/fresh-series.ts';
 
 /** A reader the test collects from when it wants, like a Prometheus scrape. */
 export class TestMetricReader extends MetricReader {
   protected override async onForceFlush(): Promise<void> {}
   protected override async onShutdown(): Promise<void> {}
 
-  /** Everything recorded so far, by instrument name; fails on any SDK collection error. */
-  async snapshot(): Promise<MetricsSnapshot> {
-    const { resourceMetrics, errors } = await this.collect();
+  /**
+   * Everything recorded so far, by instrument name; fails on any SDK collection error. `fresh`:
+   * only what our readers export (`keepFresh`: no series a callback stopped observing).
+   */
+  async snapshot(options: { fresh?: boolean } = {}): Promise<MetricsSnapshot> {
+    const collected = await this.collect();
+    const { errors } = collected;
+    const resourceMetrics = options.fresh ? keepFresh(collected.resourceMetrics) : collected.resourceMetrics;
     if (errors.length > 0) throw new Error(`the SDK reported collection errors: ${errors.map(String).join('; ')}`);
     const byName = new Map<string, { attributes: Attributes; value: unknown }[]>();
     for (const scope of resourceMetrics.scopeMetrics) {
@@ -68,4 +74,25 @@ export function useGlobalTestMetrics(): TestMetricReader {
     await provider.shutdown();
   });
   return reader;
+}
+
+/** A Prometheus text exposition's samples of `name` whose labels include every `labels` pair. */
+export function samples(text: string, name: string, labels: Record<string, string>): { labels: Record<string, string>; value: number }[] {
+  const found: { labels: Record<string, string>; value: number }[] = [];
+  for (const line of text.split('\n')) {
+    if (line.startsWith('#')) continue;
+    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
+    if (!match || match[1] !== name) continue;
+    const parsed: Record<string, string> = {};
+    for (const [, key, value] of (match[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) parsed[key!] = value!;
+    if (Object.entries(labels).every(([key, value]) => parsed[key] === value)) found.push({ labels: parsed, value: Number(match[3]) });
+  }
+  return found;
+}
+
+/** The value of the one sample of `name` matching `labels`; throws when there is none or several. */
+export function sampleValue(text: string, name: string, labels: Record<string, string>): number {
+  const found = samples(text, name, labels);
+  if (found.length !== 1) throw new Error(`expected one ${name} sample with ${JSON.stringify(labels)}, found ${found.length}: ${JSON.stringify(found)}`);
+  return found[0]!.value;
 }

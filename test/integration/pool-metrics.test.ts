@@ -194,12 +194,12 @@ describe('PgBouncer metrics (SHOW POOLS / SHOW STATS)', () => {
       expect(after.value('pgbouncer.servers.idle', pool) + after.value('pgbouncer.servers.active', pool)).toBe(1);
       expect(scrapeErrors).toEqual([]);
 
-      // The console goes away: the SDK still collects, the last values stay, up turns 0.
+      // The console goes away: up turns 0 and the pool series are not exported with frozen values.
       await admin.end();
-      const stale = await reader.snapshot();
-      expect(stale.value('pgbouncer.up')).toBe(0);
-      expect(stale.value('pgbouncer.transactions', { 'db.namespace': t.name })).toBe(after.value('pgbouncer.transactions', { 'db.namespace': t.name }));
-      expect(stale.value('pgbouncer.clients.waiting', pool)).toBe(0);
+      const gone = await reader.snapshot({ fresh: true });
+      expect(gone.value('pgbouncer.up')).toBe(0);
+      expect(gone.points('pgbouncer.transactions', { 'db.namespace': t.name })).toEqual([]);
+      expect(gone.points('pgbouncer.clients.waiting', pool)).toEqual([]);
       expect(scrapeErrors).toEqual(['CONNECTION_FAILED']);
     } finally {
       collector.close();

@@ -1,6 +1,7 @@
 // startTelemetry registers its MeterProvider process-wide; vitest runs each test file in its own
 // process (pool: 'forks'), so no other file sees it.
 import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import { createServer as createTcpServer, type Server as TcpServer, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
@@ -198,6 +199,9 @@ describe('startTelemetry with OTLP/HTTP (JSON) to a collector', () => {
     expect(exported.path).toBe('/v1/metrics');
     expect(exported.headers['x-api-key']).toBe('s3cret!');
     expect(exported.resource).toMatchObject({ 'service.name': SERVICE, 'service.version': packageVersion, 'deployment.environment': 'test' });
+    // Replicas are told apart: no instance id given, so the host name is the default one.
+    expect(exported.resource).toMatchObject({ 'host.name': hostname(), 'service.instance.id': hostname() });
+    expect(telemetry.identity).toEqual({ hostName: hostname(), instanceId: hostname() });
 
     const db = { 'db.system.name': 'postgresql', 'db.namespace': t.name };
     const server = { 'db.system.name': 'postgresql' };
@@ -216,6 +220,9 @@ describe('startTelemetry with OTLP/HTTP (JSON) to a collector', () => {
       ['postgresql.bgwriter.checkpoint.count', '{checkpoint}', 'sum', true],
       ['postgresql.bgwriter.buffers.writes', '{buffer}', 'sum', true],
       ['postgresql.bgwriter.buffers.allocated', '{buffer}', 'sum', true],
+      ['postgresql.up', '', 'gauge', undefined],
+      ['postgresql.table.count', '{table}', 'sum', false],
+      ['jeex_db.archiver.archived', '{file}', 'sum', true],
     ];
     for (const [name, unit, kind, monotonic] of expected) {
       const m = metric(exported, name);
@@ -288,7 +295,7 @@ describe('startTelemetry with OTLP/HTTP (JSON) to a collector', () => {
     }
   });
 
-  it('records nothing but an error count when the statistics do not answer in time', async () => {
+  it('records nothing but postgresql.up = 0 and an error count when the statistics do not answer in time', async () => {
     // A "server" that accepts connections and never answers: the queries hang.
     const sockets: Socket[] = [];
     const silent: TcpServer = createTcpServer((socket) => sockets.push(socket));
@@ -306,7 +313,8 @@ describe('startTelemetry with OTLP/HTTP (JSON) to a collector', () => {
 
       const exported = receiver.last('jeex-db-broken');
       const recorded = [...exported.metrics.values()].filter((m) => m.name.startsWith('postgresql.') && m.points.length > 0);
-      expect(recorded.map((m) => m.name)).toEqual([]);
+      expect(recorded.map((m) => m.name)).toEqual(['postgresql.up']);
+      expect(value(exported, 'postgresql.up', { 'db.system.name': 'postgresql' })).toBe(0);
       expect(metric(exported, 'jeex_db.server_metrics.errors')).toMatchObject({ unit: '{error}', kind: 'sum', monotonic: true });
       expect(value(exported, 'jeex_db.server_metrics.errors', { 'db.system.name': 'postgresql', 'error.type': 'QUERY_TIMEOUT' })).toBe(2);
       expect(errors.map((e) => e.code)).toEqual(['QUERY_TIMEOUT', 'QUERY_TIMEOUT']);

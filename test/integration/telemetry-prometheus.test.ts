@@ -59,9 +59,11 @@ describe('startTelemetry with a Prometheus reader', () => {
 
     const db = { db_system_name: 'postgresql', db_namespace: t.name };
     const [{ size }] = await t.admin<[{ size: string }]>`SELECT pg_database_size(current_database()) AS size`;
-    expect(text).toMatch(/^# TYPE postgresql_db_size gauge$/m);
-    expect(text).toMatch(/^# UNIT postgresql_db_size By$/m);
-    expect(Math.abs(sample(text, 'postgresql_db_size', db) - Number(size))).toBeLessThanOrEqual(1024 * 1024);
+    // The UCUM unit becomes the Prometheus suffix (By → _bytes); no OpenMetrics # UNIT lines.
+    expect(text).toMatch(/^# TYPE postgresql_db_size_bytes gauge$/m);
+    expect(text).not.toMatch(/^# UNIT/m);
+    expect(Math.abs(sample(text, 'postgresql_db_size_bytes', db) - Number(size))).toBeLessThanOrEqual(1024 * 1024);
+    expect(sample(text, 'postgresql_up', { db_system_name: 'postgresql' })).toBe(1);
 
     // Monotonic counts get the _total suffix Prometheus expects of counters.
     expect(text).toMatch(/^# TYPE postgresql_commits_total counter$/m);
@@ -73,6 +75,10 @@ describe('startTelemetry with a Prometheus reader', () => {
     // The pool metrics recorded through @opentelemetry/api are scraped from the same handler.
     expect(sample(text, 'db_client_connection_max', { db_client_connection_pool_name: `telemetry-prometheus@${t.name}` })).toBe(3);
     expect(text).toMatch(/^target_info\{[^}]*service_name="jeex-db"/m);
+    // Pool durations are histograms in seconds; the gauge ending in _count has its documented name.
+    expect(text).toMatch(/^# TYPE db_client_operation_duration_seconds histogram$/m);
+    expect(text).toMatch(/^db_client_operation_duration_seconds_bucket\{[^}]*le="\+Inf"/m);
+    expect(sample(text, 'db_client_connections', { db_client_connection_pool_name: `telemetry-prometheus@${t.name}`, db_client_connection_state: 'idle' })).toBeGreaterThanOrEqual(0);
   });
 
 });

@@ -60,6 +60,7 @@ export function healthCommand(): Command {
           doc = await checkHealth(sql, {
             timeoutMs,
             ...(admin ? { pooler: admin } : {}),
+            ...target.localChecks,
             ...(flags.migrations ? { migrationsDir: flags.migrationsDir ?? defaultMigrationsDir } : {}),
           });
         } finally {

@@ -7,7 +7,7 @@ import { dim, jsonOption, note, printJson, reportError } from '../output.ts';
 import { addServeOptions } from '../serve-flags.ts';
 
 /** serve's flags: what it runs (the library's settings, but the logger and version it makes) and where it connects. */
-type ServeFlags = Omit<ServeSettings, 'logger' | 'version'> & { url?: string; appUrl?: string; dataDir: string; json?: boolean };
+type ServeFlags = Omit<ServeSettings, 'logger' | 'version'> & { url?: string; appUrl?: string; poolerUrl?: string; dataDir: string; json?: boolean };
 
 function stopSignal(): Promise<NodeJS.Signals> {
   return new Promise((resolve) => {
@@ -22,6 +22,7 @@ export function serveCommand(): Command {
     .addOption(new Option('--port <n>', 'port of the health server').argParser(intArg(0, 65535)).default(DEFAULT_SERVE_PORT))
     .addOption(urlOption('monitor'))
     .option('--app-url <url>', "the application's path, probed by /readyz (default: the URL createDb() resolves: the local app URL through PgBouncer)")
+    .option('--pooler-url <url>', "PgBouncer's admin console (.../pgbouncer), whose pools /health judges (default: JEEX_DB_POOLER_CONSOLE_URL, else the local cluster's PgBouncer)", process.env.JEEX_DB_POOLER_CONSOLE_URL || undefined)
     .addOption(dataDirOption())
     .option('--no-migrations', 'do not check that the migrations are applied')
     .option('--backup-schedule <cron>', 'back up, verify and prune the local cluster on this cron schedule, e.g. "0 3 * * *" (default: JEEX_BACKUP_SCHEDULE; none)', process.env.JEEX_BACKUP_SCHEDULE || undefined)

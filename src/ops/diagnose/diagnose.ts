@@ -3,6 +3,7 @@ import { bloatFindings, readBloat } from './bloat.ts';
 import { duplicateIndexFindings, invalidIndexFindings, readIndexes, unusedIndexFindings } from './indexes.ts';
 import { sequenceFindings } from './sequences.ts';
 import { sessionFindings } from './sessions.ts';
+import { hiddenRowFindings } from './visibility.ts';
 import { explainStatement, readSlowStatements, seqScanFilters, slowStatementFindings, toSlowStatement } from './statements.ts';
 import { cacheHitFindings, missingIndexFindings, readCacheHitRatios } from './tables.ts';
 import { DEFAULT_THRESHOLDS, severityRank, type DiagnoseOptions, type DiagnoseReport, type Finding, type SlowStatement, type StatementPlan } from './types.ts';
@@ -78,6 +79,7 @@ export async function diagnose(sql: Sql, options: DiagnoseOptions = {}): Promise
   const ages = (await attempt('wraparound', asMonitor, () => readDatabaseAges(sql))) ?? [];
   findings.push(...wraparoundFindings(ages, thresholds));
   findings.push(...((await attempt('sequences', 'grant SELECT on the sequences, or connect as a superuser', () => sequenceFindings(sql, thresholds))) ?? []));
+  findings.push(...((await attempt('privileges', 'connect as a superuser', () => hiddenRowFindings(sql))) ?? []));
   const cache = await attempt('cache hit ratio', asMonitor, () => readCacheHitRatios(sql));
   if (cache) findings.push(...cacheHitFindings(cache, thresholds));
 

@@ -13,7 +13,11 @@ import {
   transactionsCheck,
   wraparoundCheck,
 } from './database-checks.ts';
+import { archiveBacklogCheck } from './archive-backlog.ts';
+import { diskChecks, type HealthDisks } from './disk-checks.ts';
 import { healthExitCode } from './judge.ts';
+import { repositoryBackupCheck } from './repository-backup.ts';
+import type { BackupRepo } from '../backup/repo.ts';
 import { measure, round, runCheck, type BaseContext, type CheckContext, type CheckSpec, type Entry } from './measure.ts';
 import { slotsCheck, standbysCheck } from './primary-checks.ts';
 import { roleCheck } from './role-checks.ts';
@@ -23,7 +27,7 @@ import { resolveHealthThresholds, type ThresholdName } from './thresholds.ts';
 import { worstStatus, type HealthCheck, type HealthDocument } from './types.ts';
 
 export { healthExitCode };
-export type { HealthScope };
+export type { HealthDisks, HealthScope };
 
 /** Milliseconds each check may take before it becomes a `warn` entry. */
 export const DEFAULT_HEALTH_TIMEOUT_MS = 5000;
@@ -50,6 +54,13 @@ export interface HealthOptions {
   migrationsDir?: string;
   /** When the last good backup finished (undefined: none): `backup:age`. */
   lastBackup?: () => Promise<Date | undefined>;
+  /**
+   * A backup repository (`defaultRepo(localLayout())`): when `lastBackup` is not given and it
+   * holds a backup, its newest verified one feeds `backup:age` (an empty one expects none).
+   */
+  backupRepo?: BackupRepo;
+  /** Directories whose filesystem's free space is judged: `disk:dataFree`, `disk:archiveFree`. */
+  disks?: HealthDisks;
   /** The backup schedule's state (`startBackupSchedule(...).state`): `backup:lastRun`. */
   backupSchedule?: () => BackupScheduleState;
   /** Each check's limit, ms (default 5000): a slower check becomes a `warn` entry. */
@@ -94,7 +105,8 @@ export async function checkHealth(sql: Sql, options: HealthOptions = {}): Promis
     options.operations ? runCheck(operationsCheck(options.operations), base) : [],
     options.pooler ? runCheck(poolerCheck(options.pooler, { inAppPath: options.poolerInAppPath ?? true }), base) : [],
     options.poolerSupervisor ? runCheck(poolerSupervisionCheck(options.poolerSupervisor), base) : [],
-    options.lastBackup ? runCheck(backupCheck(options.lastBackup), base) : [],
+    options.lastBackup ? runCheck(backupCheck(options.lastBackup), base) : options.backupRepo ? runCheck(repositoryBackupCheck(options.backupRepo), base) : [],
+    ...diskChecks(options.disks).map((spec) => runCheck(spec, base)),
     options.backupSchedule ? runCheck(backupScheduleCheck(options.backupSchedule), base) : [],
   ]);
   const database = await databaseEntries(sql, options, base);
@@ -133,7 +145,7 @@ async function databaseEntries(sql: Sql, options: HealthOptions, base: BaseConte
   const ctx: CheckContext = { ...base, sql, scope: options.scope ?? 'database', facts };
   entries.push(...(await runCheck(responseTimeCheck, ctx)));
   for (const spec of DATABASE_CHECKS) entries.push(...(await runCheck(spec, ctx)));
-  if (facts.archiveMode === 'on' || facts.archiveMode === 'always') entries.push(...(await runCheck(archiveCheck, ctx)));
+  if (facts.archiveMode === 'on' || facts.archiveMode === 'always') entries.push(...(await runCheck(archiveCheck, ctx)), ...(await runCheck(archiveBacklogCheck, ctx)));
   else base.note(`postgresql:archiveFailures: archive_mode is ${facts.archiveMode}, so WAL archiving is not checked`);
   if (options.migrationsDir) entries.push(...(await runCheck(migrationsCheck(options.migrationsDir), ctx)));
   return entries;

@@ -194,7 +194,7 @@ export function migrationsCheck(migrationsDir: string): CheckSpec {
   };
 }
 
-export function backupCheck(lastBackup: () => Promise<Date | undefined>): CheckSpec<BaseContext> {
+export function backupCheck(lastBackup: () => Promise<Date | undefined>, where?: { repo: string; unverified: number }): CheckSpec<BaseContext> {
   return {
     what: 'the last backup',
     key: 'backup:age',
@@ -203,7 +203,10 @@ export function backupCheck(lastBackup: () => Promise<Date | undefined>): CheckS
       const last = await withTimeout(lastBackup(), ctx.timeoutMs, 'the last-backup lookup');
       const t = ctx.thresholds;
       if (!last) {
-        return [entry('backup:age', ctx, { value: null, unit: 's', status: 'fail', componentType: 'backup', output: 'no backup was found: take one now and schedule them' })];
+        const output = where
+          ? `none of the ${where.unverified} backup(s) in ${where.repo} passed verification: run \`jeex-db verify\` (and \`jeex-db backup\` if it fails), and schedule them`
+          : 'no backup was found: take one now and schedule them';
+        return [entry('backup:age', ctx, { value: null, unit: 's', status: 'fail', componentType: 'backup', output })];
       }
       const age = Math.max(0, (ctx.now().getTime() - last.getTime()) / 1000);
       return [

@@ -3,6 +3,7 @@ import { boundedRead, sqlStateOf } from './bounded.ts';
 import { archiveFailing, archiverStats } from '../backup/archiver.ts';
 import { cacheHit } from './judge.ts';
 import { measure, round, type CheckContext, type CheckSpec, type Entry } from './measure.ts';
+import { judgeWindow, statementCounters, type StatementJudgement } from './statement-window.ts';
 import {
   blockStats,
   clientConnections,
@@ -10,7 +11,6 @@ import {
   idleInTransaction,
   oldestFrozenXid,
   oldestTransaction,
-  slowStatements,
   statStatementsSchema,
   type SessionRow,
 } from './queries.ts';
@@ -46,6 +46,11 @@ export const transactionsCheck: CheckSpec = {
   key: `${PG}:transactionAge`,
   componentType: PG,
   run: async (ctx) => {
+    if (!ctx.facts.readAllStats) {
+      // pg_stat_activity shows other roles' sessions with NULL xact_start and state: passing would be a lie.
+      const output = `unavailable: this role is not a member of pg_read_all_stats, so pg_stat_activity hides the transactions and states of other roles' sessions; run the health check as a member of pg_monitor (GRANT pg_monitor TO <role>)`;
+      return [`${PG}:transactionAge`, `${PG}:idleInTransaction`, `${PG}:idleInTransactionAge`].map((key) => entry(key, ctx, { value: null, status: 'warn', componentType: PG, output }));
+    }
     const { oldest, idle } = await read(ctx, 'reading pg_stat_activity', async (tx) => ({
       oldest: await oldestTransaction(tx, ctx.scope),
       idle: await idleInTransaction(tx, ctx.scope),
@@ -172,14 +177,15 @@ export const slowStatementsCheck: CheckSpec = {
     const unavailable = (why: string): Entry[] => [
       entry(key, ctx, { value: null, status: 'warn', componentType: PG, componentId: ctx.facts.database, output: `pg_stat_statements ${why}, so slow statements cannot be found: ${ENABLE_STATEMENTS}` }),
     ];
-    let found: Awaited<ReturnType<typeof slowStatements>>;
+    const windowMs = (ctx.thresholds.slowStatementWindowSeconds ?? 300) * 1000;
+    let found: StatementJudgement;
     try {
-      const result = await read(ctx, 'reading pg_stat_statements', async (tx) => {
+      const rows = await read(ctx, 'reading pg_stat_statements', async (tx) => {
         const schema = await statStatementsSchema(tx);
-        return schema === undefined ? undefined : slowStatements(tx, schema, ctx.scope, thresholdMs);
+        return schema === undefined ? undefined : statementCounters(tx, schema, ctx.scope);
       });
-      if (!result) return unavailable(`is not installed in database ${ctx.facts.database}`);
-      found = result;
+      if (!rows) return unavailable(`is not installed in database ${ctx.facts.database}`);
+      found = judgeWindow(ctx.sql, rows, ctx.now().getTime(), windowMs, thresholdMs);
     } catch (error) {
       // "must be loaded via shared_preload_libraries"
       if (sqlStateOf(error) === '55000') return unavailable('is installed but not loaded');
@@ -193,6 +199,11 @@ export const slowStatementsCheck: CheckSpec = {
     const list = found.slowest
       .map((s) => `${round(s.meanMs, 1)} ms mean over ${s.calls} call(s): ${s.query === '<insufficient privilege>' ? `queryid ${s.queryid ?? '?'} (grant pg_read_all_stats to see the text)` : s.query}`)
       .join('; ');
+    const judged =
+      found.basis.kind === 'window'
+        ? `the calls of the last ${found.basis.seconds} s (slowStatementWindowSeconds ${windowMs / 1000})`
+        : 'the means since the last SELECT pg_stat_statements_reset() (no earlier check on this connection to take the difference of; serve and an alert loop judge the last slowStatementWindowSeconds)';
+    ctx.note(`${key}: judged ${judged}`);
     const { slowStatementsWarn: warn, slowStatementsFail: fail } = ctx.thresholds;
     return [
       entry(key, ctx, {
@@ -201,7 +212,7 @@ export const slowStatementsCheck: CheckSpec = {
         limits: { warn, fail },
         componentType: PG,
         componentId: ctx.scope === 'server' ? 'all databases' : ctx.facts.database,
-        output: `${found.count} statement(s) take more than ${thresholdMs} ms on average: ${list}. EXPLAIN (ANALYZE, BUFFERS) them and add indexes or rewrite; the means count since the last SELECT pg_stat_statements_reset()`,
+        output: `${found.count} statement(s) took more than ${thresholdMs} ms on average over ${judged}: ${list}. EXPLAIN (ANALYZE, BUFFERS) them and add indexes or rewrite`,
       }),
     ];
   },

@@ -16,14 +16,21 @@ export interface ServerFacts {
   maxConnections: number;
   archiveMode: string;
   serverVersion: string;
+  /**
+   * The role sees other sessions' state, query and times in pg_stat_activity (a member of
+   * pg_read_all_stats, which pg_monitor includes, or a superuser); without it those columns are
+   * NULL and the session checks report themselves unavailable rather than pass.
+   */
+  readAllStats: boolean;
 }
 
 export async function serverFacts(sql: Sql): Promise<ServerFacts> {
-  const [row] = await sql<{ database: string; in_recovery: boolean; max_connections: number; archive_mode: string; server_version: string }[]>`
+  const [row] = await sql<{ database: string; in_recovery: boolean; max_connections: number; archive_mode: string; server_version: string; read_all_stats: boolean }[]>`
     SELECT current_database() AS database, pg_is_in_recovery() AS in_recovery,
            current_setting('max_connections')::int AS max_connections,
            current_setting('archive_mode') AS archive_mode,
-           current_setting('server_version') AS server_version`;
+           current_setting('server_version') AS server_version,
+           pg_has_role(current_user, 'pg_read_all_stats', 'USAGE') AS read_all_stats`;
   if (!row) throw new Error('the server returned no row for SELECT current_database()');
   return {
     database: row.database,
@@ -31,6 +38,7 @@ export async function serverFacts(sql: Sql): Promise<ServerFacts> {
     maxConnections: row.max_connections,
     archiveMode: row.archive_mode,
     serverVersion: row.server_version,
+    readAllStats: row.read_all_stats,
   };
 }
 
@@ -120,28 +128,4 @@ export async function statStatementsSchema(tx: Tx): Promise<string | undefined> 
   const [row] = await tx<{ schema: string }[]>`
     SELECT extnamespace::regnamespace::text AS schema FROM pg_extension WHERE extname = 'pg_stat_statements'`;
   return row?.schema;
-}
-
-export interface SlowStatement {
-  queryid: string | null;
-  calls: number;
-  meanMs: number;
-  /** The normalized text (constants are $n), shortened; `<insufficient privilege>` without pg_read_all_stats. */
-  query: string;
-}
-
-/** Statements whose mean execution time exceeds `thresholdMs`, slowest first (at most `limit` listed). */
-export async function slowStatements(tx: Tx, schema: string, scope: HealthScope, thresholdMs: number, limit = 3): Promise<{ count: number; slowest: SlowStatement[] }> {
-  const rows = await tx<{ queryid: string | null; calls: number; mean_ms: number; query: string | null; count: number }[]>`
-    SELECT queryid::text AS queryid, calls::float8 AS calls, mean_exec_time AS mean_ms,
-           left(regexp_replace(coalesce(query, ''), '[[:space:]]+', ' ', 'g'), 120) AS query,
-           (count(*) OVER ())::int AS count
-    FROM ${tx(schema)}.pg_stat_statements
-    WHERE mean_exec_time > ${thresholdMs}
-      AND (${scope === 'server'} OR dbid = (SELECT oid FROM pg_database WHERE datname = current_database()))
-    ORDER BY mean_exec_time DESC LIMIT ${limit}`;
-  return {
-    count: rows[0]?.count ?? 0,
-    slowest: rows.map((row) => ({ queryid: row.queryid, calls: row.calls, meanMs: row.mean_ms, query: row.query ?? '' })),
-  };
 }

@@ -1,4 +1,7 @@
+import { existsSync } from 'node:fs';
 import { JeexDbError } from '../../core/errors.ts';
+import { defaultRepo, type BackupRepo } from '../backup/repo.ts';
+import type { HealthDisks } from './disk-checks.ts';
 import { localLayout, resolveDataDir } from '../../local/layout.ts';
 import { buildUrl, localUrl, readLocalSecrets, readLocalState } from '../../local/state.ts';
 
@@ -8,6 +11,11 @@ export interface HealthTarget {
   source: 'flag' | 'JEEX_DB_MONITOR_URL' | 'DATABASE_URL' | 'local';
   /** The local PgBouncer's admin console, when `jeex-db up` runs one. */
   poolerConsoleUrl?: string;
+  /**
+   * The local cluster's own checks (checkHealth options): the free space under its data directory
+   * and its WAL archive, and its repository's newest verified backup.
+   */
+  localChecks?: { disks: HealthDisks; backupRepo: BackupRepo };
 }
 
 /**
@@ -36,9 +44,12 @@ export function resolveHealthTarget(flags: { url?: string; dataDir?: string; loc
   }
   const secrets = readLocalSecrets(layout);
   const console = state.pooler && secrets?.pooler;
+  const repo = defaultRepo(layout);
+  const disks: HealthDisks = { dataDir: layout.pgdata, ...(existsSync(repo.wal) ? { archiveDir: repo.wal } : {}) };
   return {
     url,
     source: 'local',
+    localChecks: { disks, backupRepo: repo },
     ...(state.pooler && console
       ? { poolerConsoleUrl: buildUrl({ user: console.user, password: console.password, host: state.host, port: state.pooler.port, database: 'pgbouncer', ...(state.tls ? { tls: state.tls } : {}) }) }
       : {}),

@@ -84,6 +84,20 @@ export interface HealthThresholds {
   /** Age of the last backup (when `lastBackup` is given), s. */
   backupAgeWarnSeconds?: number;
   backupAgeFailSeconds?: number;
+  /** Free space of the filesystem under the data directory / the WAL archive (`disks`), % of its size. */
+  diskFreeWarnPercent?: number;
+  diskFreeFailPercent?: number;
+  /** The same free space in bytes (off unless set). */
+  diskFreeWarnBytes?: number;
+  diskFreeFailBytes?: number;
+  /** WAL segments waiting for the archiver (`.ready` files in pg_wal/archive_status; off unless set). */
+  archiveBacklogWarnFiles?: number;
+  archiveBacklogFailFiles?: number;
+  /** How long the oldest segment has waited for the archiver, s. */
+  archiveBacklogWarnSeconds?: number;
+  archiveBacklogFailSeconds?: number;
+  /** `postgresql:slowStatements` judges the calls of this last window (between health checks on one client), s. */
+  slowStatementWindowSeconds?: number;
 }
 
 export type ThresholdName = keyof HealthThresholds;
@@ -122,6 +136,11 @@ export const DEFAULT_HEALTH_THRESHOLDS: Readonly<HealthThresholds> = Object.free
   slowStatementsWarn: 1,
   backupAgeWarnSeconds: 25 * 3600,
   backupAgeFailSeconds: 48 * 3600,
+  diskFreeWarnPercent: 15,
+  diskFreeFailPercent: 5,
+  archiveBacklogWarnSeconds: 300,
+  archiveBacklogFailSeconds: 1800,
+  slowStatementWindowSeconds: 300,
 });
 
 type Kind = 'count' | 'percent' | 'ratio' | 'duration' | 'bytes';
@@ -171,6 +190,15 @@ const KINDS: Record<ThresholdName, Kind> = {
   slowStatementsFail: 'count',
   backupAgeWarnSeconds: 'duration',
   backupAgeFailSeconds: 'duration',
+  diskFreeWarnPercent: 'percent',
+  diskFreeFailPercent: 'percent',
+  diskFreeWarnBytes: 'bytes',
+  diskFreeFailBytes: 'bytes',
+  archiveBacklogWarnFiles: 'count',
+  archiveBacklogFailFiles: 'count',
+  archiveBacklogWarnSeconds: 'duration',
+  archiveBacklogFailSeconds: 'duration',
+  slowStatementWindowSeconds: 'duration',
 };
 
 export const THRESHOLD_NAMES = Object.keys(KINDS) as ThresholdName[];
@@ -195,6 +223,10 @@ const PAIRS: [ThresholdName, ThresholdName, boolean][] = [
   ['databaseSizeWarnBytes', 'databaseSizeFailBytes', false],
   ['slowStatementsWarn', 'slowStatementsFail', false],
   ['backupAgeWarnSeconds', 'backupAgeFailSeconds', false],
+  ['diskFreeWarnPercent', 'diskFreeFailPercent', true],
+  ['diskFreeWarnBytes', 'diskFreeFailBytes', true],
+  ['archiveBacklogWarnFiles', 'archiveBacklogFailFiles', false],
+  ['archiveBacklogWarnSeconds', 'archiveBacklogFailSeconds', false],
 ];
 
 /** `connectionsWarnPercent` → `JEEX_HEALTH_CONNECTIONS_WARN_PERCENT`. */

@@ -3,6 +3,7 @@ import type { Sql } from 'postgres';
 import { JeexDbError } from '../../core/errors.ts';
 import { translateDbError } from '../../db/translate-error.ts';
 import { withTimeout } from '../../core/timeout.ts';
+import { SeriesTracker } from '../../db/fresh-series.ts';
 import { showPools, showStats } from './admin.ts';
 
 /** One pool (database × user) of a PgBouncer, from SHOW POOLS. */
@@ -117,9 +118,9 @@ export async function poolerSnapshot(admin: Sql): Promise<PoolerSnapshot> {
 export interface PoolerMetricsOptions {
   /** The meter to register on. Default: `metrics.getMeter('jeex-db')` from the global provider. */
   meter?: Meter;
-  /** Milliseconds a scrape may take; after that the last good values are reported. Default 2000. */
+  /** Milliseconds a scrape may take; after that only `pgbouncer.up` = 0 is reported. Default 2000. */
   timeoutMs?: number;
-  /** Told about a failed scrape (the metrics keep their last good values meanwhile). */
+  /** Told about a failed scrape (only `pgbouncer.up` = 0 is reported then: no stale values). */
   onError?: (error: JeexDbError) => void;
 }
 
@@ -135,8 +136,8 @@ export interface PoolerMetrics {
  * `.clients.waiting`, `.servers.active`, `.servers.idle`, `.clients.max_wait` (s). Per database,
  * with `db.namespace`: `pgbouncer.transactions`, `pgbouncer.queries` and `pgbouncer.wait_time`
  * (s; cumulative since PgBouncer started) and `pgbouncer.wait_time.avg` (s). `pgbouncer.up` is 1
- * when the last scrape worked; a failed scrape keeps the last good values and never throws into
- * the SDK.
+ * when the last scrape worked, else 0; after a failed scrape the other series are not exported
+ * (Prometheus and OTLP, see db/fresh-series.ts) until one works again. It never throws into the SDK.
  *
  * Register the SDK's MeterProvider before calling this: meters taken earlier stay no-op.
  *
@@ -149,9 +150,14 @@ export interface PoolerMetrics {
 export function collectPoolerMetrics(admin: Sql, options: PoolerMetricsOptions = {}): PoolerMetrics {
   const meter = options.meter ?? metrics.getMeter('jeex-db');
   const timeoutMs = options.timeoutMs ?? 2000;
-  const gauge = (name: string, unit: string, description: string) => meter.createObservableGauge(name, { unit, description });
-  const upDown = (name: string, unit: string, description: string) => meter.createObservableUpDownCounter(name, { unit, description });
-  const counter = (name: string, unit: string, description: string) => meter.createObservableCounter(name, { unit, description });
+  const names: [Observable, string][] = [];
+  const named = <T extends Observable>(name: string, observable: T): T => {
+    names.push([observable, name]);
+    return observable;
+  };
+  const gauge = (name: string, unit: string, description: string) => named(name, meter.createObservableGauge(name, { unit, description }));
+  const upDown = (name: string, unit: string, description: string) => named(name, meter.createObservableUpDownCounter(name, { unit, description }));
+  const counter = (name: string, unit: string, description: string) => named(name, meter.createObservableCounter(name, { unit, description }));
   const perPool: [Observable, (pool: PoolerPool) => number][] = [
     [upDown('pgbouncer.clients.active', '{client}', 'Clients linked to a server connection or idle'), (p) => p.clientsActive],
     [upDown('pgbouncer.clients.waiting', '{client}', 'Clients waiting for a server connection'), (p) => p.clientsWaiting],
@@ -165,49 +171,51 @@ export function collectPoolerMetrics(admin: Sql, options: PoolerMetricsOptions =
     [counter('pgbouncer.wait_time', 's', 'Time clients waited for a server connection since PgBouncer started'), (d) => d.waitSeconds],
     [gauge('pgbouncer.wait_time.avg', 's', 'Average wait for a server connection in the last stats period'), (d) => d.avgWaitSeconds],
   ];
-  const up = gauge('pgbouncer.up', '1', '1 when the last read of the admin console worked, else 0');
+  const up = gauge('pgbouncer.up', '', '1 when the last read of the admin console worked, else 0');
   const observables = [...perPool.map(([o]) => o), ...perDatabase.map(([o]) => o), up];
+  const tracker = new SeriesTracker(names);
 
-  let last: PoolerSnapshot | undefined;
-  let inflight: Promise<boolean> | undefined;
+  let inflight: Promise<PoolerSnapshot | undefined> | undefined;
 
   // Several readers may collect at once: they share one scrape.
-  const scrape = (): Promise<boolean> =>
+  const scrape = (): Promise<PoolerSnapshot | undefined> =>
     (inflight ??= consoleWithin(poolerSnapshot(admin), timeoutMs)
-      .then((snapshot) => {
-        last = snapshot;
-        return true;
-      })
       .catch((error: unknown) => {
         try {
           options.onError?.(translateDbError(error));
         } catch {
           // The caller's logger failing must not reach the SDK either.
         }
-        return false;
+        return undefined;
       })
       .finally(() => {
         inflight = undefined;
       }));
 
-  const emit = (result: BatchObservableResult, ok: boolean) => {
-    result.observe(up, ok ? 1 : 0);
-    if (!last) return;
-    for (const pool of last.pools) {
+  const emit = (result: BatchObservableResult, snapshot: PoolerSnapshot | undefined) => {
+    result.observe(up, snapshot ? 1 : 0);
+    if (!snapshot) return;
+    for (const pool of snapshot.pools) {
       const attributes: Attributes = { 'db.namespace': pool.database, user: pool.user };
       for (const [observable, pick] of perPool) result.observe(observable, pick(pool), attributes);
     }
-    for (const database of last.databases) {
+    for (const database of snapshot.databases) {
       const attributes: Attributes = { 'db.namespace': database.database };
       for (const [observable, pick] of perDatabase) result.observe(observable, pick(database), attributes);
     }
   };
 
   const observe: BatchObservableCallback = async (result) => {
-    emit(result, await scrape());
+    const snapshot = await scrape();
+    tracker.run(result, (tracked) => emit(tracked, snapshot));
   };
   meter.addBatchObservableCallback(observe, observables);
-  return { close: () => meter.removeBatchObservableCallback(observe, observables) };
+  return {
+    close: () => {
+      meter.removeBatchObservableCallback(observe, observables);
+      tracker.close();
+    },
+  };
 }
 
 function consoleWithin<T>(promise: Promise<T>, ms: number): Promise<T> {
@@ -216,7 +224,7 @@ function consoleWithin<T>(promise: Promise<T>, ms: number): Promise<T> {
     ms,
     () =>
       new JeexDbError('QUERY_TIMEOUT', `PgBouncer's admin console did not answer SHOW POOLS / SHOW STATS within ${ms} ms`, {
-        hint: 'Check that PgBouncer runs and accepts the admin user; the metrics keep their last values meanwhile.',
+        hint: 'Check that PgBouncer runs and accepts the admin user; meanwhile only pgbouncer.up = 0 is reported.',
       }),
   );
 }

@@ -199,6 +199,17 @@ function millis(option: number | undefined, optionName: string, raw: string | un
 }
 
 /**
+ * `OTEL_RESOURCE_ATTRIBUTES` read leniently: malformed entries are left out (`startTelemetry`
+ * reports them).
+ *
+ * @example
+ * parseResourceAttributes('service.instance.id=db-1,deployment.environment=prod')['service.instance.id']; // 'db-1'
+ */
+export function parseResourceAttributes(raw: string | undefined): Record<string, string> {
+  return parsePairs(raw?.trim() || undefined, 'OTEL_RESOURCE_ATTRIBUTES', [], false);
+}
+
+/**
  * `key1=value1,key2=value2` with percent-encoded values (W3C Baggage style, as the
  * specification reads OTEL_EXPORTER_OTLP_HEADERS and OTEL_RESOURCE_ATTRIBUTES). Header values
  * can be credentials, so a problem names the entry's position and key, never its value.

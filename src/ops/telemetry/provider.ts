@@ -1,11 +1,14 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { metrics, type Meter } from '@opentelemetry/api';
+import type { Logger } from 'pino';
 // Types only: the SDK and the exporters are imported when startTelemetry runs (the exporters
 // only when their reader is configured), so importing the package does not load them.
 import type { IMetricReader, MeterProvider } from '@opentelemetry/sdk-metrics';
 import { JeexDbError } from '../../core/errors.ts';
 import { packageVersion } from '../../core/package.ts';
 import { resolveTelemetryConfig, type ResolvedOtlp, type TelemetryConfigInput } from './config.ts';
+import { ExportFailureLog, FreshMetricExporter } from './export-failures.ts';
+import { instanceIdentity, type InstanceIdentity } from './identity.ts';
 
 export interface TelemetryOptions extends TelemetryConfigInput {
   /**
@@ -14,6 +17,12 @@ export interface TelemetryOptions extends TelemetryConfigInput {
    * (INVALID_CONFIG) when another provider is registered already.
    */
   global?: boolean;
+  /** Where failed OTLP exports are logged (rate-limited: the first, then one line a minute, and the recovery). Default: not logged. */
+  logger?: Logger;
+  /** `service.instance.id` of the resource; wins over `OTEL_RESOURCE_ATTRIBUTES`. */
+  instanceId?: string;
+  /** `service.instance.id` when neither `instanceId` nor `OTEL_RESOURCE_ATTRIBUTES` sets one (e.g. `${hostname}:${port}`). Default: the host name. */
+  defaultInstanceId?: string;
 }
 
 export interface PrometheusEndpoint {
@@ -29,6 +38,8 @@ export interface Telemetry {
   otlp?: Omit<ResolvedOtlp, 'headers'> & { headerNames: string[] };
   /** Present when the Prometheus reader is on. */
   prometheus?: PrometheusEndpoint;
+  /** `host.name` and `service.instance.id` of the resource. */
+  identity: InstanceIdentity;
   /** True when this provider is the global one. */
   global: boolean;
   /** Collect and export now (OTLP); resolves when the collector answered or the export timed out. */
@@ -65,6 +76,7 @@ export async function startTelemetry(options: TelemetryOptions = {}): Promise<Te
     import('@opentelemetry/resources'),
   ]);
   const readers: IMetricReader[] = [];
+  let failures: ExportFailureLog | undefined;
 
   if (config.otlp) {
     const exporterOptions = { url: config.otlp.url, headers: config.otlp.headers, timeoutMillis: config.otlp.requestTimeoutMillis };
@@ -73,9 +85,11 @@ export async function startTelemetry(options: TelemetryOptions = {}): Promise<Te
       config.otlp.protocol === 'http/json'
         ? new (await import('@opentelemetry/exporter-metrics-otlp-http')).OTLPMetricExporter(exporterOptions)
         : new (await import('@opentelemetry/exporter-metrics-otlp-proto')).OTLPMetricExporter(exporterOptions);
+    failures = new ExportFailureLog({ target: config.otlp.url, ...(options.logger ? { logger: options.logger } : {}) });
     readers.push(
       new PeriodicExportingMetricReader({
-        exporter,
+        // Only the series still observed go out, and every failed export is counted and logged.
+        exporter: new FreshMetricExporter(exporter, failures),
         exportIntervalMillis: config.otlp.intervalMillis,
         exportTimeoutMillis: config.otlp.exportTimeoutMillis,
       }),
@@ -84,16 +98,36 @@ export async function startTelemetry(options: TelemetryOptions = {}): Promise<Te
 
   let prometheus: PrometheusEndpoint | undefined;
   if (config.prometheus) {
-    const { PrometheusExporter } = await import('@opentelemetry/exporter-prometheus');
-    const exporter = new PrometheusExporter({ preventServerStart: true });
-    readers.push(exporter);
-    prometheus = { handler: (request, response) => exporter.getMetricsRequestHandler(request, response) };
+    // Our own pull reader and serializer, not @opentelemetry/exporter-prometheus: it drops the
+    // series no longer observed and writes the names with their unit and _total suffixes.
+    const { PrometheusReader } = await import('./prometheus-reader.ts');
+    const reader = new PrometheusReader();
+    readers.push(reader);
+    prometheus = { handler: (request, response) => reader.handler(request, response) };
   }
 
+  const identity = instanceIdentity({
+    ...(options.env ? { env: options.env } : {}),
+    ...(options.instanceId ? { instanceId: options.instanceId } : {}),
+    ...(options.defaultInstanceId ? { defaultInstanceId: options.defaultInstanceId } : {}),
+  });
   const resource = defaultResource().merge(
-    resourceFromAttributes({ ...config.resourceAttributes, 'service.name': config.serviceName, 'service.version': packageVersion() }),
+    resourceFromAttributes({
+      'host.name': identity.hostName,
+      ...config.resourceAttributes,
+      'service.instance.id': identity.instanceId,
+      'service.name': config.serviceName,
+      'service.version': packageVersion(),
+    }),
   );
   const provider = new MeterProvider({ resource, readers });
+  const meter = provider.getMeter('jeex-db', packageVersion());
+  if (failures) {
+    const log = failures;
+    meter
+      .createObservableCounter('jeex_db.telemetry.export.failures', { unit: '{failure}', description: 'OTLP metric exports that failed (the collector refused, answered an error or timed out)' })
+      .addCallback((result) => result.observe(log.failures));
+  }
 
   // With no reader there is nothing to export: leave the global slot to whoever needs it.
   const wantGlobal = (options.global ?? true) && readers.length > 0;
@@ -107,9 +141,10 @@ export async function startTelemetry(options: TelemetryOptions = {}): Promise<Te
   let stopped: Promise<void> | undefined;
   return {
     provider,
-    meter: provider.getMeter('jeex-db', packageVersion()),
+    meter,
     ...(config.otlp && { otlp: withoutHeaderValues(config.otlp) }),
     ...(prometheus && { prometheus }),
+    identity,
     global: wantGlobal,
     forceFlush: () => provider.forceFlush(),
     shutdown: () =>

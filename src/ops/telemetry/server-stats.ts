@@ -1,4 +1,5 @@
 import type { PendingQuery, Row, Sql } from 'postgres';
+import { readServerObjects, type ServerObjects } from './server-objects.ts';
 
 /** One standby streaming from this server, from pg_stat_replication. */
 export interface StandbyStats {
@@ -11,7 +12,7 @@ export interface StandbyStats {
 }
 
 /** What the statistics views say right now, for the database the client is connected to and the server. */
-export interface ServerStats {
+export interface ServerStats extends ServerObjects {
   database: string;
   /** Client backends of this database by state (`active`, `idle`, `idle in transaction`, …). */
   backends: Map<string, number>;
@@ -41,17 +42,24 @@ const num = (value: unknown): number => {
 };
 const optionalNum = (value: unknown): number | undefined => (value === null || value === undefined ? undefined : num(value));
 
+/** User tables (and indexes) reported one by one, the largest first, unless `maxTables` says otherwise. */
+export const DEFAULT_MAX_TABLES = 100;
+
 /**
- * Read the server's statistics in three queries (sent together; each its own statement, so
+ * Read the server's statistics in seven queries (sent together; each its own statement, so
  * they also work through PgBouncer in transaction mode). `track` gets each query so a caller
- * can cancel them.
+ * can cancel them; `maxTables` bounds the per-table and per-index figures.
  *
  * @example
  * const stats = await readServerStats(sql);
  * stats.commits; // xact_commit of the current database
  */
-export async function readServerStats(sql: Sql, track: <T extends PendingQuery<Row[]>>(query: T) => T = (query) => query): Promise<ServerStats> {
-  const [[totals], backendRows, standbyRows] = await Promise.all([
+export async function readServerStats(
+  sql: Sql,
+  track: <T extends PendingQuery<Row[]>>(query: T) => T = (query) => query,
+  maxTables: number = DEFAULT_MAX_TABLES,
+): Promise<ServerStats> {
+  const [[totals], backendRows, standbyRows, objects] = await Promise.all([
     track(sql`
       SELECT current_database() AS database,
              d.xact_commit, d.xact_rollback, d.deadlocks, d.temp_files, d.temp_bytes,
@@ -84,6 +92,7 @@ export async function readServerStats(sql: Sql, track: <T extends PendingQuery<R
              CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn) END AS replay_bytes,
              extract(epoch FROM write_lag) AS write_lag, extract(epoch FROM flush_lag) AS flush_lag, extract(epoch FROM replay_lag) AS replay_lag
         FROM pg_stat_replication`),
+    readServerObjects(sql, track, maxTables),
   ]);
   if (!totals) throw new Error('pg_stat_database has no row for the current database');
 
@@ -98,6 +107,7 @@ export async function readServerStats(sql: Sql, track: <T extends PendingQuery<R
     blocks[source] = num(totals[source]);
   }
   return {
+    ...objects,
     database: String(totals.database),
     backends,
     commits: num(totals.xact_commit),
