@@ -15,7 +15,7 @@ export interface HealthServerOptions {
    */
   ready: () => Promise<void>;
   /**
-   * Asked when `ready` gives no answer within `readyTimeoutMs`: a description when the path is
+   * Asked when `ready` fails or gives no answer within `readyTimeoutMs`: a description when the path is
    * saturated (PgBouncer's server connections, or the app pool's, all busy with clients queued
    * behind them) but up, undefined when it is not. Saturated is ready (200, status `warn`): every
    * instance would be taken out at once otherwise, while the database serves. It gets
@@ -45,9 +45,6 @@ export interface RunningHealthServer {
   close(): Promise<void>;
 }
 
-/** The readiness probe got no answer in time (it may be queued behind busy connections). */
-class ReadyTimeout extends Error {}
-
 /** pass and warn are served (200); fail is not (503). */
 export const httpStatusFor = (status: HealthStatus): number => (status === 'fail' ? 503 : 200);
 
@@ -76,7 +73,7 @@ export async function startHealthServer(options: HealthServerOptions): Promise<R
     const time = new Date().toISOString();
     const started = performance.now();
     try {
-      await withTimeout(options.ready(), readyTimeoutMs, () => new ReadyTimeout(`no answer within ${readyTimeoutMs} ms`));
+      await withTimeout(options.ready(), readyTimeoutMs, () => new Error(`no answer within ${readyTimeoutMs} ms`));
       const observed = performance.now() - started;
       return {
         status: 'pass',
@@ -87,7 +84,9 @@ export async function startHealthServer(options: HealthServerOptions): Promise<R
         },
       };
     } catch (error) {
-      const saturated = error instanceof ReadyTimeout && options.saturation ? await withTimeout(options.saturation(), readyTimeoutMs, () => new Error('no answer')).catch(() => undefined) : undefined;
+      // Late, or refused by the queue (PgBouncer's query_wait_timeout, the pool's POOL_TIMEOUT):
+      // saturation decides, from what PgBouncer and the pool report, not from the error.
+      const saturated = options.saturation ? await withTimeout(options.saturation(), readyTimeoutMs, () => new Error('no answer')).catch(() => undefined) : undefined;
       if (saturated) {
         const output = `the application's path is saturated, not down: ${saturated}. This instance stays ready (every instance would be taken out at once); /health warns and the alerts say so`;
         return {
