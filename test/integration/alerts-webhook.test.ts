@@ -73,6 +73,8 @@ describe('alert webhook', () => {
 
     engine.evaluate(reachable(false), t0);
     expect(await waitFor(() => hook.received.length === 3, 5000)).toBe(true);
+    // The receiver has the third request before the sender has read its answer and logged the recovery.
+    expect(await waitFor(() => lines.some((line) => String(line.msg).includes('works again after')), 5000)).toBe(true);
 
     expect(hook.received.map((r) => r.body)).toEqual(Array(3).fill(hook.received[0]?.body));
     expect(hook.received[2]?.headers['content-type']).toBe('application/json');
