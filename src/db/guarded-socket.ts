@@ -307,12 +307,18 @@ export function guardSocket(socket: Socket, options: GuardOptions): void {
       if (messages.readies !== readies) writesAtLastReady = writes;
       return passed.length > 0 ? emit('data', passed) : true;
     }
+    // The connection broke while postgres.js's own setup statement (the array-type lookup) waited
+    // for its answer (behind PgBouncer it queues for a server connection): postgres.js would
+    // reject that statement with nobody listening, an unhandled rejection that ends the process
+    // (porsager/postgres#1192, #1223). It gets the empty answer first; the query that waited is
+    // then sent and fails with the close like any other.
+    if ((event === 'close' || event === 'error') && messages.ready && !messages.inService) emit('data', messages.answerSetup());
     // The server said why (a FATAL error, held back above) before the connection broke under a
     // write (EPIPE, ECONNRESET: over TLS the write often comes first): that is the reason to give.
     if (event === 'error' && messages.fatal && args[0] !== messages.fatal) return emit('error', messages.fatal);
-    // Before login and its setup statements (a refused login, a cancel request's connection, the
-    // array-type lookup) postgres.js's own handling is right: it connects again for the query
-    // that waits, and a cancel request waits for exactly this 'close'.
+    // Before login (a refused login, a cancel request's connection) postgres.js's own handling
+    // is right: it connects again for the query that waits, and a cancel request waits for
+    // exactly this 'close'.
     if (event !== 'close' || !messages.inService) return emit(event, ...args);
     // A statement awaits its ReadyForQuery, or something was sent since the last one (a cursor's
     // or a describe's messages come without Sync).

@@ -47,7 +47,7 @@ describe('base backups (takeBaseBackup, verifyBackupFiles, listBackups)', () => 
     const state = readLocalState(layout);
     const url = localUrl(layout, 'superuser', state ? { database: state.database } : {});
     if (!url) throw new Error('no local url');
-    sql = connect(url, { max: 3, onnotice: () => {} });
+    sql = connect(url, { max: 5, onnotice: () => {} });
     const [settings] = await sql<{ mode: string; library: string }[]>`SELECT current_setting('archive_mode') AS mode, current_setting('archive_library') AS library`;
     // `up` configures archiving into <repo>/wal; this test depends on it.
     expect(settings).toEqual({ mode: 'on', library: 'basic_archive' });
@@ -61,12 +61,17 @@ describe('base backups (takeBaseBackup, verifyBackupFiles, listBackups)', () => 
 
   it('takes a backup while a writer inserts rows', async () => {
     let writing = true;
-    const writer = (async () => {
-      while (writing) {
-        await insertUser(sql, { email: `w${writerRows}@example.com`, name: 'writer' });
-        writerRows += 1;
-      }
-    })();
+    // Three writers: the count-to-stop window is a few milliseconds, and one writer's round trips
+    // on two loaded cores can miss it (the record then says, rightly, that the counts are exact).
+    let next = 0;
+    const writer = Promise.all(
+      [0, 1, 2].map(async () => {
+        while (writing) {
+          await insertUser(sql, { email: `w${next++}@example.com`, name: 'writer' });
+          writerRows += 1;
+        }
+      }),
+    );
     const phases = new Set<string>();
     let lastBytes = 0;
     try {

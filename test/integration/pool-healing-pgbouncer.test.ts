@@ -5,6 +5,7 @@ import { runningBackend, terminate, uniqueAppName } from '../helpers/activity.ts
 import { startDedicatedPooler, type DedicatedPooler } from '../helpers/dedicated-pooler.ts';
 import { failure, healingClients, healingEmail, watchCrashes } from '../helpers/healing.ts';
 import { refusal } from '../helpers/rejections.ts';
+import { poolerAdmin, showPools } from '../../src/ops/pooler/admin.ts';
 import { startRelay } from '../helpers/relay.ts';
 import { requirePooler } from '../helpers/skip.ts';
 import { useTestDatabase } from '../helpers/test-db.ts';
@@ -99,6 +100,44 @@ describe('healing through a PgBouncer restart', () => {
     const victim = await runningBackend(t.admin, applicationName, 'pg_sleep(0.5)');
     await terminate(t.admin, [victim.pid]);
     expect(await read).toEqual([{ answer: 42 }]);
+  });
+
+  it('PgBouncer stopped while a new connection\'s array-type lookup waits in its queue: the query fails, the process does not crash', async (ctx) => {
+    requirePooler(ctx, inject('testServer'));
+    // One server connection: a second client logs in to PgBouncer, and postgres.js's own first
+    // statement (the array-type lookup) waits in PgBouncer's queue behind the sleeper.
+    const busy = await startDedicatedPooler({ overrides: { default_pool_size: '1', reserve_pool_size: '0', min_pool_size: '0', query_wait_timeout: '60' } });
+    if (!busy) throw new Error('the binary is there, but the dedicated PgBouncer did not start');
+    const crashes = watchCrashes();
+    try {
+      const url = busy.through(t.appUrl);
+      const holderName = uniqueAppName('heal_queue_holder');
+      const { sql: holder } = client({ url, pooler: 'pgbouncer', max: 1, queryTimeout: 30_000, applicationName: holderName });
+      const held = Promise.resolve(holder`SELECT pg_sleep(20)`).catch((error: unknown) => error);
+      await runningBackend(t.admin, holderName, 'pg_sleep(20)');
+      const { sql: waiter } = client({ url, pooler: 'pgbouncer', max: 1, queryTimeout: 30_000, applicationName: uniqueAppName('heal_queue_waiter') });
+      const waiting = failure(waiter`SELECT 1`);
+      const admin = poolerAdmin(busy.consoleUrl);
+      try {
+        const deadline = Date.now() + 10_000;
+        while (!(await showPools(admin)).some((p) => Number(p.cl_waiting) >= 1)) {
+          if (Date.now() > deadline) throw new Error('no client waited in PgBouncer');
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+      } finally {
+        await admin.end({ timeout: 1 });
+      }
+      await busy.stop();
+      // Before the fix: the lookup was rejected with nobody listening (unhandledRejection, the
+      // process exits); the query itself failed or reconnected.
+      expect(['CONNECTION_CLOSED', 'CONNECTION_FAILED']).toContain(await waiting);
+      await held;
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      expect(crashes.errors).toEqual([]);
+    } finally {
+      crashes.stop();
+      await busy.remove();
+    }
   });
 
   it('a new connection through a PgBouncer that lost PostgreSQL fails its query, without crashing the process', async (ctx) => {
