@@ -6,7 +6,7 @@ import { type Sql } from 'postgres';
 import { connect } from '../../src/db/connect.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultMigrationsDir, migrate, rollback, status } from '../../src/migrate/runner.ts';
-import { catalogFingerprint, FINGERPRINT_KINDS, publicPart, type CatalogFingerprint } from '../helpers/catalog.ts';
+import { catalogFingerprint, FINGERPRINT_KINDS, publicPart, type CatalogFingerprint } from '../../src/migrate/catalog.ts';
 import { PACKAGE_TAGS } from '../helpers/migrations.ts';
 import { rejection } from '../helpers/rejections.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-db.ts';

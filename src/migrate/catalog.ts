@@ -1,4 +1,4 @@
-import type { Sql, TransactionSql } from 'postgres';
+import type { ReservedSql, Sql, TransactionSql } from 'postgres';
 
 export const FINGERPRINT_KINDS = [
   'schemas',
@@ -20,6 +20,7 @@ export type CatalogFingerprint = Record<(typeof FINGERPRINT_KINDS)[number], stri
  * sorted lines of text: two databases (or one database at two moments) with equal fingerprints
  * have the same schema. OIDs never appear, and names PostgreSQL makes up (the internal triggers of
  * foreign keys, `RI_ConstraintTrigger_a_16423`) are replaced by what they belong to.
+ * Read-only: plain catalog reads, any role that can connect may run it.
  *
  * System schemas are left out; `jeex_migrations` and `drizzle` (the runners' ledgers) are kept:
  * their structure must not change either.
@@ -29,7 +30,7 @@ export type CatalogFingerprint = Record<(typeof FINGERPRINT_KINDS)[number], stri
  * await rollback(sql, { steps: 3 }); await migrate(sql);
  * expect(await catalogFingerprint(sql)).toEqual(before);
  */
-export async function catalogFingerprint(sql: Sql | TransactionSql): Promise<CatalogFingerprint> {
+export async function catalogFingerprint(sql: Sql | TransactionSql | ReservedSql): Promise<CatalogFingerprint> {
   const user = "n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast') AND n.nspname NOT LIKE 'pg_temp%' AND n.nspname NOT LIKE 'pg_toast_temp%'";
   // Objects an extension installed (pg_stat_statements lives in public) are the extension's, listed under `extensions`.
   const notExtension = (catalog: string, oid: string) => `NOT EXISTS (SELECT 1 FROM pg_depend x WHERE x.classid = '${catalog}'::regclass AND x.objid = ${oid} AND x.deptype = 'e')`;
