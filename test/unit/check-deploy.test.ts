@@ -43,11 +43,11 @@ describe('check catches offline what would block a deploy', () => {
   });
 
   it('(b) two CREATE INDEX CONCURRENTLY without a breakpoint between them are MIGRATION_STATEMENTS_NOT_SPLIT, naming the lines', async () => {
-    const tag = await scratch.add('two_indexes', [], { snapshot: true, down: ['DROP INDEX CONCURRENTLY IF EXISTS "users_name_idx";', 'DROP INDEX CONCURRENTLY IF EXISTS "users_role_idx";'] });
+    const tag = await scratch.add('two_indexes', [], { snapshot: true, down: ['DROP INDEX CONCURRENTLY IF EXISTS "users_name_idx";', 'DROP INDEX CONCURRENTLY IF EXISTS "users_login_idx";'] });
     // One chunk: the runner sends it as one query, which PostgreSQL runs as one implicit transaction.
     await writeFile(
       scratch.file(tag),
-      '-- two indexes\nCREATE INDEX CONCURRENTLY IF NOT EXISTS "users_name_idx" ON "users" ("name");\nCREATE INDEX CONCURRENTLY IF NOT EXISTS "users_role_idx" ON "users" ("role");\n',
+      '-- two indexes\nCREATE INDEX CONCURRENTLY IF NOT EXISTS "users_name_idx" ON "users" ("name");\nCREATE INDEX CONCURRENTLY IF NOT EXISTS "users_login_idx" ON "users" ("last_login_at");\n',
     );
     const result = await check({ migrationsDir: scratch.dir });
     expect(result.ok).toBe(false);
@@ -77,9 +77,9 @@ describe('check catches offline what would block a deploy', () => {
   });
 
   it('(b) the same statements as their own migration with breakpoints pass', async () => {
-    await scratch.add('two_indexes', ['CREATE INDEX CONCURRENTLY IF NOT EXISTS "users_name_idx" ON "users" ("name");', 'CREATE INDEX CONCURRENTLY IF NOT EXISTS "users_role_idx" ON "users" ("role");'], {
+    await scratch.add('two_indexes', ['CREATE INDEX CONCURRENTLY IF NOT EXISTS "users_name_idx" ON "users" ("name");', 'CREATE INDEX CONCURRENTLY IF NOT EXISTS "users_login_idx" ON "users" ("last_login_at");'], {
       snapshot: true,
-      down: ['DROP INDEX CONCURRENTLY IF EXISTS "users_name_idx";', 'DROP INDEX CONCURRENTLY IF EXISTS "users_role_idx";'],
+      down: ['DROP INDEX CONCURRENTLY IF EXISTS "users_name_idx";', 'DROP INDEX CONCURRENTLY IF EXISTS "users_login_idx";'],
     });
     const result = await check({ migrationsDir: scratch.dir });
     expect(result.problems).toEqual([]);
