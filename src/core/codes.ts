@@ -102,6 +102,9 @@ export const errorEntries = [
   { code: 'MIGRATION_LINT', exit: 30, group: 'migrate', summary: '`jeex-db check`: squawk found unsuppressed problems in a migration: fix them, or add `-- jeex:lint-ignore RULE reason`.' },
   { code: 'MIGRATION_NO_DOWN', exit: 31, group: 'migrate', summary: 'A rollback needs a reviewed `.down.sql` file and there is none (or only a draft): `jeex-db migrate generate-down`, review it, commit it.' },
   { code: 'SCHEMA_DRIFT', exit: 32, group: 'migrate', summary: '`jeex-db check`: the Drizzle schema and the migrations disagree: run `npm run db:generate` and commit the migration.' },
+  { code: 'MIGRATION_STATEMENTS_NOT_SPLIT', exit: 66, group: 'migrate', summary: 'Statements without a `--> statement-breakpoint` between them are sent as one query (one implicit transaction), and one of them must run outside a transaction (`CREATE INDEX CONCURRENTLY`): add the breakpoint lines the message names.' },
+  { code: 'MIGRATION_SQL_SNAPSHOT_MISMATCH', exit: 67, group: 'migrate', summary: '`jeex-db check`: a generated migration (or the ones after it) lacks a statement its snapshot records (its .sql was edited): restore the statement, or regenerate the migration.' },
+  { code: 'MIGRATION_ROUND_TRIP_FAILED', exit: 68, group: 'migrate', summary: '`jeex-db migrate round-trip`: a down file does not restore the schema its migration started from, or the migrations do not apply again after it (migration and objects named): fix the .down.sql file named.' },
   // Connection pooling (the app's pool and PgBouncer).
   { code: 'POOL_TIMEOUT', exit: 1, group: 'pool', summary: "No connection within `JEEX_DB_ACQUIRE_TIMEOUT`, the wait queue is full, or PgBouncer's `query_wait_timeout` passed: look for slow queries and long transactions, or raise the pool size." },
   { code: 'QUERY_TIMEOUT', exit: 1, group: 'pool', summary: 'No answer within `JEEX_DB_QUERY_TIMEOUT` (the query was cancelled): make the query cheaper, or raise the timeout.' },

@@ -1,8 +1,11 @@
 import { JeexDbError } from '../core/errors.ts';
+import { downFileProblems } from './down-files.ts';
 import { schemaDrift } from './drift.ts';
 import { lintScripts, type LintOptions, type LintResult } from './lint.ts';
 import type { Problem } from './problems.ts';
+import { runProblems } from './run-problems.ts';
 import { defaultMigrationsDir } from './runner.ts';
+import { snapshotSqlProblems } from './snapshot-sql.ts';
 import { loadMigrations, type MigrationSource } from './source.ts';
 import { directiveProblems } from './status.ts';
 
@@ -13,6 +16,8 @@ export interface CheckOptions {
   schemaModule?: string;
   /** Passed to squawk. */
   squawk?: Omit<LintOptions, 'timeouts'>;
+  /** Let `.down.sql` drafts (`-- jeex:draft`) pass, for development; missing down files still fail. */
+  allowDraftDown?: boolean;
 }
 
 export interface CheckResult {
@@ -31,10 +36,13 @@ const noLint = (): LintResult => ({ findings: [], unsuppressed: 0, unusedIgnores
 /**
  * The CI gate, without a database: the migration files are consistent (no collisions, no journal
  * entry without its file, no file outside the journal, valid directives), the Drizzle schema and
- * the newest snapshot agree (generating again would produce nothing), and squawk finds nothing
- * that the files do not accept with `-- jeex:lint-ignore RULE reason`. Findings are returned,
- * not thrown; the caller decides the exit code. Down scripts are not linted: undoing is
- * destructive by nature.
+ * the newest snapshot agree (generating again would produce nothing), nothing `migrate` or
+ * `rollback` would refuse before running (mixed transaction modes, statements that must run on
+ * their own sent in one query, new enum values used too early), every generated migration makes
+ * what its snapshot records, every migration has a reviewed `.down.sql`, and squawk finds
+ * nothing that the files do not accept with `-- jeex:lint-ignore RULE reason`. Findings are
+ * returned, not thrown; the caller decides the exit code. Down scripts are not linted: undoing
+ * is destructive by nature.
  *
  * @example
  * const result = await check({ migrationsDir: 'drizzle', schemaModule: 'src/schema/index.ts' });
@@ -71,6 +79,9 @@ export async function check(options: CheckOptions = {}): Promise<CheckResult> {
     });
   }
 
+  problems.push(...runProblems(source.migrations, {}, 'up'), ...runProblems(source.migrations, {}, 'down'));
+  problems.push(...(await snapshotSqlProblems(source)));
+
   const lint = await lintScripts(source.migrations.map((m) => ({ migration: m.tag, script: m.up })), options.squawk ?? {});
   for (const finding of lint.findings.filter((f) => !f.suppressed)) {
     problems.push({
@@ -83,5 +94,7 @@ export async function check(options: CheckOptions = {}): Promise<CheckResult> {
         `(the edit changes the file's checksum: where it is already applied, accept that with \`jeex-db mark-applied ${finding.migration}\`).`,
     });
   }
+  // Last: the exit code is the first problem's, and a missing down file is the least urgent.
+  problems.push(...downFileProblems(source, { allowDraft: options.allowDraftDown ?? false }));
   return { ok: problems.length === 0, problems, drift: drift?.statements ?? [], lint };
 }

@@ -2,7 +2,8 @@ import type { Sql } from 'postgres';
 import { timeoutsFor } from './execute.ts';
 import { lintScripts, type LintFinding, type LintOptions, type LintResult } from './lint.ts';
 import type { Problem } from './problems.ts';
-import { defaultMigrationsDir, inspect, runProblems, selectUpTo, timeouts, type MigrateOptions } from './runner.ts';
+import { runProblems } from './run-problems.ts';
+import { defaultMigrationsDir, inspect, selectUpTo, timeouts, type MigrateOptions } from './runner.ts';
 import { loadMigrations } from './source.ts';
 import type { MigrationStateName } from './status.ts';
 

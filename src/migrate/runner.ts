@@ -7,9 +7,9 @@ import { runAllInOneTransaction, runInTransaction, runOutsideTransaction, type S
 import type { Timeouts } from './execute.ts';
 import { insertLedgerRow, ledgerExists, readDrizzleTable, readLedger, recordInDrizzle, type LedgerEntry } from './ledger.ts';
 import { throwProblems, type Problem } from './problems.ts';
+import { runProblems } from './run-problems.ts';
 import { openSession, type MigrationSession } from './session.ts';
 import { loadMigrations, type Migration, type MigrationSource } from './source.ts';
-import { stripComments } from './statements.ts';
 import { compareWithDatabase, type MigrationStatus, type Snapshot } from './status.ts';
 
 /** The package's own migrations (drizzle-kit's output), from src/migrate or dist/migrate alike. */
@@ -64,61 +64,6 @@ export function timeouts(options: RunnerOptions): Timeouts {
     ...(options.statementTimeoutMs !== undefined ? { statementTimeoutMs: options.statementTimeoutMs } : {}),
     ...(options.retries !== undefined ? { retries: options.retries } : {}),
   };
-}
-
-/** Problems with how pending migrations would run (before anything runs); `migrate` and `plan` share them. */
-export function runProblems(pending: Migration[], options: MigrateOptions, direction: 'up' | 'down'): Problem[] {
-  const problems: Problem[] = [];
-  for (const migration of pending) {
-    const script = direction === 'up' ? migration.up : migration.down;
-    if (!script) continue;
-    if (script.mode === 'mixed') {
-      const outside = script.statements.filter((_, i) => script.classifications[i]?.nonTransactional);
-      const first = outside[0];
-      const reason = first ? script.classifications[first.index]?.reason : undefined;
-      problems.push({
-        code: 'MIGRATION_MIXED_TRANSACTION',
-        migration: migration.tag,
-        message: `${script.displayPath} mixes statements that must run outside a transaction (line ${first?.line ?? '?'}: ${reason ?? ''}) with ones that run inside one`,
-        hint:
-          `Move the ${outside.length} statement(s) that must run outside a transaction into a migration of their own ` +
-          '(`npx drizzle-kit generate --custom --name <name>`, then cut and paste them there), so a failure never leaves half a transaction applied.',
-      });
-    }
-    problems.push(...newEnumValueUses(migration.tag, script));
-    if (options.singleTransaction && script.mode === 'none') {
-      problems.push({
-        code: 'MIGRATION_MIXED_TRANSACTION',
-        migration: migration.tag,
-        message: `--single-transaction, but ${script.displayPath} must run outside a transaction (${script.classifications[0]?.reason ?? ''})`,
-        hint: 'Run without --single-transaction, or apply up to the migration before it first (--to).',
-      });
-    }
-  }
-  return problems;
-}
-
-/**
- * `ALTER TYPE ... ADD VALUE 'x'` runs in a transaction, but PostgreSQL refuses to use 'x' before
- * that transaction commits ("unsafe use of new value"): a later statement of the same file that
- * uses it must move to the next migration.
- */
-function newEnumValueUses(tag: string, script: Migration['up']): Problem[] {
-  const problems: Problem[] = [];
-  script.statements.forEach((statement, i) => {
-    const added = /^\s*ALTER\s+TYPE\s+(\S+)\s+ADD\s+VALUE\s+(?:IF\s+NOT\s+EXISTS\s+)?'((?:[^']|'')+)'/i.exec(stripComments(statement.sql));
-    if (!added) return;
-    const literal = `'${added[2] ?? ''}'`;
-    const user = script.statements.slice(i + 1).find((later) => stripComments(later.sql).includes(literal));
-    if (!user) return;
-    problems.push({
-      code: 'MIGRATION_MIXED_TRANSACTION',
-      migration: tag,
-      message: `${script.displayPath} adds the enum value ${literal} to ${added[1] ?? 'a type'} (line ${statement.line}) and uses it at line ${user.line}, in the same transaction, which PostgreSQL refuses ("unsafe use of new value")`,
-      hint: `Move the statements that use ${literal} into the next migration (\`npx drizzle-kit generate --custom\`), so the value is committed before it is used.`,
-    });
-  });
-  return problems;
 }
 
 async function createRestorePoint(session: MigrationSession, label: string, warnings: string[]): Promise<string | undefined> {

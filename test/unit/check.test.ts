@@ -26,6 +26,8 @@ describe('check (the CI gate, no database)', () => {
   async function addCustom(name: string, text: string): Promise<{ tag: string; file: string }> {
     const tag = await scratch.add(name, []);
     await writeFile(scratch.file(tag), text);
+    // Every migration needs a reviewed down file (check says so otherwise): not what these tests are about.
+    await writeFile(scratch.file(tag, '.down.sql'), 'SELECT 1;\n');
     const idx = Number(tag.slice(0, 4));
     const previous = await readSnapshot(idx - 1);
     await writeSnapshot(idx, { ...previous, id: randomUUID(), prevId: previous.id });
@@ -83,7 +85,8 @@ describe('check (the CI gate, no database)', () => {
     await writeSnapshot(PACKAGE_TAGS.length - 1, newest);
     const result = await check({ migrationsDir: scratch.dir });
     expect(result.ok).toBe(false);
-    expect(codes(result)).toEqual(['SCHEMA_DRIFT']);
+    // The edited snapshot also no longer matches its migration's SQL (which still adds email).
+    expect(codes(result)).toEqual(['SCHEMA_DRIFT', 'MIGRATION_SQL_SNAPSHOT_MISMATCH']);
     expect(result.drift).toEqual(['ALTER TABLE "users" ADD COLUMN "email" text NOT NULL;']);
     expect(result.problems[0]?.message).toContain('ALTER TABLE "users" ADD COLUMN "email" text NOT NULL;');
     expect(result.problems[0]?.hint).toContain('npm run db:generate');
@@ -112,7 +115,8 @@ describe('check (the CI gate, no database)', () => {
     const [a, b] = [await readSnapshot(4), await readSnapshot(5)];
     await writeSnapshot(5, { ...b, prevId: a.prevId });
     const result = await check({ migrationsDir: scratch.dir });
-    expect(codes(result)).toEqual(['MIGRATION_COLLISION']);
+    // Re-parented, 0005's snapshot records the audit trail as its own change, which its SQL (SELECT 1) does not make.
+    expect(codes(result)).toEqual(['MIGRATION_COLLISION', 'MIGRATION_SQL_SNAPSHOT_MISMATCH']);
     expect(result.problems[0]?.message).toContain('0004_snapshot.json and 0005_snapshot.json were generated from the same parent snapshot');
   });
 

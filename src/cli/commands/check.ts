@@ -8,21 +8,23 @@ interface CheckFlags {
   migrationsDir?: string;
   config?: string;
   schema?: string;
+  allowDraftDown?: boolean;
   json?: boolean;
 }
 
 export function checkCommand(): Command {
   return new Command('check')
-    .description('the CI gate: the schema and the committed migrations agree, no conflicts, lint clean (no database needed)')
+    .description('the CI gate: everything migrate and rollback would refuse, found without a database (schema drift, conflicts, transaction modes, unsplit statements, SQL vs snapshot, down files, lint)')
     .addOption(migrationsDirOption())
     .addOption(drizzleConfigOption())
     .option('--schema <file>', 'the Drizzle schema module (default: `schema` of drizzle.config.ts, else the package schema)')
+    .option('--allow-draft-down', 'let unreviewed .down.sql drafts (`-- jeex:draft`) pass, for development (missing down files still fail)')
     .addOption(jsonOption())
     .action(async (flags: CheckFlags) => {
       try {
         const target = await resolveMigrationTarget(flags);
         const schemaModule = flags.schema ?? target.schemaModule;
-        const result = await check({ migrationsDir: target.migrationsDir, ...(schemaModule ? { schemaModule } : {}) });
+        const result = await check({ migrationsDir: target.migrationsDir, ...(schemaModule ? { schemaModule } : {}), ...(flags.allowDraftDown ? { allowDraftDown: true } : {}) });
         const first = result.problems[0];
         if (first) process.exitCode = exitCodeFor(first.code);
         if (flags.json) {
@@ -39,7 +41,7 @@ export function checkCommand(): Command {
         }
         const accepted = result.lint.findings.filter((f) => f.suppressed).length;
         if (result.ok) {
-          say(`${green('✔')} ${target.migrationsDir}: schema and migrations agree, no conflicts, lint clean${accepted ? ` (${accepted} finding(s) accepted with a reason)` : ''}`);
+          say(`${green('✔')} ${target.migrationsDir}: schema and migrations agree, no conflicts, nothing migrate would refuse, down files reviewed, lint clean${accepted ? ` (${accepted} finding(s) accepted with a reason)` : ''}`);
         }
       } catch (error) {
         reportError(error, Boolean(flags.json));
