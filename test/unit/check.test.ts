@@ -113,7 +113,7 @@ describe('check (the CI gate, no database)', () => {
     await writeSnapshot(5, { ...b, prevId: a.prevId });
     const result = await check({ migrationsDir: scratch.dir });
     expect(codes(result)).toEqual(['MIGRATION_COLLISION']);
-    expect(result.problems[0]?.message).toContain('0004_snapshot.json and 0005_snapshot.json were generated from the same parent snapshot');
+    expect(result.problems[0]?.message).toContain('meta/0004_snapshot.json (0004_audit_trail) and meta/0005_snapshot.json (0005_branch_a) were generated from the same parent snapshot');
   });
 
   it('a journal entry without its file is MIGRATION_FILE_MISSING', async () => {
