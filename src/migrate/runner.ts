@@ -140,7 +140,7 @@ export async function migrate(sql: Sql, options: MigrateOptions = {}): Promise<M
     const pending = selectUpTo(snapshot.pending, options.to, source);
     throwProblems([...snapshot.problems, ...runProblems(pending, options, 'up')]);
     const adopted = await reconcile(session, source, snapshot, ledger);
-    const warnings: string[] = [];
+    const warnings: string[] = [...snapshot.warnings];
     if (adopted.length > 0) progress(`adopted ${adopted.length} migration(s) applied by drizzle-kit migrate`);
     if (pending.length === 0) return { applied: [], adopted, warnings, upToDate: true, total: source.migrations.length };
 
@@ -245,6 +245,8 @@ export interface StatusResult {
   migrations: MigrationStatus[];
   pending: string[];
   problems: Problem[];
+  /** E.g. a same-parent collision that `allowOutOfOrder` lets through. */
+  warnings: string[];
   upToDate: boolean;
 }
 
@@ -256,6 +258,7 @@ export async function status(sql: Sql, options: { migrationsDir?: string; allowO
     migrations: snapshot.statuses,
     pending: snapshot.pending.map((m) => m.tag),
     problems: snapshot.problems,
+    warnings: snapshot.warnings,
     upToDate: snapshot.pending.length === 0 && snapshot.problems.length === 0,
   };
 }
