@@ -84,7 +84,7 @@ describe('roundTrip: up, down, up again with catalogs compared', () => {
   it('a down file missing altogether stops the trip at that migration with MIGRATION_NO_DOWN', async () => {
     const tag = await scratch.add('nickname', ['ALTER TABLE "users" ADD COLUMN "nickname" text;'], { snapshot: true });
     const result = await roundTrip(sql, { migrationsDir: scratch.dir });
-    expect(result.failures).toEqual([expect.objectContaining({ migration: tag, phase: 'down', error: expect.objectContaining({ code: 'MIGRATION_NO_DOWN' }) })]);
+    expect(result.failures.map((f) => [f.migration, f.phase, f.error?.code])).toEqual([[tag, 'down', 'MIGRATION_NO_DOWN']]);
     // rollback refused before changing anything: the database is left fully migrated.
     expect((await migrate(sql, { migrationsDir: scratch.dir })).upToDate).toBe(true);
   });
