@@ -1,6 +1,6 @@
 /**
  * `jeex-db/migrate`: the migration runner over drizzle-kit's output (validated, locked, one
- * transaction each, with reviewed .down.sql files), the CI gate and the plan.
+ * transaction each, with reviewed .down.sql files), the CI gate, the plan and the round trip.
  *
  * @example
  * import { migrate, assertUpToDate } from 'jeex-db/migrate';
@@ -25,6 +25,7 @@ export {
 } from './runner.ts';
 export { plan, type PlanOptions, type PlanResult, type PlannedMigration, type PlannedStatement } from './plan.ts';
 export { check, type CheckOptions, type CheckResult } from './check.ts';
+export { roundTrip, type RoundTripOptions, type RoundTripResult, type RoundTripStep, type CatalogDifference } from './round-trip.ts';
 export { lintScripts, type LintFinding, type LintOptions, type LintResult } from './lint.ts';
 export { generateDown, type GenerateDownOptions, type GeneratedDown } from './down.ts';
 export { resolveMigrationTarget, requireUrl, type MigrationTarget, type TargetInput } from './target.ts';
