@@ -41,7 +41,8 @@ export interface CheckResult {
 function mergeDriftHint(source: MigrationSource, problems: Problem[], drift: string[]): string | undefined {
   const collision = problems.find((p) => p.collision);
   if (collision) {
-    return `Do not run \`npm run db:generate\`: migrations collide (MIGRATION_COLLISION above), and this drift is the change of a migration whose snapshot the merge lost; generating would write a migration that repeats it. ${collision.hint}`;
+    const command = collision.collision?.rebase ? `\`jeex-db rebase ${collision.collision.rebase}\`` : 'its recipe';
+    return `Do not run \`npm run db:generate\`: migrations collide (MIGRATION_COLLISION), and this drift is a change whose snapshot the merge lost; generating would write a migration that repeats it. Resolve the collision first (${command}), then run \`jeex-db check\` again.`;
   }
   const wanted = new Set(drift.map(normalizeStatement));
   const owner = source.migrations.find((m) => m.up.statements.some((s) => wanted.has(normalizeStatement(s.sql))));

@@ -178,15 +178,17 @@ export function collisionHint(collision: MergeCollision, context: RecipeContext)
     );
   }
   const { up, down, hasDown } = files(target, context);
-  const why = context.appliedHere
-    ? keep.some((tag) => context.appliedHere?.has(tag))
-      ? `${list(keep.filter((tag) => context.appliedHere?.has(tag)))} ${keep.filter((tag) => context.appliedHere?.has(tag)).length > 1 ? 'are' : 'is'} applied to this database and ${target} is not`
-      : `none of ${list(collision.migrations)} is applied to this database; ${target} is the later one`
-    : `${target} is the later one (journal \`when\`); if it is already applied on a database and ${list(keep)} ${keep.length > 1 ? 'are' : 'is'} not, rebase ${keep.length > 1 ? 'those' : 'that one'} instead (\`jeex-db status\` against that database says which)`;
+  const appliedKept = keep.filter((tag) => context.appliedHere?.has(tag));
+  const why = !context.appliedHere
+    ? `the later one by journal \`when\`; if it is already applied somewhere and ${list(keep)} ${keep.length > 1 ? 'are' : 'is'} not, rebase ${keep.length > 1 ? 'those' : 'that one'} instead: \`jeex-db status\` says which`
+    : appliedKept.length
+      ? `${list(appliedKept)} ${appliedKept.length > 1 ? 'are' : 'is'} applied to this database, ${target} is not`
+      : `none of them is applied to this database; ${target} is the later one`;
   return (
-    `${fixJournal}Keep ${list(keep)}; move ${target} on top: \`jeex-db rebase ${target}\` (${why}). It renames ${up}${hasDown ? ` and ${down}` : ''} after the newest migration, ` +
-    `regenerates its SQL and snapshot from the schema with drizzle-kit, and ${hasDown ? `keeps ${down} when the SQL is unchanged, else replaces it with a draft to review` : 'drafts no down file (it has none)'}; ` +
-    '`--dry-run` shows it first. Then run `jeex-db check`. Do not run `npm run db:generate` for this: it writes a migration that repeats the change.'
+    `${fixJournal}Keep ${list(keep)}; move ${target} on top with \`jeex-db rebase ${target}\` (${why}). ` +
+    `It renumbers ${up}${hasDown ? ` and ${down}` : ''} after the newest migration and regenerates its SQL and snapshot from the schema` +
+    `${hasDown ? `; ${down} is kept if the SQL comes out the same, else redrafted for review` : ''} (\`--dry-run\` shows it first). Then run \`jeex-db check\`. ` +
+    'Not `npm run db:generate`: it would write a migration that repeats the change.'
   );
 }
 
