@@ -13,6 +13,7 @@ export {
   assertUpToDate,
   markApplied,
   defaultMigrationsDir,
+  DEFAULT_TIMEOUTS,
   type RunnerOptions,
   type MigrateOptions,
   type MigrateResult,
@@ -30,4 +31,4 @@ export { rebase, type RebaseOptions, type RebaseResult, type RebaseChange } from
 export { lintScripts, type LintFinding, type LintOptions, type LintResult } from './lint.ts';
 export { generateDown, type GenerateDownOptions, type GeneratedDown } from './down.ts';
 export { resolveMigrationTarget, requireUrl, type MigrationTarget, type TargetInput } from './target.ts';
-export { durationExpected, parseDuration } from '../core/units.ts';
+export { durationExpected, formatDuration, parseDuration } from '../core/units.ts';

@@ -15,7 +15,14 @@ import { compareWithDatabase, type MigrationStatus, type Snapshot } from './stat
 /** The package's own migrations (drizzle-kit's output), from src/migrate or dist/migrate alike. */
 export const defaultMigrationsDir = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'drizzle');
 
-export const DEFAULT_TIMEOUTS: Timeouts = { lockTimeoutMs: 5_000, statementTimeoutMs: 15 * 60_000, retries: 3, backoffMs: 500 };
+/**
+ * A migration waiting for a table lock makes every later query on that table wait behind it, so
+ * one try waits only 1 s (the longest a writer stalls) and patience comes from tries instead: 16
+ * tries with full-jitter backoff from 0.5 s doubling to 10 s, about 1.2 min of trying in all
+ * (at most 2.2 min, see `longestLockWaitMs`). A 5 s wait x 4 tries stalled writers 5 s four
+ * times against a 40 s reader and still gave up (issue 17).
+ */
+export const DEFAULT_TIMEOUTS: Timeouts = { lockTimeoutMs: 1_000, statementTimeoutMs: 15 * 60_000, retries: 15, backoffMs: 500, maxBackoffMs: 10_000 };
 /** How long a runner waits for another one to finish (replicas deploying together). */
 export const DEFAULT_LOCK_WAIT_MS = 5 * 60_000;
 
@@ -24,11 +31,15 @@ export interface RunnerOptions {
   migrationsDir?: string;
   /** Wait this long for the migration lock; 0 fails at once naming the holder. */
   lockWaitMs?: number;
-  /** lock_timeout for migration statements (a file's `-- jeex:lock-timeout` wins). */
+  /**
+   * lock_timeout of each try of a migration statement (a file's `-- jeex:lock-timeout` wins).
+   * Queries on the table queue behind a waiting migration, so this is how long writers may
+   * stall: default 1 s.
+   */
   ddlLockTimeoutMs?: number;
   /** statement_timeout for migration statements (a file's `-- jeex:statement-timeout` wins). */
   statementTimeoutMs?: number;
-  /** Lock timeouts retried per migration (with backoff) before it fails. */
+  /** Lock timeouts retried per migration (with full-jitter backoff) before it fails. Default 15. */
   retries?: number;
   /** Create a named restore point before changing anything (default true; skipped with a warning when not permitted). */
   restorePoint?: boolean;
