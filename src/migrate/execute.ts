@@ -5,6 +5,7 @@ import type { Statement } from './statements.ts';
 import { errorLocation, excerpt, lineColumn } from './statements.ts';
 import type { Migration, MigrationScript } from './source.ts';
 import { backoffDelay } from '../core/backoff.ts';
+import { adviseOnFailure } from './failure-advice.ts';
 
 export interface Timeouts {
   lockTimeoutMs: number;
@@ -110,13 +111,17 @@ export function migrationFailure(
         ? 'the whole run (--single-transaction) was rolled back; nothing was applied'
         : 'it was rolled back completely; nothing after it ran';
   const verb = extra.direction === 'up' ? 'migration' : 'rollback of';
-  const message = `${verb} ${migration.tag} failed at ${at}${which}: ${cause.message}${cause.sqlState ? ` [SQLSTATE ${cause.sqlState}]` : ''}${blockedBy}. ${capitalise(undone)}.`;
+  // Data failures (NOT NULL over nulls, a type that does not convert, duplicates under a unique index) get a DBA's recipe.
+  const advice = adviseOnFailure(error, statement);
+  const found = advice?.found ? `; ${advice.found}` : '';
+  const dropped = extra.cleanedUp?.length ? ` The INVALID index${extra.cleanedUp.length > 1 ? 'es' : ''} the failed build left (${extra.cleanedUp.join(', ')}) ${extra.cleanedUp.length > 1 ? 'were' : 'was'} dropped, so the next run builds it again.` : '';
+  const message = `${verb} ${migration.tag} failed at ${at}${which}: ${cause.message}${cause.sqlState ? ` [SQLSTATE ${cause.sqlState}]` : ''}${found}${blockedBy}. ${capitalise(undone)}.${dropped}`;
   const hint =
     cause.code === 'LOCK_TIMEOUT'
       ? `Tables it needs were locked by the sessions above (tried ${extra.attempts ?? 1} times). Let them finish or end them (SELECT pg_terminate_backend(pid)), or raise the wait with --ddl-lock-timeout or a "-- jeex:lock-timeout 30s" line in the file, then run again.`
       : cause.code === 'STATEMENT_TIMEOUT'
         ? 'The statement ran longer than statement_timeout: raise it with --statement-timeout or a "-- jeex:statement-timeout 30min" line in the file, or split the work into batches.'
-        : (cause.hint ?? `Fix the statement in ${script.displayPath} (or the data it conflicts with) and run again.`);
+        : (advice?.hint ?? cause.hint ?? `Fix the statement in ${script.displayPath} (or the data it conflicts with) and run again.`);
   return new JeexDbError('MIGRATION_FAILED', message, {
     hint,
     ...(cause.sqlState ? { sqlState: cause.sqlState } : {}),
@@ -133,6 +138,7 @@ export function migrationFailure(
       ...(blockers.length > 0 ? { blockers } : {}),
       ...(extra.cleanedUp?.length ? { invalidIndexesDropped: extra.cleanedUp } : {}),
       ...(extra.attempts ? { attempts: extra.attempts } : {}),
+      ...advice?.context,
     },
   });
 }
