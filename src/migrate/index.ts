@@ -26,6 +26,7 @@ export {
 export { plan, type PlanOptions, type PlanResult, type PlannedMigration, type PlannedStatement } from './plan.ts';
 export { check, type CheckOptions, type CheckResult } from './check.ts';
 export { lintScripts, type LintFinding, type LintOptions, type LintResult } from './lint.ts';
+export { type ScriptEdit, type StatementChange } from './script-changes.ts';
 export { generateDown, type GenerateDownOptions, type GeneratedDown } from './down.ts';
 export { resolveMigrationTarget, requireUrl, type MigrationTarget, type TargetInput } from './target.ts';
 export { durationExpected, parseDuration } from '../core/units.ts';
