@@ -72,6 +72,7 @@ async function recordSuccess(work: ReservedSql, migration: Migration, direction:
     finishedAt: new Date(),
     restorePoint: restorePoint ?? null,
     note: direction === 'down' ? `down script sha256 ${script.sha256}` : null,
+    script: direction === 'up' ? script.text : null,
   });
   if (direction === 'up') await recordInDrizzle(work, migration.up.sha256, migration.when);
   else await forgetInDrizzle(work, migration.when);
@@ -139,7 +140,7 @@ export async function runOutsideTransaction(migration: Migration, direction: 'up
   const dropped: string[] = [];
   const skipped: string[] = [];
   let retries = 0;
-  const id = await insertLedgerRow(work, { name: migration.tag, sha256: migration.up.sha256, direction, status: 'running', startedAt: started, restorePoint: ctx.restorePoint ?? null });
+  const id = await insertLedgerRow(work, { name: migration.tag, sha256: migration.up.sha256, direction, status: 'running', startedAt: started, restorePoint: ctx.restorePoint ?? null, script: direction === 'up' ? script.text : null });
   await work.unsafe(timeoutSql(timeouts, 'SESSION')).simple();
   try {
     for (const [i, statement] of script.statements.entries()) {

@@ -6,6 +6,7 @@ import { errorLocation, excerpt, lineColumn } from './statements.ts';
 import type { Migration, MigrationScript } from './source.ts';
 import { backoffDelay } from '../core/backoff.ts';
 import { lockTimeoutHint } from './lock-wait.ts';
+import { adviseOnFailure } from './failure-advice.ts';
 
 export interface Timeouts {
   /** How long one try waits for a table lock: also how long writers queued behind it stall. */
@@ -119,13 +120,17 @@ export function migrationFailure(
         ? 'the whole run (--single-transaction) was rolled back; nothing was applied'
         : 'it was rolled back completely; nothing after it ran';
   const verb = extra.direction === 'up' ? 'migration' : 'rollback of';
-  const message = `${verb} ${migration.tag} failed at ${at}${which}: ${cause.message}${cause.sqlState ? ` [SQLSTATE ${cause.sqlState}]` : ''}${blockedBy}. ${capitalise(undone)}.`;
+  // Data failures (NOT NULL over nulls, a type that does not convert, duplicates under a unique index) get a DBA's recipe.
+  const advice = adviseOnFailure(error, statement);
+  const found = advice?.found ? `; ${advice.found}` : '';
+  const dropped = extra.cleanedUp?.length ? ` The INVALID index${extra.cleanedUp.length > 1 ? 'es' : ''} the failed build left (${extra.cleanedUp.join(', ')}) ${extra.cleanedUp.length > 1 ? 'were' : 'was'} dropped, so the next run builds it again.` : '';
+  const message = `${verb} ${migration.tag} failed at ${at}${which}: ${cause.message}${cause.sqlState ? ` [SQLSTATE ${cause.sqlState}]` : ''}${found}${blockedBy}. ${capitalise(undone)}.${dropped}`;
   const hint =
     cause.code === 'LOCK_TIMEOUT'
       ? lockTimeoutHint(blockers, extra.attempts ?? 1, extra.lockTimeoutMs)
       : cause.code === 'STATEMENT_TIMEOUT'
         ? 'The statement ran longer than statement_timeout: raise it with --statement-timeout or a "-- jeex:statement-timeout 30min" line in the file, or split the work into batches.'
-        : (cause.hint ?? `Fix the statement in ${script.displayPath} (or the data it conflicts with) and run again.`);
+        : (advice?.hint ?? cause.hint ?? `Fix the statement in ${script.displayPath} (or the data it conflicts with) and run again.`);
   return new JeexDbError('MIGRATION_FAILED', message, {
     hint,
     ...(cause.sqlState ? { sqlState: cause.sqlState } : {}),
@@ -142,6 +147,7 @@ export function migrationFailure(
       ...(blockers.length > 0 ? { blockers } : {}),
       ...(extra.cleanedUp?.length ? { invalidIndexesDropped: extra.cleanedUp } : {}),
       ...(extra.attempts ? { attempts: extra.attempts } : {}),
+      ...advice?.context,
     },
   });
 }

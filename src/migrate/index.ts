@@ -29,6 +29,7 @@ export { check, type CheckOptions, type CheckResult } from './check.ts';
 export { roundTrip, type RoundTripOptions, type RoundTripResult, type RoundTripStep, type CatalogDifference } from './round-trip.ts';
 export { rebase, type RebaseOptions, type RebaseResult, type RebaseChange } from './rebase.ts';
 export { lintScripts, type LintFinding, type LintOptions, type LintResult } from './lint.ts';
+export { type ScriptEdit, type StatementChange } from './script-changes.ts';
 export { generateDown, type GenerateDownOptions, type GeneratedDown } from './down.ts';
 export { resolveMigrationTarget, requireUrl, type MigrationTarget, type TargetInput } from './target.ts';
 export { durationExpected, formatDuration, parseDuration } from '../core/units.ts';

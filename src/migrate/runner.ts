@@ -10,6 +10,8 @@ import { throwProblems, type Problem } from './problems.ts';
 import { runProblems } from './run-problems.ts';
 import { openSession, type MigrationSession } from './session.ts';
 import { loadMigrations, type Migration, type MigrationSource } from './source.ts';
+import { reviewAppliedEdits } from './edit-review.ts';
+import type { ScriptEdit } from './script-changes.ts';
 import { compareWithDatabase, type MigrationStatus, type Snapshot } from './status.ts';
 
 /** The package's own migrations (drizzle-kit's output), from src/migrate or dist/migrate alike. */
@@ -103,6 +105,7 @@ async function reconcile(session: MigrationSession, source: MigrationSource, sna
       startedAt: new Date(),
       finishedAt: new Date(),
       note: 'adopted: applied by drizzle-kit migrate',
+      script: source.migrations.find((m) => m.tag === status.name && m.up.sha256 === status.appliedSha256)?.up.text ?? null,
     });
     adopted.push(status.name);
   }
@@ -296,7 +299,11 @@ export async function assertUpToDate(sql: Sql, options: { migrationsDir?: string
  * to it (a baseline for a database whose schema was made another way). For an applied migration
  * whose file changed, record the new checksum (the edit was accepted as harmless).
  */
-export async function markApplied(sql: Sql, selection: { names?: string[]; upTo?: string }, options: RunnerOptions = {}): Promise<{ marked: string[]; unchanged: string[] }> {
+export async function markApplied(
+  sql: Sql,
+  selection: { names?: string[]; upTo?: string; /** Accept edited statements of applied files (else refused). */ acceptChanges?: boolean },
+  options: RunnerOptions = {},
+): Promise<{ marked: string[]; unchanged: string[]; warnings: string[]; edits: ScriptEdit[] }> {
   const progress = options.onProgress ?? (() => {});
   const source = await loadMigrations(options.migrationsDir ?? defaultMigrationsDir);
   const session = await openSession(sql, options.lockWaitMs ?? DEFAULT_LOCK_WAIT_MS, progress);
@@ -313,6 +320,8 @@ export async function markApplied(sql: Sql, selection: { names?: string[]; upTo?
     } else chosen = selectUpTo(source.migrations, selection.upTo, source);
     const marked: string[] = [];
     const unchanged: string[] = [];
+    const edited = chosen.filter((m) => snapshot.statuses.find((s) => s.name === m.tag)?.state === 'changed');
+    const review = await reviewAppliedEdits(session.work, edited, { acceptChanges: Boolean(selection.acceptChanges) });
     await session.work.unsafe('BEGIN');
     try {
       for (const migration of chosen) {
@@ -329,6 +338,7 @@ export async function markApplied(sql: Sql, selection: { names?: string[]; upTo?
           startedAt: new Date(),
           finishedAt: new Date(),
           note: state === 'changed' ? 'checksum accepted by mark-applied (file edited after it was applied)' : 'marked applied without running',
+          script: migration.up.text,
         });
         await recordInDrizzle(session.work, migration.up.sha256, migration.when);
         if (state === 'changed') await session.work`UPDATE drizzle.__drizzle_migrations SET hash = ${migration.up.sha256} WHERE created_at = ${migration.when}`;
@@ -339,7 +349,7 @@ export async function markApplied(sql: Sql, selection: { names?: string[]; upTo?
       await session.work.unsafe('ROLLBACK').catch(() => undefined);
       throw translateDbError(error);
     }
-    return { marked, unchanged };
+    return { marked, unchanged, warnings: review.warnings, edits: review.edits };
   } finally {
     await session.close();
   }

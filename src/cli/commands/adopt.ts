@@ -1,15 +1,16 @@
 import { Command } from 'commander';
 import { markApplied } from '../../migrate/index.ts';
-import { green, printJson, reportError, say } from '../output.ts';
+import { green, note, printJson, reportError, say, yellow } from '../output.ts';
 import { runnerOptions, withMigrationClient, withRunnerOptions, type RunnerFlags } from '../migration-flags.ts';
 
-function report(result: { marked: string[]; unchanged: string[] }, json: boolean): void {
+function report(result: { marked: string[]; unchanged: string[]; warnings?: string[] }, json: boolean): void {
   if (json) {
     printJson({ ok: true, ...result });
     return;
   }
   for (const name of result.marked) say(`${green('✔')} recorded ${name} as applied (not run)`);
   if (result.unchanged.length > 0) say(`already applied: ${result.unchanged.join(', ')}`);
+  for (const warning of result.warnings ?? []) note(`${yellow('warning:')} ${warning}`);
 }
 
 /** `baseline`: adopt a database whose schema was made another way. */
@@ -35,10 +36,13 @@ export function markAppliedCommand(): Command {
   return withRunnerOptions(
     new Command('mark-applied')
       .description("record migrations as applied without running them (or accept an applied file's new checksum)")
-      .argument('<names...>', 'migration names, e.g. 0003_add_scores'),
-  ).action(async (names: string[], flags: RunnerFlags) => {
+      .argument('<names...>', 'migration names, e.g. 0003_add_scores')
+      .option('--accept-changes', "record an applied file whose statements changed (not only comments or whitespace): only when the database already has the new statements' effect"),
+  ).action(async (names: string[], flags: RunnerFlags & { acceptChanges?: boolean }) => {
     try {
-      const result = await withMigrationClient(flags, 'mark-applied', (sql, target) => markApplied(sql, { names }, runnerOptions(flags, target.migrationsDir)));
+      const result = await withMigrationClient(flags, 'mark-applied', (sql, target) =>
+        markApplied(sql, { names, acceptChanges: Boolean(flags.acceptChanges) }, runnerOptions(flags, target.migrationsDir)),
+      );
       report(result, Boolean(flags.json));
     } catch (error) {
       reportError(error, Boolean(flags.json));
