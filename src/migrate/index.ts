@@ -24,7 +24,7 @@ export {
   type StepResult,
 } from './runner.ts';
 export { verifiedStatus, baseline, type BaselineOptions } from './live-drift-verify.ts';
-export { referenceSchemas, matchMigration, schemaIdentifier, type ReferenceOptions } from './live-drift-reference.ts';
+export { referenceSchemas, referenceFor, matchMigration, schemaIdentifier, type ReferenceOptions } from './live-drift-reference.ts';
 export { driftProblem, type DriftReport } from './live-drift-status.ts';
 export { compareSchemas, type SchemaDifference } from './live-drift.ts';
 export { catalogObjects, catalogFingerprint, type CatalogObject, type CatalogFingerprint } from './catalog.ts';

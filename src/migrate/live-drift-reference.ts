@@ -5,6 +5,7 @@ import { connect } from '../db/connect.ts';
 import { maskUrl } from '../db/url.ts';
 import { JeexDbError } from '../core/errors.ts';
 import type { CatalogObject } from './catalog.ts';
+import type { MigrationTarget } from './target.ts';
 import { compareSchemas, hasMigrationObjects } from './live-drift.ts';
 import { liveObjects } from './live-drift-status.ts';
 import { migrate } from './runner.ts';
@@ -19,6 +20,15 @@ export interface ReferenceOptions {
    * database is created from template0, migrated, read and dropped.
    */
   serverUrls?: string[];
+}
+
+/**
+ * Where the CLI builds references: `--reference-url` when given, else a scratch database made by
+ * the target's own role, or by the local cluster's superuser when the target is the local cluster.
+ */
+export function referenceFor(target: MigrationTarget, referenceUrl?: string): ReferenceOptions {
+  if (referenceUrl) return { referenceUrl };
+  return { serverUrls: [target.url, target.superuserUrl].filter((url): url is string => Boolean(url)) };
 }
 
 const quote = (name: string) => `"${name.replaceAll('"', '""')}"`;
