@@ -24,6 +24,11 @@ export {
   type Problem,
   type StepResult,
 } from './runner.ts';
+export { verifiedStatus, baseline, type BaselineOptions } from './live-drift-verify.ts';
+export { referenceSchemas, referenceFor, matchMigration, schemaIdentifier, type ReferenceOptions } from './live-drift-reference.ts';
+export { driftProblem, type DriftReport } from './live-drift-status.ts';
+export { compareSchemas, type SchemaDifference } from './live-drift.ts';
+export { catalogObjects, catalogFingerprint, type CatalogObject, type CatalogFingerprint } from './catalog.ts';
 export { plan, type PlanOptions, type PlanResult, type PlannedMigration, type PlannedStatement } from './plan.ts';
 export { check, type CheckOptions, type CheckResult } from './check.ts';
 export { roundTrip, type RoundTripOptions, type RoundTripResult, type RoundTripStep, type CatalogDifference } from './round-trip.ts';

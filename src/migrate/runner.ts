@@ -6,8 +6,12 @@ import { translateDbError } from '../db/translate-error.ts';
 import { runAllInOneTransaction, runInTransaction, runOutsideTransaction, type StepResult } from './apply.ts';
 import type { Timeouts } from './execute.ts';
 import { insertLedgerRow, ledgerExists, readDrizzleTable, readLedger, recordInDrizzle, type LedgerEntry } from './ledger.ts';
+import type { CatalogObject } from './catalog.ts';
+import { recordedDrift, liveObjects, unledgeredProblem, type DriftReport } from './live-drift-status.ts';
+import { carryDrift } from './live-drift.ts';
 import { throwProblems, type Problem } from './problems.ts';
 import { runProblems } from './run-problems.ts';
+import { readRecordedSchema, recordSchema } from './schema-state.ts';
 import { openSession, type MigrationSession } from './session.ts';
 import { loadMigrations, type Migration, type MigrationSource } from './source.ts';
 import { reviewAppliedEdits } from './edit-review.ts';
@@ -45,6 +49,8 @@ export interface RunnerOptions {
   retries?: number;
   /** Create a named restore point before changing anything (default true; skipped with a warning when not permitted). */
   restorePoint?: boolean;
+  /** Record the schema after the run, for drift checks (default true; a scratch reference database needs none). */
+  recordSchema?: boolean;
   onProgress?: (message: string) => void;
 }
 
@@ -55,10 +61,18 @@ export interface MigrateOptions extends RunnerOptions {
   singleTransaction?: boolean;
   /** Apply pending migrations older than the newest applied one (merged from another branch). */
   allowOutOfOrder?: boolean;
+  /**
+   * For a database with objects but no recorded migration (refused, MIGRATION_UNLEDGERED): name
+   * the migration its schema matches, for the hint (see `schemaIdentifier`, which builds
+   * reference databases). Without it the hint says how to find out.
+   */
+  identifySchema?: (live: CatalogObject[]) => Promise<{ tag?: string; differences?: number } | undefined>;
 }
 
 export interface MigrateResult {
   applied: StepResult[];
+  /** Where the database differed from what its applied migrations make, before the run (a warning each). */
+  drift?: DriftReport;
   /** Migrations found applied by `drizzle-kit migrate` and recorded in our ledger without running. */
   adopted: string[];
   restorePoint?: string;
@@ -123,6 +137,55 @@ export async function inspect(sql: Sql, source: MigrationSource, options: { allo
   return { snapshot: compareWithDatabase(source, ledger, drizzleRows, options), ledger };
 }
 
+/** The migrations applied now (by our ledger or drizzle-kit's), in the folder's order. */
+export function appliedTags(snapshot: Snapshot): string[] {
+  return snapshot.statuses.filter((s) => s.state === 'applied' || s.state === 'changed').map((s) => s.name);
+}
+
+/** The live catalog and how it compares with the recorded schema, before a run changes anything. */
+interface Before {
+  live: CatalogObject[];
+  applied: string[];
+  drift: DriftReport;
+}
+
+async function before(session: MigrationSession, snapshot: Snapshot, warnings: string[]): Promise<Before> {
+  const live = await liveObjects(session.work);
+  const applied = appliedTags(snapshot);
+  const drift = await recordedDrift(session.work, applied, live);
+  if (drift.differences.length > 0) {
+    warnings.push(
+      `the database has drifted from what its applied migrations make (${drift.differences.length} difference(s), \`jeex-db status\` lists them): ${drift.differences
+        .slice(0, 5)
+        .map((d) => d.message)
+        .join('; ')}${drift.differences.length > 5 ? '; ...' : ''}`,
+    );
+  }
+  return { live, applied, drift };
+}
+
+/**
+ * Record the schema the migrations now make (schema-state.ts): the live catalog, with the drift
+ * found before the run carried over (a hand-made change stays a difference). Skipped when nothing
+ * ran and a record for this point exists. A failure to record is a warning, never the run's.
+ */
+async function recordAfter(session: MigrationSession, source: MigrationSource, prior: Before, event: string, changed: boolean, warnings: string[]): Promise<void> {
+  try {
+    const { snapshot } = await inspect(session.work, source, { allowOutOfOrder: true });
+    const applied = appliedTags(snapshot);
+    const record = await readRecordedSchema(session.work);
+    if (!changed && record && prior.drift.expected === 'recorded') return;
+    const live = await liveObjects(session.work);
+    const objects = record && prior.drift.expected === 'recorded' ? carryDrift(record.objects, prior.live, live) : live;
+    await recordSchema(session.work, { applied, event, objects });
+    if (prior.drift.expected === 'none' && prior.applied.length > 0) {
+      warnings.push('recorded the schema as it is now (there was no record for it before): `jeex-db status --verify` compares it with a reference database');
+    }
+  } catch (error) {
+    warnings.push(`the schema was not recorded (\`jeex-db status\` cannot tell drift until the next run): ${translateDbError(error).message}`);
+  }
+}
+
 /** The pending migrations up to `to` (inclusive); INVALID_CONFIG for an unknown name. */
 export function selectUpTo(pending: Migration[], to: string | undefined, source: MigrationSource): Migration[] {
   if (!to) return pending;
@@ -152,11 +215,17 @@ export async function migrate(sql: Sql, options: MigrateOptions = {}): Promise<M
   try {
     const { snapshot, ledger } = await inspect(session.work, source, options);
     const pending = selectUpTo(snapshot.pending, options.to, source);
-    throwProblems([...snapshot.problems, ...runProblems(pending, options, 'up')]);
-    const adopted = await reconcile(session, source, snapshot, ledger);
     const warnings: string[] = [...snapshot.warnings];
+    const prior = await before(session, snapshot, warnings);
+    const unledgered = unledgeredProblem(prior.drift, prior.drift.unledgered ? await options.identifySchema?.(prior.live) : undefined);
+    throwProblems([...snapshot.problems, ...(unledgered ? [unledgered] : []), ...runProblems(pending, options, 'up')]);
+    const adopted = await reconcile(session, source, snapshot, ledger);
     if (adopted.length > 0) progress(`adopted ${adopted.length} migration(s) applied by drizzle-kit migrate`);
-    if (pending.length === 0) return { applied: [], adopted, warnings, upToDate: true, total: source.migrations.length };
+    const drift = prior.drift.differences.length > 0 ? { drift: prior.drift } : {};
+    if (pending.length === 0) {
+      if (options.recordSchema !== false) await recordAfter(session, source, prior, 'migrate', adopted.length > 0, warnings);
+      return { applied: [], adopted, warnings, upToDate: true, total: source.migrations.length, ...drift };
+    }
 
     const restorePoint = options.restorePoint === false ? undefined : await createRestorePoint(session, `before ${pending[0]?.tag ?? ''}`, warnings);
     const context = { session, timeouts: timeouts(options), progress, ...(restorePoint ? { restorePoint } : {}) };
@@ -174,7 +243,8 @@ export async function migrate(sql: Sql, options: MigrateOptions = {}): Promise<M
         applied.push(step);
       }
     }
-    return { applied, adopted, warnings, upToDate: false, total: source.migrations.length, ...(restorePoint ? { restorePoint } : {}) };
+    if (options.recordSchema !== false) await recordAfter(session, source, prior, 'migrate', true, warnings);
+    return { applied, adopted, warnings, upToDate: false, total: source.migrations.length, ...drift, ...(restorePoint ? { restorePoint } : {}) };
   } finally {
     await session.close();
   }
@@ -242,6 +312,7 @@ export async function rollback(sql: Sql, options: RollbackOptions = {}): Promise
     }
     throwProblems(runProblems(targets, {}, 'down'));
     const warnings: string[] = [];
+    const prior = await before(session, snapshot, warnings);
     const restorePoint = options.restorePoint === false ? undefined : await createRestorePoint(session, `before rollback of ${targets[0]?.tag ?? ''}`, warnings);
     const rolledBack: StepResult[] = [];
     for (const migration of targets) {
@@ -249,6 +320,7 @@ export async function rollback(sql: Sql, options: RollbackOptions = {}): Promise
       const context = { session, timeouts: timeouts(options), progress, resuming: false, ...(restorePoint ? { restorePoint } : {}) };
       rolledBack.push(migration.down?.mode === 'none' ? await runOutsideTransaction(migration, 'down', context) : await runInTransaction(migration, 'down', context));
     }
+    if (options.recordSchema !== false) await recordAfter(session, source, prior, 'rollback', true, warnings);
     return { rolledBack, warnings, ...(restorePoint ? { restorePoint } : {}) };
   } finally {
     await session.close();
@@ -261,19 +333,29 @@ export interface StatusResult {
   problems: Problem[];
   /** E.g. a same-parent collision that `allowOutOfOrder` lets through. */
   warnings: string[];
+  /** The live schema compared with what the applied migrations make (not a problem: see `driftProblem`). */
+  drift: DriftReport;
+  /** Nothing pending, no problem, no drift. */
   upToDate: boolean;
 }
 
-/** Applied / pending / changed / missing / failed per migration. Read-only: no lock, creates nothing. */
+/**
+ * Applied / pending / changed / missing / failed per migration, and the live schema compared with
+ * the one recorded after the last run (`drift`). Read-only: no lock, creates nothing.
+ */
 export async function status(sql: Sql, options: { migrationsDir?: string; allowOutOfOrder?: boolean } = {}): Promise<StatusResult> {
   const source = await loadMigrations(options.migrationsDir ?? defaultMigrationsDir);
   const { snapshot } = await inspect(sql, source, options);
+  const drift = await recordedDrift(sql, appliedTags(snapshot), await liveObjects(sql));
+  const unledgered = unledgeredProblem(drift);
+  const problems = [...snapshot.problems, ...(unledgered ? [unledgered] : [])];
   return {
     migrations: snapshot.statuses,
     pending: snapshot.pending.map((m) => m.tag),
-    problems: snapshot.problems,
+    problems,
     warnings: snapshot.warnings,
-    upToDate: snapshot.pending.length === 0 && snapshot.problems.length === 0,
+    drift,
+    upToDate: snapshot.pending.length === 0 && problems.length === 0 && drift.differences.length === 0,
   };
 }
 
@@ -310,6 +392,8 @@ export async function markApplied(
   try {
     const { snapshot } = await inspect(session.work, source, { allowOutOfOrder: true });
     throwProblems(source.problems);
+    const warnings: string[] = [];
+    const prior = await before(session, snapshot, warnings);
     let chosen: Migration[];
     if (selection.names) {
       chosen = selection.names.map((name) => {
@@ -349,7 +433,10 @@ export async function markApplied(
       await session.work.unsafe('ROLLBACK').catch(() => undefined);
       throw translateDbError(error);
     }
-    return { marked, unchanged, warnings: review.warnings, edits: review.edits };
+    // A baseline records what the database has (`baseline` verified it, or was forced); mark-applied carries any drift over.
+    const basis = selection.names ? prior : { ...prior, applied: [], drift: { ...prior.drift, expected: 'none' as const } };
+    if (options.recordSchema !== false) await recordAfter(session, source, basis, selection.names ? 'mark-applied' : 'baseline', true, warnings);
+    return { marked, unchanged, warnings: [...review.warnings, ...warnings], edits: review.edits };
   } finally {
     await session.close();
   }
