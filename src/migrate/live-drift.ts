@@ -88,7 +88,35 @@ export function compareSchemas(expected: CatalogObject[], actual: CatalogObject[
     const parts = properties.map((p) => `${p.property} ${shown(p.expected)} by the migrations, ${shown(p.actual)} in the database`);
     differences.push({ object: noun(o), name: o.name, change: 'changed', properties, message: `${noun(o)} ${o.name}: ${parts.join('; ')}` });
   }
-  return differences.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.object < b.object ? -1 : 1));
+  return collapse(differences, [...want.values(), ...have.values()]).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.object < b.object ? -1 : 1));
+}
+
+/** The table (`schema.table`) an object belongs to, for the kinds that belong to one. */
+function parentTable(o: CatalogObject): string | undefined {
+  if (['columns', 'constraints', 'triggers', 'policies'].includes(o.kind)) return o.name.split('.').slice(0, 2).join('.');
+  if (o.kind === 'indexes') return `${o.schema}.${o.attributes.on ?? ''}`;
+  if (o.kind === 'sequences' && o.attributes.owned_by) return `${o.schema}.${o.attributes.owned_by.split('.')[0] ?? ''}`;
+  return undefined;
+}
+
+/**
+ * A whole table or schema extra or missing is one difference, not one per column, constraint,
+ * index and trigger in it ("with its columns, ..." is said once).
+ */
+function collapse(differences: SchemaDifference[], objects: CatalogObject[]): SchemaDifference[] {
+  const whole = (kind: FingerprintKind) => new Set(differences.filter((d) => d.change !== 'changed' && objects.some((o) => o.kind === kind && o.name === d.name)).map((d) => d.name));
+  const schemas = whole('schemas');
+  const tables = whole('relations');
+  const byName = new Map(objects.map((o) => [`${noun(o)} ${o.name}`, o]));
+  return differences
+    .filter((d) => {
+      const o = byName.get(`${d.object} ${d.name}`);
+      if (!o || d.change === 'changed') return true;
+      if (o.kind !== 'schemas' && schemas.has(o.schema)) return false;
+      const table = parentTable(o);
+      return !(table && tables.has(table));
+    })
+    .map((d) => (schemas.has(d.name) || tables.has(d.name) ? { ...d, message: `${d.message} (with everything in it)` } : d));
 }
 
 /**

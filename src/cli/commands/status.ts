@@ -19,19 +19,22 @@ interface StatusFlags extends TargetFlags {
   referenceUrl?: string;
 }
 
-/** The problems first (each has its own code), then drift, then pending. */
+/**
+ * The problems first (each has its own code), then pending (what to do next is `migrate`; an
+ * interrupted migration leaves drift behind on purpose), then drift.
+ */
 function exitCode(result: StatusResult): number {
   const first = result.problems[0];
   if (first) return exitCodeFor(first.code);
-  if (result.drift.differences.length > 0) return EXIT.MIGRATION_DRIFT;
-  return result.pending.length > 0 ? EXIT.MIGRATIONS_PENDING : EXIT.OK;
+  if (result.pending.length > 0) return EXIT.MIGRATIONS_PENDING;
+  return result.drift.differences.length > 0 ? EXIT.MIGRATION_DRIFT : EXIT.OK;
 }
 
 export function statusCommand(): Command {
   return withTargetOptions(
     new Command('status')
       .description(
-        `applied / pending / changed / missing / failed per migration, and the live schema compared with what they make; exit 0 when up to date, ${EXIT.MIGRATIONS_PENDING} when migrations are pending, ${EXIT.MIGRATION_DRIFT} when the schema has drifted`,
+        `applied / pending / changed / missing / failed per migration, and the live schema compared with what they make; exit 0 when up to date, ${EXIT.MIGRATIONS_PENDING} when migrations are pending, else ${EXIT.MIGRATION_DRIFT} when the schema has drifted`,
       )
       .option('--verify', 'compare the schema with a scratch database migrated to the same point (needs CREATEDB, or --reference-url), not with the recorded one')
       .option('--reference-url <url>', 'an empty database to build the reference in (with --verify; it is emptied after use)'),
