@@ -72,5 +72,5 @@ export function concurrentDrops(draft: string[], up: Statement[]): string[] {
     const index = object?.kind === 'index' ? built.find((b) => b.name === object.name) : undefined;
     return index ? dropIndexSql(index) : undefined;
   });
-  return draft.length > 0 && rewritten.every((r) => r !== undefined) ? (rewritten as string[]) : draft;
+  return draft.length > 0 && rewritten.every((r) => r !== undefined) ? (rewritten) : draft;
 }
