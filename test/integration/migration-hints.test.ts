@@ -90,6 +90,16 @@ describe('hints for migrations that fail on their data', () => {
     expect(error.hint).not.toContain('ADD COLUMN');
   });
 
+  it('a data statement writing NULL into a NOT NULL column: fix the statement, without the row values', async () => {
+    await migrations.add('copy_projects', ['INSERT INTO "projects" (name, created_by) SELECT NULL, id FROM users;']);
+    const error = await run();
+    expect(error.sqlState).toBe('23502');
+    expect(error.hint).toMatch(/writes NULL into projects\.name, which is NOT NULL: give it a value \(COALESCE/);
+    expect(error.context).toMatchObject({ advice: 'not-null-data', table: 'projects', column: 'name' });
+    // PostgreSQL's DETAIL ("Failing row contains (...)") holds row values: it stays out.
+    expect(JSON.stringify({ message: error.message, hint: error.hint, context: error.context })).not.toContain('Failing row');
+  });
+
   it('ALTER COLUMN TYPE over values that do not convert: find them, then expand / backfill / switch / contract', async () => {
     // A free-text column that the schema now wants as an integer; one value does not convert.
     await migrations.add('budget', ['ALTER TABLE "projects" ADD COLUMN "budget" text;']);
