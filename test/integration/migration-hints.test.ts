@@ -142,11 +142,11 @@ describe('hints for migrations that fail on their data', () => {
   });
 
   it('a unique constraint over a personal-data column: the key is named, its value hidden', async () => {
-    // The database lost its unique constraint (changed by hand) and a second row with the same
-    // blind index got in; the migration that puts the constraint back fails on it.
+    // The database lost its unique constraint (dropped by hand) and a second row with the same
+    // blind index got in; the migration that adds one back fails on it.
     await admin`ALTER TABLE users DROP CONSTRAINT users_email_hash_unique`;
     await insertUser(admin, { email: 'ada@example.com', name: 'Ada again' });
-    await migrations.add('email_unique_again', ['ALTER TABLE "users" ADD CONSTRAINT "users_email_hash_unique" UNIQUE("email_hash");']);
+    await migrations.add('email_unique_again', ['ALTER TABLE "users" ADD CONSTRAINT "users_email_hash_key" UNIQUE("email_hash");']);
     const error = await run();
     expect(error.sqlState).toBe('23505');
     const hex = emailHash('ada@example.com').toString('hex');
