@@ -1,10 +1,10 @@
-import { readdir } from 'node:fs/promises';
+import { readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type Sql } from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exitCodeFor } from '../../src/cli/exit-codes.ts';
 import { connect } from '../../src/db/connect.ts';
-import { parseJson, runCli, type RunResult } from '../helpers/cli.ts';
+import { parseJson, runCli as spawnCli, type RunResult } from '../helpers/cli.ts';
 import { mergeBranches, type MergedBranches } from '../helpers/merge-branches.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-db.ts';
 
@@ -15,8 +15,17 @@ function expectCode(result: RunResult, code: number): void {
   expect(result.code, `stdout:\n${result.stdout}\nstderr:\n${result.stderr}`).toBe(code);
 }
 
+/** Every command run and what it printed; JEEX_STORY_LOG=<file> keeps it (the closing note of issue 17 shows it). */
+const transcript: string[] = [];
+
 describe('jeex-db check / rebase / migrate after merging two branches', () => {
   let branches: MergedBranches;
+  const runCli = async (args: string[]): Promise<RunResult> => {
+    const result = await spawnCli(args);
+    const mask = (text: string) => text.replaceAll(db.migratorUrl, '$URL').replaceAll(branches.root, '<tmp>');
+    transcript.push(`$ jeex-db ${mask(args.join(' '))}`, mask(result.stdout + result.stderr).trimEnd(), `(exit ${String(result.code)})`, '');
+    return result;
+  };
   let db: TestDatabase;
   let admin: Sql;
   const dir = () => ['--migrations-dir', branches.merged];
@@ -29,6 +38,7 @@ describe('jeex-db check / rebase / migrate after merging two branches', () => {
     admin = connect(db.adminUrl, { max: 1, onnotice: () => {} });
   }, 60_000);
   afterAll(async () => {
+    if (process.env.JEEX_STORY_LOG) await writeFile(process.env.JEEX_STORY_LOG, transcript.join('\n'));
     await admin.end({ timeout: 1 });
     await db.drop();
     await branches.remove();

@@ -15,7 +15,11 @@ interface RebaseFlags {
   json?: boolean;
 }
 
-const shown = (file: string) => relative(process.cwd(), file) || file;
+/** Relative to the working directory when inside it, else absolute. */
+const shown = (file: string) => {
+  const rel = relative(process.cwd(), file);
+  return rel && !rel.startsWith('..') ? rel : file;
+};
 
 function describe(result: RebaseResult): string[] {
   return result.changes.map((c) => (c.action === 'rename' ? `rename ${shown(c.file)} -> ${shown(c.to ?? '')}` : `${c.action} ${shown(c.file)}`));
