@@ -18,6 +18,7 @@ import { rollbackCommand } from './commands/rollback.ts';
 import { baselineCommand, markAppliedCommand } from './commands/adopt.ts';
 import { planCommand } from './commands/plan.ts';
 import { checkCommand } from './commands/check.ts';
+import { rebaseCommand } from './commands/rebase.ts';
 import { diagnoseCommand } from './commands/diagnose.ts';
 import { healthCommand } from './commands/health.ts';
 import { rolesCommand } from './commands/roles.ts';
@@ -56,6 +57,7 @@ export function buildProgram(): Command {
     .addCommand(planCommand())
     .addCommand(rollbackCommand())
     .addCommand(checkCommand())
+    .addCommand(rebaseCommand())
     .addCommand(baselineCommand())
     .addCommand(markAppliedCommand())
     .addCommand(diagnoseCommand())
