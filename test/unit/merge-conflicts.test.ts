@@ -127,6 +127,7 @@ describe('merging two branches that each generated a 0005 (check, rebase; no dat
 
   it('renumbered by hand without its snapshot: the drift is that migration\'s change, and the hint rebases it instead of generating', async () => {
     await rename(join(branches.merged, '0005_nickname.sql'), join(branches.merged, '0006_nickname.sql'));
+    await rename(join(branches.merged, '0005_nickname.down.sql'), join(branches.merged, '0006_nickname.down.sql'));
     const journal = await readJournal(branches.merged);
     journal.entries = journal.entries.map((e) => (e.tag === '0005_nickname' ? { ...e, idx: 6, tag: '0006_nickname' } : e));
     await writeFile(join(branches.merged, 'meta', '_journal.json'), JSON.stringify(journal, null, 2));
@@ -155,8 +156,8 @@ describe('collisions of custom migrations (ScratchMigrations)', () => {
   });
 
   it('a duplicate journal idx alone (distinct numbers) is flagged', async () => {
-    await scratch.add('a', ['SELECT 1;'], { snapshot: true });
-    await scratch.add('b', ['SELECT 2;'], { snapshot: true });
+    await scratch.add('a', ['SELECT 1;'], { snapshot: true, down: ['SELECT 1;'] });
+    await scratch.add('b', ['SELECT 2;'], { snapshot: true, down: ['SELECT 2;'] });
     const journal = await scratch.journal();
     journal.entries = journal.entries.map((e) => (e.tag === '0006_b' ? { ...e, idx: 5 } : e));
     await scratch.writeJournal(journal);
@@ -166,9 +167,10 @@ describe('collisions of custom migrations (ScratchMigrations)', () => {
   });
 
   it('a duplicate number alone (distinct idx) is flagged, naming the later by when', async () => {
-    await scratch.add('a', ['SELECT 1;'], { snapshot: true });
-    const tag = await scratch.add('b', ['SELECT 2;']);
+    await scratch.add('a', ['SELECT 1;'], { snapshot: true, down: ['SELECT 1;'] });
+    const tag = await scratch.add('b', ['SELECT 2;'], { down: ['SELECT 2;'] });
     await rename(scratch.file(tag), scratch.file('0005_b'));
+    await rename(scratch.file(tag, '.down.sql'), scratch.file('0005_b', '.down.sql'));
     const journal = await scratch.journal();
     journal.entries = journal.entries.map((e) => (e.tag === tag ? { ...e, tag: '0005_b', when: e.when - 10_000 } : e));
     await scratch.writeJournal(journal);
@@ -179,7 +181,7 @@ describe('collisions of custom migrations (ScratchMigrations)', () => {
   });
 
   it('a custom migration is renumbered and its snapshot re-chained (no drizzle-kit regeneration)', async () => {
-    await scratch.add('a', ['SELECT 1;'], { snapshot: true });
+    await scratch.add('a', ['SELECT 1;'], { snapshot: true, down: ['SELECT 4;'] });
     await scratch.add('b', ['SELECT 2;'], { snapshot: true, down: ['SELECT 3;'] });
     // Branch b generated from 0004 too: same parent, then renumbered by hand.
     const parent = JSON.parse(await readFile(join(scratch.dir, 'meta', '0004_snapshot.json'), 'utf8')) as { id: string };
@@ -190,7 +192,7 @@ describe('collisions of custom migrations (ScratchMigrations)', () => {
     await scratch.writeJournal(journal);
     expect(collision(await check({ migrationsDir: scratch.dir }))?.collision).toMatchObject({ kinds: ['same-parent'], rebase: '0005_a' });
     const result = await rebase('0005_a', { migrationsDir: scratch.dir });
-    expect(result).toMatchObject({ from: '0005_a', to: '0007_a', idx: 7, kind: 'custom', sqlChanged: false, down: 'none' });
+    expect(result).toMatchObject({ from: '0005_a', to: '0007_a', idx: 7, kind: 'custom', sqlChanged: false, down: 'kept' });
     const chained = JSON.parse(await readFile(join(scratch.dir, 'meta', '0007_snapshot.json'), 'utf8')) as { prevId: string };
     expect(chained.prevId).toBe(b.id);
     expect((await check({ migrationsDir: scratch.dir })).problems).toEqual([]);
