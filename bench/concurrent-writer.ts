@@ -15,8 +15,12 @@ export interface WriterFigures {
   duringMigrations: LatencyFigures;
   /** The slowest insert, and the phase (migration) it was waiting in when it started. */
   longestStall: { ms: number; phase: string };
-  /** Inserts and slowest insert per phase (migration), in order. */
-  perPhase: { phase: string; inserts: number; maxMs: number }[];
+  /**
+   * Per phase (migration), in order: inserts, failed inserts, the slowest, and the stalls: inserts slower than
+   * STALL_MS (an insert here normally takes about a millisecond), their total time, and how many
+   * took over 500 ms (and their durations, in order).
+   */
+  perPhase: { phase: string; inserts: number; errors: number; maxMs: number; stalledMs: number; stallsOver500Ms: number; longStallsMs: number[] }[];
   /** The first few distinct errors, if any insert failed. */
   errorSamples: string[];
 }
@@ -41,6 +45,8 @@ function summarise(samples: Sample[]): LatencyFigures {
 }
 
 export const BASELINE = 'baseline';
+/** An insert slower than this waited for something (a lock): it counts as a stall. */
+export const STALL_MS = 100;
 
 /**
  * The application carrying on during a deploy: one connection (application_name
@@ -85,7 +91,16 @@ export function startWriter(url: string, target: { projectId: string; userId: st
         .filter((p) => p !== BASELINE)
         .map((p) => {
           const mine = during.filter((s) => s.phase === p);
-          return { phase: p, inserts: mine.filter((s) => s.ok).length, maxMs: mine.reduce((max, s) => Math.max(max, s.ms), 0) };
+          const stalls = mine.filter((s) => s.ms > STALL_MS);
+          return {
+            phase: p,
+            inserts: mine.filter((s) => s.ok).length,
+            errors: mine.filter((s) => !s.ok).length,
+            maxMs: mine.reduce((max, s) => Math.max(max, s.ms), 0),
+            stalledMs: stalls.reduce((sum, s) => sum + s.ms, 0),
+            stallsOver500Ms: stalls.filter((s) => s.ms > 500).length,
+            longStallsMs: stalls.filter((s) => s.ms > 500).map((s) => Math.round(s.ms)),
+          };
         }),
       errorSamples: [...errorSamples],
     };

@@ -75,17 +75,17 @@ interface JournalEntry {
 
 /**
  * Fill `dir` with the package's own migrations (journal, files, snapshots) followed by
- * BENCH_MIGRATIONS with later `when` values, as drizzle-kit would have written them. Returns
+ * `migrations` (default BENCH_MIGRATIONS) with later `when` values, as drizzle-kit would have written them. Returns
  * the new tags in order.
  */
-export async function writeMigrationSet(dir: string): Promise<string[]> {
+export async function writeMigrationSet(dir: string, migrations: { tag: string; sql: string[] }[] = BENCH_MIGRATIONS): Promise<string[]> {
   await cp(defaultMigrationsDir, dir, { recursive: true });
   const journalFile = join(dir, 'meta', '_journal.json');
   const journal = JSON.parse(await readFile(journalFile, 'utf8')) as { entries: JournalEntry[] };
   let idx = journal.entries.length;
   let when = Math.max(0, ...journal.entries.map((e) => e.when));
   const tags: string[] = [];
-  for (const migration of BENCH_MIGRATIONS) {
+  for (const migration of migrations) {
     const tag = `${String(idx).padStart(4, '0')}_${migration.tag}`;
     when += 1000;
     journal.entries.push({ idx, version: '7', when, tag, breakpoints: true });

@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --only startup|migrations|pool|backup|jeex|failover] [--runs N] [--scale-gb N] [--scale S] [--clients N] [--duration S] [--load F | --rate R] [--rounds N] [--legs L,...] [--no-tls] [--pool-size N] [--json] [--out FILE]`:
+ * `npm run bench [-- --only startup|migrations|pool|backup|jeex|failover|locks] [--runs N] [--scale-gb N] [--scale S] [--clients N] [--duration S] [--load F | --rate R] [--rounds N] [--legs L,...] [--no-tls] [--pool-size N] [--reader-seconds N] [--json] [--out FILE]`:
  * the package's benchmarks (default: all). Figures are printed; with --json one JSON document
  * goes to stdout, and it is always written to FILE (default bench/results/<date>.json) so two
  * runs can be compared.
@@ -33,6 +33,12 @@
  *               writer, promote: kill -> first acknowledged write (target 2 s), acknowledged rows lost
  *               with sync, async and async after a 2 s walsender stall; re-seed time (bench/failover.ts)
  *
+ *   locks       issue #17: a transaction holding a read lock on document_versions for
+ *               --reader-seconds (default 40), an INSERT loop on it and a migration adding a column,
+ *               with the old lock defaults (5 s x 4 tries) and the new ones: the writer's slowest
+ *               insert, total stall, inserts over 500 ms; whether and when the migration went
+ *               through (target: new defaults under 1.5 s per insert, applied) (bench/lock-stall.ts)
+ *
  * --clients is shared: pool defaults to 200, jeex to 64, failover to 8.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -46,8 +52,9 @@ import { backupPassed, benchBackup, describeBackup, type BackupFigures } from '.
 import { benchJeex, describeJeex, jeexPassed, type JeexFigures } from './jeex.ts';
 import { parseScale } from './jeex/scale.ts';
 import { benchFailover, describeFailover, failoverPassed, type FailoverFigures } from './failover.ts';
+import { benchLockStall, describeLockStall, lockStallPassed, type LockStallFigures } from './lock-stall.ts';
 
-const BENCHES = ['startup', 'migrations', 'pool', 'backup', 'jeex', 'failover'] as const;
+const BENCHES = ['startup', 'migrations', 'pool', 'backup', 'jeex', 'failover', 'locks'] as const;
 type Bench = (typeof BENCHES)[number];
 
 const { values } = parseArgs({
@@ -65,6 +72,7 @@ const { values } = parseArgs({
     'no-tls': { type: 'boolean', default: false },
     'pool-size': { type: 'string' },
     'max-rate-mb': { type: 'string' },
+    'reader-seconds': { type: 'string', default: '40' },
     json: { type: 'boolean', default: false },
     out: { type: 'string' },
   },
@@ -95,6 +103,8 @@ if (clientsFlag !== undefined && (!Number.isInteger(clientsFlag) || clientsFlag 
 if (!Number.isFinite(durationS) || durationS <= 0) usage('--duration must be seconds > 0');
 if (!Number.isFinite(load) || load <= 0 || load > 1) usage('--load must be a fraction of the measured capacity, > 0 and <= 1');
 if (rate !== undefined && (!Number.isFinite(rate) || rate <= 0)) usage('--rate must be requests per second > 0');
+const readerSeconds = Number(values['reader-seconds']);
+if (!Number.isFinite(readerSeconds) || readerSeconds <= 0 || readerSeconds > 600) usage('--reader-seconds must be seconds > 0 and <= 600 (how long the reader holds its lock)');
 const only = values.only?.split(',').map((name) => name.trim());
 const unknown = only?.filter((name) => !BENCHES.includes(name as Bench)) ?? [];
 if (unknown.length > 0) usage(`--only ${unknown.join(',')}: unknown bench (known: ${BENCHES.join(', ')})`);
@@ -111,6 +121,7 @@ const result: {
   backup?: BackupFigures & { durationMs: number };
   jeex?: JeexFigures & { durationMs: number };
   failover?: FailoverFigures & { durationMs: number };
+  locks?: LockStallFigures & { durationMs: number };
 } = {
   when: new Date().toISOString(),
   machine: { cpus: cpus().length, memoryBytes: totalmem(), node: process.version },
@@ -161,9 +172,16 @@ if (selected('failover')) {
   for (const line of describeFailover(failover)) log(line);
 }
 
+if (selected('locks')) {
+  const started = performance.now();
+  const locks = await benchLockStall({ readerSeconds }, log);
+  result.locks = { ...locks, durationMs: performance.now() - started };
+  for (const line of describeLockStall(locks)) log(line);
+}
+
 if (values.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
 const out = values.out ?? resolve(import.meta.dirname, 'results', `${result.when.slice(0, 19).replaceAll(':', '-')}.json`);
 await mkdir(dirname(out), { recursive: true });
 await writeFile(out, `${JSON.stringify(result, null, 2)}\n`);
 log(`written to ${out}`);
-if ((result.migrations && !migrationsPassed(result.migrations)) || (result.pool && !poolPassed(result.pool)) || (result.backup && !backupPassed(result.backup)) || (result.jeex && !jeexPassed(result.jeex)) || (result.failover && !failoverPassed(result.failover))) process.exitCode = 1;
+if ((result.migrations && !migrationsPassed(result.migrations)) || (result.pool && !poolPassed(result.pool)) || (result.backup && !backupPassed(result.backup)) || (result.jeex && !jeexPassed(result.jeex)) || (result.failover && !failoverPassed(result.failover)) || (result.locks && !lockStallPassed(result.locks))) process.exitCode = 1;

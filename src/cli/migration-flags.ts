@@ -1,7 +1,7 @@
 import { type Command, InvalidArgumentError } from 'commander';
 import { type Sql } from 'postgres';
 import { connect } from '../index.ts';
-import { durationExpected, parseDuration, requireUrl, resolveMigrationTarget, type MigrationTarget, type RunnerOptions } from '../migrate/index.ts';
+import { DEFAULT_TIMEOUTS, durationExpected, formatDuration, parseDuration, requireUrl, resolveMigrationTarget, type MigrationTarget, type RunnerOptions } from '../migrate/index.ts';
 import { dataDirOption, drizzleConfigOption, jsonOption, migrationsDirOption, urlOption } from './options.ts';
 import { progressReporter } from './output.ts';
 
@@ -38,17 +38,28 @@ export function withTargetOptions(command: Command): Command {
     .addOption(jsonOption());
 }
 
+/** 100 tries of 1 s with backoff capped at 10 s: about 10 min, longer than any deploy should wait. */
+const MAX_RETRIES = 100;
+
 /** The runner's knobs, shared by migrate, rollback, baseline and mark-applied. */
 export function withRunnerOptions(command: Command): Command {
   return withTargetOptions(command)
     .option('--lock-timeout <duration>', 'wait this long for another runner to finish; 0 fails at once naming it', durationArg)
-    .option('--ddl-lock-timeout <duration>', 'lock_timeout for migration statements (default 5s; a file may set its own)', durationArg)
-    .option('--statement-timeout <duration>', 'statement_timeout for migration statements (default 15min)', durationArg)
-    .option('--retries <n>', 'retries after a lock timeout, with backoff (default 3)', (v) => {
-      const n = Number(v);
-      if (!Number.isInteger(n) || n < 0 || n > 20) throw new InvalidArgumentError('expected 0 to 20');
-      return n;
-    })
+    .option(
+      '--ddl-lock-timeout <duration>',
+      `how long each try waits for a table lock (default ${formatDuration(DEFAULT_TIMEOUTS.lockTimeoutMs)}): writers queue behind a waiting migration, so this is how long they may stall; keep it short on a table that is written to (a file may set its own)`,
+      durationArg,
+    )
+    .option('--statement-timeout <duration>', `statement_timeout for migration statements (default ${formatDuration(DEFAULT_TIMEOUTS.statementTimeoutMs)})`, durationArg)
+    .option(
+      '--retries <n>',
+      `retries after a lock timeout (default ${DEFAULT_TIMEOUTS.retries}: ${DEFAULT_TIMEOUTS.retries + 1} tries, 1 to 2 min in all), each after a random wait from 0 to a limit of ${formatDuration(DEFAULT_TIMEOUTS.backoffMs)} that doubles up to ${formatDuration(DEFAULT_TIMEOUTS.maxBackoffMs)}`,
+      (v) => {
+        const n = Number(v);
+        if (!Number.isInteger(n) || n < 0 || n > MAX_RETRIES) throw new InvalidArgumentError(`expected 0 to ${MAX_RETRIES}`);
+        return n;
+      },
+    )
     .option('--no-restore-point', 'do not create a restore point before changing anything');
 }
 

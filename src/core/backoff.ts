@@ -11,7 +11,8 @@ export interface Backoff {
   maxMs?: number;
   /**
    * The wait is multiplied by a random factor from `low` to `high`: `[0.75, 1.25]` is ±25 %,
-   * `[0.5, 1]` keeps at least half of it ("equal jitter"). Default `[1, 1]`: no spread.
+   * `[0.5, 1]` keeps at least half of it ("equal jitter"), `[0, 1]` is anywhere up to it ("full
+   * jitter", the widest spread). Default `[1, 1]`: no spread.
    */
   spread?: readonly [low: number, high: number];
   /** Random numbers in [0, 1), for the spread. Default `Math.random`. */

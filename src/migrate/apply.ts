@@ -11,8 +11,10 @@ import {
   timeoutsFor,
   validIndexExists,
   watchBlockers,
+  type Blocker,
   type Timeouts,
 } from './execute.ts';
+import { lockRetryLine } from './lock-wait.ts';
 import type { MigrationSession } from './session.ts';
 import type { Migration, MigrationScript } from './source.ts';
 import type { Statement } from './statements.ts';
@@ -46,6 +48,18 @@ function sideOf(migration: Migration, direction: 'up' | 'down'): MigrationScript
   return script;
 }
 
+/**
+ * After a failed try: when it was a lock timeout and tries are left, say so (which try, the wait,
+ * who blocks) and wait out the jittered backoff. True: try again. The same for all three runners.
+ */
+async function waitToRetry(error: unknown, attempt: number, timeouts: Timeouts, blockers: Blocker[], what: string, ctx: StepContext): Promise<boolean> {
+  if (!isLockTimeout(error) || attempt >= timeouts.retries) return false;
+  const wait = backoff(attempt, timeouts);
+  ctx.progress(lockRetryLine(what, attempt, timeouts, wait, blockers));
+  await sleep(wait);
+  return true;
+}
+
 /** Record the outcome in our ledger and drizzle-orm's table (inside the caller's transaction). */
 async function recordSuccess(work: ReservedSql, migration: Migration, direction: 'up' | 'down', started: Date, restorePoint?: string): Promise<void> {
   const script = sideOf(migration, direction);
@@ -58,6 +72,7 @@ async function recordSuccess(work: ReservedSql, migration: Migration, direction:
     finishedAt: new Date(),
     restorePoint: restorePoint ?? null,
     note: direction === 'down' ? `down script sha256 ${script.sha256}` : null,
+    script: direction === 'up' ? script.text : null,
   });
   if (direction === 'up') await recordInDrizzle(work, migration.up.sha256, migration.when);
   else await forgetInDrizzle(work, migration.when);
@@ -90,15 +105,11 @@ export async function runInTransaction(migration: Migration, direction: 'up' | '
       return { name: migration.tag, direction, transaction: 'own', durationMs: Date.now() - started.getTime(), retries: attempt, invalidIndexesDropped: [], skipped: [] };
     }
     await work.unsafe('ROLLBACK').catch(() => undefined);
-    if (isLockTimeout(outcome.error) && attempt < timeouts.retries) {
-      const wait = backoff(attempt, timeouts);
-      ctx.progress(`${migration.tag}: lock timeout, retrying in ${(wait / 1000).toFixed(1)}s (${attempt + 1}/${timeouts.retries})`);
-      await sleep(wait);
-      continue;
-    }
+    if (await waitToRetry(outcome.error, attempt, timeouts, outcome.blockers, migration.tag, ctx)) continue;
     const failure = migrationFailure(migration, script, current, outcome.error, {
       blockers: outcome.blockers,
       attempts: attempt + 1,
+      lockTimeoutMs: timeouts.lockTimeoutMs,
       direction,
       transaction: 'own',
     });
@@ -129,7 +140,7 @@ export async function runOutsideTransaction(migration: Migration, direction: 'up
   const dropped: string[] = [];
   const skipped: string[] = [];
   let retries = 0;
-  const id = await insertLedgerRow(work, { name: migration.tag, sha256: migration.up.sha256, direction, status: 'running', startedAt: started, restorePoint: ctx.restorePoint ?? null });
+  const id = await insertLedgerRow(work, { name: migration.tag, sha256: migration.up.sha256, direction, status: 'running', startedAt: started, restorePoint: ctx.restorePoint ?? null, script: direction === 'up' ? script.text : null });
   await work.unsafe(timeoutSql(timeouts, 'SESSION')).simple();
   try {
     for (const [i, statement] of script.statements.entries()) {
@@ -153,16 +164,14 @@ export async function runOutsideTransaction(migration: Migration, direction: 'up
           const invalid = await dropInvalidIndex(work, index).catch(() => undefined);
           if (invalid) dropped.push(invalid);
         }
-        if (isLockTimeout(outcome.error) && attempt < timeouts.retries) {
+        if (await waitToRetry(outcome.error, attempt, timeouts, outcome.blockers, `${migration.tag} statement ${statement.index + 1}`, ctx)) {
           retries++;
-          const wait = backoff(attempt, timeouts);
-          ctx.progress(`${migration.tag}: lock timeout on statement ${statement.index + 1}, retrying in ${(wait / 1000).toFixed(1)}s`);
-          await sleep(wait);
           continue;
         }
         const failure = migrationFailure(migration, script, statement, outcome.error, {
           blockers: outcome.blockers,
           attempts: attempt + 1,
+          lockTimeoutMs: timeouts.lockTimeoutMs,
           cleanedUp: dropped,
           direction,
           transaction: 'none',
@@ -212,15 +221,15 @@ export async function runAllInOneTransaction(migrations: Migration[], direction:
     });
     if (!outcome.error) return results;
     await work.unsafe('ROLLBACK').catch(() => undefined);
-    if (isLockTimeout(outcome.error) && attempt < ctx.timeouts.retries) {
-      await sleep(backoff(attempt, ctx.timeouts));
-      continue;
-    }
     const failed = current?.migration ?? migrations[migrations.length - 1];
     if (!failed) throw translateDbError(outcome.error);
+    // The failed migration's lock_timeout (its directive may differ); the run's retries.
+    const timeouts = timeoutsFor(sideOf(failed, direction), ctx.timeouts);
+    if (await waitToRetry(outcome.error, attempt, timeouts, outcome.blockers, `${failed.tag} (single transaction)`, ctx)) continue;
     const failure = migrationFailure(failed, sideOf(failed, direction), current?.statement, outcome.error, {
       blockers: outcome.blockers,
       attempts: attempt + 1,
+      lockTimeoutMs: timeouts.lockTimeoutMs,
       direction,
       transaction: 'single',
     });

@@ -2,6 +2,7 @@ import { JeexDbError } from '../core/errors.ts';
 import { downFileProblems } from './down-files.ts';
 import { schemaDrift } from './drift.ts';
 import { lintScripts, type LintOptions, type LintResult } from './lint.ts';
+import { normalizeStatement } from './merge-conflicts.ts';
 import type { Problem } from './problems.ts';
 import { runProblems } from './run-problems.ts';
 import { defaultMigrationsDir } from './runner.ts';
@@ -29,6 +30,27 @@ export interface CheckResult {
   drift: string[];
   /** squawk's findings for every migration (suppressed ones included). */
   lint: LintResult;
+}
+
+/**
+ * After a merge the drift is another branch's migration that no snapshot records: generating
+ * again would write a migration repeating it (the duplicate that fails on every database). So
+ * while migrations collide, or when the drift is exactly an existing migration's change, the hint
+ * is the collision's recipe, never `npm run db:generate`.
+ */
+function mergeDriftHint(source: MigrationSource, problems: Problem[], drift: string[]): string | undefined {
+  const collision = problems.find((p) => p.collision);
+  if (collision) {
+    const command = collision.collision?.rebase ? `\`jeex-db rebase ${collision.collision.rebase}\`` : 'its recipe';
+    return `Do not run \`npm run db:generate\`: migrations collide (MIGRATION_COLLISION), and this drift is a change whose snapshot the merge lost; generating would write a migration that repeats it. Resolve the collision first (${command}), then run \`jeex-db check\` again.`;
+  }
+  const wanted = new Set(drift.map(normalizeStatement));
+  const owner = source.migrations.find((m) => m.up.statements.some((s) => wanted.has(normalizeStatement(s.sql))));
+  if (!owner) return undefined;
+  return (
+    `Do not run \`npm run db:generate\`: the drift is the change ${owner.tag} already makes (its snapshot is missing or older than another branch's), and generating would repeat it. ` +
+    `Run \`jeex-db rebase ${owner.tag}\`: it moves ${owner.up.displayPath}${owner.down ? ` and ${owner.down.displayPath}` : ''} on top and writes its snapshot. Then run \`jeex-db check\`.`
+  );
 }
 
 const noLint = (): LintResult => ({ findings: [], unsuppressed: 0, unusedIgnores: [], migrations: [] });
@@ -73,9 +95,11 @@ export async function check(options: CheckOptions = {}): Promise<CheckResult> {
     problems.push({
       code: 'SCHEMA_DRIFT',
       message: `the Drizzle schema ${what} the committed migrations (newest snapshot ${drift.snapshotFile}):\n${drift.statements.map((s) => `  ${s}`).join('\n')}`,
-      hint: drift.ambiguous
-        ? 'Run `npm run db:generate` and answer its rename questions, review the migration it writes and commit it (or undo the schema change).'
-        : 'Run `npm run db:generate`, review the migration it writes and commit it (or undo the schema change).',
+      hint:
+        mergeDriftHint(source, problems, drift.statements) ??
+        (drift.ambiguous
+          ? 'Run `npm run db:generate` and answer its rename questions, review the migration it writes and commit it (or undo the schema change).'
+          : 'Run `npm run db:generate`, review the migration it writes and commit it (or undo the schema change).'),
     });
   }
 

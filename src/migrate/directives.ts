@@ -3,7 +3,9 @@ import { invalidDuration, parseDuration } from '../core/units.ts';
 /**
  * Directive comments a migration file may carry, one per line:
  *
- *   -- jeex:lock-timeout 10s          lock_timeout for this migration
+ *   -- jeex:lock-timeout 5s           lock_timeout of each try for this migration: queries on the
+ *                                     table queue behind a waiting migration that long, so only
+ *                                     for a table nobody writes to (default 1 s, see runner.ts)
  *   -- jeex:statement-timeout 30min   statement_timeout for this migration
  *   -- jeex:lint-ignore RULE reason   accept a squawk finding, with the reason (required)
  *

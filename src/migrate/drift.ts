@@ -25,8 +25,8 @@ type Snapshot = Record<string, unknown> & { id?: string; prevId?: string };
 
 const NEEDED_FOR = 'comparing the Drizzle schema with the migrations (jeex-db check)';
 
-/** The schema module's exports: this package's schema by default, or the file given. */
-async function loadSchema(schemaModule: string | undefined): Promise<Record<string, unknown>> {
+/** The schema module's exports: this package's schema by default, or the file given (check, rebase). */
+export async function loadSchema(schemaModule: string | undefined): Promise<Record<string, unknown>> {
   if (!schemaModule) return await import('../schema/index.ts');
   const file = resolve(schemaModule);
   try {

@@ -5,14 +5,19 @@ import type { Statement } from './statements.ts';
 import { errorLocation, excerpt, lineColumn } from './statements.ts';
 import type { Migration, MigrationScript } from './source.ts';
 import { backoffDelay } from '../core/backoff.ts';
+import { lockTimeoutHint } from './lock-wait.ts';
+import { adviseOnFailure } from './failure-advice.ts';
 
 export interface Timeouts {
+  /** How long one try waits for a table lock: also how long writers queued behind it stall. */
   lockTimeoutMs: number;
   statementTimeoutMs: number;
   /** How often a lock timeout is retried (with backoff) before the migration fails. */
   retries: number;
-  /** First backoff; doubled each retry, with jitter. */
+  /** Cap of the first backoff; doubled each retry up to `maxBackoffMs`, then full jitter. */
   backoffMs: number;
+  /** The longest cap of a backoff. */
+  maxBackoffMs: number;
 }
 
 export interface Blocker {
@@ -77,9 +82,14 @@ export async function findBlockers(sql: ReservedSql, pid: number): Promise<Block
 
 export const isLockTimeout = (error: unknown) => translateDbError(error).code === 'LOCK_TIMEOUT';
 
-/** The wait before retry `attempt` (0 first) of a lock timeout: `backoffMs` doubled each time, ±25 %. */
-export function backoff(attempt: number, t: Timeouts): number {
-  return backoffDelay(attempt, { initialMs: t.backoffMs, spread: [0.75, 1.25] });
+/**
+ * The wait before retry `attempt` (0 first) of a lock timeout: "full jitter", anywhere from 0 to
+ * `backoffMs` doubled each time (at most `maxBackoffMs`). Replicas or pipelines that hit the same
+ * blocker together then retry at scattered moments, not in lock-step; and between tries the
+ * writers that queued behind the migration drain.
+ */
+export function backoff(attempt: number, t: Timeouts, random: () => number = Math.random): number {
+  return backoffDelay(attempt, { initialMs: t.backoffMs, maxMs: t.maxBackoffMs, spread: [0, 1], random });
 }
 
 /**
@@ -91,7 +101,7 @@ export function migrationFailure(
   script: MigrationScript,
   statement: Statement | undefined,
   error: unknown,
-  extra: { blockers?: Blocker[]; attempts?: number; cleanedUp?: string[]; direction: 'up' | 'down'; transaction: string },
+  extra: { blockers?: Blocker[]; attempts?: number; /** The lock_timeout each try had. */ lockTimeoutMs: number; cleanedUp?: string[]; direction: 'up' | 'down'; transaction: string },
 ): JeexDbError {
   const cause = translateDbError(error);
   const position = Number((error as { position?: unknown } | null)?.position ?? 0) || undefined;
@@ -110,13 +120,17 @@ export function migrationFailure(
         ? 'the whole run (--single-transaction) was rolled back; nothing was applied'
         : 'it was rolled back completely; nothing after it ran';
   const verb = extra.direction === 'up' ? 'migration' : 'rollback of';
-  const message = `${verb} ${migration.tag} failed at ${at}${which}: ${cause.message}${cause.sqlState ? ` [SQLSTATE ${cause.sqlState}]` : ''}${blockedBy}. ${capitalise(undone)}.`;
+  // Data failures (NOT NULL over nulls, a type that does not convert, duplicates under a unique index) get a DBA's recipe.
+  const advice = adviseOnFailure(error, statement);
+  const found = advice?.found ? `; ${advice.found}` : '';
+  const dropped = extra.cleanedUp?.length ? ` The INVALID index${extra.cleanedUp.length > 1 ? 'es' : ''} the failed build left (${extra.cleanedUp.join(', ')}) ${extra.cleanedUp.length > 1 ? 'were' : 'was'} dropped, so the next run builds it again.` : '';
+  const message = `${verb} ${migration.tag} failed at ${at}${which}: ${cause.message}${cause.sqlState ? ` [SQLSTATE ${cause.sqlState}]` : ''}${found}${blockedBy}. ${capitalise(undone)}.${dropped}`;
   const hint =
     cause.code === 'LOCK_TIMEOUT'
-      ? `Tables it needs were locked by the sessions above (tried ${extra.attempts ?? 1} times). Let them finish or end them (SELECT pg_terminate_backend(pid)), or raise the wait with --ddl-lock-timeout or a "-- jeex:lock-timeout 30s" line in the file, then run again.`
+      ? lockTimeoutHint(blockers, extra.attempts ?? 1, extra.lockTimeoutMs)
       : cause.code === 'STATEMENT_TIMEOUT'
         ? 'The statement ran longer than statement_timeout: raise it with --statement-timeout or a "-- jeex:statement-timeout 30min" line in the file, or split the work into batches.'
-        : (cause.hint ?? `Fix the statement in ${script.displayPath} (or the data it conflicts with) and run again.`);
+        : (advice?.hint ?? cause.hint ?? `Fix the statement in ${script.displayPath} (or the data it conflicts with) and run again.`);
   return new JeexDbError('MIGRATION_FAILED', message, {
     hint,
     ...(cause.sqlState ? { sqlState: cause.sqlState } : {}),
@@ -133,6 +147,7 @@ export function migrationFailure(
       ...(blockers.length > 0 ? { blockers } : {}),
       ...(extra.cleanedUp?.length ? { invalidIndexesDropped: extra.cleanedUp } : {}),
       ...(extra.attempts ? { attempts: extra.attempts } : {}),
+      ...advice?.context,
     },
   });
 }

@@ -55,8 +55,16 @@ export async function ensureLedger(sql: Db): Promise<void> {
       client_host text DEFAULT coalesce(host(inet_client_addr()), 'local socket'),
       restore_point text,
       error jsonb,
-      note text
+      note text,
+      script text
     );
+    -- The text each migration had when applied (mark-applied compares an edited file with it);
+    -- ledgers made before it was kept get the column, checked first so no lock is taken each run.
+    DO $$ BEGIN
+      IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = '${LEDGER}'::regclass AND attname = 'script' AND NOT attisdropped) THEN
+        ALTER TABLE ${LEDGER} ADD COLUMN script text;
+      END IF;
+    END $$;
     CREATE INDEX IF NOT EXISTS ledger_name_id_idx ON ${LEDGER} (name, id DESC);
     CREATE SCHEMA IF NOT EXISTS drizzle;
     CREATE TABLE IF NOT EXISTS drizzle.__drizzle_migrations (id SERIAL PRIMARY KEY, hash text NOT NULL, created_at bigint);
@@ -125,15 +133,17 @@ export interface NewLedgerRow {
   restorePoint?: string | null;
   error?: Record<string, unknown> | null;
   note?: string | null;
+  /** The up script's text as it ran (or was accepted), for mark-applied to compare an edit with. */
+  script?: string | null;
 }
 
 export async function insertLedgerRow(sql: Db, row: NewLedgerRow): Promise<number> {
   const finished = row.finishedAt ?? null;
   const [inserted] = await sql<{ id: number }[]>`
-    INSERT INTO jeex_migrations.ledger (name, sha256, direction, status, started_at, finished_at, duration_ms, restore_point, error, note, applied_by)
+    INSERT INTO jeex_migrations.ledger (name, sha256, direction, status, started_at, finished_at, duration_ms, restore_point, error, note, script, applied_by)
     VALUES (${row.name}, ${row.sha256}, ${row.direction}, ${row.status}, ${row.startedAt.toISOString()}::timestamptz, ${finished?.toISOString() ?? null}::timestamptz,
             ${finished ? finished.getTime() - row.startedAt.getTime() : null}, ${row.restorePoint ?? null},
-            ${row.error ? sql.json(row.error as never) : null}, ${row.note ?? null},
+            ${row.error ? sql.json(row.error as never) : null}, ${row.note ?? null}, ${row.script ?? null},
             -- the role that logged in (the migrator), not the owner role its session runs as
             session_user)
     RETURNING id::int`;
@@ -147,6 +157,16 @@ export async function finishLedgerRow(sql: Db, id: number, status: LedgerRow['st
     SET status = ${status}, finished_at = ${finished.toISOString()}::timestamptz, duration_ms = ${finished.getTime() - startedAt.getTime()},
         error = ${error ? sql.json(error as never) : null}
     WHERE id = ${id}`;
+}
+
+/**
+ * The text of `name`'s up script when it was last applied (or its edit accepted); null when that
+ * row was written before the ledger kept texts, or was adopted from drizzle-kit without one.
+ */
+export async function readAppliedScript(sql: Db, name: string): Promise<string | null> {
+  const [row] = await sql<{ script: string | null }[]>`
+    SELECT script FROM jeex_migrations.ledger WHERE name = ${name} AND direction = 'up' AND status = 'applied' ORDER BY id DESC LIMIT 1`;
+  return row?.script ?? null;
 }
 
 /** Record in drizzle-orm's table too, so `drizzle-kit migrate` agrees with us. */

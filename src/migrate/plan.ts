@@ -2,8 +2,9 @@ import type { Sql } from 'postgres';
 import { timeoutsFor } from './execute.ts';
 import { lintScripts, type LintFinding, type LintOptions, type LintResult } from './lint.ts';
 import type { Problem } from './problems.ts';
+import { recordedDrift, liveObjects, unledgeredProblem, type DriftReport } from './live-drift-status.ts';
 import { runProblems } from './run-problems.ts';
-import { defaultMigrationsDir, inspect, selectUpTo, timeouts, type MigrateOptions } from './runner.ts';
+import { appliedTags, defaultMigrationsDir, inspect, selectUpTo, timeouts, type MigrateOptions } from './runner.ts';
 import { loadMigrations } from './source.ts';
 import type { MigrationStateName } from './status.ts';
 
@@ -56,6 +57,8 @@ export interface PlanResult {
   upToDate: boolean;
   /** Migrations in the folder. */
   total: number;
+  /** When the database has drifted from what its applied migrations make: `migrate` warns and runs. */
+  drift?: DriftReport;
 }
 
 /**
@@ -73,7 +76,9 @@ export async function plan(sql: Sql, options: PlanOptions = {}): Promise<PlanRes
   const source = await loadMigrations(options.migrationsDir ?? defaultMigrationsDir);
   const { snapshot } = await inspect(sql, source, options);
   const pending = selectUpTo(snapshot.pending, options.to, source);
-  const problems = [...snapshot.problems, ...runProblems(pending, options, 'up')];
+  const drift = await recordedDrift(sql, appliedTags(snapshot), await liveObjects(sql));
+  const unledgered = unledgeredProblem(drift);
+  const problems = [...snapshot.problems, ...(unledgered ? [unledgered] : []), ...runProblems(pending, options, 'up')];
   const base = timeouts(options);
   const lint =
     options.lint === false
@@ -113,5 +118,6 @@ export async function plan(sql: Sql, options: PlanOptions = {}): Promise<PlanRes
     lint,
     upToDate: pending.length === 0 && problems.length === 0,
     total: source.migrations.length,
+    ...(drift.differences.length > 0 ? { drift } : {}),
   };
 }

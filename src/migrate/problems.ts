@@ -7,6 +7,21 @@ export interface Problem {
   /** The exact steps to fix it. */
   hint: string;
   migration?: string;
+  /** Set on a merge collision (src/migrate/merge-conflicts.ts), so a database-aware caller can name the one to rebase. */
+  collision?: MergeCollision;
+}
+
+/** What makes two branches' migrations collide; one problem per group of colliding migrations. */
+export type CollisionKind = 'duplicate-idx' | 'duplicate-number' | 'same-parent' | 'no-own-snapshot' | 'repeated-change';
+
+export interface MergeCollision {
+  kinds: CollisionKind[];
+  /** The colliding migrations, in journal order. */
+  migrations: string[];
+  /** The one the recipe moves on top (`jeex-db rebase`): offline the later by journal `when`. */
+  rebase?: string;
+  /** For a repeated change: the migration that only repeats another's change and must be deleted. */
+  duplicate?: string;
 }
 
 /** Throw the first problem (each has its own code and exit code), listing the others. */

@@ -6,16 +6,29 @@ import { translateDbError } from '../db/translate-error.ts';
 import { runAllInOneTransaction, runInTransaction, runOutsideTransaction, type StepResult } from './apply.ts';
 import type { Timeouts } from './execute.ts';
 import { insertLedgerRow, ledgerExists, readDrizzleTable, readLedger, recordInDrizzle, type LedgerEntry } from './ledger.ts';
+import type { CatalogObject } from './catalog.ts';
+import { recordedDrift, liveObjects, unledgeredProblem, type DriftReport } from './live-drift-status.ts';
+import { carryDrift } from './live-drift.ts';
 import { throwProblems, type Problem } from './problems.ts';
 import { runProblems } from './run-problems.ts';
+import { readRecordedSchema, recordSchema } from './schema-state.ts';
 import { openSession, type MigrationSession } from './session.ts';
 import { loadMigrations, type Migration, type MigrationSource } from './source.ts';
+import { reviewAppliedEdits } from './edit-review.ts';
+import type { ScriptEdit } from './script-changes.ts';
 import { compareWithDatabase, type MigrationStatus, type Snapshot } from './status.ts';
 
 /** The package's own migrations (drizzle-kit's output), from src/migrate or dist/migrate alike. */
 export const defaultMigrationsDir = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'drizzle');
 
-export const DEFAULT_TIMEOUTS: Timeouts = { lockTimeoutMs: 5_000, statementTimeoutMs: 15 * 60_000, retries: 3, backoffMs: 500 };
+/**
+ * A migration waiting for a table lock makes every later query on that table wait behind it, so
+ * one try waits only 1 s (the longest a writer stalls) and patience comes from tries instead: 16
+ * tries with full-jitter backoff from 0.5 s doubling to 10 s, about 1.2 min of trying in all
+ * (at most 2.2 min, see `longestLockWaitMs`). A 5 s wait x 4 tries stalled writers 5 s four
+ * times against a 40 s reader and still gave up (issue 17).
+ */
+export const DEFAULT_TIMEOUTS: Timeouts = { lockTimeoutMs: 1_000, statementTimeoutMs: 15 * 60_000, retries: 15, backoffMs: 500, maxBackoffMs: 10_000 };
 /** How long a runner waits for another one to finish (replicas deploying together). */
 export const DEFAULT_LOCK_WAIT_MS = 5 * 60_000;
 
@@ -24,14 +37,20 @@ export interface RunnerOptions {
   migrationsDir?: string;
   /** Wait this long for the migration lock; 0 fails at once naming the holder. */
   lockWaitMs?: number;
-  /** lock_timeout for migration statements (a file's `-- jeex:lock-timeout` wins). */
+  /**
+   * lock_timeout of each try of a migration statement (a file's `-- jeex:lock-timeout` wins).
+   * Queries on the table queue behind a waiting migration, so this is how long writers may
+   * stall: default 1 s.
+   */
   ddlLockTimeoutMs?: number;
   /** statement_timeout for migration statements (a file's `-- jeex:statement-timeout` wins). */
   statementTimeoutMs?: number;
-  /** Lock timeouts retried per migration (with backoff) before it fails. */
+  /** Lock timeouts retried per migration (with full-jitter backoff) before it fails. Default 15. */
   retries?: number;
   /** Create a named restore point before changing anything (default true; skipped with a warning when not permitted). */
   restorePoint?: boolean;
+  /** Record the schema after the run, for drift checks (default true; a scratch reference database needs none). */
+  recordSchema?: boolean;
   onProgress?: (message: string) => void;
 }
 
@@ -42,10 +61,18 @@ export interface MigrateOptions extends RunnerOptions {
   singleTransaction?: boolean;
   /** Apply pending migrations older than the newest applied one (merged from another branch). */
   allowOutOfOrder?: boolean;
+  /**
+   * For a database with objects but no recorded migration (refused, MIGRATION_UNLEDGERED): name
+   * the migration its schema matches, for the hint (see `schemaIdentifier`, which builds
+   * reference databases). Without it the hint says how to find out.
+   */
+  identifySchema?: (live: CatalogObject[]) => Promise<{ tag?: string; differences?: number } | undefined>;
 }
 
 export interface MigrateResult {
   applied: StepResult[];
+  /** Where the database differed from what its applied migrations make, before the run (a warning each). */
+  drift?: DriftReport;
   /** Migrations found applied by `drizzle-kit migrate` and recorded in our ledger without running. */
   adopted: string[];
   restorePoint?: string;
@@ -92,6 +119,7 @@ async function reconcile(session: MigrationSession, source: MigrationSource, sna
       startedAt: new Date(),
       finishedAt: new Date(),
       note: 'adopted: applied by drizzle-kit migrate',
+      script: source.migrations.find((m) => m.tag === status.name && m.up.sha256 === status.appliedSha256)?.up.text ?? null,
     });
     adopted.push(status.name);
   }
@@ -107,6 +135,55 @@ export async function inspect(sql: Sql, source: MigrationSource, options: { allo
   const ledger = exists.ledger ? await readLedger(sql) : new Map<string, LedgerEntry>();
   const drizzleRows = exists.drizzle ? await readDrizzleTable(sql) : [];
   return { snapshot: compareWithDatabase(source, ledger, drizzleRows, options), ledger };
+}
+
+/** The migrations applied now (by our ledger or drizzle-kit's), in the folder's order. */
+export function appliedTags(snapshot: Snapshot): string[] {
+  return snapshot.statuses.filter((s) => s.state === 'applied' || s.state === 'changed').map((s) => s.name);
+}
+
+/** The live catalog and how it compares with the recorded schema, before a run changes anything. */
+interface Before {
+  live: CatalogObject[];
+  applied: string[];
+  drift: DriftReport;
+}
+
+async function before(session: MigrationSession, snapshot: Snapshot, warnings: string[]): Promise<Before> {
+  const live = await liveObjects(session.work);
+  const applied = appliedTags(snapshot);
+  const drift = await recordedDrift(session.work, applied, live);
+  if (drift.differences.length > 0) {
+    warnings.push(
+      `the database has drifted from what its applied migrations make (${drift.differences.length} difference(s), \`jeex-db status\` lists them): ${drift.differences
+        .slice(0, 5)
+        .map((d) => d.message)
+        .join('; ')}${drift.differences.length > 5 ? '; ...' : ''}`,
+    );
+  }
+  return { live, applied, drift };
+}
+
+/**
+ * Record the schema the migrations now make (schema-state.ts): the live catalog, with the drift
+ * found before the run carried over (a hand-made change stays a difference). Skipped when nothing
+ * ran and a record for this point exists. A failure to record is a warning, never the run's.
+ */
+async function recordAfter(session: MigrationSession, source: MigrationSource, prior: Before, event: string, changed: boolean, warnings: string[]): Promise<void> {
+  try {
+    const { snapshot } = await inspect(session.work, source, { allowOutOfOrder: true });
+    const applied = appliedTags(snapshot);
+    const record = await readRecordedSchema(session.work);
+    if (!changed && record && prior.drift.expected === 'recorded') return;
+    const live = await liveObjects(session.work);
+    const objects = record && prior.drift.expected === 'recorded' ? carryDrift(record.objects, prior.live, live) : live;
+    await recordSchema(session.work, { applied, event, objects });
+    if (prior.drift.expected === 'none' && prior.applied.length > 0) {
+      warnings.push('recorded the schema as it is now (there was no record for it before): `jeex-db status --verify` compares it with a reference database');
+    }
+  } catch (error) {
+    warnings.push(`the schema was not recorded (\`jeex-db status\` cannot tell drift until the next run): ${translateDbError(error).message}`);
+  }
 }
 
 /** The pending migrations up to `to` (inclusive); INVALID_CONFIG for an unknown name. */
@@ -138,11 +215,17 @@ export async function migrate(sql: Sql, options: MigrateOptions = {}): Promise<M
   try {
     const { snapshot, ledger } = await inspect(session.work, source, options);
     const pending = selectUpTo(snapshot.pending, options.to, source);
-    throwProblems([...snapshot.problems, ...runProblems(pending, options, 'up')]);
+    const warnings: string[] = [...snapshot.warnings];
+    const prior = await before(session, snapshot, warnings);
+    const unledgered = unledgeredProblem(prior.drift, prior.drift.unledgered ? await options.identifySchema?.(prior.live) : undefined);
+    throwProblems([...snapshot.problems, ...(unledgered ? [unledgered] : []), ...runProblems(pending, options, 'up')]);
     const adopted = await reconcile(session, source, snapshot, ledger);
-    const warnings: string[] = [];
     if (adopted.length > 0) progress(`adopted ${adopted.length} migration(s) applied by drizzle-kit migrate`);
-    if (pending.length === 0) return { applied: [], adopted, warnings, upToDate: true, total: source.migrations.length };
+    const drift = prior.drift.differences.length > 0 ? { drift: prior.drift } : {};
+    if (pending.length === 0) {
+      if (options.recordSchema !== false) await recordAfter(session, source, prior, 'migrate', adopted.length > 0, warnings);
+      return { applied: [], adopted, warnings, upToDate: true, total: source.migrations.length, ...drift };
+    }
 
     const restorePoint = options.restorePoint === false ? undefined : await createRestorePoint(session, `before ${pending[0]?.tag ?? ''}`, warnings);
     const context = { session, timeouts: timeouts(options), progress, ...(restorePoint ? { restorePoint } : {}) };
@@ -160,7 +243,8 @@ export async function migrate(sql: Sql, options: MigrateOptions = {}): Promise<M
         applied.push(step);
       }
     }
-    return { applied, adopted, warnings, upToDate: false, total: source.migrations.length, ...(restorePoint ? { restorePoint } : {}) };
+    if (options.recordSchema !== false) await recordAfter(session, source, prior, 'migrate', true, warnings);
+    return { applied, adopted, warnings, upToDate: false, total: source.migrations.length, ...drift, ...(restorePoint ? { restorePoint } : {}) };
   } finally {
     await session.close();
   }
@@ -228,6 +312,7 @@ export async function rollback(sql: Sql, options: RollbackOptions = {}): Promise
     }
     throwProblems(runProblems(targets, {}, 'down'));
     const warnings: string[] = [];
+    const prior = await before(session, snapshot, warnings);
     const restorePoint = options.restorePoint === false ? undefined : await createRestorePoint(session, `before rollback of ${targets[0]?.tag ?? ''}`, warnings);
     const rolledBack: StepResult[] = [];
     for (const migration of targets) {
@@ -235,6 +320,7 @@ export async function rollback(sql: Sql, options: RollbackOptions = {}): Promise
       const context = { session, timeouts: timeouts(options), progress, resuming: false, ...(restorePoint ? { restorePoint } : {}) };
       rolledBack.push(migration.down?.mode === 'none' ? await runOutsideTransaction(migration, 'down', context) : await runInTransaction(migration, 'down', context));
     }
+    if (options.recordSchema !== false) await recordAfter(session, source, prior, 'rollback', true, warnings);
     return { rolledBack, warnings, ...(restorePoint ? { restorePoint } : {}) };
   } finally {
     await session.close();
@@ -245,18 +331,31 @@ export interface StatusResult {
   migrations: MigrationStatus[];
   pending: string[];
   problems: Problem[];
+  /** E.g. a same-parent collision that `allowOutOfOrder` lets through. */
+  warnings: string[];
+  /** The live schema compared with what the applied migrations make (not a problem: see `driftProblem`). */
+  drift: DriftReport;
+  /** Nothing pending, no problem, no drift. */
   upToDate: boolean;
 }
 
-/** Applied / pending / changed / missing / failed per migration. Read-only: no lock, creates nothing. */
+/**
+ * Applied / pending / changed / missing / failed per migration, and the live schema compared with
+ * the one recorded after the last run (`drift`). Read-only: no lock, creates nothing.
+ */
 export async function status(sql: Sql, options: { migrationsDir?: string; allowOutOfOrder?: boolean } = {}): Promise<StatusResult> {
   const source = await loadMigrations(options.migrationsDir ?? defaultMigrationsDir);
   const { snapshot } = await inspect(sql, source, options);
+  const drift = await recordedDrift(sql, appliedTags(snapshot), await liveObjects(sql));
+  const unledgered = unledgeredProblem(drift);
+  const problems = [...snapshot.problems, ...(unledgered ? [unledgered] : [])];
   return {
     migrations: snapshot.statuses,
     pending: snapshot.pending.map((m) => m.tag),
-    problems: snapshot.problems,
-    upToDate: snapshot.pending.length === 0 && snapshot.problems.length === 0,
+    problems,
+    warnings: snapshot.warnings,
+    drift,
+    upToDate: snapshot.pending.length === 0 && problems.length === 0 && drift.differences.length === 0,
   };
 }
 
@@ -282,13 +381,19 @@ export async function assertUpToDate(sql: Sql, options: { migrationsDir?: string
  * to it (a baseline for a database whose schema was made another way). For an applied migration
  * whose file changed, record the new checksum (the edit was accepted as harmless).
  */
-export async function markApplied(sql: Sql, selection: { names?: string[]; upTo?: string }, options: RunnerOptions = {}): Promise<{ marked: string[]; unchanged: string[] }> {
+export async function markApplied(
+  sql: Sql,
+  selection: { names?: string[]; upTo?: string; /** Accept edited statements of applied files (else refused). */ acceptChanges?: boolean },
+  options: RunnerOptions = {},
+): Promise<{ marked: string[]; unchanged: string[]; warnings: string[]; edits: ScriptEdit[] }> {
   const progress = options.onProgress ?? (() => {});
   const source = await loadMigrations(options.migrationsDir ?? defaultMigrationsDir);
   const session = await openSession(sql, options.lockWaitMs ?? DEFAULT_LOCK_WAIT_MS, progress);
   try {
     const { snapshot } = await inspect(session.work, source, { allowOutOfOrder: true });
     throwProblems(source.problems);
+    const warnings: string[] = [];
+    const prior = await before(session, snapshot, warnings);
     let chosen: Migration[];
     if (selection.names) {
       chosen = selection.names.map((name) => {
@@ -299,6 +404,8 @@ export async function markApplied(sql: Sql, selection: { names?: string[]; upTo?
     } else chosen = selectUpTo(source.migrations, selection.upTo, source);
     const marked: string[] = [];
     const unchanged: string[] = [];
+    const edited = chosen.filter((m) => snapshot.statuses.find((s) => s.name === m.tag)?.state === 'changed');
+    const review = await reviewAppliedEdits(session.work, edited, { acceptChanges: Boolean(selection.acceptChanges) });
     await session.work.unsafe('BEGIN');
     try {
       for (const migration of chosen) {
@@ -315,6 +422,7 @@ export async function markApplied(sql: Sql, selection: { names?: string[]; upTo?
           startedAt: new Date(),
           finishedAt: new Date(),
           note: state === 'changed' ? 'checksum accepted by mark-applied (file edited after it was applied)' : 'marked applied without running',
+          script: migration.up.text,
         });
         await recordInDrizzle(session.work, migration.up.sha256, migration.when);
         if (state === 'changed') await session.work`UPDATE drizzle.__drizzle_migrations SET hash = ${migration.up.sha256} WHERE created_at = ${migration.when}`;
@@ -325,7 +433,10 @@ export async function markApplied(sql: Sql, selection: { names?: string[]; upTo?
       await session.work.unsafe('ROLLBACK').catch(() => undefined);
       throw translateDbError(error);
     }
-    return { marked, unchanged };
+    // A baseline records what the database has (`baseline` verified it, or was forced); mark-applied carries any drift over.
+    const basis = selection.names ? prior : { ...prior, applied: [], drift: { ...prior.drift, expected: 'none' as const } };
+    if (options.recordSchema !== false) await recordAfter(session, source, basis, selection.names ? 'mark-applied' : 'baseline', true, warnings);
+    return { marked, unchanged, warnings: [...review.warnings, ...warnings], edits: review.edits };
   } finally {
     await session.close();
   }

@@ -4,6 +4,7 @@ import { join, relative } from 'node:path';
 import { JeexDbError } from '../core/errors.ts';
 import { classifyStatement, type Classification } from './classify.ts';
 import { parseDirectives, type Directives } from './directives.ts';
+import { collisionProblems, detectCollisions, numberOf, type SnapshotFile } from './merge-conflicts.ts';
 import type { Problem } from './problems.ts';
 import { splitStatements, type Statement } from './statements.ts';
 
@@ -37,6 +38,10 @@ export interface MigrationSource {
   migrations: Migration[];
   /** Problems found in the files alone (no database needed). */
   problems: Problem[];
+  /** Every readable snapshot in meta/ (a migration's own is also on `Migration.snapshot`). */
+  snapshots: (SnapshotFile & { file: string })[];
+  /** The up `.sql` files in the folder, in the journal or not. */
+  sqlFiles: string[];
 }
 
 interface Journal {
@@ -136,11 +141,12 @@ export async function loadMigrations(dir: string): Promise<MigrationSource> {
     migrations.push(migration);
   }
 
-  await attachSnapshots(dir, migrations, problems);
+  const snapshots = await attachSnapshots(dir, migrations, problems);
 
   const listed = new Set(journal.entries.map((e) => `${e.tag}.sql`));
-  for (const name of (await readdir(dir)).sort()) {
-    if (!name.endsWith('.sql') || name.endsWith('.down.sql') || listed.has(name)) continue;
+  const sqlFiles = (await readdir(dir)).filter((name) => name.endsWith('.sql') && !name.endsWith('.down.sql')).sort();
+  for (const name of sqlFiles) {
+    if (listed.has(name)) continue;
     problems.push({
       code: 'MIGRATION_NOT_IN_JOURNAL',
       migration: name.replace(/\.sql$/, ''),
@@ -148,13 +154,20 @@ export async function loadMigrations(dir: string): Promise<MigrationSource> {
       hint: `Add its entry back to ${journalFile} (idx, tag, when, breakpoints), or delete the file if it is a leftover; then run \`jeex-db check\`.`,
     });
   }
-  return { dir, migrations: migrations.sort((a, b) => a.idx - b.idx), problems };
+  // Stable: two entries with one idx (a merge that kept both) stay in journal order.
+  migrations.sort((a, b) => a.idx - b.idx);
+  problems.push(...collisionProblems(detectCollisions({ dir, migrations, snapshots, sqlFiles }), { dir, migrations }));
+  return { dir, migrations, problems, snapshots, sqlFiles };
 }
 
-/** Snapshots chain by prevId; two children of one parent mean two branches generated in parallel. */
-async function attachSnapshots(dir: string, migrations: Migration[], problems: Problem[]): Promise<void> {
+/**
+ * Read meta/*_snapshot.json and give each migration its own (same number prefix). When two
+ * migrations share a number (a merge kept both), the one file of that name can be only one
+ * side's: it is given to neither, and detectCollisions reports the collision.
+ */
+async function attachSnapshots(dir: string, migrations: Migration[], problems: Problem[]): Promise<(SnapshotFile & { file: string })[]> {
   const metaDir = join(dir, 'meta');
-  const byParent = new Map<string, string[]>();
+  const snapshots: (SnapshotFile & { file: string })[] = [];
   for (const name of (await readdir(metaDir)).filter((n) => n.endsWith('_snapshot.json')).sort()) {
     const file = join(metaDir, name);
     let snapshot: { id?: string; prevId?: string };
@@ -165,19 +178,10 @@ async function attachSnapshots(dir: string, migrations: Migration[], problems: P
       continue;
     }
     if (!snapshot.id || !snapshot.prevId) continue;
-    byParent.set(snapshot.prevId, [...(byParent.get(snapshot.prevId) ?? []), name]);
-    const prefix = name.replace('_snapshot.json', '');
-    const migration = migrations.find((m) => m.tag.startsWith(`${prefix}_`));
-    if (migration) migration.snapshot = { id: snapshot.id, prevId: snapshot.prevId, file };
+    snapshots.push({ name, id: snapshot.id, prevId: snapshot.prevId, file });
+    const owners = migrations.filter((m) => numberOf(m.tag) === numberOf(name));
+    const [owner] = owners;
+    if (owner && owners.length === 1) owner.snapshot = { id: snapshot.id, prevId: snapshot.prevId, file };
   }
-  for (const [parent, children] of byParent) {
-    if (children.length < 2) continue;
-    problems.push({
-      code: 'MIGRATION_COLLISION',
-      message: `${children.join(' and ')} were generated from the same parent snapshot (${parent}): two branches each generated a migration`,
-      hint:
-        'Keep the migration that was merged (and applied) first. For the other: delete its .sql file, its snapshot and its journal entry, ' +
-        'then run `npm run db:generate` to generate it again on top (its changes are still in src/schema). Then run `jeex-db check`.',
-    });
-  }
+  return snapshots;
 }

@@ -1,4 +1,5 @@
 import type { LedgerEntry } from './ledger.ts';
+import { collisionHint, rebaseTarget } from './merge-conflicts.ts';
 import type { Problem } from './problems.ts';
 import type { Migration, MigrationSource } from './source.ts';
 
@@ -26,6 +27,8 @@ export interface Snapshot {
   /** Migrations that would run, in order. */
   pending: Migration[];
   problems: Problem[];
+  /** Not in the way of this run, but worth saying (a same-parent collision let through by --allow-out-of-order). */
+  warnings: string[];
 }
 
 /**
@@ -38,7 +41,8 @@ export function compareWithDatabase(
   drizzleRows: { hash: string; createdAt: number }[],
   options: { allowOutOfOrder?: boolean } = {},
 ): Snapshot {
-  const problems: Problem[] = [...source.problems];
+  const problems: Problem[] = source.problems.filter((p) => !p.collision);
+  const warnings: string[] = [];
   const statuses: MigrationStatus[] = [];
   const pending: Migration[] = [];
   const byWhen = new Map(source.migrations.map((m) => [m.when, m]));
@@ -113,8 +117,34 @@ export function compareWithDatabase(
     statuses.push({ name, when: row.createdAt, state: 'missing', appliedSha256: row.hash });
     problems.push(missing(name, source.dir));
   }
+  const applied = new Set(source.migrations.filter(isApplied).map((m) => m.tag));
+  const collisions = collisionsHere(source, applied, options);
+  problems.unshift(...collisions.problems);
+  warnings.push(...collisions.warnings);
   problems.push(...directiveProblems(source, ['up']));
-  return { statuses, pending, problems };
+  return { statuses, pending, problems, warnings };
+}
+
+/**
+ * The files' collisions, with the recipe this database allows: the one applied here is kept, the
+ * other is rebased. Two snapshots with one parent but distinct numbers and idx (renumbered by
+ * hand) run fine one after the other, so `--allow-out-of-order` lets them through with a warning;
+ * a duplicate idx or number does not (drizzle-kit and the journal cannot hold both).
+ */
+function collisionsHere(source: MigrationSource, applied: Set<string>, options: { allowOutOfOrder?: boolean }): { problems: Problem[]; warnings: string[] } {
+  const problems: Problem[] = [];
+  const warnings: string[] = [];
+  const context = { dir: source.dir, migrations: source.migrations, appliedHere: applied };
+  for (const problem of source.problems) {
+    const collision = problem.collision;
+    if (!collision) continue;
+    const rebase = collision.duplicate ? collision.rebase : rebaseTarget(collision, context);
+    const here = { ...problem, collision: { ...collision, ...(rebase ? { rebase } : {}) }, hint: collisionHint(collision, context) };
+    if (options.allowOutOfOrder && collision.kinds.every((kind) => kind === 'same-parent')) {
+      warnings.push(`${problem.message} (let through by --allow-out-of-order; to untangle the snapshots: ${here.hint})`);
+    } else problems.push(here);
+  }
+  return { problems, warnings };
 }
 
 /** Invalid `-- jeex:` directive comments in the migrations' up (and optionally down) scripts. */

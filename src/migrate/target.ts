@@ -22,6 +22,8 @@ export interface MigrationTarget {
   dirSource: '--migrations-dir' | 'drizzle.config.ts' | 'package';
   /** The Drizzle schema module of drizzle.config.ts (`schema`), for `check`; else the package's. */
   schemaModule?: string;
+  /** The local cluster's superuser, when the target is the local cluster: it may create reference databases (drift checks). */
+  superuserUrl?: string;
 }
 
 interface DrizzleConfig {
@@ -63,6 +65,10 @@ export async function resolveMigrationTarget(input: TargetInput, env: NodeJS.Pro
   else if (env.DATABASE_URL) [target.url, target.urlSource] = [env.DATABASE_URL, 'DATABASE_URL'];
   else if (config.dbCredentials?.url) [target.url, target.urlSource] = [config.dbCredentials.url, 'drizzle.config.ts'];
   else if (local) [target.url, target.urlSource] = [local, 'local cluster'];
+  if (target.urlSource === 'local cluster') {
+    const superuser = localUrl(localLayout(resolveDataDir(input.dataDir, env)), 'superuser');
+    if (superuser) target.superuserUrl = superuser;
+  }
   return target;
 }
 

@@ -100,8 +100,9 @@ describe('jeex-db migrate / status / baseline / mark-applied', () => {
     }
   });
 
-  it('baseline records everything as applied without running it', { timeout: 60_000 }, async () => {
-    const result = await cli('baseline', '--json');
+  it('baseline --force records everything as applied without running it', { timeout: 60_000 }, async () => {
+    // Without --force, baseline first compares the schema with a reference database (test/cli/live-drift.test.ts).
+    const result = await cli('baseline', '--force', '--json');
     expectCode(result, 0);
     expect(parseJson<{ marked: string[] }>(result).marked).toEqual(PACKAGE_TAGS);
     expect(await tableExists('public.users')).toBe(false);

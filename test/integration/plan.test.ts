@@ -3,7 +3,7 @@ import { type Sql } from 'postgres';
 import { connect } from '../../src/db/connect.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { plan } from '../../src/migrate/plan.ts';
-import { migrate } from '../../src/migrate/runner.ts';
+import { DEFAULT_TIMEOUTS, migrate } from '../../src/migrate/runner.ts';
 import { BREAKPOINT, stripComments } from '../../src/migrate/statements.ts';
 import { PACKAGE_MIGRATIONS, PACKAGE_TAGS, ScratchMigrations } from '../helpers/migrations.ts';
 import { rejection } from '../helpers/rejections.ts';
@@ -60,7 +60,7 @@ describe('plan: what migrate would run, changing nothing', () => {
       // Each statement starts at its SQL: blank lines and leading `--` comment lines are left out.
       expect(migration.statements.map((s) => s.sql)).toEqual(chunks.map((c) => c.replace(/^(?:\s*--[^\n]*(?:\n|$))*\s*/, '')));
       expect(migration.statements.map((s) => s.index)).toEqual(chunks.map((_, i) => i));
-      expect(migration).toMatchObject({ state: 'pending', outOfOrder: false, grouping: 'transaction', timeouts: { lockTimeoutMs: 5_000, statementTimeoutMs: 900_000 } });
+      expect(migration).toMatchObject({ state: 'pending', outOfOrder: false, grouping: 'transaction', timeouts: { lockTimeoutMs: DEFAULT_TIMEOUTS.lockTimeoutMs, statementTimeoutMs: DEFAULT_TIMEOUTS.statementTimeoutMs } });
       expect(migration.statements.every((s) => s.outsideTransaction === undefined)).toBe(true);
     }
     // Statement positions are the file's: the first CREATE TABLE of 0000_init.

@@ -117,7 +117,7 @@ describe('check (the CI gate, no database)', () => {
     const result = await check({ migrationsDir: scratch.dir });
     // Re-parented, 0005's snapshot records the audit trail as its own change, which its SQL (SELECT 1) does not make.
     expect(codes(result)).toEqual(['MIGRATION_COLLISION', 'MIGRATION_SQL_SNAPSHOT_MISMATCH']);
-    expect(result.problems[0]?.message).toContain('0004_snapshot.json and 0005_snapshot.json were generated from the same parent snapshot');
+    expect(result.problems[0]?.message).toContain('meta/0004_snapshot.json (0004_audit_trail) and meta/0005_snapshot.json (0005_branch_a) were generated from the same parent snapshot');
   });
 
   it('a journal entry without its file is MIGRATION_FILE_MISSING', async () => {

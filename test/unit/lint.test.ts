@@ -118,7 +118,7 @@ describe('lintScripts (squawk on the SQL as the runner sends it)', () => {
 
     const effective = effectiveScript(entry.script, DEFAULT_TIMEOUTS).text.split('\n');
     expect(effective[0]).toBe('BEGIN;');
-    expect(effective[1]).toBe(`SET LOCAL lock_timeout = '5000ms'; SET LOCAL statement_timeout = '900000ms';`);
+    expect(effective[1]).toBe(`SET LOCAL lock_timeout = '${DEFAULT_TIMEOUTS.lockTimeoutMs}ms'; SET LOCAL statement_timeout = '${DEFAULT_TIMEOUTS.statementTimeoutMs}ms';`);
     expect(effective.at(-2)).toBe('COMMIT;');
   });
 

@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { maskUrl } from '../../index.ts';
-import { migrate } from '../../migrate/index.ts';
+import { migrate, referenceFor, schemaIdentifier } from '../../migrate/index.ts';
 import { dim, green, note, printJson, reportError, say } from '../output.ts';
 import { runnerOptions, withMigrationClient, withRunnerOptions, type RunnerFlags } from '../migration-flags.ts';
 
@@ -24,6 +24,8 @@ export function migrateCommand(): Command {
         if (!flags.json) note(dim(`migrating ${maskUrl(target.url ?? '')} with ${target.migrationsDir}`));
         return migrate(sql, {
           ...runnerOptions(flags, target.migrationsDir),
+          // A database with the schema but no ledger is refused; reference databases name the migration it matches.
+          identifySchema: schemaIdentifier(referenceFor(target), target.migrationsDir),
           ...(flags.to ? { to: flags.to } : {}),
           ...(flags.singleTransaction ? { singleTransaction: true } : {}),
           ...(flags.allowOutOfOrder ? { allowOutOfOrder: true } : {}),

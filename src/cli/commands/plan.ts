@@ -39,6 +39,10 @@ export function planCommand(): Command {
         printJson({ ok: !first, ...result });
         return;
       }
+      if (result.drift) {
+        note(`warning: the database has drifted from what its applied migrations make (${result.drift.differences.length} difference(s); \`jeex-db status\` lists them):`);
+        for (const d of result.drift.differences.slice(0, 10)) note(`  ${d.message}`);
+      }
       if (result.adopt.length > 0) say(`would adopt from drizzle-kit: ${result.adopt.join(', ')}`);
       if (result.migrations.length === 0 && !first) say(`${green('✔')} nothing to run (${result.total} migrations)`);
       for (const m of result.migrations) {

@@ -2,6 +2,7 @@ import type { Sql } from 'postgres';
 import type { ScheduleState } from '../backup/scheduler.ts';
 import type { OperationStats } from '../../db/operation-window.ts';
 import { status as migrationStatus } from '../../migrate/runner.ts';
+import type { DriftReport } from '../../migrate/live-drift-status.ts';
 import { poolerSnapshot } from '../pooler/metrics.ts';
 import { translateDbError } from '../../db/translate-error.ts';
 import { describeExit } from '../pooler/process.ts';
@@ -189,8 +190,34 @@ export function migrationsCheck(migrationsDir: string): CheckSpec {
           key: 'migrations:pending',
           check: measure(ctx.now, { value: result.pending.length, unit: '{migration}', status, componentType: 'migrations', componentId: ctx.facts.database, output }),
         },
+        driftEntry(result.drift, ctx),
       ];
     },
+  };
+}
+
+/**
+ * `migrations:drift`: objects where the live schema differs from the one recorded after the last
+ * migration run (warn, each object named; a hand-made change is not an outage, but the next
+ * migration may fail on it or undo it). No record yet is a pass with a note.
+ */
+function driftEntry(drift: DriftReport, ctx: CheckContext): Entry {
+  const count = drift.differences.length;
+  const listed = drift.differences.slice(0, 10).map((d) => d.message).join('; ');
+  const output =
+    count > 0
+      ? `the schema differs from what the applied migrations make in ${count} object(s): ${listed}${count > 10 ? `; and ${count - 10} more` : ''}. \`jeex-db status\` lists them: undo the hand-made changes, or make them a migration`
+      : drift.note;
+  return {
+    key: 'migrations:drift',
+    check: measure(ctx.now, {
+      value: count,
+      unit: '{object}',
+      status: count > 0 ? 'warn' : 'pass',
+      componentType: 'migrations',
+      componentId: ctx.facts.database,
+      ...(output ? { output } : {}),
+    }),
   };
 }
 
