@@ -45,7 +45,7 @@ describe('jeex-db migrate round-trip', () => {
     const failed = await runCli(['migrate', 'round-trip', '--url', db.migratorUrl, '--migrations-dir', scratch.dir, '--yes'], localEnv());
     expectExit(failed, EXIT.MIGRATION_ROUND_TRIP_FAILED);
     expect(failed.stderr).toContain(`${tag}: after rolling it back the schema differs in 1 object(s):`);
-    expect(failed.stderr).toContain('+ columns public.users.nickname: public.users nickname text');
+    expect(failed.stderr).toContain('+ columns public.users.nickname: public.users.nickname type=text');
     expect(failed.stderr).toContain(`make ${tag}.down.sql undo exactly what ${tag}.sql does`);
   });
 });

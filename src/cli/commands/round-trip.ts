@@ -7,7 +7,6 @@ import { bold, dim, green, note, printJson, progressReporter, red, reportError, 
 
 interface RoundTripFlags extends TargetFlags {
   yes?: boolean;
-  allowNonEmpty?: boolean;
 }
 
 /** `migrate round-trip`: main.ts adds it under `migrate`. Destructive, so it needs --yes. */
@@ -15,8 +14,7 @@ export function roundTripCommand(): Command {
   return withTargetOptions(
     new Command('round-trip')
       .description('on a scratch database: apply every migration, roll each back (newest first) and apply it again, comparing the catalog at every step (destructive: needs --yes)')
-      .option('--yes', 'run it: it applies and rolls back every migration on the database given')
-      .option('--allow-non-empty', 'run on a database that already holds objects of its own (it still refuses one with migrations applied)'),
+      .option('--yes', 'run it: it applies and rolls back every migration on the database given (an empty scratch database)'),
   ).action(async (_local: unknown, command: Command) => {
     // `migrate` defines --url, --migrations-dir, --config and --json too and takes them wherever
     // they appear on the line: read both levels.
@@ -28,7 +26,6 @@ export function roundTripCommand(): Command {
         return roundTrip(sql, {
           migrationsDir: target.migrationsDir,
           onProgress: progressReporter(Boolean(flags.json)),
-          ...(flags.allowNonEmpty ? { allowNonEmpty: true } : {}),
         });
       });
       if (!result.ok) process.exitCode = exitCodeFor('MIGRATION_ROUND_TRIP_FAILED');
@@ -44,11 +41,15 @@ export function roundTripCommand(): Command {
           continue;
         }
         note(`${red('problem')} ${failure.migration}: after ${what} the schema differs in ${failure.differences.length} object(s):`);
-        for (const d of failure.differences) note(`  ${d.change === 'left-over' ? '+' : '-'} ${d.kind} ${d.object}: ${d.line.split('\n')[0] ?? ''}`);
+        const first = (line: string) => line.split('\n')[0] ?? '';
+        for (const d of failure.differences) {
+          note(`  ${d.change === 'left-over' ? '+' : d.change === 'missing' ? '-' : '~'} ${d.kind} ${d.object}: ${first(d.line)}`);
+          if (d.expected) note(dim(`    expected: ${first(d.expected)}`));
+        }
         note(
           `${bold('fix:')} ` +
             (failure.phase === 'down'
-              ? `make ${failure.migration}.down.sql undo exactly what ${failure.migration}.sql does (+ is left over: drop it; - is missing: do not drop it, or create it again).`
+              ? `make ${failure.migration}.down.sql undo exactly what ${failure.migration}.sql does (+ is left over: drop it; - is missing: do not drop it, or create it again; ~ changed: put it back as it was).`
               : `${failure.migration}.sql makes a different schema after its down file ran: the down file leaves something behind that changes it.`),
         );
       }
