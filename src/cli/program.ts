@@ -19,6 +19,7 @@ import { rollbackCommand } from './commands/rollback.ts';
 import { baselineCommand, markAppliedCommand } from './commands/adopt.ts';
 import { planCommand } from './commands/plan.ts';
 import { checkCommand } from './commands/check.ts';
+import { rebaseCommand } from './commands/rebase.ts';
 import { diagnoseCommand } from './commands/diagnose.ts';
 import { healthCommand } from './commands/health.ts';
 import { rolesCommand } from './commands/roles.ts';
@@ -57,6 +58,7 @@ export function buildProgram(): Command {
     .addCommand(planCommand())
     .addCommand(rollbackCommand())
     .addCommand(checkCommand())
+    .addCommand(rebaseCommand())
     .addCommand(baselineCommand())
     .addCommand(markAppliedCommand())
     .addCommand(diagnoseCommand())

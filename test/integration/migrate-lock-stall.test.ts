@@ -160,4 +160,37 @@ describe('lock timeouts protect writers (issue 17, finding 4)', () => {
     const [row] = await admin<{ status: string }[]>`SELECT status FROM jeex_migrations.ledger WHERE name = ${alter} ORDER BY id DESC LIMIT 1`;
     expect(row?.status).toBe('failed');
   });
+
+  it('--single-transaction retries the same way: 1 s per try, a line per retry naming the blocker, the same hint', { timeout: 60_000 }, async () => {
+    await migrations.add('lock_stall_table', ['CREATE TABLE lock_stall_other (id int);']);
+    const alter = await migrations.add('lock_stall_alter', ['ALTER TABLE lock_stall_events ADD COLUMN source text;']);
+    const progress: string[] = [];
+    const started = Date.now();
+    const error = await failure(migrate(sql, { migrationsDir: migrations.dir, restorePoint: false, retries: 1, singleTransaction: true, onProgress: (line) => progress.push(line) }));
+    const inserts = await writer!.stop();
+
+    expect(error.context).toMatchObject({ migration: alter, errorCode: 'LOCK_TIMEOUT', attempts: 2 });
+    expect(error.hint).toContain(`pg_terminate_backend(${readerPid})`);
+    expect(error.hint).toMatch(/writers were protected/i);
+    expect(progress).toEqual(expect.arrayContaining([expect.stringMatching(new RegExp(`^${alter} \\(single transaction\\): lock timeout after 1s \\(try 1 of 2\\); blocked by pid ${readerPid} `))]));
+    expect(slowest(inserts.filter((i) => i.startedAt >= started))).toBeLessThan(STALL_LIMIT_MS);
+    // All or nothing: the table of the first migration was rolled back with it.
+    expect(await admin`SELECT to_regclass('lock_stall_other') AS t`).toEqual([{ t: null }]);
+  });
+
+  it('outside a transaction (CREATE INDEX CONCURRENTLY) a statement retries the same way', { timeout: 60_000 }, async () => {
+    // SHARE UPDATE EXCLUSIVE, as a VACUUM or another index build holds it: the build waits for
+    // it, writers do not.
+    await reader`LOCK TABLE lock_stall_events IN SHARE UPDATE EXCLUSIVE MODE`;
+    const build = await migrations.add('lock_stall_index', ['CREATE INDEX CONCURRENTLY lock_stall_events_note_idx ON lock_stall_events (note);']);
+    const progress: string[] = [];
+    const error = await failure(migrate(sql, { migrationsDir: migrations.dir, restorePoint: false, retries: 1, onProgress: (line) => progress.push(line) }));
+    expect(error.context).toMatchObject({ migration: build, errorCode: 'LOCK_TIMEOUT', attempts: 2 });
+    expect(error.hint).toContain(`pg_terminate_backend(${readerPid})`);
+    expect(progress).toEqual(expect.arrayContaining([expect.stringMatching(new RegExp(`^${build} statement 1: lock timeout after 1s \\(try 1 of 2\\); blocked by pid ${readerPid} `))]));
+    // The reader ends: the next run builds it.
+    await reader`COMMIT`;
+    const result = await migrate(sql, { migrationsDir: migrations.dir, restorePoint: false });
+    expect(result.applied).toEqual([expect.objectContaining({ name: build, transaction: 'none' })]);
+  });
 });

@@ -249,7 +249,7 @@ describe('the migration runner', () => {
     }
     const error = await failure(migrate(f.sql, opts()));
     expect(error.code).toBe('MIGRATION_COLLISION');
-    expect(error.message).toContain(`${snapshotName(PACKAGE_TAGS.length)} and ${snapshotName(PACKAGE_TAGS.length + 1)} were generated from the same parent snapshot`);
+    expect(error.message).toContain(`meta/${snapshotName(PACKAGE_TAGS.length)} (${a}) and meta/${snapshotName(PACKAGE_TAGS.length + 1)} (${b}) were generated from the same parent snapshot`);
     expect(await tableExists('public.users')).toBe(false);
   });
 

@@ -90,6 +90,16 @@ describe('hints for migrations that fail on their data', () => {
     expect(error.hint).not.toContain('ADD COLUMN');
   });
 
+  it('a data statement writing NULL into a NOT NULL column: fix the statement, without the row values', async () => {
+    await migrations.add('copy_projects', ['INSERT INTO "projects" (name, created_by) SELECT NULL, id FROM users;']);
+    const error = await run();
+    expect(error.sqlState).toBe('23502');
+    expect(error.hint).toMatch(/writes NULL into projects\.name, which is NOT NULL: give it a value \(COALESCE/);
+    expect(error.context).toMatchObject({ advice: 'not-null-data', table: 'projects', column: 'name' });
+    // PostgreSQL's DETAIL ("Failing row contains (...)") holds row values: it stays out.
+    expect(JSON.stringify({ message: error.message, hint: error.hint, context: error.context })).not.toContain('Failing row');
+  });
+
   it('ALTER COLUMN TYPE over values that do not convert: find them, then expand / backfill / switch / contract', async () => {
     // A free-text column that the schema now wants as an integer; one value does not convert.
     await migrations.add('budget', ['ALTER TABLE "projects" ADD COLUMN "budget" text;']);
@@ -132,11 +142,11 @@ describe('hints for migrations that fail on their data', () => {
   });
 
   it('a unique constraint over a personal-data column: the key is named, its value hidden', async () => {
-    // The database lost its unique constraint (changed by hand) and a second row with the same
-    // blind index got in; the migration that puts the constraint back fails on it.
+    // The database lost its unique constraint (dropped by hand) and a second row with the same
+    // blind index got in; the migration that adds one back fails on it.
     await admin`ALTER TABLE users DROP CONSTRAINT users_email_hash_unique`;
     await insertUser(admin, { email: 'ada@example.com', name: 'Ada again' });
-    await migrations.add('email_unique_again', ['ALTER TABLE "users" ADD CONSTRAINT "users_email_hash_unique" UNIQUE("email_hash");']);
+    await migrations.add('email_unique_again', ['ALTER TABLE "users" ADD CONSTRAINT "users_email_hash_key" UNIQUE("email_hash");']);
     const error = await run();
     expect(error.sqlState).toBe('23505');
     const hex = emailHash('ada@example.com').toString('hex');
