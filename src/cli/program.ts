@@ -12,6 +12,7 @@ import { keysCommand } from './commands/keys.ts';
 import { tlsCommand } from './commands/tls.ts';
 import { urlCommand } from './commands/url.ts';
 import { generateDownCommand } from './commands/generate-down.ts';
+import { roundTripCommand } from './commands/round-trip.ts';
 import { migrateCommand } from './commands/migrate.ts';
 import { statusCommand } from './commands/status.ts';
 import { rollbackCommand } from './commands/rollback.ts';
@@ -52,7 +53,7 @@ export function buildProgram(): Command {
     .addCommand(tlsCommand())
     .addCommand(configCommand())
     .addCommand(urlCommand())
-    .addCommand(migrateCommand().addCommand(generateDownCommand()))
+    .addCommand(migrateCommand().addCommand(generateDownCommand()).addCommand(roundTripCommand()))
     .addCommand(statusCommand())
     .addCommand(planCommand())
     .addCommand(rollbackCommand())

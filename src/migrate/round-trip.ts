@@ -1,26 +1,27 @@
 import type { Sql } from 'postgres';
 import { JeexDbError } from '../core/errors.ts';
-import { catalogFingerprint, FINGERPRINT_KINDS, type CatalogFingerprint } from './catalog.ts';
+import { catalogObjects, objectLine, type FingerprintKind } from './catalog.ts';
 import { defaultMigrationsDir, inspect, migrate, rollback, type RunnerOptions } from './runner.ts';
 import { loadMigrations } from './source.ts';
 
-export interface RoundTripOptions extends Omit<RunnerOptions, 'restorePoint'> {
-  /**
-   * Run on a database that already holds application objects (made outside these migrations).
-   * Default false: the round trip rolls every migration back, so it refuses anything but a
-   * scratch database.
-   */
-  allowNonEmpty?: boolean;
-}
+/**
+ * The runner's options (timeouts, lock wait, progress). There is no way to run it on a database
+ * that holds objects already: `migrate` refuses such a database without a ledger
+ * (MIGRATION_UNLEDGERED), and rolling back on a shared one is not what a round trip is for.
+ */
+export type RoundTripOptions = Omit<RunnerOptions, 'restorePoint'>;
 
 /** One object that is not as it should be, as a fingerprint line (src/migrate/catalog.ts). */
 export interface CatalogDifference {
-  kind: (typeof FINGERPRINT_KINDS)[number];
-  /** `left-over`: there but should not be (a down file forgot it); `missing`: should be there but is not. */
-  change: 'left-over' | 'missing';
+  kind: FingerprintKind;
+  /** `left-over`: there but should not be (a down file forgot it); `missing`: should be there but is not; `changed`: there, with other properties. */
+  change: 'left-over' | 'missing' | 'changed';
   /** The object, e.g. `public.users.nickname`. */
   object: string;
+  /** The object as it is (as it should be, for `missing`): its name and properties. */
   line: string;
+  /** For `changed`: the object as it should be. */
+  expected?: string;
 }
 
 export interface RoundTripStep {
@@ -43,44 +44,42 @@ export interface RoundTripResult {
 }
 
 /** The runners' own schemas change as they run (a ledger appears): the application's part is the rest. */
-const RUNNER_SCHEMAS = ['jeex_migrations', 'drizzle'];
+const RUNNER_SCHEMAS = new Set(['jeex_migrations', 'drizzle']);
+
+type Catalog = Map<string, { kind: FingerprintKind; name: string; line: string }>;
 
 /**
- * The fingerprint without the runners' schemas and with column numbers left out: a column dropped
- * and added again gets a new attnum (PostgreSQL never reuses one), which no down file can undo.
+ * The application's objects by kind and name, each as its fingerprint line. A column's position
+ * is left out: a column dropped and added again gets a new attnum (PostgreSQL never reuses one),
+ * which no down file can undo.
  */
-function applicationPart(fingerprint: CatalogFingerprint): CatalogFingerprint {
-  const runner = (line: string) => RUNNER_SCHEMAS.some((s) => line.startsWith(`${s}.`) || line.startsWith(`${s} `));
-  return Object.fromEntries(
-    FINGERPRINT_KINDS.map((kind) => [kind, fingerprint[kind].filter((line) => !runner(line)).map((line) => (kind === 'columns' ? line.replace(/ #\d+ /, ' ') : line)).sort()]),
-  ) as CatalogFingerprint;
-}
-
-/** `public.users nickname text ...` → `public.users.nickname`; other kinds: relation and name. */
-function objectOf(kind: CatalogDifference['kind'], line: string): string {
-  const [first = '', second = ''] = line.split(/\s+/);
-  if (['columns', 'constraints', 'policies'].includes(kind)) return `${first}.${second}`;
-  if (kind === 'functions') return line.split(')')[0] + ')';
-  return first;
-}
-
-function compare(expected: CatalogFingerprint, actual: CatalogFingerprint): CatalogDifference[] {
-  const out: CatalogDifference[] = [];
-  for (const kind of FINGERPRINT_KINDS) {
-    const want = new Set(expected[kind]);
-    const have = new Set(actual[kind]);
-    for (const line of actual[kind]) if (!want.has(line)) out.push({ kind, change: 'left-over', object: objectOf(kind, line), line });
-    for (const line of expected[kind]) if (!have.has(line)) out.push({ kind, change: 'missing', object: objectOf(kind, line), line });
+async function applicationCatalog(sql: Sql): Promise<Catalog> {
+  const catalog: Catalog = new Map();
+  for (const object of await catalogObjects(sql)) {
+    if (RUNNER_SCHEMAS.has(object.schema)) continue;
+    const attributes = { ...object.attributes };
+    if (object.kind === 'columns') delete attributes.position;
+    catalog.set(`${object.kind} ${object.name}`, { kind: object.kind, name: object.name, line: objectLine({ ...object, attributes }) });
   }
+  return catalog;
+}
+
+function compare(expected: Catalog, actual: Catalog): CatalogDifference[] {
+  const out: CatalogDifference[] = [];
+  for (const [key, have] of actual) {
+    const want = expected.get(key);
+    if (!want) out.push({ kind: have.kind, change: 'left-over', object: have.name, line: have.line });
+    else if (want.line !== have.line) out.push({ kind: have.kind, change: 'changed', object: have.name, line: have.line, expected: want.line });
+  }
+  for (const [key, want] of expected) if (!actual.has(key)) out.push({ kind: want.kind, change: 'missing', object: want.name, line: want.line });
   return out;
 }
 
 /** Objects of the application in a database no migration touched yet: schemas other than public, anything in any schema. */
-function applicationObjects(fingerprint: CatalogFingerprint): string[] {
-  const part = applicationPart(fingerprint);
-  const schemas = part.schemas.filter((line) => !/^(public|jeex_roles) /.test(line));
-  const rest = FINGERPRINT_KINDS.filter((k) => k !== 'schemas' && k !== 'extensions').flatMap((kind) => part[kind].filter((line) => !line.startsWith('jeex_roles.')).map((line) => `${kind}: ${objectOf(kind, line)}`));
-  return [...schemas.map((line) => `schemas: ${line.split(' ')[0] ?? ''}`), ...rest];
+function applicationObjects(catalog: Catalog): string[] {
+  return [...catalog.values()]
+    .filter((o) => o.kind !== 'extensions' && !(o.kind === 'schemas' && ['public', 'jeex_roles'].includes(o.name)) && !o.name.startsWith('jeex_roles.'))
+    .map((o) => `${o.kind}: ${o.name}`);
 }
 
 const errorOf = (error: unknown): NonNullable<RoundTripStep['error']> =>
@@ -92,7 +91,7 @@ const errorOf = (error: unknown): NonNullable<RoundTripStep['error']> =>
  * catalog after each rollback with the one recorded before that migration, then apply them again
  * one by one, comparing with the first apply. A down file that forgets to drop something (or
  * drops too much) shows as that migration's `down` differences, object by object. Destructive:
- * refuses a database with migrations applied, or with application objects unless `allowNonEmpty`.
+ * refuses a database with migrations applied or with application objects.
  * Returned, not thrown: a failed step ends the trip and is in `failures`.
  *
  * @example
@@ -110,12 +109,11 @@ export async function roundTrip(sql: Sql, options: RoundTripOptions = {}): Promi
       hint: 'Point it at a scratch database (created empty for the round trip, e.g. `createdb roundtrip_ci`): it rolls every migration back. Nothing was changed.',
     });
   }
-  const initial = await catalogFingerprint(sql);
-  const before = applicationPart(initial);
-  const found = applicationObjects(initial);
-  if (found.length > 0 && !options.allowNonEmpty) {
+  const before = await applicationCatalog(sql);
+  const found = applicationObjects(before);
+  if (found.length > 0) {
     throw new JeexDbError('INVALID_CONFIG', `the database is not empty: ${found.length} application object(s), e.g. ${found.slice(0, 5).join(', ')}`, {
-      hint: 'Point it at a scratch database created empty for the round trip, or pass allowNonEmpty (`--allow-non-empty`) if those objects are meant to be there. Nothing was changed.',
+      hint: 'Point it at a scratch database created empty for the round trip (e.g. `createdb roundtrip_ci`). Nothing was changed.',
     });
   }
 
@@ -131,15 +129,15 @@ export async function roundTrip(sql: Sql, options: RoundTripOptions = {}): Promi
   // A difference is reported at the step that made it: a column a down file forgot stays
   // different after every later down, until one drops its table; those are not new.
   let carried = new Set<string>();
-  const key = (d: CatalogDifference) => `${d.kind} ${d.change} ${d.line}`;
-  const step = async (migration: string, phase: RoundTripStep['phase'], run: () => Promise<unknown>, expected?: CatalogFingerprint): Promise<boolean> => {
+  const key = (d: CatalogDifference) => `${d.kind} ${d.change} ${d.line} ${d.expected ?? ''}`;
+  const step = async (migration: string, phase: RoundTripStep['phase'], run: () => Promise<unknown>, expected?: Catalog): Promise<boolean> => {
     try {
       await run();
     } catch (error) {
       steps.push({ migration, phase, differences: [], error: errorOf(error) });
       return false;
     }
-    const now = applicationPart(await catalogFingerprint(sql));
+    const now = await applicationCatalog(sql);
     if (phase === 'up') stages.push(now);
     const all = expected ? compare(expected, now) : [];
     steps.push({ migration, phase, differences: all.filter((d) => !carried.has(key(d))) });

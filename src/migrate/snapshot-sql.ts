@@ -39,6 +39,8 @@ function diffPairs(pairs: { prev: DrizzleSnapshot; cur: DrizzleSnapshot }[]): Pr
       void worker.terminate();
       resolvePromise(diffs);
     });
+    // A worker that ends without answering (killed, out of memory) must not leave check waiting.
+    worker.once('exit', (code) => reject(new JeexDbError('INVALID_CONFIG', `drizzle-kit's diff ended without an answer (exit ${code})`, { hint: 'Run `npm run db:generate` to see what drizzle-kit makes of it.' })));
     worker.once('error', (error) => reject(new JeexDbError('INVALID_CONFIG', `drizzle-kit's diff failed: ${error.message}`, { hint: 'Run `npm run db:generate` to see what drizzle-kit makes of it.', cause: error })));
   });
 }
@@ -53,12 +55,12 @@ export function normaliseStatement(sql: string): string {
     .replace(/"((?:[^"]|"")*)"/g, (_, name: string) => name.replaceAll('""', '"'))
     .toLowerCase()
     .replace(/\s+/g, ' ')
-    .replace(/\s*([(),;])\s*/g, '$1')
     .replace(/\b(index) concurrently\b/g, '$1')
     .replace(/\bif (not )?exists\b/g, '')
     .replace(/\busing btree\b/g, '')
     .replace(/\bnot valid\b/g, '')
     .replace(/\s+/g, ' ')
+    .replace(/\s*([(),;])\s*/g, '$1')
     .replace(/[\s;]+$/, '')
     .trim();
 }

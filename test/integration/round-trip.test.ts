@@ -51,7 +51,7 @@ describe('roundTrip: up, down, up again with catalogs compared', () => {
     // Reported once, at the step that left it (later downs keep it until 0000 drops the table).
     expect(result.failures).toEqual([expect.objectContaining({ migration: tag, phase: 'down' })]);
     expect(result.failures[0]?.differences).toEqual([expect.objectContaining({ kind: 'columns', change: 'left-over', object: 'public.users.nickname' })]);
-    expect(result.failures[0]?.differences[0]?.line).toMatch(/^public\.users nickname text /);
+    expect(result.failures[0]?.differences[0]?.line).toMatch(/^public\.users\.nickname type=text /);
     // Every step still ran (down to 0000, which drops the table, and up again).
     expect(result.steps).toHaveLength(3 * (PACKAGE_TAGS.length + 1));
   });
@@ -68,17 +68,29 @@ describe('roundTrip: up, down, up again with catalogs compared', () => {
   });
 
   it('refuses a database with migrations applied, or with objects of its own, changing nothing', async () => {
-    await sql.unsafe('CREATE TABLE public.keep_me (id int)');
+    const admin = connect(db.adminUrl, { max: 1, onnotice: () => {} });
+    try {
+      await admin.unsafe('CREATE SCHEMA keep; CREATE TABLE keep.me (id int)');
+    } finally {
+      await admin.end({ timeout: 1 });
+    }
     const refused = await rejection(roundTrip(sql, { migrationsDir: scratch.dir }));
     expect(refused).toMatchObject({ code: 'INVALID_CONFIG' });
-    expect(refused.message).toContain('relations: public.keep_me');
+    expect(refused.message).toContain('schemas: keep, relations: keep.me');
     expect(await sql`SELECT 1 FROM pg_tables WHERE tablename = 'users'`).toHaveLength(0);
-    // allowNonEmpty: the table is there before and after every step, so the trip passes.
-    expect((await roundTrip(sql, { migrationsDir: scratch.dir, allowNonEmpty: true })).ok).toBe(true);
-    expect(await sql`SELECT 1 FROM pg_tables WHERE tablename = 'keep_me'`).toHaveLength(1);
 
-    const applied = await rejection(roundTrip(sql, { migrationsDir: scratch.dir, allowNonEmpty: true }));
-    expect(applied.message).toContain(`needs a database without migrations applied; this one has ${PACKAGE_TAGS.join(', ')}`);
+    // Migrated, it is refused too (the trip starts with no migration applied).
+    const other = await createTestDatabase({ empty: true });
+    const otherSql = connect(other.migratorUrl, { max: 2, onnotice: () => {} });
+    try {
+      await migrate(otherSql, { migrationsDir: scratch.dir, restorePoint: false });
+      const applied = await rejection(roundTrip(otherSql, { migrationsDir: scratch.dir }));
+      expect(applied).toMatchObject({ code: 'INVALID_CONFIG' });
+      expect(applied.message).toContain(`needs a database without migrations applied; this one has ${PACKAGE_TAGS.join(', ')}`);
+    } finally {
+      await otherSql.end({ timeout: 1 });
+      await other.drop();
+    }
   });
 
   it('a down file missing altogether stops the trip at that migration with MIGRATION_NO_DOWN', async () => {

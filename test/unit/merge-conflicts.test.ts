@@ -11,7 +11,8 @@ import { ScratchMigrations } from '../helpers/migrations.ts';
 // reported only SCHEMA_DRIFT and advised `npm run db:generate`, whose 0006 repeated the other
 // branch's ADD COLUMN and then passed `check`; duplicate idx and numbers were not flagged.
 
-const codes = (result: CheckResult) => result.problems.map((p) => p.code);
+// Missing down files (check reports them since the gate helper's change) are not what these tests are about: see check-deploy.test.ts.
+const codes = (result: CheckResult) => result.problems.map((p) => p.code).filter((code) => code !== 'MIGRATION_NO_DOWN');
 const collision = (result: CheckResult) => result.problems.find((p) => p.code === 'MIGRATION_COLLISION');
 /** A hint may name `npm run db:generate` only to warn against it. */
 const advisesGenerate = (result: CheckResult) => result.problems.some((p) => /npm run db:generate/.test(p.hint) && !/(Do not run|Not) `npm run db:generate`/.test(p.hint));
@@ -195,6 +196,6 @@ describe('collisions of custom migrations (ScratchMigrations)', () => {
     expect(result).toMatchObject({ from: '0005_a', to: '0007_a', idx: 7, kind: 'custom', sqlChanged: false, down: 'kept' });
     const chained = JSON.parse(await readFile(join(scratch.dir, 'meta', '0007_snapshot.json'), 'utf8')) as { prevId: string };
     expect(chained.prevId).toBe(b.id);
-    expect((await check({ migrationsDir: scratch.dir })).problems).toEqual([]);
+    expect(codes(await check({ migrationsDir: scratch.dir }))).toEqual([]);
   });
 });
