@@ -77,7 +77,8 @@ export function compareWithDatabase(
           message: `${migration.up.displayPath} changed after it was applied (sha256 ${short(appliedSha)} applied, ${short(migration.up.sha256)} on disk)`,
           hint:
             `Restore the file as it was applied (\`git log -p -- ${migration.up.displayPath}\`) and put the new change in a new migration (\`npm run db:generate\`). ` +
-            `If the edit changes nothing in the database (a comment, formatting), accept it: \`jeex-db mark-applied ${migration.tag}\`.`,
+            `If the edit changes nothing in the database (a comment, formatting), accept it: \`jeex-db mark-applied ${migration.tag}\` ` +
+            '(it compares the edit with the text that was applied; a changed statement also needs `--accept-changes`, and only when the database already has its effect).',
         });
       }
     } else if (entry?.state === 'interrupted') {

@@ -35,8 +35,10 @@ export function checkCommand(): Command {
           note(`${red('problem')} ${dim(`[${problem.code}]`)} ${problem.message}`);
           note(`${bold('fix:')} ${problem.hint}`);
         }
+        // While migrations collide, the drift is the other branch's change: generating would repeat it.
+        const colliding = result.problems.some((p) => p.code === 'MIGRATION_COLLISION');
         if (result.drift.length > 0) {
-          note(dim('drizzle-kit generate would write:'));
+          note(dim(colliding ? 'the schema differs from the newest snapshot by (do not generate this: resolve the collision first):' : 'drizzle-kit generate would write:'));
           for (const statement of result.drift) note(dim(`  ${statement}`));
         }
         const accepted = result.lint.findings.filter((f) => f.suppressed).length;
