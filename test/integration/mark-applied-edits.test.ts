@@ -2,25 +2,15 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { type Sql } from 'postgres';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { connect } from '../../src/db/connect.ts';
-import { isJeexDbError, type JeexDbError } from '../../src/core/errors.ts';
 import { markApplied, migrate, status } from '../../src/migrate/runner.ts';
 import { ScratchMigrations } from '../helpers/migrations.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-db.ts';
+import { rejection as failure } from '../helpers/rejections.ts';
 
 // Finding 5 of issue 17: `mark-applied` recorded the new checksum of an applied file whose
 // statement had been changed (a real type change) without a word, so `status` said the database
 // had the new statement. It now tells an edit of comments and whitespace (quiet) from a statement
 // change (refused without --accept-changes, listed either way), and says when it cannot tell.
-
-async function failure(promise: Promise<unknown>): Promise<JeexDbError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (isJeexDbError(error)) return error;
-    throw error;
-  }
-  throw new Error('expected mark-applied to refuse, but it succeeded');
-}
 
 describe('mark-applied of an edited applied file', () => {
   let db: TestDatabase;

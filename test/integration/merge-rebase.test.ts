@@ -2,29 +2,19 @@ import { cp, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type Sql } from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isJeexDbError, type JeexDbError } from '../../src/core/errors.ts';
 import { connect } from '../../src/db/connect.ts';
 import { check } from '../../src/migrate/check.ts';
 import { rebase } from '../../src/migrate/rebase.ts';
 import { migrate, status } from '../../src/migrate/runner.ts';
 import { generateBranchMigration, mergeBranches, readJournal, writeBranchMigration, type MergedBranches } from '../helpers/merge-branches.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-db.ts';
+import { rejection as failure } from '../helpers/rejections.ts';
 
 // Issue 17, finding 1, end to end on PostgreSQL 18. Before the fix: `check` on the merge said only
 // SCHEMA_DRIFT with "run `npm run db:generate`"; the 0006 that wrote repeated
 // `ALTER TABLE "users" ADD COLUMN "nickname"`, passed `check`, and `migrate` then failed on every
 // database ("column already exists"); status's collision hint named no migration, and
 // `--allow-out-of-order` could not get past a same-parent collision.
-
-async function failure(promise: Promise<unknown>): Promise<JeexDbError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (isJeexDbError(error)) return error;
-    throw error;
-  }
-  throw new Error('expected a JeexDbError, but it succeeded');
-}
 
 interface Database {
   db: TestDatabase;

@@ -1,10 +1,10 @@
 import type { ReservedSql, Sql } from 'postgres';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { isJeexDbError, type JeexDbError } from '../../src/core/errors.ts';
 import { connect } from '../../src/db/connect.ts';
 import { migrate } from '../../src/migrate/runner.ts';
 import { ScratchMigrations } from '../helpers/migrations.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-db.ts';
+import { rejection as failure } from '../helpers/rejections.ts';
 
 // Issue 17, finding 4: "against a 40 s reader, the defaults (5 s x 4 tries) stalled an INSERT
 // loop 4.98 s four times (~20 s of stalls) and then failed, advising to raise the wait to 30 s".
@@ -48,16 +48,6 @@ function startWriter(url: string) {
       return inserts;
     },
   };
-}
-
-async function failure(promise: Promise<unknown>): Promise<JeexDbError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (isJeexDbError(error)) return error;
-    throw error;
-  }
-  throw new Error('expected the migration to fail, but it succeeded');
 }
 
 describe('lock timeouts protect writers (issue 17, finding 4)', () => {

@@ -2,25 +2,15 @@ import { writeFile } from 'node:fs/promises';
 import { type Sql } from 'postgres';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { connect } from '../../src/db/connect.ts';
-import { isJeexDbError, type JeexDbError } from '../../src/core/errors.ts';
 import { migrate } from '../../src/migrate/runner.ts';
 import { ScratchMigrations } from '../helpers/migrations.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-db.ts';
 import { emailHash, insertUser } from '../helpers/users.ts';
+import { rejection as failure } from '../helpers/rejections.ts';
 
 // Finding 5 of issue 17: a migration that fails on the data it meets got the application's advice
 // ("Provide a value for owner_note"), the duplicated key of a failed unique index was not shown,
 // nor the INVALID index the runner dropped. Each failure is provoked for real here.
-
-async function failure(promise: Promise<unknown>): Promise<JeexDbError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (isJeexDbError(error)) return error;
-    throw error;
-  }
-  throw new Error('expected the migration to fail, but it succeeded');
-}
 
 describe('hints for migrations that fail on their data', () => {
   let db: TestDatabase;
