@@ -7,8 +7,7 @@
  * inserts over 500 ms, and whether and when the migration went through. The target: the new
  * defaults keep every insert under 1.5 s and the migration applies after the reader ends.
  */
-import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type ReservedSql, type Sql } from 'postgres';
 import { isJeexDbError } from '../src/core/errors.ts';
@@ -16,10 +15,10 @@ import { connect } from '../src/db/connect.ts';
 import { LOCAL_DATABASE } from '../src/local/files.ts';
 import { DEFAULT_TIMEOUTS, migrate, rollback } from '../src/migrate/runner.ts';
 import { freePort } from '../src/platform/port.ts';
-import { down, up } from '../src/stack/up.ts';
 import { startWriter, STALL_MS, type WriterFigures } from './concurrent-writer.ts';
 import { benchCipher, insertSealedUsers } from './sealed-users.ts';
 import { writeMigrationSet } from './migration-set.ts';
+import { inDatabase, withScratchCluster } from './scratch-cluster.ts';
 
 /** What the issue measured against: lock_timeout 5 s, 3 retries (4 tries). */
 export const OLD_SETTINGS = { lockTimeoutMs: 5_000, retries: 3 };
@@ -54,12 +53,6 @@ export interface LockStallFigures {
 }
 
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
-
-function inDatabase(url: string, database: string): string {
-  const parsed = new URL(url);
-  parsed.pathname = `/${database}`;
-  return parsed.toString();
-}
 
 /** The migration under test: the package's migrations, then one that adds a column (with its down). */
 async function writeMigrations(dir: string): Promise<string> {
@@ -126,21 +119,9 @@ async function runOnce(
  * defaults (the migration rolled back in between), then stop and remove it (also on Ctrl-C).
  */
 export async function benchLockStall(options: LockStallOptions, log: (line: string) => void): Promise<LockStallFigures> {
-  const dir = await mkdtemp(join(tmpdir(), 'jeex-bench-locks-'));
-  await chmod(dir, 0o755);
-  const dataDir = join(dir, 'cluster');
-  let started = false;
-  const cleanup = async () => {
-    if (started) await down({ dataDir }).catch((error: unknown) => log(`  down failed: ${String(error)}`));
-    await rm(dir, { recursive: true, force: true });
-  };
-  const onSignal = () => void cleanup().finally(() => process.exit(130));
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-  try {
+  return withScratchCluster('jeex-bench-locks-', log, async ({ dir, start }) => {
     log(`locks: a ${options.readerSeconds} s reader on document_versions, an INSERT loop on it, a migration adding a column`);
-    started = true;
-    const server = await up({ dataDir, port: await freePort() });
+    const server = await start({ port: await freePort() });
     const superuser = server.urls.superuser;
     const migratorUrl = server.urls.migrator;
     if (!superuser || !migratorUrl) throw new Error('up() returned no superuser/migrator URL');
@@ -193,11 +174,7 @@ export async function benchLockStall(options: LockStallOptions, log: (line: stri
         newApplied: { pass: Boolean(fresh?.outcome.applied) },
       },
     };
-  } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-    await cleanup();
-  }
+  });
 }
 
 export const lockStallPassed = (f: LockStallFigures) => f.targets.newStallUnder1500ms.pass && f.targets.newApplied.pass;

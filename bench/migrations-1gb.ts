@@ -5,18 +5,17 @@
  * per-migration time and the writer's latency; the targets are a total under 60 s and no insert
  * waiting longer than the runner's lock_timeout.
  */
-import { chmod, mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type Sql } from 'postgres';
 import { connect } from '../src/db/connect.ts';
 import { migrate } from '../src/migrate/runner.ts';
 import { LOCAL_DATABASE } from '../src/local/files.ts';
 import { freePort } from '../src/platform/port.ts';
-import { down, up } from '../src/stack/up.ts';
 import { startWriter, type WriterFigures } from './concurrent-writer.ts';
 import { benchCipher, insertSealedUsers } from './sealed-users.ts';
 import { BENCH_MIGRATIONS, writeMigrationSet } from './migration-set.ts';
+import { inDatabase, withScratchCluster } from './scratch-cluster.ts';
 
 /** Each seeded version's content: md5 (32 characters) repeated, 100 KiB, incompressible enough. */
 const CONTENT_REPEATS = 3200;
@@ -78,12 +77,6 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MiB`;
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
-function inDatabase(url: string, database: string): string {
-  const parsed = new URL(url);
-  parsed.pathname = `/${database}`;
-  return parsed.toString();
-}
-
 /** Users and projects for the seeded versions, and one project of the writer's own. */
 async function seedOwners(admin: Sql): Promise<{ projectId: string; userId: string }> {
   // Users' email and name are sealed by the application (SEC-001), so they are made here.
@@ -143,24 +136,11 @@ export async function seed(admin: Sql, rows: number, log: (line: string) => void
  * remove the directory (also on failure or Ctrl-C).
  */
 export async function benchMigrations(options: MigrationBenchOptions, log: (line: string) => void): Promise<MigrationFigures> {
-  const dir = await mkdtemp(join(tmpdir(), 'jeex-bench-migrations-'));
-  // As root the server runs as `postgres`, which must be able to enter the directory.
-  await chmod(dir, 0o755);
-  const dataDir = join(dir, 'cluster');
-  let started = false;
-  const cleanup = async () => {
-    if (started) await down({ dataDir }).catch((error: unknown) => log(`  down failed: ${String(error)}`));
-    await rm(dir, { recursive: true, force: true });
-  };
-  const onSignal = () => void cleanup().finally(() => process.exit(130));
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-  try {
+  return withScratchCluster('jeex-bench-migrations-', log, async ({ dir, start }) => {
     const rows = Math.round((options.scaleGb * 2 ** 30) / CONTENT_BYTES);
     log(`migrations on ~${options.scaleGb} GiB: ${rows} document versions of ${CONTENT_BYTES / 1024} KiB, content STORAGE EXTERNAL (no TOAST compression)`);
     const upStarted = performance.now();
-    started = true;
-    const server = await up({ dataDir, port: await freePort(), memoryBytes: 2 * 2 ** 30 });
+    const server = await start({ port: await freePort(), memoryBytes: 2 * 2 ** 30 });
     const upMs = performance.now() - upStarted;
     log(`  up (new cluster, 2 GiB memory settings, package migrations applied): ${seconds(upMs)}`);
     const superuser = server.urls.superuser;
@@ -233,11 +213,7 @@ export async function benchMigrations(options: MigrationBenchOptions, log: (line
       },
     };
     return figures;
-  } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-    await cleanup();
-  }
+  });
 }
 
 export const outcomeOk = (o: Outcome) => o.notBackfilled === 0 && o.indexValid && o.foreignKeyValidated;
