@@ -52,6 +52,9 @@ describe('jeex-db check / rebase / migrate after merging two branches', () => {
     expect(gate.stderr).toContain('[MIGRATION_COLLISION] migrations from two branches collide: journal idx 5 is used by 0005_archived_note and 0005_nickname');
     expect(gate.stderr).toContain('`jeex-db rebase 0005_nickname`');
     expect(gate.stderr).not.toMatch(/fix: Run `npm run db:generate`/);
+    // The drift listed under a collision is the other branch's change: not offered as what to generate.
+    expect(gate.stderr).toContain('do not generate this: resolve the collision first');
+    expect(gate.stderr).not.toContain('drizzle-kit generate would write:');
     const gateJson = parseJson<{ ok: boolean; exitCode: number; problems: { code: string }[] }>(await runCli(['check', ...dir(), ...schema(), '--json']));
     expect(gateJson).toMatchObject({ ok: false, exitCode: exitCodeFor('MIGRATION_COLLISION') });
 
