@@ -196,6 +196,8 @@ describe('PgBouncer supervised by serve and by up in the foreground', () => {
     const servedRestarts = served.lines().filter((l) => l.event === 'pgbouncer.restarted').length;
     foreground.child.kill('SIGINT');
     expect(await foreground.exit).toBe(0);
+    // It got through its shutdown (it once exited 0 halfway, its supervisor's pause unref'd).
+    expect(foreground.stderr()).toMatch(/SIGINT: stopping PostgreSQL[\s\S]*stopped/);
     // serve's supervisor says it saw a stop on purpose (within its poll and the lock, slower on a loaded machine) ...
     await until("serve's pgbouncer.stopped line", () => served.lines().some((l) => l.event === 'pgbouncer.stopped')).catch((error: unknown) => {
       // Say what each supervisor saw: the failure is rare and needs its story to be read.

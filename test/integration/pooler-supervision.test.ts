@@ -1,4 +1,6 @@
+import { spawn } from 'node:child_process';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
 import { afterEach, describe, expect, inject, it } from 'vitest';
@@ -193,4 +195,46 @@ describe('supervisePooler', () => {
     expect(lines.filter((l) => l.event === 'pgbouncer.restarted' || l.event === 'pgbouncer.died')).toEqual([]);
     expect(supervisor.state().restarts).toEqual([]);
   });
+  // `up` in the foreground stops its supervisor, then PgBouncer and PostgreSQL; the supervisor's
+  // pauses do not keep the process alive. Asked to stop while it was not in a pause (here: right
+  // as it logs), it used to start a new pause, and the process, with nothing else to wait for,
+  // exited there with status 0: Ctrl-C left PgBouncer and PostgreSQL running.
+  it('stop() asked for between two pauses ends the loop before the process can exit under it', { timeout: 30_000 }, async (ctx) => {
+    requirePooler(ctx, server);
+    const own = await ownPooler();
+    const script = `
+      const { supervisePooler } = await import(${JSON.stringify(join(process.cwd(), 'dist', 'ops', 'pooler', 'supervise.js'))});
+      // What keeps \`up\` alive while it runs (its watch on the server); gone once it shuts down.
+      const running = setInterval(() => {}, 1000);
+      let supervisor;
+      const line = (level) => (fields) => {
+        console.log(JSON.stringify({ level, ...fields }));
+        if (fields.event !== 'pgbouncer.stopped') return;
+        clearInterval(running);
+        supervisor.stop().then(() => console.log(JSON.stringify({ event: 'supervisor-stopped' })));
+      };
+      const logger = { info: line('info'), warn: line('warn'), error: line('error') };
+      supervisor = supervisePooler({ dir: process.argv[1], pollMs: 50, logger });
+      const watching = setInterval(() => {
+        if (supervisor.state().pid === undefined) return;
+        clearInterval(watching);
+        console.log(JSON.stringify({ event: 'watching', pid: supervisor.state().pid }));
+      }, 20);
+    `;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script, own.dir], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
+    const exit = new Promise<number | null>((resolve) => child.on('close', resolve));
+    cleanups.push(async () => {
+      if (child.exitCode === null) child.kill('SIGKILL');
+      await exit;
+    });
+    const events = () => out.split('\n').filter(Boolean).map((l) => (JSON.parse(l) as Line).event);
+    await until('the child to watch PgBouncer', () => events().includes('watching') || undefined);
+    expect(await stopPoolerIn(own.dir)).toBe(true);
+    expect(await exit).toBe(0);
+    // Before the fix: [watching, pgbouncer.stopped] and the process gone.
+    expect(events()).toEqual(['watching', 'pgbouncer.stopped', 'supervisor-stopped']);
+  });
 });
+

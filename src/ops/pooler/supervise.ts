@@ -125,8 +125,10 @@ export function supervisePooler(options: SupervisePoolerOptions): PoolerSupervis
   let current: PoolerRestart | undefined;
   let stopping = false;
   let wake = () => {};
-  // A pause that does not keep the process alive and that stop() ends at once.
+  // A pause that does not keep the process alive and that stop() ends at once; none starts once
+  // stop() was asked for (it may be asked between two pauses, while the loop awaits a file).
   const pause = (ms: number) => {
+    if (stopping) return Promise.resolve();
     const woken = new AbortController();
     wake = () => woken.abort();
     return sleep(ms, { signal: woken.signal, ref: false });
@@ -282,7 +284,14 @@ export function supervisePooler(options: SupervisePoolerOptions): PoolerSupervis
     stop: async () => {
       stopping = true;
       wake();
-      await done;
+      // Held until the loop has ended: its pauses keep nothing alive, and a caller awaiting this
+      // (`up` stopping PgBouncer and PostgreSQL next) must not see the process exit under it.
+      const hold = setInterval(() => {}, 60_000);
+      try {
+        await done;
+      } finally {
+        clearInterval(hold);
+      }
     },
   };
 }
