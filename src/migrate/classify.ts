@@ -1,4 +1,4 @@
-import { stripComments } from './statements.ts';
+import { stripComments } from './sql-split.ts';
 
 export interface Classification {
   /** Must run outside a transaction block. */

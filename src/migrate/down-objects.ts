@@ -1,5 +1,6 @@
 import type { Migration } from './source.ts';
-import { stripComments, type Statement } from './statements.ts';
+import { stripComments } from './sql-split.ts';
+import type { Statement } from './statements.ts';
 
 /**
  * Which indexes and constraints a migration's own SQL creates, so its down draft undoes only

@@ -4,7 +4,8 @@ import { JeexDbError } from '../core/errors.ts';
 import { loadDrizzleKit } from './peers.ts';
 import { concurrentDrops, createdIndex, creates, creatorOf, dropIndexSql, droppedObject } from './down-objects.ts';
 import { loadMigrations, type Migration } from './source.ts';
-import { BREAKPOINT, stripComments } from './statements.ts';
+import { stripComments } from './sql-split.ts';
+import { BREAKPOINT } from './statements.ts';
 import {
   emptySnapshot,
   enumValueLosses,

@@ -1,6 +1,6 @@
 import { isSensitive } from '../schema/sensitive.ts';
 import type { Statement } from './statements.ts';
-import { stripComments } from './statements.ts';
+import { stripComments } from './sql-split.ts';
 
 /**
  * What a migration failure caused by the data (not by the SQL) needs: the way an experienced

@@ -8,7 +8,7 @@ import { timeoutSql, timeoutsFor, type Timeouts } from './execute.ts';
 import { squawkLauncher } from './peers.ts';
 import { DEFAULT_TIMEOUTS } from './runner.ts';
 import type { MigrationScript } from './source.ts';
-import { stripComments } from './statements.ts';
+import { stripComments } from './sql-split.ts';
 
 /** One squawk finding, located in the migration file (not in the text squawk was given). */
 export interface LintFinding {

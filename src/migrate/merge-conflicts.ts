@@ -1,5 +1,5 @@
 import type { CollisionKind, MergeCollision, Problem } from './problems.ts';
-import { stripComments } from './statements.ts';
+import { stripComments } from './sql-split.ts';
 
 /**
  * What two branches leave behind when each ran `drizzle-kit generate` from the same parent and

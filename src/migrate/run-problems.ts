@@ -2,7 +2,8 @@ import { classifyStatement } from './classify.ts';
 import type { Problem } from './problems.ts';
 import type { Migration, MigrationScript } from './source.ts';
 import { splitSql } from './sql-split.ts';
-import { lineColumn, stripComments } from './statements.ts';
+import { stripComments } from './sql-split.ts';
+import { lineColumn } from './statements.ts';
 
 /**
  * Problems with how migrations would run, found in the files alone: `migrate` and `plan` refuse

@@ -1,4 +1,5 @@
-import { splitStatements, stripComments } from './statements.ts';
+import { stripComments } from './sql-split.ts';
+import { splitStatements } from './statements.ts';
 
 /** One statement that differs between the applied text and the file now. */
 export interface StatementChange {

@@ -6,7 +6,7 @@ import type { Problem } from './problems.ts';
 import { emptySnapshot, ORIGIN_ID, sameSchema, type DrizzleSnapshot } from './snapshot-diff.ts';
 import type { Migration, MigrationSource } from './source.ts';
 import { splitSql } from './sql-split.ts';
-import { stripComments } from './statements.ts';
+import { maskLiterals, stripComments } from './sql-split.ts';
 
 const NEEDED_FOR = 'comparing each generated migration with its snapshot (jeex-db check)';
 
@@ -49,9 +49,12 @@ function diffPairs(pairs: { prev: DrizzleSnapshot; cur: DrizzleSnapshot }[]): Pr
  * A statement reduced to what matters for "is this the statement drizzle-kit wrote": comments,
  * quotes around identifiers, case, spacing and the trailing semicolon go, and so do the words the
  * recommended edits add (CONCURRENTLY, IF [NOT] EXISTS, the default `USING btree`, NOT VALID).
+ * 'Strings' and $$dollar quotes$$ stay as written.
  */
 export function normaliseStatement(sql: string): string {
-  return stripComments(sql)
+  // Only the code is rewritten: a changed 'default' or $$body$$ is a changed statement.
+  const { masked, restore } = maskLiterals(stripComments(sql));
+  const normalised = masked
     .replace(/"((?:[^"]|"")*)"/g, (_, name: string) => name.replaceAll('""', '"'))
     .toLowerCase()
     .replace(/\s+/g, ' ')
@@ -63,6 +66,7 @@ export function normaliseStatement(sql: string): string {
     .replace(/\s*([(),;])\s*/g, '$1')
     .replace(/[\s;]+$/, '')
     .trim();
+  return restore(normalised);
 }
 
 async function readSnapshot(file: string): Promise<DrizzleSnapshot | undefined> {

@@ -82,6 +82,61 @@ function skipNonCode(text: string, i: number): number | undefined {
   return undefined;
 }
 
+/**
+ * The text without its comments: a `--` comment up to its line's end (the newline stays), a
+ * (nested) block comment as one space; 'strings', "identifiers" and $tag$ dollar quotes $tag$
+ * are kept as they are, a `--` or `/*` inside them too.
+ *
+ * @example
+ * stripComments("ALTER TABLE t ALTER c SET DEFAULT '--x'; -- why"); // "ALTER TABLE t ALTER c SET DEFAULT '--x'; "
+ */
+export function stripComments(text: string): string {
+  let out = '';
+  let i = 0;
+  while (i < text.length) {
+    const next = skipNonCode(text, i);
+    if (next === undefined) {
+      out += text[i];
+      i++;
+    } else if (text.startsWith('--', i)) {
+      out += text[next - 1] === '\n' ? '\n' : '';
+      i = next;
+    } else if (text.startsWith('/*', i)) {
+      out += ' ';
+      i = next;
+    } else {
+      out += text.slice(i, next);
+      i = next;
+    }
+  }
+  return out;
+}
+
+/**
+ * The text with each 'string' (E'...' too) and $tag$ dollar quote $tag$ replaced by a marker
+ * (`\u0001N\u0001`), and `restore` to put them back: a rewrite of the code around them (case,
+ * spacing) then leaves the literals alone. Comments and "identifiers" are code here.
+ *
+ * @example
+ * const { masked, restore } = maskLiterals("SET DEFAULT 'Aa'");
+ * restore(masked.toLowerCase()); // "set default 'Aa'"
+ */
+export function maskLiterals(text: string): { masked: string; restore: (rewritten: string) => string } {
+  const literals: string[] = [];
+  let masked = '';
+  let i = 0;
+  while (i < text.length) {
+    const next = skipNonCode(text, i);
+    const ch = text[i];
+    if (next !== undefined && (ch === "'" || ch === '$')) {
+      masked += `\u0001${literals.length}\u0001`;
+      literals.push(text.slice(i, next));
+    } else masked += text.slice(i, next ?? i + 1);
+    i = next ?? i + 1;
+  }
+  return { masked, restore: (rewritten) => rewritten.replace(/\u0001(\d+)\u0001/g, (_, n: string) => literals[Number(n)] ?? '') };
+}
+
 /** The offset of the first code in the text (past whitespace and comments); its length when there is none. */
 function codeStart(text: string): number {
   let i = 0;

@@ -1,3 +1,5 @@
+import { stripComments } from './sql-split.ts';
+
 /**
  * A migration file split the way drizzle-orm splits it (`--> statement-breakpoint`), with each
  * statement's position in the file so an error can name its line and column.
@@ -69,28 +71,4 @@ export function excerpt(text: string, line: number, column: number, context = 2)
     if (n === line) out.push(`  ${' '.repeat(width)} | ${' '.repeat(Math.max(0, column - 1))}^`);
   }
   return out.join('\n');
-}
-
-/**
- * The statement without comments or string/dollar-quoted bodies, upper-cased words kept as they
- * are, for recognising what kind of statement it is.
- */
-export function stripComments(sql: string): string {
-  let out = '';
-  let i = 0;
-  while (i < sql.length) {
-    const two = sql.slice(i, i + 2);
-    if (two === '--') {
-      const end = sql.indexOf('\n', i);
-      i = end === -1 ? sql.length : end;
-    } else if (two === '/*') {
-      const end = sql.indexOf('*/', i + 2);
-      i = end === -1 ? sql.length : end + 2;
-      out += ' ';
-    } else {
-      out += sql[i];
-      i++;
-    }
-  }
-  return out;
 }

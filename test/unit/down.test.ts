@@ -5,7 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { generateDown } from '../../src/migrate/down.ts';
 import { defaultMigrationsDir } from '../../src/migrate/runner.ts';
 import { loadMigrations } from '../../src/migrate/source.ts';
-import { stripComments } from '../../src/migrate/statements.ts';
+import { stripComments } from '../../src/migrate/sql-split.ts';
 import { PACKAGE_TAGS, snapshotName } from '../helpers/migrations.ts';
 import { rejection } from '../helpers/rejections.ts';
 
