@@ -1,5 +1,6 @@
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import pino from 'pino';
 import type { Sql } from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,10 +10,12 @@ import { localUrl } from '../../src/local/state.ts';
 import { AlertEngine, type AlertTransition } from '../../src/ops/alerts/engine.ts';
 import { defaultAlertRules } from '../../src/ops/alerts/rules.ts';
 import { checkHealth, type HealthOptions } from '../../src/ops/health/check-health.ts';
+import { registerServerMetrics } from '../../src/ops/telemetry/server-metrics.ts';
 import type { HealthCheck, HealthDocument } from '../../src/ops/health/types.ts';
 import { createStandby, type StandbyResult } from '../../src/stack/standby.ts';
 import { down, up } from '../../src/stack/up.ts';
 import { startBackupCluster, type BackupCluster } from '../helpers/backup-cluster.ts';
+import { TestMetricReader } from '../helpers/metrics.ts';
 
 // Replication health seen from a real hot standby (createStandby: slot, base backup, streaming
 // over TLS) and from its primary, as the monitoring role (pg_monitor) on each. The last test
@@ -178,6 +181,74 @@ describe('replication health with a streaming standby', () => {
     }
     await caughtUp();
     expect(check(await health(onStandby), 'postgresql:replicationLag')).toMatchObject({ observedValue: 0, status: 'pass' });
+  });
+
+  it("the primary's metrics: one series per standby, two on one host told apart; a paused replay grows only its own; a stopped standby's series go, its slot goes inactive", async () => {
+    const reader = new TestMetricReader();
+    const provider = new MeterProvider({ readers: [reader] });
+    const metrics = registerServerMetrics(provider.getMeter('standby-metrics'), onPrimary);
+    const secondDir = join(primary.root, 'standby2');
+    const second = await createStandby({ dataDir: secondDir, from: primary.dataDir, pooler: false });
+    const secondSuper = open(secondDir, 'superuser');
+    const DELAY = 'postgresql.replication.data_delay';
+    const delayOf = async (name: string) => (await reader.snapshot({ fresh: true })).points(DELAY, { application_name: name });
+    const until = async <T>(what: string, probe: () => Promise<T | undefined>): Promise<T> => {
+      for (let i = 0; i < 200; i++) {
+        const value = await probe();
+        if (value !== undefined) return value;
+        await sleep(50);
+      }
+      throw new Error(`timed out waiting for ${what}: ${JSON.stringify((await reader.snapshot({ fresh: true })).points(DELAY))}`);
+    };
+    try {
+      // Both stream from 127.0.0.1: before application_name was a label, they were one series.
+      const both = await until('a data_delay series for each standby', async () => {
+        const points = (await reader.snapshot({ fresh: true })).points(DELAY, { replication_client: '127.0.0.1' });
+        return points.length === 2 ? points : undefined;
+      });
+      expect(both.map((p) => p.attributes.application_name).sort()).toEqual([standby.name, second.name].sort());
+
+      // Replay paused on the second one only: its delay grows past what was written, the first catches up.
+      await secondSuper`SELECT pg_wal_replay_pause()`;
+      try {
+        await primary.sql`INSERT INTO lag_probe (payload) SELECT repeat('m', 200) FROM generate_series(1, 2000)`;
+        await caughtUp();
+        const behind = await until('the paused standby to fall 100 kB behind', async () => {
+          const [point] = await delayOf(second.name);
+          return (point?.value as number) > 100_000 ? (point?.value as number) : undefined;
+        });
+        expect(behind).toBeGreaterThan(100_000);
+        await until('the streaming standby back to a small delay', async () => {
+          const [point] = await delayOf(standby.name);
+          return point !== undefined && (point.value as number) < 100_000 ? true : undefined;
+        });
+      } finally {
+        await secondSuper`SELECT pg_wal_replay_resume()`;
+      }
+      await until('the resumed standby to catch up', async () => {
+        const [point] = await delayOf(second.name);
+        return point !== undefined && (point.value as number) < 100_000 ? true : undefined;
+      });
+
+      // The failure: the second standby stops. Its series go (not frozen at the last value), the
+      // first's stay, and its slot reads inactive while it holds WAL back.
+      await down({ dataDir: secondDir });
+      await until('the stopped standby\'s series to go', async () => ((await delayOf(second.name)).length === 0 ? true : undefined));
+      const after = await reader.snapshot({ fresh: true });
+      expect(after.points(DELAY, { application_name: standby.name })).toHaveLength(1);
+      expect(after.points('postgresql.wal.lag', { application_name: second.name })).toEqual([]);
+      expect(after.value('jeex_db.replication_slot.active', { slot_name: second.slot })).toBe(0);
+      expect(after.value('jeex_db.replication_slot.active', { slot_name: standby.slot })).toBe(1);
+      await primary.sql`INSERT INTO lag_probe (payload) SELECT repeat('n', 200) FROM generate_series(1, 2000)`;
+      expect((await reader.snapshot({ fresh: true })).value('jeex_db.replication_slot.retained_wal', { slot_name: second.slot })).toBeGreaterThan(100_000);
+    } finally {
+      metrics.close();
+      await provider.shutdown();
+      await down({ dataDir: secondDir }).catch(() => undefined);
+      // Its slot would hold WAL back and warn in the checks of the tests after this one.
+      await primary.sql`SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = ${second.slot} AND NOT active`;
+      await rm(secondDir, { recursive: true, force: true });
+    }
   });
 
   it('a role without pg_monitor: the receiver and the standbys report themselves unavailable, not passing', async () => {

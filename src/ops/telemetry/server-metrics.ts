@@ -144,7 +144,7 @@ export function registerServerMetrics(meter: Meter, sql: Sql, options: ServerMet
     result.observe(i.buffersWritten, stats.buffersWritten.bgwriter, { ...base, source: 'bgwriter' });
     result.observe(i.buffersAllocated, stats.buffersAllocated, base);
     for (const standby of stats.standbys) {
-      const client = { ...base, replication_client: standby.client };
+      const client = { ...base, replication_client: standby.client, application_name: standby.name };
       if (standby.replayBytes !== undefined) result.observe(i.dataDelay, standby.replayBytes, client);
       for (const [operation, seconds] of Object.entries(standby.lagSeconds)) {
         result.observe(i.walLag, seconds, { ...client, operation });

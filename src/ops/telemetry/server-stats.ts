@@ -5,6 +5,11 @@ import { readServerObjects, type ServerObjects } from './server-objects.ts';
 export interface StandbyStats {
   /** The standby's IP address, or 'unix' for a Unix socket. */
   client: string;
+  /**
+   * Its application_name (a standby of `jeex-db standby`: its name, the one in
+   * synchronous_standby_names): tells apart two standbys on one host, which share `client`.
+   */
+  name: string;
   /** WAL bytes the standby has not replayed yet (absent on a standby itself or without pg_monitor). */
   replayBytes?: number;
   /** Seconds behind in writing, flushing and replaying recent WAL (absent when idle). */
@@ -88,7 +93,7 @@ export async function readServerStats(
        GROUP BY 1`),
     // pg_current_wal_lsn() fails on a standby: only asked on a primary.
     track(sql`
-      SELECT coalesce(host(client_addr), 'unix') AS client,
+      SELECT coalesce(host(client_addr), 'unix') AS client, application_name AS name,
              CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn) END AS replay_bytes,
              extract(epoch FROM write_lag) AS write_lag, extract(epoch FROM flush_lag) AS flush_lag, extract(epoch FROM replay_lag) AS replay_lag
         FROM pg_stat_replication`),
@@ -130,7 +135,7 @@ export async function readServerStats(
         if (seconds !== undefined) lagSeconds[operation] = seconds;
       }
       const replayBytes = optionalNum(row.replay_bytes);
-      return { client: String(row.client), ...(replayBytes !== undefined && { replayBytes }), lagSeconds };
+      return { client: String(row.client), name: String(row.name ?? ''), ...(replayBytes !== undefined && { replayBytes }), lagSeconds };
     }),
   };
 }
