@@ -114,7 +114,7 @@ export function stripComments(text: string): string {
 
 /**
  * The text with each 'string' (E'...' too) and $tag$ dollar quote $tag$ replaced by a marker
- * (`\u0001N\u0001`), and `restore` to put them back: a rewrite of the code around them (case,
+ * (`\uE000N\uE000`), and `restore` to put them back: a rewrite of the code around them (case,
  * spacing) then leaves the literals alone. Comments and "identifiers" are code here.
  *
  * @example
@@ -129,12 +129,12 @@ export function maskLiterals(text: string): { masked: string; restore: (rewritte
     const next = skipNonCode(text, i);
     const ch = text[i];
     if (next !== undefined && (ch === "'" || ch === '$')) {
-      masked += `\u0001${literals.length}\u0001`;
+      masked += `\uE000${literals.length}\uE000`;
       literals.push(text.slice(i, next));
     } else masked += text.slice(i, next ?? i + 1);
     i = next ?? i + 1;
   }
-  return { masked, restore: (rewritten) => rewritten.replace(/\u0001(\d+)\u0001/g, (_, n: string) => literals[Number(n)] ?? '') };
+  return { masked, restore: (rewritten) => rewritten.replace(/\uE000(\d+)\uE000/g, (_, n: string) => literals[Number(n)] ?? '') };
 }
 
 /** The offset of the first code in the text (past whitespace and comments); its length when there is none. */
