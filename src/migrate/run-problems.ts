@@ -1,8 +1,7 @@
 import { classifyStatement } from './classify.ts';
 import type { Problem } from './problems.ts';
 import type { Migration, MigrationScript } from './source.ts';
-import { splitSql } from './sql-split.ts';
-import { stripComments } from './sql-split.ts';
+import { splitSql, stripComments } from './sql-split.ts';
 import { lineColumn } from './statements.ts';
 
 /**

@@ -5,8 +5,7 @@ import { drizzleKitApiFile } from './peers.ts';
 import type { Problem } from './problems.ts';
 import { emptySnapshot, ORIGIN_ID, sameSchema, type DrizzleSnapshot } from './snapshot-diff.ts';
 import type { Migration, MigrationSource } from './source.ts';
-import { splitSql } from './sql-split.ts';
-import { maskLiterals, stripComments } from './sql-split.ts';
+import { maskLiterals, splitSql, stripComments } from './sql-split.ts';
 
 const NEEDED_FOR = 'comparing each generated migration with its snapshot (jeex-db check)';
 
