@@ -91,7 +91,7 @@ export const errorEntries = [
   { code: 'MIGRATION_FAILED', exit: 16, group: 'migrate', summary: 'A migration failed and was rolled back (file, line, statement and SQLSTATE printed): fix the migration, or the data it conflicts with.' },
   { code: 'MIGRATIONS_PENDING', exit: 20, group: 'migrate', summary: '`jeex-db status`: migrations are waiting to be applied: run `jeex-db migrate`.' },
   { code: 'MIGRATION_CHECKSUM_MISMATCH', exit: 21, group: 'migrate', summary: 'An applied migration file changed since it ran: restore it, or accept the change with `jeex-db mark-applied NAME` if it is harmless.' },
-  { code: 'MIGRATION_MISSING', exit: 22, group: 'migrate', summary: 'A migration was applied but is not on disk: restore the file and its journal entry.' },
+  { code: 'MIGRATION_MISSING', exit: 22, group: 'migrate', summary: 'A migration was applied but is not on disk: restore the file and its journal entry; moved by `jeex-db rebase`, record its new name with `jeex-db mark-applied`.' },
   { code: 'MIGRATION_OUT_OF_ORDER', exit: 23, group: 'migrate', summary: 'A pending migration is older than applied ones (merged from a branch): apply it with `--allow-out-of-order`, or regenerate it.' },
   { code: 'MIGRATION_COLLISION', exit: 24, group: 'migrate', summary: "Two branches' migrations collide (one journal idx or number twice, one parent snapshot twice, a change repeated): keep the one applied first and move the other on top with `jeex-db rebase NAME`." },
   { code: 'MIGRATION_REBASE_REFUSED', exit: 1, group: 'migrate', summary: '`jeex-db rebase` was refused (no such migration, or it is applied on the database): the message names the migration to rebase instead.' },

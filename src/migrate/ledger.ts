@@ -169,6 +169,19 @@ export async function readAppliedScript(sql: Db, name: string): Promise<string |
   return row?.script ?? null;
 }
 
+/**
+ * A migration applied under one name and now on disk under another (the same file, moved by
+ * `jeex-db rebase`): its rows take the new name, each noting the old one, and drizzle-orm's row
+ * of that file takes the new `when`.
+ */
+export async function renameInLedger(sql: Db, from: string, to: { name: string; sha256: string; when: number }): Promise<void> {
+  await sql`
+    UPDATE jeex_migrations.ledger
+    SET name = ${to.name}, note = concat_ws('; ', note, ${`recorded as ${from} until mark-applied moved it to ${to.name} (the same file)`}::text)
+    WHERE name = ${from}`;
+  await sql`UPDATE drizzle.__drizzle_migrations SET created_at = ${to.when} WHERE hash = ${to.sha256}`;
+}
+
 /** Record in drizzle-orm's table too, so `drizzle-kit migrate` agrees with us. */
 export async function recordInDrizzle(sql: Db, hash: string, when: number): Promise<void> {
   await sql`

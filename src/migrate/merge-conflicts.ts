@@ -174,7 +174,7 @@ export function collisionHint(collision: MergeCollision, context: RecipeContext)
   if (!target) {
     return (
       `${fixJournal}${list(keep)} ${keep.length > 1 ? 'are' : 'is'} all applied to this database, so none can be rebased from here: run \`jeex-db rebase NAME --url <database>\` against a database where ` +
-      `one of them is not applied (\`jeex-db status --url <database>\` shows which), then \`jeex-db mark-applied\` the renamed one here. Do not run \`npm run db:generate\`.`
+      `one of them is not applied (\`jeex-db status --url <database>\` shows which), then \`jeex-db mark-applied <its new name>\` here (it moves this database's record to the new name; nothing runs). Do not run \`npm run db:generate\`.`
     );
   }
   const { up, down, hasDown } = files(target, context);

@@ -5,7 +5,7 @@ import { JeexDbError } from '../core/errors.ts';
 import { translateDbError } from '../db/translate-error.ts';
 import { runAllInOneTransaction, runInTransaction, runOutsideTransaction, type StepResult } from './apply.ts';
 import type { Timeouts } from './execute.ts';
-import { insertLedgerRow, ledgerExists, readDrizzleTable, readLedger, recordInDrizzle, type LedgerEntry } from './ledger.ts';
+import { insertLedgerRow, ledgerExists, readDrizzleTable, readLedger, recordInDrizzle, renameInLedger, type LedgerEntry } from './ledger.ts';
 import type { CatalogObject } from './catalog.ts';
 import { recordedDrift, liveObjects, unledgeredProblem, type DriftReport } from './live-drift-status.ts';
 import { carryDrift } from './live-drift.ts';
@@ -385,7 +385,7 @@ export async function markApplied(
   sql: Sql,
   selection: { names?: string[]; upTo?: string; /** Accept edited statements of applied files (else refused). */ acceptChanges?: boolean },
   options: RunnerOptions = {},
-): Promise<{ marked: string[]; unchanged: string[]; warnings: string[]; edits: ScriptEdit[] }> {
+): Promise<{ marked: string[]; unchanged: string[]; renamed: { from: string; to: string }[]; warnings: string[]; edits: ScriptEdit[] }> {
   const progress = options.onProgress ?? (() => {});
   const source = await loadMigrations(options.migrationsDir ?? defaultMigrationsDir);
   const session = await openSession(sql, options.lockWaitMs ?? DEFAULT_LOCK_WAIT_MS, progress);
@@ -404,6 +404,7 @@ export async function markApplied(
     } else chosen = selectUpTo(source.migrations, selection.upTo, source);
     const marked: string[] = [];
     const unchanged: string[] = [];
+    const renamed: { from: string; to: string }[] = [];
     const edited = chosen.filter((m) => snapshot.statuses.find((s) => s.name === m.tag)?.state === 'changed');
     const review = await reviewAppliedEdits(session.work, edited, { acceptChanges: Boolean(selection.acceptChanges) });
     await session.work.unsafe('BEGIN');
@@ -412,6 +413,14 @@ export async function markApplied(
         const state = snapshot.statuses.find((s) => s.name === migration.tag)?.state;
         if (state === 'applied') {
           unchanged.push(migration.tag);
+          continue;
+        }
+        // Applied here under its old name (the same file): move that record instead of adding one.
+        const old = state === 'changed' ? undefined : snapshot.statuses.find((s) => s.state === 'missing' && s.appliedSha256 === migration.up.sha256 && !s.name.startsWith('('));
+        if (old) {
+          await renameInLedger(session.work, old.name, { name: migration.tag, sha256: migration.up.sha256, when: migration.when });
+          await recordInDrizzle(session.work, migration.up.sha256, migration.when);
+          renamed.push({ from: old.name, to: migration.tag });
           continue;
         }
         await insertLedgerRow(session.work, {
@@ -436,7 +445,7 @@ export async function markApplied(
     // A baseline records what the database has (`baseline` verified it, or was forced); mark-applied carries any drift over.
     const basis = selection.names ? prior : { ...prior, applied: [], drift: { ...prior.drift, expected: 'none' as const } };
     if (options.recordSchema !== false) await recordAfter(session, source, basis, selection.names ? 'mark-applied' : 'baseline', true, warnings);
-    return { marked, unchanged, warnings: [...review.warnings, ...warnings], edits: review.edits };
+    return { marked, unchanged, renamed, warnings: [...review.warnings, ...warnings], edits: review.edits };
   } finally {
     await session.close();
   }

@@ -108,7 +108,8 @@ export function compareWithDatabase(
   for (const [name, entry] of ledger) {
     if (entry.state !== 'applied' || source.migrations.some((m) => m.tag === name)) continue;
     statuses.push({ name, state: 'missing', ...(entry.appliedSha256 ? { appliedSha256: entry.appliedSha256 } : {}) });
-    problems.push(missing(name, source.dir));
+    const renamed = renamedTo(source, ledger, entry.appliedSha256);
+    problems.push(renamed ? renamedMigration(name, renamed, source.dir) : missing(name, source.dir));
   }
   for (const row of drizzleRows) {
     if (byWhen.has(row.createdAt)) continue;
@@ -165,6 +166,24 @@ export function directiveProblems(source: MigrationSource, sides: ('up' | 'down'
     }
   }
   return problems;
+}
+
+/**
+ * The pending migration whose file is, byte for byte, the one applied under another name: a
+ * migration moved by `jeex-db rebase` (or renamed by hand) after this database applied it.
+ */
+export function renamedTo(source: MigrationSource, ledger: Map<string, LedgerEntry>, appliedSha256: string | undefined): Migration | undefined {
+  if (!appliedSha256) return undefined;
+  return source.migrations.find((m) => m.up.sha256 === appliedSha256 && ledger.get(m.tag)?.state !== 'applied');
+}
+
+function renamedMigration(name: string, renamed: Migration, dir: string): Problem {
+  return {
+    code: 'MIGRATION_MISSING',
+    migration: name,
+    message: `${name} is applied to this database but is not in ${dir}: ${renamed.tag} is the same file under a new name (moved by \`jeex-db rebase\`?), and this database has not recorded it`,
+    hint: `Record the new name here: \`jeex-db mark-applied ${renamed.tag}\` moves the ledger row of ${name} to it (nothing runs). Not \`jeex-db migrate\`: it would run ${renamed.tag}'s statements a second time.`,
+  };
 }
 
 function missing(name: string, dir: string): Problem {

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect } from '../../src/db/connect.ts';
 import { check } from '../../src/migrate/check.ts';
 import { rebase } from '../../src/migrate/rebase.ts';
-import { migrate, status } from '../../src/migrate/runner.ts';
+import { markApplied, migrate, status } from '../../src/migrate/runner.ts';
 import { generateBranchMigration, mergeBranches, readJournal, writeBranchMigration, type MergedBranches } from '../helpers/merge-branches.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-db.ts';
 import { rejection as failure } from '../helpers/rejections.ts';
@@ -122,6 +122,49 @@ describe('two branches merged, one deployed first: check → rebase → check �
       expect(result.applied.map((s) => s.name)).toEqual(['0006_nickname']);
       expect(result.warnings.join('\n')).toMatch(/same parent snapshot.*let through by --allow-out-of-order/);
       expect(await columns(database)).toEqual(['projects.archived_note', 'users.nickname']);
+    } finally {
+      await fresh.remove();
+    }
+  }, 120_000);
+
+  // The other side of the story: a database that applied 0005_nickname before the rebase moved
+  // it (branch Y's preview). Before: status reported it missing with "restore its .sql file", the
+  // rename was invisible, and mark-applied 0006_nickname added a second record of the same change.
+  it('a database that has the moved migration under its old name: status names the new one, migrate runs nothing, mark-applied moves the record', async () => {
+    const fresh = await mergeBranches();
+    try {
+      const preview = await open();
+      await migrate(preview.sql, { migrationsDir: fresh.branchY, restorePoint: false });
+      await rebase('0005_nickname', { migrationsDir: fresh.merged, schemaModule: fresh.schemaMerged });
+
+      const seen = await status(preview.sql, { migrationsDir: fresh.merged, allowOutOfOrder: true });
+      const problem = seen.problems.find((p) => p.code === 'MIGRATION_MISSING');
+      expect(problem?.message).toContain('0005_nickname is applied to this database but is not in');
+      expect(problem?.message).toContain('0006_nickname is the same file under a new name');
+      expect(problem?.hint).toContain('`jeex-db mark-applied 0006_nickname` moves the ledger row of 0005_nickname to it');
+      expect(problem?.hint).not.toContain('Restore its .sql file');
+      // migrate refuses before running anything (0006_nickname would add users.nickname again).
+      expect((await failure(migrate(preview.sql, { migrationsDir: fresh.merged, allowOutOfOrder: true, restorePoint: false }))).code).toBe('MIGRATION_MISSING');
+      expect(await applied(preview)).toContain('0005_nickname');
+      expect(await applied(preview)).not.toContain('0006_nickname');
+
+      const marked = await markApplied(preview.sql, { names: ['0006_nickname'] }, { migrationsDir: fresh.merged });
+      expect(marked).toMatchObject({ marked: [], renamed: [{ from: '0005_nickname', to: '0006_nickname' }] });
+      const rows = await preview.sql<{ name: string; note: string }[]>`SELECT name, note FROM jeex_migrations.ledger WHERE name LIKE '%nickname' ORDER BY id`;
+      expect(rows.map((r) => r.name)).toEqual(['0006_nickname']);
+      expect(rows[0]?.note).toContain('recorded as 0005_nickname until mark-applied moved it to 0006_nickname');
+      // drizzle-orm's table keeps one row of that file, at its new `when`.
+      const sha = seen.migrations.find((m) => m.name === '0006_nickname')?.sha256 ?? '';
+      const when = (await readJournal(fresh.merged)).entries.find((e) => e.tag === '0006_nickname')?.when;
+      expect(await preview.sql<{ at: string }[]>`SELECT created_at::text AS at FROM drizzle.__drizzle_migrations WHERE hash = ${sha}`).toEqual([{ at: String(when) }]);
+
+      // X's migration is older than the moved one: deliberately out of order here, then up to date.
+      const result = await migrate(preview.sql, { migrationsDir: fresh.merged, allowOutOfOrder: true, restorePoint: false });
+      expect(result.applied.map((s) => s.name)).toEqual(['0005_archived_note']);
+      expect(await columns(preview)).toEqual(['projects.archived_note', 'users.nickname']);
+      const after = await status(preview.sql, { migrationsDir: fresh.merged, allowOutOfOrder: true });
+      expect(after.problems).toEqual([]);
+      expect(after.upToDate).toBe(true);
     } finally {
       await fresh.remove();
     }

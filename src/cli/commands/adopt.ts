@@ -3,7 +3,7 @@ import { baseline, markApplied, referenceFor } from '../../migrate/index.ts';
 import { green, note, printJson, reportError, say, yellow } from '../output.ts';
 import { runnerOptions, withMigrationClient, withRunnerOptions, type RunnerFlags } from '../migration-flags.ts';
 
-function report(result: { marked: string[]; unchanged: string[]; verified?: boolean; warnings?: string[] }, json: boolean): void {
+function report(result: { marked: string[]; unchanged: string[]; renamed?: { from: string; to: string }[]; verified?: boolean; warnings?: string[] }, json: boolean): void {
   if (json) {
     printJson({ ok: true, ...result });
     return;
@@ -11,6 +11,7 @@ function report(result: { marked: string[]; unchanged: string[]; verified?: bool
   if (result.verified === true) say(`${green('✔')} the schema is what the migrations make (compared with a reference database)`);
   if (result.verified === false) note('warning: --force: recorded without comparing the schema with a reference database');
   for (const name of result.marked) say(`${green('✔')} recorded ${name} as applied (not run)`);
+  for (const { from, to } of result.renamed ?? []) say(`${green('✔')} moved the record of ${from} to ${to} (the same file under its new name; not run)`);
   if (result.unchanged.length > 0) say(`already applied: ${result.unchanged.join(', ')}`);
   for (const warning of result.warnings ?? []) note(`${yellow('warning:')} ${warning}`);
 }
