@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { JeexDbError } from '../core/errors.ts';
 import { packageVersion } from '../core/package.ts';
+import { parseConnString } from '../db/conn-string.ts';
 import { connect } from '../db/connect.ts';
 import { createDb } from '../db/create-db.ts';
 import { defaultMigrationsDir } from '../migrate/runner.ts';
@@ -138,13 +139,20 @@ async function serveWith(telemetry: Telemetry, settings: ServeSettings, targets:
   }
 }
 
-/** Whether the app's URL is that PgBouncer (the same host and port as its admin console). */
-function samePgBouncer(appUrl: string | undefined, consoleUrl: string | undefined): boolean {
+/**
+ * Whether the app's connection string goes through that PgBouncer: one of its hosts is the admin
+ * console's host and port. Either form libpq takes (a URL, with several hosts too, or
+ * `host=... port=...`); a string that cannot be read is not that PgBouncer.
+ */
+export function samePgBouncer(appUrl: string | undefined, consoleUrl: string | undefined): boolean {
   if (!appUrl || !consoleUrl) return false;
   try {
-    const app = new URL(appUrl);
-    const console = new URL(consoleUrl);
-    return app.hostname === console.hostname && (app.port || '5432') === (console.port || '5432');
+    const where = (text: string) => {
+      const { hosts } = parseConnString(text);
+      return hosts.length > 0 ? hosts.map((h) => `${h.host}:${h.port}`) : ['localhost:5432'];
+    };
+    const [console] = where(consoleUrl);
+    return where(appUrl).includes(console ?? '');
   } catch {
     return false;
   }
