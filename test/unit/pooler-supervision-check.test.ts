@@ -34,6 +34,27 @@ describe('pgbouncer:restarts', () => {
     expect(failing?.check.output).toMatch(/keeps dying or cannot be started: 4 restart\(s\).*exit code 1.*`jeex-db up`/);
   });
 
+  it('the window is JEEX_HEALTH_POOLER_RESTART_WINDOW_SECONDS: pgbouncer-restarted resolves that long after the last death', async () => {
+    const resolved = resolveHealthThresholds({}, { JEEX_HEALTH_POOLER_RESTART_WINDOW_SECONDS: '120' });
+    expect(resolved.problems).toEqual([]);
+    const at = (t: number) => ({ ...base, thresholds: resolved.thresholds, now: () => new Date(t) });
+    const death = { at: new Date(now - 60_000), pid: 1, exit: { code: null, signal: 'SIGKILL' as const }, by: 'self' as const, newPid: 2 };
+    const check = poolerSupervisionCheck(() => ({ status: 'running', restarts: [death], attempts: 1 }));
+    const [within] = await runCheck(check, at(now));
+    expect(within?.check).toMatchObject({ status: 'warn', observedValue: 1 });
+    expect(within?.check.output).toMatch(/died 1 time\(s\) in the last 2 minutes/);
+    const [after] = await runCheck(check, at(now + 61_000));
+    expect(after?.check).toMatchObject({ status: 'pass', observedValue: 0 });
+
+    const lines: Record<string, unknown>[] = [];
+    const engine = new AlertEngine({ logger: pino({}, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) }), webhook: null, rules: defaultAlertRules.filter((r) => r.name === 'pgbouncer-restarted') });
+    engine.evaluate(healthDocument(within ? [within] : []), now);
+    engine.evaluate(healthDocument(after ? [after] : []), now + 61_000);
+    expect(lines.filter((l) => l.alert === 'pgbouncer-restarted').map((l) => l.state)).toEqual(['firing', 'resolved']);
+    // Not a duration: reported, and the default kept.
+    expect(resolveHealthThresholds({}, { JEEX_HEALTH_POOLER_RESTART_WINDOW_SECONDS: 'soon' }).problems.join('\n')).toContain('JEEX_HEALTH_POOLER_RESTART_WINDOW_SECONDS=soon');
+  });
+
   it('the default rules: pgbouncer-restarted fires on it, pgbouncer-down on pgbouncer:reachable failing', async () => {
     const lines: Record<string, unknown>[] = [];
     const engine = new AlertEngine({ logger: pino({}, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) }), webhook: null, rules: defaultAlertRules.filter((r) => r.name.startsWith('pgbouncer-')) });

@@ -249,12 +249,12 @@ export const defaultAlertRules: readonly AlertRule[] = Object.freeze([
   },
   {
     name: 'pgbouncer-restarted',
-    description: 'PgBouncer died and was restarted (or its restarts keep failing) in the last 15 minutes',
+    description: 'PgBouncer died and was restarted (or its restarts keep failing) in the last 15 minutes (JEEX_HEALTH_POOLER_RESTART_WINDOW_SECONDS)',
     check: 'pgbouncer:restarts',
     when: 'warn-or-fail',
     for: 0,
     severity: 'warning',
-    summary: 'PgBouncer died {value} time(s) in the last 15 minutes: {output}',
+    summary: 'PgBouncer died {value} time(s): {output}',
   },
   {
     name: 'alert-delivery-failing',

@@ -136,12 +136,15 @@ export function poolerCheck(admin: Sql, options: { inAppPath?: boolean } = {}): 
 /** What `pgbouncer:restarts` reads of a PgBouncer supervisor (`supervisePooler(...).state`). */
 export type PoolerSupervisionState = Pick<PoolerSupervisorState, 'status' | 'restarts' | 'attempts' | 'lastError'>;
 
-/** Deaths of PgBouncer counted by `pgbouncer:restarts`: those of the last 15 minutes. */
+/** Deaths of PgBouncer counted by `pgbouncer:restarts` unless `poolerRestartWindowSeconds` says otherwise: those of the last 15 minutes. */
 export const POOLER_RESTART_WINDOW_MS = 15 * 60_000;
+
+/** `in the last 15 minutes`, `in the last 90 s`. */
+const lastWindow = (ms: number) => (ms % 60_000 === 0 ? `in the last ${ms / 60_000} minute${ms === 60_000 ? '' : 's'}` : `in the last ${Math.round(ms / 1000)} s`);
 
 /**
  * The supervisor's view: `pgbouncer:restarts` is how many times PgBouncer died in the last 15
- * minutes (it was restarted, or is being), warn from the first, fail while the restarts keep
+ * minutes (`poolerRestartWindowSeconds`; it was restarted, or is being), warn from the first, fail while the restarts keep
  * failing (`failing`). A restart within a second is never seen by `pgbouncer:reachable`.
  */
 export function poolerSupervisionCheck(supervision: () => PoolerSupervisionState): CheckSpec<BaseContext> {
@@ -151,12 +154,13 @@ export function poolerSupervisionCheck(supervision: () => PoolerSupervisionState
     componentType: 'pgbouncer',
     run: async (ctx) => {
       const s = supervision();
-      const since = ctx.now().getTime() - POOLER_RESTART_WINDOW_MS;
+      const windowMs = ctx.thresholds.poolerRestartWindowSeconds !== undefined ? ctx.thresholds.poolerRestartWindowSeconds * 1000 : POOLER_RESTART_WINDOW_MS;
+      const since = ctx.now().getTime() - windowMs;
       const recent = s.restarts.filter((r) => r.at.getTime() >= since);
       const last = recent.at(-1);
       const how = last ? `the last at ${last.at.toISOString()}, ${describeExit(last.exit)}` : '';
       let status: 'pass' | 'warn' | 'fail' = recent.length > 0 || s.status === 'restarting' ? 'warn' : 'pass';
-      let output = `PgBouncer died ${recent.length} time(s) in the last ${POOLER_RESTART_WINDOW_MS / 60_000} minutes (${how}) and was restarted${s.status === 'restarting' ? ' (a restart is under way)' : ''}: read pgbouncer/pgbouncer.log in the data directory for why (the supervisor's log lines carry its last lines)`;
+      let output = `PgBouncer died ${recent.length} time(s) ${lastWindow(windowMs)} (${how}) and was restarted${s.status === 'restarting' ? ' (a restart is under way)' : ''}: read pgbouncer/pgbouncer.log in the data directory for why (the supervisor's log lines carry its last lines)`;
       if (s.status === 'failing') {
         status = 'fail';
         output = `PgBouncer keeps dying or cannot be started: ${s.attempts} restart(s) without staying up${s.lastError ? `, the last failed: ${s.lastError}` : ''}. The app's connections through it fail; read pgbouncer/pgbouncer.log, fix the cause and run \`jeex-db up\``;

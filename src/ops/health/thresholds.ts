@@ -34,6 +34,8 @@ export interface HealthThresholds {
   /** How long PgBouncer's oldest waiting client has waited, s. */
   poolerMaxWaitWarnSeconds?: number;
   poolerMaxWaitFailSeconds?: number;
+  /** `pgbouncer:restarts` counts the deaths of this last window, s (its alert resolves this long after the last one). */
+  poolerRestartWindowSeconds?: number;
   /** Age of the oldest open transaction, s. */
   transactionAgeWarnSeconds?: number;
   transactionAgeFailSeconds?: number;
@@ -116,6 +118,7 @@ export const DEFAULT_HEALTH_THRESHOLDS: Readonly<HealthThresholds> = Object.free
   poolerWaitingWarn: 1,
   poolerMaxWaitWarnSeconds: 1,
   poolerMaxWaitFailSeconds: 10,
+  poolerRestartWindowSeconds: 900,
   transactionAgeWarnSeconds: 300,
   transactionAgeFailSeconds: 3600,
   idleInTransactionWarn: 5,
@@ -162,6 +165,7 @@ const KINDS: Record<ThresholdName, Kind> = {
   poolerWaitingFail: 'count',
   poolerMaxWaitWarnSeconds: 'duration',
   poolerMaxWaitFailSeconds: 'duration',
+  poolerRestartWindowSeconds: 'duration',
   transactionAgeWarnSeconds: 'duration',
   transactionAgeFailSeconds: 'duration',
   idleInTransactionWarn: 'count',
