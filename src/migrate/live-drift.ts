@@ -88,7 +88,35 @@ export function compareSchemas(expected: CatalogObject[], actual: CatalogObject[
     const parts = properties.map((p) => `${p.property} ${shown(p.expected)} by the migrations, ${shown(p.actual)} in the database`);
     differences.push({ object: noun(o), name: o.name, change: 'changed', properties, message: `${noun(o)} ${o.name}: ${parts.join('; ')}` });
   }
-  return collapse(differences, [...want.values(), ...have.values()]).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.object < b.object ? -1 : 1));
+  return foldNotNull(collapse(differences, [...want.values(), ...have.values()]), [...want.values(), ...have.values()]).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.object < b.object ? -1 : 1));
+}
+
+/** The column a NOT NULL constraint (PostgreSQL 18 lists them in pg_constraint) is about: `NOT NULL name`. */
+function notNullColumn(o: CatalogObject): string | undefined {
+  if (o.kind !== 'constraints' || o.attributes.type !== 'n') return undefined;
+  const match = /^NOT NULL ("(?:[^"]|"")+"|\S+)/.exec(o.attributes.definition ?? '');
+  const column = match?.[1];
+  if (!column) return undefined;
+  const name = column.startsWith('"') ? column.slice(1, -1).replaceAll('""', '"') : column;
+  return `${o.name.split('.').slice(0, 2).join('.')}.${name}`;
+}
+
+/**
+ * A NOT NULL set or dropped by hand is one difference, the column's `notnull`, naming its
+ * constraint: not also the NOT NULL constraint PostgreSQL 18 adds or removes with it.
+ */
+function foldNotNull(differences: SchemaDifference[], objects: CatalogObject[]): SchemaDifference[] {
+  const constraints = new Map(objects.filter((o) => o.kind === 'constraints').map((o) => [o.name, o]));
+  const notnullChanged = new Set(differences.filter((d) => d.object === 'column' && d.properties?.some((p) => p.property === 'notnull')).map((d) => d.name));
+  const folded = new Map<string, string[]>();
+  const kept = differences.filter((d) => {
+    const o = d.object === 'constraint' && d.change !== 'changed' ? constraints.get(d.name) : undefined;
+    const column = o ? notNullColumn(o) : undefined;
+    if (!column || !notnullChanged.has(column)) return true;
+    folded.set(column, [...(folded.get(column) ?? []), `${d.change === 'extra' ? 'its constraint' : 'the constraint'} ${d.name.split('.').at(-1) ?? d.name}${d.change === 'extra' ? ' added' : ' dropped'}`]);
+    return false;
+  });
+  return kept.map((d) => (folded.has(d.name) && d.object === 'column' ? { ...d, message: `${d.message} (${(folded.get(d.name) ?? []).join(', ')})` } : d));
 }
 
 /** The table (`schema.table`) an object belongs to, for the kinds that belong to one. */

@@ -118,6 +118,24 @@ describe('live drift: a migrated database changed by hand', () => {
     expect(result.drift.differences).toEqual([]);
     expect(result.upToDate).toBe(true);
   });
+
+  // PostgreSQL 18 keeps a NOT NULL as a constraint too (pg_constraint, contype 'n'): a NOT NULL
+  // changed by hand was two differences, the column's and a `..._not_null` constraint's.
+  it('a NOT NULL set or dropped by hand is one difference, the column, naming its constraint', async () => {
+    await admin.unsafe('ALTER TABLE projects ALTER COLUMN deleted_at SET NOT NULL');
+    await admin.unsafe('ALTER TABLE projects ALTER COLUMN language DROP NOT NULL');
+    try {
+      const result = await status(sql);
+      expect(messages(result)).toEqual([
+        'column public.projects.deleted_at: notnull false by the migrations, true in the database (its constraint projects_deleted_at_not_null added)',
+        'column public.projects.language: notnull true by the migrations, false in the database (the constraint projects_language_not_null dropped)',
+      ]);
+    } finally {
+      await admin.unsafe('ALTER TABLE projects ALTER COLUMN deleted_at DROP NOT NULL');
+      await admin.unsafe('ALTER TABLE projects ALTER COLUMN language SET NOT NULL');
+    }
+    expect((await status(sql)).drift.differences).toEqual([]);
+  });
 });
 
 describe('an unledgered database with the schema present', () => {
