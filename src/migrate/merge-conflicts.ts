@@ -109,14 +109,49 @@ export function detectCollisions(input: CollisionInput): DetectedCollision[] {
   return [...collisions, ...repeatedChanges(input)];
 }
 
+const IDENT = String.raw`((?:"(?:[^"]|"")+"|[\w$]+)(?:\.(?:"(?:[^"]|"")+"|[\w$]+))?)`;
+/** `"public"."Users"` -> `users`: what two spellings of one name have in common. */
+const nameKey = (ident: string) => ident.replaceAll('"', '').toLowerCase().replace(/^public\./, '');
+
+/** What a statement creates, as `column users.nickname`, `index users_email_idx`, ...; and the table it is on. */
+function createdObject(statement: string): { key: string; table?: string } | undefined {
+  let m = new RegExp(`^ALTER TABLE (?:ONLY )?${IDENT} ADD (?:COLUMN )?(?!CONSTRAINT )${IDENT}`, 'i').exec(statement);
+  if (m?.[1] && m[2]) return { key: `column ${nameKey(m[1])}.${nameKey(m[2])}`, table: nameKey(m[1]) };
+  m = new RegExp(`^ALTER TABLE (?:ONLY )?${IDENT} ADD CONSTRAINT ${IDENT}`, 'i').exec(statement);
+  if (m?.[1] && m[2]) return { key: `constraint ${nameKey(m[1])}.${nameKey(m[2])}`, table: nameKey(m[1]) };
+  m = new RegExp(`^CREATE (?:UNIQUE )?INDEX (?:CONCURRENTLY )?${IDENT} ON (?:ONLY )?${IDENT}`, 'i').exec(statement);
+  if (m?.[1] && m[2]) return { key: `index ${nameKey(m[1])}`, table: nameKey(m[2]) };
+  m = new RegExp(`^CREATE (TABLE|TYPE|SEQUENCE|VIEW|MATERIALIZED VIEW|SCHEMA) ${IDENT}`, 'i').exec(statement);
+  if (m?.[1] && m[2]) return { key: `${m[1].toLowerCase()} ${nameKey(m[2])}` };
+  return undefined;
+}
+
+/** What a statement drops, in `createdObject`'s terms (a dropped table takes its columns, constraints and indexes). */
+function droppedObjects(statement: string): string[] {
+  let m = new RegExp(`^ALTER TABLE (?:IF EXISTS )?(?:ONLY )?${IDENT} DROP (COLUMN|CONSTRAINT) (?:IF EXISTS )?${IDENT}`, 'i').exec(statement);
+  if (m?.[1] && m[2] && m[3]) return [`${m[2].toLowerCase()} ${nameKey(m[1])}.${nameKey(m[3])}`];
+  m = new RegExp(`^DROP (INDEX|TABLE|TYPE|SEQUENCE|VIEW|MATERIALIZED VIEW|SCHEMA) (?:CONCURRENTLY )?(?:IF EXISTS )?(.+?)(?: CASCADE| RESTRICT)?$`, 'i').exec(statement);
+  if (!m?.[1] || !m[2]) return [];
+  const kind = m[1].toLowerCase();
+  return [...m[2].matchAll(new RegExp(IDENT, 'g'))].map((n) => (kind === 'table' ? `table ${nameKey(n[1] ?? '')}` : `${kind} ${nameKey(n[1] ?? '')}`));
+}
+
+/** Whether a migration between the two undid what `statement` makes, so making it again is no repeat (a column dropped, then added back). */
+function undoneBetween(statement: string, between: Set<string>): boolean {
+  const created = createdObject(statement);
+  return Boolean(created && (between.has(created.key) || (created.table !== undefined && between.has(`table ${created.table}`))));
+}
+
 /** A migration whose schema changes another one already makes: the duplicate `db:generate` writes after a merge. */
 function repeatedChanges(input: CollisionInput): DetectedCollision[] {
   const found: DetectedCollision[] = [];
   const changes = input.migrations.map((m) => new Set(m.up.statements.map((s) => normalizeStatement(s.sql)).filter(isSchemaChange)));
+  const drops = input.migrations.map((m) => m.up.statements.flatMap((s) => droppedObjects(normalizeStatement(s.sql))));
   input.migrations.forEach((later, j) => {
     for (let i = 0; i < j; i++) {
       const earlier = input.migrations[i];
-      const repeated = [...(changes[j] ?? [])].filter((s) => changes[i]?.has(s));
+      const between = new Set(drops.slice(i + 1, j).flat());
+      const repeated = [...(changes[j] ?? [])].filter((s) => changes[i]?.has(s) && !undoneBetween(s, between));
       if (!earlier || repeated.length === 0) continue;
       found.push({
         kinds: ['repeated-change'],

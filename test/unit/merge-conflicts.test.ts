@@ -226,6 +226,22 @@ describe('collisions of custom migrations (ScratchMigrations)', () => {
     expect(collision(result)?.collision).toMatchObject({ kinds: ['duplicate-number', 'no-own-snapshot'], rebase: '0005_a' });
   });
 
+  // Before: any statement equal to an earlier one was a "repeat", so a column dropped and later
+  // added back (or an index dropped and re-created) failed check with no way past it.
+  it('making again what a migration in between dropped is no repeat; making it again without that drop is', async () => {
+    const add = 'ALTER TABLE "users" ADD COLUMN "nickname" text;';
+    const index = 'CREATE INDEX "users_nickname_idx" ON "users" USING btree ("nickname");';
+    await scratch.add('add', [add, index], { snapshot: true, down: ['SELECT 1;'] });
+    await scratch.add('drop', ['DROP INDEX "users_nickname_idx";', 'ALTER TABLE "public"."users" DROP COLUMN IF EXISTS "nickname";'], { snapshot: true, down: ['SELECT 1;'] });
+    await scratch.add('add_back', [add, index], { snapshot: true, down: ['SELECT 1;'] });
+    const collisions = async () => (await check({ migrationsDir: scratch.dir })).problems.filter((p) => p.code === 'MIGRATION_COLLISION');
+    expect(await collisions()).toEqual([]);
+    // A fourth making them a third time, with no drop after add_back: a repeat of add_back.
+    await scratch.add('again', [index], { snapshot: true, down: ['SELECT 1;'] });
+    const [repeat] = await collisions();
+    expect(repeat?.collision).toMatchObject({ kinds: ['repeated-change'], migrations: ['0007_add_back', '0008_again'] });
+  });
+
   it('a custom migration is renumbered and its snapshot re-chained (no drizzle-kit regeneration)', async () => {
     await scratch.add('a', ['SELECT 1;'], { snapshot: true, down: ['SELECT 4;'] });
     await scratch.add('b', ['SELECT 2;'], { snapshot: true, down: ['SELECT 3;'] });
