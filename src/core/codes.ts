@@ -94,7 +94,7 @@ export const errorEntries = [
   { code: 'MIGRATION_MISSING', exit: 22, group: 'migrate', summary: 'A migration was applied but is not on disk: restore the file and its journal entry; moved by `jeex-db rebase`, record its new name with `jeex-db mark-applied`.' },
   { code: 'MIGRATION_OUT_OF_ORDER', exit: 23, group: 'migrate', summary: 'A pending migration is older than applied ones (merged from a branch): apply it with `--allow-out-of-order`, or regenerate it.' },
   { code: 'MIGRATION_COLLISION', exit: 24, group: 'migrate', summary: "Two branches' migrations collide (one journal idx or number twice, one parent snapshot twice, a change repeated): keep the one applied first and move the other on top with `jeex-db rebase NAME`." },
-  { code: 'MIGRATION_REBASE_REFUSED', exit: 1, group: 'migrate', summary: '`jeex-db rebase` was refused (no such migration, or it is applied on the database): the message names the migration to rebase instead.' },
+  { code: 'MIGRATION_REBASE_REFUSED', exit: 1, group: 'migrate', summary: '`jeex-db rebase` was refused (no such migration, it is applied on the database, or regenerating it would change its SQL): the message names the migration to rebase instead, or the statements that differ and `--keep-sql` / `--regenerate`.' },
   { code: 'MIGRATION_FILE_MISSING', exit: 25, group: 'migrate', summary: 'A journal entry has no migration file: restore the file, or drop the entry.' },
   { code: 'MIGRATION_NOT_IN_JOURNAL', exit: 26, group: 'migrate', summary: 'A migration file has no journal entry: add the entry back, or delete the file.' },
   { code: 'MIGRATION_LOCKED', exit: 27, group: 'migrate', summary: 'Another runner holds the migration lock (the holder is named): wait for it, or give `--lock-timeout` to wait longer.' },
