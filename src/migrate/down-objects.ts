@@ -1,4 +1,3 @@
-import type { Migration } from './source.ts';
 import { stripComments } from './sql-split.ts';
 import type { Statement } from './statements.ts';
 
@@ -10,7 +9,8 @@ import type { Statement } from './statements.ts';
  * reverse diff drops it there, where it is not created.
  */
 
-const ident = String.raw`(?:"(?:[^"]|"")+"|[A-Za-z_][\w$]*)`;
+/** One SQL identifier, "quoted" or plain. */
+export const ident = String.raw`(?:"(?:[^"]|"")+"|[A-Za-z_][\w$]*)`;
 const createIndex = new RegExp(
   String.raw`^\s*CREATE\s+(UNIQUE\s+)?INDEX\s+(CONCURRENTLY\s+)?(?:IF\s+NOT\s+EXISTS\s+)?(${ident})\s+ON\s+(?:ONLY\s+)?(?:(${ident})\s*\.\s*)?${ident}`,
   'i',
@@ -18,7 +18,8 @@ const createIndex = new RegExp(
 const dropIndex = new RegExp(String.raw`^\s*DROP\s+INDEX\s+(?:CONCURRENTLY\s+)?(?:IF\s+EXISTS\s+)?(?:(${ident})\s*\.\s*)?(${ident})\s*(?:CASCADE|RESTRICT)?\s*;?\s*$`, 'i');
 const dropConstraint = new RegExp(String.raw`^\s*ALTER\s+TABLE\s+[^;]*?\bDROP\s+CONSTRAINT\s+(?:IF\s+EXISTS\s+)?(${ident})\s*(?:CASCADE|RESTRICT)?\s*;?\s*$`, 'i');
 
-const unquote = (name: string) => (name.startsWith('"') ? name.slice(1, -1).replaceAll('""', '"') : name.toLowerCase());
+/** An identifier as PostgreSQL stores it: "Quoted" kept, plain folded to lower case. */
+export const unquote = (name: string) => (name.startsWith('"') ? name.slice(1, -1).replaceAll('""', '"') : name.toLowerCase());
 const quote = (name: string) => `"${name.replaceAll('"', '""')}"`;
 
 export interface CreatedIndex {
@@ -53,7 +54,7 @@ export function creates(statements: Statement[], object: { kind: 'index' | 'cons
 }
 
 /** The other migration whose up file creates the object (where the split moved it), if any. */
-export function creatorOf(migrations: Migration[], except: string, object: { kind: 'index' | 'constraint'; name: string }): string | undefined {
+export function creatorOf(migrations: { tag: string; up: { statements: Statement[] } }[], except: string, object: { kind: 'index' | 'constraint'; name: string }): string | undefined {
   return migrations.find((m) => m.tag !== except && creates(m.up.statements, object))?.tag;
 }
 

@@ -1,4 +1,5 @@
 import type { CollisionKind, MergeCollision, Problem } from './problems.ts';
+import { createdIndex, droppedObject, ident, unquote } from './down-objects.ts';
 import { stripComments } from './sql-split.ts';
 
 /**
@@ -109,31 +110,35 @@ export function detectCollisions(input: CollisionInput): DetectedCollision[] {
   return [...collisions, ...repeatedChanges(input)];
 }
 
-const IDENT = String.raw`((?:"(?:[^"]|"")+"|[\w$]+)(?:\.(?:"(?:[^"]|"")+"|[\w$]+))?)`;
-/** `"public"."Users"` -> `users`: what two spellings of one name have in common. */
-const nameKey = (ident: string) => ident.replaceAll('"', '').toLowerCase().replace(/^public\./, '');
+/** A name, schema-qualified or not; the capture is the last part. */
+const NAME = String.raw`(?:${ident}\s*\.\s*)?(${ident})`;
 
 /** What a statement creates, as `column users.nickname`, `index users_email_idx`, ...; and the table it is on. */
 function createdObject(statement: string): { key: string; table?: string } | undefined {
-  let m = new RegExp(`^ALTER TABLE (?:ONLY )?${IDENT} ADD (?:COLUMN )?(?!CONSTRAINT )${IDENT}`, 'i').exec(statement);
-  if (m?.[1] && m[2]) return { key: `column ${nameKey(m[1])}.${nameKey(m[2])}`, table: nameKey(m[1]) };
-  m = new RegExp(`^ALTER TABLE (?:ONLY )?${IDENT} ADD CONSTRAINT ${IDENT}`, 'i').exec(statement);
-  if (m?.[1] && m[2]) return { key: `constraint ${nameKey(m[1])}.${nameKey(m[2])}`, table: nameKey(m[1]) };
-  m = new RegExp(`^CREATE (?:UNIQUE )?INDEX (?:CONCURRENTLY )?${IDENT} ON (?:ONLY )?${IDENT}`, 'i').exec(statement);
-  if (m?.[1] && m[2]) return { key: `index ${nameKey(m[1])}`, table: nameKey(m[2]) };
-  m = new RegExp(`^CREATE (TABLE|TYPE|SEQUENCE|VIEW|MATERIALIZED VIEW|SCHEMA) ${IDENT}`, 'i').exec(statement);
-  if (m?.[1] && m[2]) return { key: `${m[1].toLowerCase()} ${nameKey(m[2])}` };
+  const index = createdIndex(statement);
+  if (index) {
+    const on = new RegExp(String.raw`\sON\s+(?:ONLY\s+)?${NAME}`, 'i').exec(statement)?.[1];
+    return { key: `index ${index.name}`, ...(on ? { table: unquote(on) } : {}) };
+  }
+  let m = new RegExp(String.raw`^ALTER\s+TABLE\s+(?:ONLY\s+)?${NAME}\s+ADD\s+CONSTRAINT\s+(${ident})`, 'i').exec(statement);
+  if (m?.[1] && m[2]) return { key: `constraint ${unquote(m[2])}`, table: unquote(m[1]) };
+  m = new RegExp(String.raw`^ALTER\s+TABLE\s+(?:ONLY\s+)?${NAME}\s+ADD\s+(?:COLUMN\s+)?(${ident})`, 'i').exec(statement);
+  if (m?.[1] && m[2]) return { key: `column ${unquote(m[1])}.${unquote(m[2])}`, table: unquote(m[1]) };
+  m = new RegExp(String.raw`^CREATE\s+(TABLE|TYPE|SEQUENCE|VIEW|MATERIALIZED\s+VIEW|SCHEMA)\s+${NAME}`, 'i').exec(statement);
+  if (m?.[1] && m[2]) return { key: `${m[1].toLowerCase().replace(/\s+/g, ' ')} ${unquote(m[2])}` };
   return undefined;
 }
 
 /** What a statement drops, in `createdObject`'s terms (a dropped table takes its columns, constraints and indexes). */
 function droppedObjects(statement: string): string[] {
-  let m = new RegExp(`^ALTER TABLE (?:IF EXISTS )?(?:ONLY )?${IDENT} DROP (COLUMN|CONSTRAINT) (?:IF EXISTS )?${IDENT}`, 'i').exec(statement);
-  if (m?.[1] && m[2] && m[3]) return [`${m[2].toLowerCase()} ${nameKey(m[1])}.${nameKey(m[3])}`];
-  m = new RegExp(`^DROP (INDEX|TABLE|TYPE|SEQUENCE|VIEW|MATERIALIZED VIEW|SCHEMA) (?:CONCURRENTLY )?(?:IF EXISTS )?(.+?)(?: CASCADE| RESTRICT)?$`, 'i').exec(statement);
+  const object = droppedObject(statement);
+  if (object) return [`${object.kind} ${object.name}`];
+  const column = new RegExp(String.raw`^ALTER\s+TABLE\s+(?:IF\s+EXISTS\s+)?(?:ONLY\s+)?${NAME}\s+DROP\s+(?:COLUMN\s+)?(?:IF\s+EXISTS\s+)?(${ident})`, 'i').exec(statement);
+  if (column?.[1] && column[2] && !/^constraint$/i.test(column[2])) return [`column ${unquote(column[1])}.${unquote(column[2])}`];
+  const m = /^DROP\s+(TABLE|TYPE|SEQUENCE|VIEW|MATERIALIZED\s+VIEW|SCHEMA)\s+(?:IF\s+EXISTS\s+)?(.+?)(?:\s+CASCADE|\s+RESTRICT)?;?$/i.exec(statement);
   if (!m?.[1] || !m[2]) return [];
-  const kind = m[1].toLowerCase();
-  return [...m[2].matchAll(new RegExp(IDENT, 'g'))].map((n) => (kind === 'table' ? `table ${nameKey(n[1] ?? '')}` : `${kind} ${nameKey(n[1] ?? '')}`));
+  const kind = m[1].toLowerCase().replace(/\s+/g, ' ');
+  return [...m[2].matchAll(new RegExp(NAME, 'g'))].map((n) => `${kind} ${unquote(n[1] ?? '')}`);
 }
 
 /** Whether a migration between the two undid what `statement` makes, so making it again is no repeat (a column dropped, then added back). */

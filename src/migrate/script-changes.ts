@@ -1,4 +1,4 @@
-import { stripComments } from './sql-split.ts';
+import { skipNonCode, stripComments } from './sql-split.ts';
 import { splitStatements } from './statements.ts';
 
 /** One statement that differs between the applied text and the file now. */
@@ -28,64 +28,28 @@ export interface ScriptEdit {
 export function statementTokens(sql: string): string[] {
   const out: string[] = [];
   let i = 0;
-  const take = (end: number) => {
-    out.push(sql.slice(i, end));
-    i = end;
-  };
   while (i < sql.length) {
-    const rest = sql.slice(i);
     const ch = sql[i] ?? '';
-    if (/\s/.test(ch)) i++;
-    else if (rest.startsWith('--')) i = sql.indexOf('\n', i) === -1 ? sql.length : sql.indexOf('\n', i);
-    else if (rest.startsWith('/*')) i = skipBlockComment(sql, i);
-    else if (ch === "'" || ch === '"') take(closingQuote(sql, i, ch));
-    else {
-      const dollar = /^\$([A-Za-z_][A-Za-z0-9_]*)?\$/.exec(rest);
-      if (dollar) {
-        const end = sql.indexOf(dollar[0], i + dollar[0].length);
-        take(end === -1 ? sql.length : end + dollar[0].length);
-        continue;
-      }
-      const word = /^[A-Za-z0-9_$]+/.exec(rest);
-      if (word) {
-        out.push(word[0].toLowerCase());
-        i += word[0].length;
-        continue;
-      }
-      const operator = /^[+\-*/<>=~!@#%^&|`?]+/.exec(rest);
-      take(i + (operator ? operator[0].length : 1));
+    if (/\s/.test(ch)) {
+      i++;
+      continue;
     }
+    // Comments, 'strings' (E'...' too), "identifiers" and $tag$ bodies, read as the splitter reads them.
+    const next = skipNonCode(sql, i);
+    if (next !== undefined) {
+      if (!sql.startsWith('--', i) && !sql.startsWith('/*', i)) out.push(sql.slice(i, next));
+      i = next;
+      continue;
+    }
+    const rest = sql.slice(i);
+    const word = /^[A-Za-z0-9_$]+/.exec(rest);
+    const operator = word ? undefined : /^[+\-*/<>=~!@#%^&|`?]+/.exec(rest);
+    const token = word?.[0].toLowerCase() ?? operator?.[0] ?? ch;
+    out.push(token);
+    i += token.length;
   }
   if (out.at(-1) === ';') out.pop();
   return out;
-}
-
-function skipBlockComment(sql: string, start: number): number {
-  let depth = 0;
-  let i = start;
-  while (i < sql.length) {
-    if (sql.startsWith('/*', i)) {
-      depth++;
-      i += 2;
-    } else if (sql.startsWith('*/', i)) {
-      depth--;
-      i += 2;
-      if (depth === 0) return i;
-    } else i++;
-  }
-  return sql.length;
-}
-
-/** The end (exclusive) of a '...' or "..." token starting at `start`; a doubled quote is part of it. */
-function closingQuote(sql: string, start: number, quote: string): number {
-  let i = start + 1;
-  while (i < sql.length) {
-    if (sql[i] === quote) {
-      if (sql[i + 1] === quote) i += 2;
-      else return i + 1;
-    } else i++;
-  }
-  return sql.length;
 }
 
 /** A statement shown in a warning: comments out, whitespace collapsed, long ones cut. */

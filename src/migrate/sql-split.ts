@@ -49,7 +49,7 @@ function dollarTag(text: string, i: number): string | undefined {
 }
 
 /** Skip comments and quoted runs from `i`; returns the next offset to look at, or undefined at plain text. */
-function skipNonCode(text: string, i: number): number | undefined {
+export function skipNonCode(text: string, i: number): number | undefined {
   const two = text.slice(i, i + 2);
   if (two === '--') {
     const end = text.indexOf('\n', i);

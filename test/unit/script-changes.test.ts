@@ -19,6 +19,8 @@ describe('compareScripts (what mark-applied compares)', () => {
 
   it('keeps quoted text whole and folds unquoted words', () => {
     expect(statementTokens(`SELECT 'it''s', "A""b" FROM T;`)).toEqual(['select', "'it''s'", ',', '"A""b"', 'from', 't']);
+    // An E-string's backslash escape does not end it (the splitter's reading).
+    expect(statementTokens(String.raw`SELECT E'a\'b', 1;`)).toEqual(['select', 'e', String.raw`'a\'b'`, ',', '1']);
   });
 
   it('lists removed, added and changed statements in order', () => {
