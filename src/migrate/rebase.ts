@@ -108,8 +108,7 @@ function sqlDifference(file: string[], regenerated: string[]): { onlyInFile: str
 }
 
 /** Regenerating would change the migration: say how, and what each choice does. */
-function refuseSqlChange(migration: Migration, to: string, file: string[], regenerated: string[], choice: RebaseOptions['sqlChoice']): JeexDbError {
-  const { onlyInFile, onlyRegenerated } = sqlDifference(file, regenerated);
+function refuseSqlChange(migration: Migration, to: string, { onlyInFile, onlyRegenerated }: ReturnType<typeof sqlDifference>, choice: RebaseOptions['sqlChoice']): JeexDbError {
   const facts = [
     ...(onlyInFile.length ? [`${onlyInFile.length} statement(s) only in ${migration.up.displayPath}, which drizzle-kit does not write (added or edited by hand?): ${quoted(onlyInFile)}`] : []),
     ...(onlyRegenerated.length ? [`${onlyRegenerated.length} statement(s) drizzle-kit writes from the schema now that the migration does not have (a schema change no migration records: an uncommitted edit?): ${quoted(onlyRegenerated)}`] : []),
@@ -201,8 +200,8 @@ export async function rebase(name: string, options: RebaseOptions = {}): Promise
   }
   let sqlKept = false;
   if (generated && !sameStatements(statements, old)) {
-    const { onlyRegenerated } = sqlDifference(old, statements);
-    if (!options.sqlChoice || (options.sqlChoice === 'keep' && onlyRegenerated.length > 0)) throw refuseSqlChange(migration, to, old, statements, options.sqlChoice);
+    const difference = sqlDifference(old, statements);
+    if (!options.sqlChoice || (options.sqlChoice === 'keep' && difference.onlyRegenerated.length > 0)) throw refuseSqlChange(migration, to, difference, options.sqlChoice);
     if (options.sqlChoice === 'keep') {
       statements = old;
       sqlKept = true;

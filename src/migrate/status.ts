@@ -172,7 +172,7 @@ export function directiveProblems(source: MigrationSource, sides: ('up' | 'down'
  * The pending migration whose file is, byte for byte, the one applied under another name: a
  * migration moved by `jeex-db rebase` (or renamed by hand) after this database applied it.
  */
-export function renamedTo(source: MigrationSource, ledger: Map<string, LedgerEntry>, appliedSha256: string | undefined): Migration | undefined {
+function renamedTo(source: MigrationSource, ledger: Map<string, LedgerEntry>, appliedSha256: string | undefined): Migration | undefined {
   if (!appliedSha256) return undefined;
   return source.migrations.find((m) => m.up.sha256 === appliedSha256 && ledger.get(m.tag)?.state !== 'applied');
 }
